@@ -1,0 +1,650 @@
+//! The event catalogue: every fact FundTrail records, its fields, who may author
+//! it and which subject it is published on.
+//!
+//! An event on the wire is the JSON object
+//! `{id, fund, type, occurred_at, author, body, v}`; [`Event`] is its typed form
+//! and [`EventBody`] the typed `body` chosen by `type`. Every body refuses
+//! unknown fields. The catalogue in prose, with each type's invariants, is in
+//! `schemas/README.md`; the JSON Schemas beside it are the wire contract.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{EventId, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
+use crate::money::Fen;
+
+/// Current schema version of every event type. Older versions stay readable:
+/// [`upcast`] lifts them to this one.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Longest free text (reasons, descriptions, reports), in characters.
+pub const TEXT_CHARS_MAX: usize = 2_000;
+/// Longest name or label, in characters.
+pub const NAME_CHARS_MAX: usize = 200;
+/// Most evidence hashes on one event.
+pub const EVIDENCE_COUNT_MAX: usize = 32;
+/// Most goods lines on one event.
+pub const ITEMS_COUNT_MAX: usize = 64;
+/// Largest committee.
+pub const COMMITTEE_SIZE_MAX: usize = 51;
+/// Largest quantity of one goods line.
+pub const QUANTITY_MAX: u64 = 1_000_000_000;
+
+/// A role, granted to a key per fund (or host-wide for `host_admin` and `log`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Enrols keys, opens funds, grants roles, seats committees. Host-wide.
+    HostAdmin,
+    /// A payment or cashier service that records donations and pledges.
+    Intake,
+    /// The community organisation that proposes uses of the fund.
+    Proposer,
+    /// A member of the fund's management committee.
+    CommitteeMember,
+    /// The host's approver of applications.
+    HostApprover,
+    /// The host's treasurer: pays out, issues receipts.
+    HostTreasurer,
+    /// An auditor who records audit opinions.
+    Auditor,
+    /// The key the service signs ledger checkpoints with. Host-wide.
+    Log,
+}
+
+impl Role {
+    pub const ALL: [Role; 8] = [
+        Role::HostAdmin,
+        Role::Intake,
+        Role::Proposer,
+        Role::CommitteeMember,
+        Role::HostApprover,
+        Role::HostTreasurer,
+        Role::Auditor,
+        Role::Log,
+    ];
+
+    /// Host-wide roles are granted in the host scope, all others per fund.
+    pub fn is_host_wide(self) -> bool {
+        matches!(self, Role::HostAdmin | Role::Log)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::HostAdmin => "host_admin",
+            Role::Intake => "intake",
+            Role::Proposer => "proposer",
+            Role::CommitteeMember => "committee_member",
+            Role::HostApprover => "host_approver",
+            Role::HostTreasurer => "host_treasurer",
+            Role::Auditor => "auditor",
+            Role::Log => "log",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How income reached the fund.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Service providers running community spaces donate part of their profit.
+    SpaceForService,
+    /// Merchants at the community market donate part of proceeds, and goods.
+    NeighbourhoodMarket,
+    /// A community workshop gives part of its revenue.
+    MicroWorkshop,
+    /// Ordinary donations by people and companies.
+    Direct,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 4] =
+        [Channel::SpaceForService, Channel::NeighbourhoodMarket, Channel::MicroWorkshop, Channel::Direct];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::SpaceForService => "space_for_service",
+            Channel::NeighbourhoodMarket => "neighbourhood_market",
+            Channel::MicroWorkshop => "micro_workshop",
+            Channel::Direct => "direct",
+        }
+    }
+}
+
+/// What a proposal spends money on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalCategory {
+    /// A community activity.
+    Activity,
+    /// A repair or renovation.
+    Renovation,
+    /// Visits to people in need.
+    Visit,
+    /// Management cost of running the fund (counts toward the 13% cap).
+    Management,
+}
+
+/// A committee member's vote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoteChoice {
+    Approve,
+    Reject,
+    /// Conflict of interest: the member takes no part; the majority is counted without them.
+    Recuse,
+}
+
+/// An auditor's opinion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOpinionKind {
+    Unqualified,
+    Qualified,
+    Adverse,
+    Disclaimer,
+}
+
+/// One line of goods donated in kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoodsLine {
+    /// What it is, e.g. "大米".
+    pub name: String,
+    pub quantity: u64,
+    /// The unit, e.g. "袋" (bag), "箱" (box).
+    pub unit: String,
+    /// Estimated value of one unit.
+    pub unit_value_fen: Fen,
+}
+
+/// One line of goods handed out (value follows from what is on hand).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoodsOut {
+    pub name: String,
+    pub quantity: u64,
+    pub unit: String,
+}
+
+/// Cumulative totals a disclosure report states; they must equal the fold.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosureTotals {
+    pub received_fen: Fen,
+    pub refunded_fen: Fen,
+    pub reserved_fen: Fen,
+    pub paid_fen: Fen,
+    pub available_fen: Fen,
+    pub goods_received_value_fen: Fen,
+    pub goods_distributed_value_fen: Fen,
+}
+
+macro_rules! bodies {
+    ($( $(#[$doc:meta])* $variant:ident = $type:literal { $( $(#[$fdoc:meta])* $field:ident : $ty:ty ),* $(,)? } )*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+            #[serde(deny_unknown_fields)]
+            pub struct $variant { $( $(#[$fdoc])* pub $field: $ty ),* }
+        )*
+
+        /// The typed body of an event; the variant is chosen by the wire `type`.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum EventBody { $( $variant($variant) ),* }
+
+        /// Every event type name, in catalogue order.
+        pub const EVENT_TYPES: &[&str] = &[$( $type ),*];
+
+        impl EventBody {
+            /// The wire `type`, e.g. `donation.received`.
+            pub fn type_name(&self) -> &'static str {
+                match self { $( EventBody::$variant(_) => $type ),* }
+            }
+
+            /// Parses a body of the named type (at the current schema version).
+            pub fn from_json(type_name: &str, body: serde_json::Value) -> Result<EventBody, EventParseError> {
+                match type_name {
+                    $( $type => serde_json::from_value(body)
+                        .map(EventBody::$variant)
+                        .map_err(|e| EventParseError::Body { type_name: $type, reason: e.to_string() }), )*
+                    other => Err(EventParseError::UnknownType(other.to_owned())),
+                }
+            }
+
+            pub fn to_json(&self) -> serde_json::Value {
+                let value = match self { $( EventBody::$variant(b) => serde_json::to_value(b) ),* };
+                value.expect("event bodies always serialise")
+            }
+        }
+    };
+}
+
+bodies! {
+    /// Genesis: the first event of the stream. The host's key signs it and becomes host_admin.
+    HostEstablished = "host.established" {
+        /// The host organisation, e.g. "某市慈善总会".
+        host_name: String,
+        /// The host's key (must be the author).
+        host_key: KeyId,
+        /// Its raw Ed25519 public key, base64.
+        public_key: String,
+    }
+    /// A key becomes known (public key and a label). Roles come separately.
+    KeyEnrolled = "key.enrolled" {
+        key: KeyId,
+        /// Raw Ed25519 public key, base64 (standard, padded).
+        public_key: String,
+        /// A label of the key's holder or service, e.g. "收款服务" or "委员 王芳".
+        label: String,
+    }
+    /// A role for `key` in the event's fund (or host-wide in the host scope).
+    RoleGranted = "role.granted" {
+        key: KeyId,
+        role: Role,
+    }
+    /// The key loses the role from this point of the stream on.
+    RoleRevoked = "role.revoked" {
+        key: KeyId,
+        role: Role,
+        reason: String,
+    }
+    /// Every role `old_key` holds in this scope moves to `new_key` (already enrolled).
+    KeyRotated = "key.rotated" {
+        old_key: KeyId,
+        new_key: KeyId,
+        reason: String,
+    }
+    /// The host opens a fund for a community under an agreement.
+    FundOpened = "fund.opened" {
+        /// The fund's name, e.g. "西湖街道社区发展基金".
+        name: String,
+        /// The community it serves.
+        community: String,
+        /// Currency of every amount: always "CNY".
+        currency: String,
+        /// Hash of the signed agreement between host and community.
+        agreement: Sha256Hex,
+    }
+    /// The fund's management committee: odd, at least 3, each holding committee_member.
+    CommitteeSeated = "committee.seated" {
+        members: Vec<KeyId>,
+        /// Hash of the minutes of the election or appointment.
+        minutes: Sha256Hex,
+    }
+    /// A partner or merchant pledges an amount (e.g. a share of a year's revenue).
+    PledgeRecorded = "pledge.recorded" {
+        pledge: PledgeId,
+        channel: Channel,
+        donor: Sha256Hex,
+        amount_fen: Fen,
+        /// What the pledge covers, e.g. "2026年度 营业利润的5%".
+        terms: String,
+    }
+    /// Cash arrived. The donation's id is the event id.
+    DonationReceived = "donation.received" {
+        amount_fen: Fen,
+        channel: Channel,
+        /// Salted commitment to the donor (never a name).
+        donor: Sha256Hex,
+        /// The payment system's reference.
+        payment_ref: String,
+        /// The pledge this payment fulfils, if any.
+        pledge: Option<PledgeId>,
+        /// A purpose the donor restricted the gift to, if any.
+        restricted_purpose: Option<String>,
+    }
+    /// Goods arrived in kind.
+    GoodsReceived = "goods.received" {
+        channel: Channel,
+        donor: Sha256Hex,
+        items: Vec<GoodsLine>,
+        pledge: Option<PledgeId>,
+    }
+    /// A cash donation is refunded (in full or in part).
+    DonationReversed = "donation.reversed" {
+        donation: EventId,
+        amount_fen: Fen,
+        reason: String,
+    }
+    /// The host's finance system issued an official receipt (公益事业捐赠票据).
+    ReceiptIssued = "receipt.issued" {
+        donation: EventId,
+        receipt_no: String,
+    }
+    /// An issued receipt was voided.
+    ReceiptVoided = "receipt.voided" {
+        donation: EventId,
+        receipt_no: String,
+        reason: String,
+    }
+    /// The community organisation proposes a use of the fund.
+    ProposalSubmitted = "proposal.submitted" {
+        proposal: ProposalId,
+        title: String,
+        category: ProposalCategory,
+        amount_fen: Fen,
+        /// Who would be paid (an organisation or a role, never a private person's name).
+        payee: String,
+        description: String,
+        evidence: Vec<Sha256Hex>,
+    }
+    /// Residents' opinions on a proposal (a survey or hearing), with its results.
+    OpinionRecorded = "opinion.recorded" {
+        proposal: ProposalId,
+        summary: String,
+        support: u32,
+        oppose: u32,
+        evidence: Vec<Sha256Hex>,
+    }
+    /// A seated committee member's vote; at most one per member per proposal.
+    VoteCast = "vote.cast" {
+        proposal: ProposalId,
+        choice: VoteChoice,
+        reason: String,
+    }
+    /// The committee endorsed the proposal: a strict majority of non-recused seated members approved.
+    ProposalEndorsed = "proposal.endorsed" {
+        proposal: ProposalId,
+        /// Hash of the meeting minutes.
+        minutes: Sha256Hex,
+    }
+    /// The committee rejected the proposal: a majority can no longer be reached.
+    ProposalRejected = "proposal.rejected" {
+        proposal: ProposalId,
+        reason: String,
+    }
+    /// The endorsed proposal goes to the host as an application.
+    ApplicationSubmitted = "application.submitted" {
+        proposal: ProposalId,
+    }
+    /// The host approves the application and reserves the amount.
+    ProposalApproved = "proposal.approved" {
+        proposal: ProposalId,
+        amount_fen: Fen,
+    }
+    /// The host declines the application.
+    ProposalDeclined = "proposal.declined" {
+        proposal: ProposalId,
+        reason: String,
+    }
+    /// The treasurer pays (part of) an approved proposal.
+    PayoutMade = "payout.made" {
+        proposal: ProposalId,
+        amount_fen: Fen,
+        payment_ref: String,
+        evidence: Vec<Sha256Hex>,
+    }
+    /// Goods on hand are handed out (optionally for a proposal).
+    GoodsDistributed = "goods.distributed" {
+        items: Vec<GoodsOut>,
+        /// To whom or for what, e.g. "重阳节 慰问独居老人 32户".
+        purpose: String,
+        proposal: Option<ProposalId>,
+        evidence: Vec<Sha256Hex>,
+    }
+    /// The proposal is finished (or withdrawn); what was reserved and not paid is released.
+    ProposalClosed = "proposal.closed" {
+        proposal: ProposalId,
+        /// Completion report or the reason for withdrawal.
+        report: String,
+        evidence: Vec<Sha256Hex>,
+    }
+    /// A disclosure report: its period and cumulative totals, which must equal the fold.
+    DisclosurePublished = "disclosure.published" {
+        #[serde(with = "utc")]
+        period_start: DateTime<Utc>,
+        #[serde(with = "utc")]
+        period_end: DateTime<Utc>,
+        totals: DisclosureTotals,
+        report: Sha256Hex,
+    }
+    /// An auditor's opinion on a year of the fund.
+    AuditOpinionRecorded = "audit.opinion" {
+        year: i32,
+        opinion: AuditOpinionKind,
+        summary: String,
+        report: Sha256Hex,
+    }
+    /// An amendment note on an earlier event (money is corrected by reversals, never edits).
+    CorrectionRecorded = "correction.recorded" {
+        corrects: EventId,
+        note: String,
+        evidence: Vec<Sha256Hex>,
+    }
+    /// The host's annual work report for a year (due by 31 May of the next year).
+    AnnualReportPublished = "annual_report.published" {
+        year: i32,
+        report: Sha256Hex,
+    }
+}
+
+/// An event could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventParseError {
+    #[error("not an event: {0}")]
+    Shape(String),
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
+    #[error("{type_name}: {reason}")]
+    Body { type_name: &'static str, reason: String },
+    #[error("{type_name}: schema version {v} is newer than this reader's {SCHEMA_VERSION}")]
+    FutureVersion { type_name: String, v: u32 },
+    #[error("{type_name}: schema version {v} is not readable")]
+    UnknownVersion { type_name: String, v: u32 },
+    #[error("occurred_at {0:?} is not RFC 3339 UTC (…Z)")]
+    Time(String),
+}
+
+/// An event: who did what, in which fund, when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub id: EventId,
+    pub fund: FundId,
+    pub occurred_at: DateTime<Utc>,
+    pub author: KeyId,
+    /// Schema version the event was written with (bodies are upcast on read).
+    pub v: u32,
+    pub body: EventBody,
+}
+
+/// The wire shape, before the body is typed.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEvent {
+    id: EventId,
+    fund: FundId,
+    #[serde(rename = "type")]
+    type_name: String,
+    occurred_at: String,
+    author: KeyId,
+    body: serde_json::Value,
+    v: u32,
+}
+
+impl Event {
+    /// Reads an event from its JSON value, upcasting older schema versions.
+    pub fn from_json(value: serde_json::Value) -> Result<Event, EventParseError> {
+        let wire: WireEvent = serde_json::from_value(value).map_err(|e| EventParseError::Shape(e.to_string()))?;
+        let occurred_at = parse_utc(&wire.occurred_at)?;
+        let body = upcast(&wire.type_name, wire.v, wire.body)?;
+        let body = EventBody::from_json(&wire.type_name, body)?;
+        Ok(Event { id: wire.id, fund: wire.fund, occurred_at, author: wire.author, v: wire.v, body })
+    }
+
+    /// Reads an event from JSON bytes (no strictness beyond serde's: use the
+    /// envelope crate's strict decoder on untrusted bytes).
+    pub fn from_slice(bytes: &[u8]) -> Result<Event, EventParseError> {
+        let value = serde_json::from_slice(bytes).map_err(|e| EventParseError::Shape(e.to_string()))?;
+        Event::from_json(value)
+    }
+
+    /// The event as a JSON value, fields in wire order.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(WireEvent {
+            id: self.id.clone(),
+            fund: self.fund.clone(),
+            type_name: self.body.type_name().to_owned(),
+            occurred_at: format_utc(&self.occurred_at),
+            author: self.author.clone(),
+            body: self.body.to_json(),
+            v: self.v,
+        })
+        .expect("events always serialise")
+    }
+
+    /// The event's canonical bytes for signing (compact JSON, wire field order).
+    /// Signed bytes are kept as signed; this is only how new events are written.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&WireEvent {
+            id: self.id.clone(),
+            fund: self.fund.clone(),
+            type_name: self.body.type_name().to_owned(),
+            occurred_at: format_utc(&self.occurred_at),
+            author: self.author.clone(),
+            body: self.body.to_json(),
+            v: self.v,
+        })
+        .expect("events always serialise")
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        self.body.type_name()
+    }
+
+    /// The NATS subject the event is published on:
+    /// `fundtrail.v1.<fund>.<aggregate>.<id>`.
+    pub fn subject(&self) -> String {
+        let (aggregate, id) = self.aggregate();
+        format!("fundtrail.v1.{}.{}.{}", self.fund, aggregate, id)
+    }
+
+    /// The aggregate (kind, id) the event belongs to.
+    pub fn aggregate(&self) -> (&'static str, String) {
+        use EventBody as B;
+        let own = || self.id.to_string();
+        match &self.body {
+            B::HostEstablished(_) => ("host", "genesis".to_owned()),
+            B::KeyEnrolled(b) => ("key", b.key.to_string()),
+            B::RoleGranted(b) => ("key", b.key.to_string()),
+            B::RoleRevoked(b) => ("key", b.key.to_string()),
+            B::KeyRotated(b) => ("key", b.old_key.to_string()),
+            B::FundOpened(_) => ("fund", self.fund.to_string()),
+            B::CommitteeSeated(_) => ("committee", self.fund.to_string()),
+            B::PledgeRecorded(b) => ("pledge", b.pledge.to_string()),
+            B::DonationReceived(_) | B::GoodsReceived(_) => ("donation", own()),
+            B::DonationReversed(b) => ("donation", b.donation.to_string()),
+            B::ReceiptIssued(b) => ("donation", b.donation.to_string()),
+            B::ReceiptVoided(b) => ("donation", b.donation.to_string()),
+            B::ProposalSubmitted(b) => ("proposal", b.proposal.to_string()),
+            B::OpinionRecorded(b) => ("proposal", b.proposal.to_string()),
+            B::VoteCast(b) => ("proposal", b.proposal.to_string()),
+            B::ProposalEndorsed(b) => ("proposal", b.proposal.to_string()),
+            B::ProposalRejected(b) => ("proposal", b.proposal.to_string()),
+            B::ApplicationSubmitted(b) => ("proposal", b.proposal.to_string()),
+            B::ProposalApproved(b) => ("proposal", b.proposal.to_string()),
+            B::ProposalDeclined(b) => ("proposal", b.proposal.to_string()),
+            B::PayoutMade(b) => ("proposal", b.proposal.to_string()),
+            B::GoodsDistributed(b) => match &b.proposal {
+                Some(p) => ("proposal", p.to_string()),
+                None => ("goods", own()),
+            },
+            B::ProposalClosed(b) => ("proposal", b.proposal.to_string()),
+            B::DisclosurePublished(_) => ("disclosure", own()),
+            B::AuditOpinionRecorded(_) => ("audit", own()),
+            B::CorrectionRecorded(_) => ("correction", own()),
+            B::AnnualReportPublished(b) => ("report", b.year.to_string()),
+        }
+    }
+}
+
+/// Serde for timestamps in bodies: RFC 3339 UTC written with `Z`, like `occurred_at`.
+pub mod utc {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_utc(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_utc(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// RFC 3339 UTC with a `Z` and no fractional part unless given.
+pub fn format_utc(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Parses RFC 3339 and insists on UTC written as `Z`.
+pub fn parse_utc(s: &str) -> Result<DateTime<Utc>, EventParseError> {
+    if !s.ends_with('Z') {
+        return Err(EventParseError::Time(s.to_owned()));
+    }
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|_| EventParseError::Time(s.to_owned()))
+}
+
+/// Lifts a body written at schema version `v` to [`SCHEMA_VERSION`].
+///
+/// Each type's history lives here: when a type's schema changes, its old
+/// version keeps a schema file in `schemas/` and a step here that rewrites it.
+/// Version 1 is the first version of every type, so today this only refuses
+/// versions it cannot read.
+pub fn upcast(type_name: &str, v: u32, body: serde_json::Value) -> Result<serde_json::Value, EventParseError> {
+    match v {
+        SCHEMA_VERSION => Ok(body),
+        v if v > SCHEMA_VERSION => Err(EventParseError::FutureVersion { type_name: type_name.to_owned(), v }),
+        v => Err(EventParseError::UnknownVersion { type_name: type_name.to_owned(), v }),
+    }
+}
+
+/// The roles allowed to author an event type (besides the special genesis rule).
+pub fn authoring_roles(type_name: &str) -> &'static [Role] {
+    use Role::*;
+    match type_name {
+        "host.established" => &[],
+        "key.enrolled"
+        | "role.granted"
+        | "role.revoked"
+        | "key.rotated"
+        | "fund.opened"
+        | "committee.seated"
+        | "annual_report.published" => &[HostAdmin],
+        "pledge.recorded" | "donation.received" | "goods.received" => &[Intake],
+        "donation.reversed" => &[Intake, HostTreasurer],
+        "receipt.issued" | "receipt.voided" | "payout.made" => &[HostTreasurer],
+        "proposal.submitted" | "application.submitted" => &[Proposer],
+        "opinion.recorded" | "goods.distributed" => &[Proposer, CommitteeMember],
+        "vote.cast" | "proposal.endorsed" | "proposal.rejected" | "disclosure.published" => &[CommitteeMember],
+        "proposal.approved" | "proposal.declined" => &[HostApprover],
+        "proposal.closed" => &[Proposer, HostApprover],
+        "audit.opinion" => &[Auditor],
+        "correction.recorded" => &[HostAdmin, CommitteeMember],
+        _ => &[],
+    }
+}
+
+/// Whether an event type lives in the host scope (`fund` = "host"), in a fund,
+/// or in either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Host,
+    Fund,
+    Either,
+}
+
+pub fn scope_of(type_name: &str) -> Scope {
+    match type_name {
+        "host.established" | "key.enrolled" | "annual_report.published" => Scope::Host,
+        "role.granted" | "role.revoked" | "key.rotated" | "correction.recorded" => Scope::Either,
+        _ => Scope::Fund,
+    }
+}

@@ -1,0 +1,227 @@
+//! Validated identifiers. Each is a string newtype whose constructor and
+//! `Deserialize` refuse malformed input, so a value of the type is always valid.
+//!
+//! Fund, proposal and pledge ids become NATS subject tokens
+//! (`fundtrail.v1.<fund>.<aggregate>.<id>`), so they never contain `.`, `*`, `>`
+//! or white space.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use sha2::{Digest, Sha256};
+
+/// An identifier was malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind} {value:?}: {rule}")]
+pub struct InvalidId {
+    pub kind: &'static str,
+    pub value: String,
+    pub rule: &'static str,
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Result<Self, InvalidId> {
+                let value = value.into();
+                let check: fn(&str) -> Result<(), &'static str> = $check;
+                match check(&value) {
+                    Ok(()) => Ok(Self(value)),
+                    Err(rule) => Err(InvalidId { kind: $kind, value, rule }),
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = String::deserialize(deserializer)?;
+                Self::new(value).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, InvalidId> {
+                Self::new(s)
+            }
+        }
+    };
+}
+
+/// The reserved fund id under which host-wide events live (genesis, key enrolment,
+/// host roles, the host's annual report).
+pub const HOST_SCOPE: &str = "host";
+
+/// Longest fund, proposal or pledge id.
+pub const TOKEN_ID_LENGTH_MAX: usize = 64;
+
+fn check_fund(v: &str) -> Result<(), &'static str> {
+    check_token(v, false)?;
+    if v == "checkpoints" {
+        return Err("\"checkpoints\" is reserved for the checkpoint subject");
+    }
+    Ok(())
+}
+
+fn check_token(v: &str, allow_upper: bool) -> Result<(), &'static str> {
+    if v.is_empty() || v.len() > TOKEN_ID_LENGTH_MAX {
+        return Err("must be 1 to 64 characters");
+    }
+    let ok = |c: char| {
+        c.is_ascii_digit()
+            || c.is_ascii_lowercase()
+            || c == '-'
+            || (allow_upper && (c.is_ascii_uppercase() || c == '_'))
+    };
+    if !v.chars().all(ok) {
+        return Err(if allow_upper {
+            "may contain only ASCII letters, digits, '-' and '_'"
+        } else {
+            "may contain only lowercase ASCII letters, digits and '-'"
+        });
+    }
+    if !v.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err("must start with a letter or digit");
+    }
+    Ok(())
+}
+
+fn check_hex(v: &str, len: usize) -> Result<(), &'static str> {
+    if v.len() != len || !v.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(if len == 64 { "must be 64 lowercase hex digits" } else { "must be 32 lowercase hex digits" });
+    }
+    Ok(())
+}
+
+fn check_uuid_v7(v: &str) -> Result<(), &'static str> {
+    const RULE: &str = "must be a lowercase UUIDv7 (xxxxxxxx-xxxx-7xxx-[89ab]xxx-xxxxxxxxxxxx)";
+    let b = v.as_bytes();
+    if b.len() != 36 {
+        return Err(RULE);
+    }
+    for (i, &c) in b.iter().enumerate() {
+        let dash = matches!(i, 8 | 13 | 18 | 23);
+        let ok = if dash { c == b'-' } else { c.is_ascii_digit() || (b'a'..=b'f').contains(&c) };
+        if !ok {
+            return Err(RULE);
+        }
+    }
+    if b[14] != b'7' || !matches!(b[19], b'8' | b'9' | b'a' | b'b') {
+        return Err(RULE);
+    }
+    Ok(())
+}
+
+string_id!(
+    /// A fund (or [`HOST_SCOPE`]): lowercase letters, digits and '-'.
+    FundId, "fund id", check_fund
+);
+string_id!(
+    /// A signing key: the first 16 bytes of SHA-256 of its raw 32-byte Ed25519
+    /// public key, as 32 lowercase hex digits. See [`KeyId::of_public_key`].
+    KeyId, "key id", |v| check_hex(v, 32)
+);
+string_id!(
+    /// An event: a lowercase UUIDv7 (time-ordered, so ids sort by creation).
+    EventId, "event id", check_uuid_v7
+);
+string_id!(
+    /// A proposal, chosen by its proposer, e.g. `P-2026-07`.
+    ProposalId, "proposal id", |v| check_token(v, true)
+);
+string_id!(
+    /// A pledge, chosen by whoever records it, e.g. `PL-2026-03`.
+    PledgeId, "pledge id", |v| check_token(v, true)
+);
+string_id!(
+    /// A SHA-256 digest as 64 lowercase hex digits: evidence documents, reports,
+    /// and donor commitments.
+    Sha256Hex, "SHA-256 hex digest", |v| check_hex(v, 64)
+);
+
+impl FundId {
+    /// The host-wide scope.
+    pub fn host() -> FundId {
+        FundId(HOST_SCOPE.to_owned())
+    }
+
+    pub fn is_host(&self) -> bool {
+        self.0 == HOST_SCOPE
+    }
+}
+
+impl KeyId {
+    /// The key id of a raw Ed25519 public key.
+    pub fn of_public_key(public_key: &[u8; 32]) -> KeyId {
+        let digest = Sha256::digest(public_key);
+        KeyId(hex::encode(&digest[..16]))
+    }
+}
+
+/// The domain tag that starts every donor commitment preimage.
+pub const COMMITMENT_TAG: &[u8] = b"fundtrail/donor-commitment/v1\0";
+
+/// Donor commitment = SHA-256(tag ‖ 32-byte salt ‖ donor reference).
+///
+/// The donor reference is whatever identifies the donor to the intake service
+/// (a phone number, a customer number); with the salt the donor can prove the
+/// commitment is theirs, without it nobody can guess who gave.
+pub fn donor_commitment(salt: &[u8; 32], donor_reference: &str) -> Sha256Hex {
+    let mut h = Sha256::new();
+    h.update(COMMITMENT_TAG);
+    h.update(salt);
+    h.update(donor_reference.as_bytes());
+    Sha256Hex(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fund_ids() {
+        assert!(FundId::new("hz-xihu-01").is_ok());
+        assert!(FundId::new("Host").is_err());
+        assert!(FundId::new("a.b").is_err());
+        assert!(FundId::new("-a").is_err());
+        assert!(FundId::new("").is_err());
+        assert!(FundId::new("checkpoints").is_err());
+        assert!(FundId::new("x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn event_ids_are_uuid_v7() {
+        assert!(EventId::new("01937b2e-4c1a-7d3e-9f00-123456789abc").is_ok());
+        assert!(EventId::new("01937b2e-4c1a-4d3e-9f00-123456789abc").is_err());
+        assert!(EventId::new("01937B2E-4c1a-7d3e-9f00-123456789abc").is_err());
+    }
+
+    #[test]
+    fn key_id_is_sha256_prefix() {
+        let id = KeyId::of_public_key(&[0u8; 32]);
+        // SHA-256 of 32 zero bytes starts 66687aadf862bd776c8fc18b8e9f8e20.
+        assert_eq!(id.as_str(), "66687aadf862bd776c8fc18b8e9f8e20");
+    }
+
+    #[test]
+    fn commitment_is_deterministic_and_salted() {
+        let a = donor_commitment(&[1; 32], "13800000000");
+        assert_eq!(a, donor_commitment(&[1; 32], "13800000000"));
+        assert_ne!(a, donor_commitment(&[2; 32], "13800000000"));
+    }
+}

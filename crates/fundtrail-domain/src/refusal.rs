@@ -1,0 +1,189 @@
+//! Why a command was refused, or why a replayed event breaks a rule.
+//!
+//! Each variant names the rule, the things involved and the numbers, so the
+//! message alone tells a committee member or an auditor what is wrong.
+
+use crate::event::Role;
+use crate::ids::{EventId, FundId, KeyId, PledgeId, ProposalId};
+use crate::money::{Fen, MoneyOverflow};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    // --- genesis and keys -------------------------------------------------
+    #[error("the host is not established yet: the first event must be host.established")]
+    NoHost,
+    #[error("the host is already established; a second genesis is refused")]
+    HostAlreadyEstablished,
+    #[error("genesis must be signed by the host key it names ({host_key}), not {author}")]
+    GenesisAuthor { host_key: KeyId, author: KeyId },
+    #[error("key {key} does not match its public key (which has id {actual})")]
+    KeyIdMismatch { key: KeyId, actual: KeyId },
+    #[error("public key of {key} is not 32 bytes of standard base64")]
+    BadPublicKey { key: KeyId },
+    #[error("unknown key {key}: it was never enrolled")]
+    UnknownKey { key: KeyId },
+    #[error("key {key} is already enrolled")]
+    KeyAlreadyEnrolled { key: KeyId },
+
+    // --- roles (invariant 4) ----------------------------------------------
+    #[error("key {author} may not author {type_name} in {fund}: it needs one of the roles [{}] there", roles_list(.allowed))]
+    NotAuthorised { author: KeyId, type_name: &'static str, fund: FundId, allowed: Vec<Role> },
+    #[error("role {role} cannot be held in {fund}: {}", if .role.is_host_wide() { "it is host-wide, grant it in the host scope" } else { "it is per fund, grant it in a fund" })]
+    RoleScope { role: Role, fund: FundId },
+    #[error("key {key} already holds {role} in {fund}")]
+    RoleAlreadyHeld { key: KeyId, role: Role, fund: FundId },
+    #[error("key {key} does not hold {role} in {fund}")]
+    RoleNotHeld { key: KeyId, role: Role, fund: FundId },
+    #[error("key {key} holds no role in {fund} to rotate")]
+    NothingToRotate { key: KeyId, fund: FundId },
+    #[error("key {key} cannot be rotated to itself")]
+    RotateToSelf { key: KeyId },
+
+    // --- scopes and funds -------------------------------------------------
+    #[error("{type_name} belongs in {expected}, not in {fund}")]
+    WrongScope { type_name: &'static str, fund: FundId, expected: &'static str },
+    #[error("unknown fund {fund}")]
+    UnknownFund { fund: FundId },
+    #[error("fund {fund} is already open")]
+    FundExists { fund: FundId },
+    #[error("currency {currency:?} is not supported: every amount is in CNY fen")]
+    Currency { currency: String },
+
+    // --- committee (invariant 3) ------------------------------------------
+    #[error("a committee must have an odd number of members, at least 3 and at most {max}; got {size}")]
+    CommitteeSize { size: usize, max: usize },
+    #[error("key {key} is listed twice in the committee")]
+    CommitteeDuplicate { key: KeyId },
+    #[error("key {key} cannot be seated: it does not hold committee_member in {fund}")]
+    CommitteeMemberLacksRole { key: KeyId, fund: FundId },
+    #[error("fund {fund} has no seated committee")]
+    NoCommittee { fund: FundId },
+    #[error("key {key} is not a member of the seated committee of {fund}")]
+    NotSeated { key: KeyId, fund: FundId },
+    #[error("{key} already voted on proposal {proposal}; a member votes at most once")]
+    AlreadyVoted { key: KeyId, proposal: ProposalId },
+    #[error("proposal {proposal} lacks a strict majority: {approvals} approvals of {eligible} non-recused seated members, {needed} needed")]
+    NoMajority { proposal: ProposalId, approvals: usize, eligible: usize, needed: usize },
+    #[error("proposal {proposal} cannot be decided: only {eligible} of {seated} seated members may vote after recusals, more than half are needed")]
+    NoQuorum { proposal: ProposalId, eligible: usize, seated: usize },
+    #[error("proposal {proposal} can still reach a majority ({approvals} approvals, {pending} members yet to vote, {needed} needed): it cannot be rejected yet")]
+    MajorityStillPossible { proposal: ProposalId, approvals: usize, pending: usize, needed: usize },
+
+    // --- money (invariants 1 and 2) ---------------------------------------
+    #[error("{field} must be positive, got {amount}")]
+    AmountNotPositive { field: &'static str, amount: Fen },
+    #[error("{field} must not be negative, got {amount}")]
+    AmountNegative { field: &'static str, amount: Fen },
+    #[error("fund {fund} has {available} available, {needed} needed")]
+    InsufficientFunds { fund: FundId, needed: Fen, available: Fen },
+    #[error("approval {approved} exceeds the {requested} requested by proposal {proposal}")]
+    ApprovalExceedsRequest { proposal: ProposalId, approved: Fen, requested: Fen },
+    #[error("payout {amount} exceeds approved remainder {remainder} of proposal {proposal}")]
+    PayoutExceedsRemainder { proposal: ProposalId, amount: Fen, remainder: Fen },
+    #[error("refund {amount} exceeds the {refundable} still refundable of donation {donation}")]
+    RefundExceeds { donation: EventId, amount: Fen, refundable: Fen },
+    #[error("{0}")]
+    Money(#[from] MoneyOverflow),
+
+    // --- donations, pledges, receipts ---------------------------------------
+    #[error("pledge {pledge} already exists in {fund}")]
+    PledgeExists { pledge: PledgeId, fund: FundId },
+    #[error("unknown pledge {pledge} in {fund}")]
+    UnknownPledge { pledge: PledgeId, fund: FundId },
+    #[error("pledge {pledge} is for channel {pledged}, the donation came through {actual}")]
+    PledgeChannel { pledge: PledgeId, pledged: &'static str, actual: &'static str },
+    #[error("unknown cash donation {donation} in {fund}")]
+    UnknownDonation { donation: EventId, fund: FundId },
+    #[error("donation {donation} already has receipt {receipt_no}; void it first")]
+    ReceiptAlreadyIssued { donation: EventId, receipt_no: String },
+    #[error("donation {donation} has no active receipt {receipt_no}")]
+    NoSuchReceipt { donation: EventId, receipt_no: String },
+    #[error("receipt number {receipt_no} is already used by donation {donation}")]
+    ReceiptNumberUsed { receipt_no: String, donation: EventId },
+
+    // --- proposals ----------------------------------------------------------
+    #[error("proposal {proposal} already exists in {fund}")]
+    ProposalExists { proposal: ProposalId, fund: FundId },
+    #[error("unknown proposal {proposal} in {fund}")]
+    UnknownProposal { proposal: ProposalId, fund: FundId },
+    #[error("proposal {proposal} is {status}; {type_name} needs it to be {needed}")]
+    ProposalStatus { proposal: ProposalId, status: &'static str, type_name: &'static str, needed: &'static str },
+
+    // --- goods ----------------------------------------------------------------
+    #[error("only {on_hand} {unit} of {name} on hand, {requested} requested")]
+    GoodsShortfall { name: String, unit: String, requested: u64, on_hand: u64 },
+    #[error("{field} must be between 1 and {max}, got {quantity}")]
+    Quantity { field: &'static str, quantity: u64, max: u64 },
+
+    // --- disclosure -----------------------------------------------------------
+    #[error("disclosure states {field} = {stated} but the fund's records give {actual}")]
+    DisclosureMismatch { field: &'static str, stated: Fen, actual: Fen },
+    #[error(
+        "disclosure period must start before it ends and end no later than the event ({period_end} > {occurred_at})"
+    )]
+    DisclosurePeriod { period_end: String, occurred_at: String },
+    #[error("year {year} is outside {min}..={max}")]
+    Year { year: i32, min: i32, max: i32 },
+    #[error("annual report for {year} is already published")]
+    AnnualReportExists { year: i32 },
+
+    // --- shape and limits -------------------------------------------------------
+    #[error("{field} is empty")]
+    EmptyText { field: &'static str },
+    #[error("{field} has {chars} characters, at most {max} allowed")]
+    TextTooLong { field: &'static str, chars: usize, max: usize },
+    #[error("{field} has {count} entries, at most {max} allowed")]
+    TooMany { field: &'static str, count: usize, max: usize },
+    #[error("{field} has {count} entries, at least {min} needed")]
+    TooFew { field: &'static str, count: usize, min: usize },
+    #[error("event {corrects} to correct is unknown")]
+    UnknownEvent { corrects: EventId },
+    #[error("event {id} reuses an id already in the stream with other content")]
+    IdReused { id: EventId },
+}
+
+fn roles_list(roles: &[Role]) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+impl Refusal {
+    /// A stable, machine-readable name of the rule (used in problem+json `type`).
+    pub fn code(&self) -> &'static str {
+        use Refusal::*;
+        match self {
+            NoHost | HostAlreadyEstablished | GenesisAuthor { .. } => "genesis",
+            KeyIdMismatch { .. } | BadPublicKey { .. } | KeyAlreadyEnrolled { .. } => "key",
+            UnknownKey { .. } => "unknown-key",
+            NotAuthorised { .. } => "role",
+            RoleScope { .. }
+            | RoleAlreadyHeld { .. }
+            | RoleNotHeld { .. }
+            | NothingToRotate { .. }
+            | RotateToSelf { .. } => "role-grant",
+            WrongScope { .. } | UnknownFund { .. } | FundExists { .. } | Currency { .. } => "fund",
+            CommitteeSize { .. } | CommitteeDuplicate { .. } | CommitteeMemberLacksRole { .. } | NoCommittee { .. } => {
+                "committee"
+            }
+            NotSeated { .. } | AlreadyVoted { .. } => "vote",
+            NoMajority { .. } | NoQuorum { .. } | MajorityStillPossible { .. } => "majority",
+            AmountNotPositive { .. } | AmountNegative { .. } | Money(_) => "amount",
+            InsufficientFunds { .. } => "overspend",
+            ApprovalExceedsRequest { .. } | PayoutExceedsRemainder { .. } => "approved-remainder",
+            RefundExceeds { .. } => "refund",
+            PledgeExists { .. } | UnknownPledge { .. } | PledgeChannel { .. } => "pledge",
+            UnknownDonation { .. } => "donation",
+            ReceiptAlreadyIssued { .. } | NoSuchReceipt { .. } | ReceiptNumberUsed { .. } => "receipt",
+            ProposalExists { .. } | UnknownProposal { .. } | ProposalStatus { .. } => "proposal",
+            GoodsShortfall { .. } | Quantity { .. } => "goods",
+            DisclosureMismatch { .. } | DisclosurePeriod { .. } | AnnualReportExists { .. } | Year { .. } => "disclosure",
+            EmptyText { .. } | TextTooLong { .. } | TooMany { .. } | TooFew { .. } | UnknownEvent { .. } => "shape",
+            IdReused { .. } => "id-reused",
+        }
+    }
+
+    /// True for refusals about who signed (unknown key, missing role), which
+    /// HTTP reports as 401/403 rather than 422.
+    pub fn is_authorisation(&self) -> bool {
+        matches!(self, Refusal::UnknownKey { .. } | Refusal::NotAuthorised { .. } | Refusal::GenesisAuthor { .. })
+    }
+}

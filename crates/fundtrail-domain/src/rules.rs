@@ -1,0 +1,939 @@
+//! `decide` and `evolve`: the only implementation of the fund's rules.
+//!
+//! [`check`] holds every rule. [`decide`] runs it against the current state to
+//! accept or refuse a command; [`evolve`] runs the very same check again before
+//! it applies an event, so a replay of a stream that breaks a rule stops at that
+//! event and names the rule. [`apply`] is bookkeeping only: every number it
+//! computes was proved in range by `check`, which its assertions restate.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use chrono::{DateTime, Datelike, Utc};
+
+use crate::event::*;
+use crate::ids::{FundId, KeyId, ProposalId, Sha256Hex};
+use crate::money::Fen;
+use crate::refusal::Refusal;
+use crate::state::*;
+
+/// What applying an event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The event changed the state.
+    Applied,
+    /// An event with this id was applied before: nothing changed (invariant 5).
+    Duplicate,
+}
+
+/// Decides a command: the signed event an actor asks to append. Returns the
+/// events to append — the event itself, or nothing when an event with its id
+/// was already applied (the same event twice has one effect) — or the rule
+/// that refuses it.
+pub fn decide(state: &State, command: &Event) -> Result<Vec<Event>, Refusal> {
+    if state.event_ids.contains(&command.id) {
+        return Ok(Vec::new());
+    }
+    check(state, command)?;
+    Ok(vec![command.clone()])
+}
+
+/// Applies an event to the state after checking every rule again.
+pub fn evolve(state: &mut State, event: &Event) -> Result<Applied, Refusal> {
+    if state.event_ids.contains(&event.id) {
+        return Ok(Applied::Duplicate);
+    }
+    check(state, event)?;
+    let applied_before = state.events_applied;
+    apply(state, event);
+    state.event_ids.insert(event.id.clone());
+    state.events_applied += 1;
+    debug_assert_eq!(state.events_applied, applied_before + 1);
+    debug_assert!(state.funds.get(&event.fund).is_none_or(|f| !f.cash.available().expect("checked").is_negative()));
+    Ok(Applied::Applied)
+}
+
+/// Folds events from the empty state; stops at the first event that breaks a
+/// rule, with its position (0-based) and the refusal.
+pub fn replay<'a>(events: impl IntoIterator<Item = &'a Event>) -> Result<State, (usize, Refusal)> {
+    let mut state = State::default();
+    for (i, event) in events.into_iter().enumerate() {
+        evolve(&mut state, event).map_err(|r| (i, r))?;
+    }
+    Ok(state)
+}
+
+/// Every rule an event must satisfy against the state it is applied to.
+pub fn check(state: &State, event: &Event) -> Result<(), Refusal> {
+    check_scope(state, event)?;
+    authorise(state, event)?;
+    check_body(state, event)
+}
+
+// ---------------------------------------------------------------------------
+// scope and authorisation (invariant 4)
+
+fn check_scope(state: &State, event: &Event) -> Result<(), Refusal> {
+    let type_name = event.type_name();
+    match scope_of(type_name) {
+        Scope::Host if !event.fund.is_host() => {
+            return Err(Refusal::WrongScope { type_name, fund: event.fund.clone(), expected: "the host scope" })
+        }
+        Scope::Fund if event.fund.is_host() => {
+            return Err(Refusal::WrongScope { type_name, fund: event.fund.clone(), expected: "a fund" })
+        }
+        _ => {}
+    }
+    let needs_fund = !event.fund.is_host() && !matches!(event.body, EventBody::FundOpened(_));
+    if needs_fund && !state.funds.contains_key(&event.fund) {
+        return Err(Refusal::UnknownFund { fund: event.fund.clone() });
+    }
+    Ok(())
+}
+
+fn authorise(state: &State, event: &Event) -> Result<(), Refusal> {
+    if let EventBody::HostEstablished(genesis) = &event.body {
+        if state.host.is_some() {
+            return Err(Refusal::HostAlreadyEstablished);
+        }
+        if genesis.host_key != event.author {
+            return Err(Refusal::GenesisAuthor { host_key: genesis.host_key.clone(), author: event.author.clone() });
+        }
+        return Ok(());
+    }
+    if state.host.is_none() {
+        return Err(Refusal::NoHost);
+    }
+    if !state.keys.contains_key(&event.author) {
+        return Err(Refusal::UnknownKey { key: event.author.clone() });
+    }
+    let type_name = event.type_name();
+    let allowed = authoring_roles(type_name);
+    let host = FundId::host();
+    let holds = |role: &Role| {
+        let scope = if role.is_host_wide() { &host } else { &event.fund };
+        state.has_role(scope, &event.author, *role)
+    };
+    if !allowed.iter().any(holds) {
+        return Err(Refusal::NotAuthorised {
+            author: event.author.clone(),
+            type_name,
+            fund: event.fund.clone(),
+            allowed: allowed.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// per-type rules
+
+fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
+    use EventBody as B;
+    let fund = || state.funds.get(&event.fund).expect("check_scope proved the fund exists");
+    match &event.body {
+        B::HostEstablished(b) => {
+            text("host_name", &b.host_name, NAME_CHARS_MAX)?;
+            check_public_key(&b.host_key, &b.public_key)
+        }
+        B::KeyEnrolled(b) => {
+            if state.keys.contains_key(&b.key) {
+                return Err(Refusal::KeyAlreadyEnrolled { key: b.key.clone() });
+            }
+            text("label", &b.label, NAME_CHARS_MAX)?;
+            check_public_key(&b.key, &b.public_key)
+        }
+        B::RoleGranted(b) => {
+            known_key(state, &b.key)?;
+            role_in_scope(b.role, &event.fund)?;
+            if state.has_role(&event.fund, &b.key, b.role) {
+                return Err(Refusal::RoleAlreadyHeld { key: b.key.clone(), role: b.role, fund: event.fund.clone() });
+            }
+            Ok(())
+        }
+        B::RoleRevoked(b) => {
+            if !state.has_role(&event.fund, &b.key, b.role) {
+                return Err(Refusal::RoleNotHeld { key: b.key.clone(), role: b.role, fund: event.fund.clone() });
+            }
+            text("reason", &b.reason, TEXT_CHARS_MAX)
+        }
+        B::KeyRotated(b) => {
+            if b.old_key == b.new_key {
+                return Err(Refusal::RotateToSelf { key: b.old_key.clone() });
+            }
+            known_key(state, &b.new_key)?;
+            if state.roles_of(&event.fund, &b.old_key).is_none_or(|r| r.is_empty()) {
+                return Err(Refusal::NothingToRotate { key: b.old_key.clone(), fund: event.fund.clone() });
+            }
+            text("reason", &b.reason, TEXT_CHARS_MAX)
+        }
+        B::FundOpened(b) => {
+            if state.funds.contains_key(&event.fund) {
+                return Err(Refusal::FundExists { fund: event.fund.clone() });
+            }
+            if b.currency != "CNY" {
+                return Err(Refusal::Currency { currency: b.currency.clone() });
+            }
+            text("name", &b.name, NAME_CHARS_MAX)?;
+            text("community", &b.community, NAME_CHARS_MAX)
+        }
+        B::CommitteeSeated(b) => check_committee(state, &event.fund, &b.members),
+        B::PledgeRecorded(b) => {
+            if fund().pledges.contains_key(&b.pledge) {
+                return Err(Refusal::PledgeExists { pledge: b.pledge.clone(), fund: event.fund.clone() });
+            }
+            positive("amount_fen", b.amount_fen)?;
+            text("terms", &b.terms, TEXT_CHARS_MAX)
+        }
+        B::DonationReceived(b) => {
+            positive("amount_fen", b.amount_fen)?;
+            text("payment_ref", &b.payment_ref, NAME_CHARS_MAX)?;
+            if let Some(purpose) = &b.restricted_purpose {
+                text("restricted_purpose", purpose, TEXT_CHARS_MAX)?;
+            }
+            check_pledge(fund(), &event.fund, b.pledge.as_ref(), b.channel)?;
+            fund().cash.received.checked_add(b.amount_fen)?;
+            Ok(())
+        }
+        B::GoodsReceived(b) => {
+            count("items", b.items.len(), 1, ITEMS_COUNT_MAX)?;
+            let mut total = Fen::ZERO;
+            for line in &b.items {
+                text("items[].name", &line.name, NAME_CHARS_MAX)?;
+                text("items[].unit", &line.unit, NAME_CHARS_MAX)?;
+                quantity("items[].quantity", line.quantity)?;
+                if line.unit_value_fen.is_negative() {
+                    return Err(Refusal::AmountNegative { field: "items[].unit_value_fen", amount: line.unit_value_fen });
+                }
+                total = total.checked_add(line.unit_value_fen.checked_mul(line.quantity)?)?;
+            }
+            fund().goods_received_value.checked_add(total)?;
+            check_pledge(fund(), &event.fund, b.pledge.as_ref(), b.channel)
+        }
+        B::DonationReversed(b) => {
+            positive("amount_fen", b.amount_fen)?;
+            text("reason", &b.reason, TEXT_CHARS_MAX)?;
+            let f = fund();
+            let donation = f
+                .donations
+                .get(&b.donation)
+                .ok_or_else(|| Refusal::UnknownDonation { donation: b.donation.clone(), fund: event.fund.clone() })?;
+            let refundable = donation.amount.checked_sub(donation.refunded)?;
+            if b.amount_fen > refundable {
+                return Err(Refusal::RefundExceeds { donation: b.donation.clone(), amount: b.amount_fen, refundable });
+            }
+            let available = f.cash.available()?;
+            if b.amount_fen > available {
+                return Err(Refusal::InsufficientFunds { fund: event.fund.clone(), needed: b.amount_fen, available });
+            }
+            Ok(())
+        }
+        B::ReceiptIssued(b) => {
+            text("receipt_no", &b.receipt_no, NAME_CHARS_MAX)?;
+            let f = fund();
+            let donation = f
+                .donations
+                .get(&b.donation)
+                .ok_or_else(|| Refusal::UnknownDonation { donation: b.donation.clone(), fund: event.fund.clone() })?;
+            if let Some(existing) = &donation.receipt_no {
+                return Err(Refusal::ReceiptAlreadyIssued {
+                    donation: b.donation.clone(),
+                    receipt_no: existing.clone(),
+                });
+            }
+            if let Some(other) = f.receipt_numbers.get(&b.receipt_no) {
+                return Err(Refusal::ReceiptNumberUsed { receipt_no: b.receipt_no.clone(), donation: other.clone() });
+            }
+            Ok(())
+        }
+        B::ReceiptVoided(b) => {
+            text("receipt_no", &b.receipt_no, NAME_CHARS_MAX)?;
+            text("reason", &b.reason, TEXT_CHARS_MAX)?;
+            let donation = fund()
+                .donations
+                .get(&b.donation)
+                .ok_or_else(|| Refusal::UnknownDonation { donation: b.donation.clone(), fund: event.fund.clone() })?;
+            if donation.receipt_no.as_deref() != Some(b.receipt_no.as_str()) {
+                return Err(Refusal::NoSuchReceipt { donation: b.donation.clone(), receipt_no: b.receipt_no.clone() });
+            }
+            Ok(())
+        }
+        B::ProposalSubmitted(b) => {
+            if fund().proposals.contains_key(&b.proposal) {
+                return Err(Refusal::ProposalExists { proposal: b.proposal.clone(), fund: event.fund.clone() });
+            }
+            positive("amount_fen", b.amount_fen)?;
+            text("title", &b.title, NAME_CHARS_MAX)?;
+            text("payee", &b.payee, NAME_CHARS_MAX)?;
+            text("description", &b.description, TEXT_CHARS_MAX)?;
+            evidence(&b.evidence)
+        }
+        B::OpinionRecorded(b) => {
+            proposal_in(fund(), &event.fund, &b.proposal, event, &[ProposalStatus::Submitted], "submitted")?;
+            text("summary", &b.summary, TEXT_CHARS_MAX)?;
+            evidence(&b.evidence)
+        }
+        B::VoteCast(b) => {
+            let f = fund();
+            let p = proposal_in(f, &event.fund, &b.proposal, event, &[ProposalStatus::Submitted], "submitted")?;
+            if f.committee.is_empty() {
+                return Err(Refusal::NoCommittee { fund: event.fund.clone() });
+            }
+            if !f.committee.contains(&event.author) {
+                return Err(Refusal::NotSeated { key: event.author.clone(), fund: event.fund.clone() });
+            }
+            if p.votes.contains_key(&event.author) {
+                return Err(Refusal::AlreadyVoted { key: event.author.clone(), proposal: b.proposal.clone() });
+            }
+            text("reason", &b.reason, TEXT_CHARS_MAX)
+        }
+        B::ProposalEndorsed(b) => {
+            let f = fund();
+            let p = proposal_in(f, &event.fund, &b.proposal, event, &[ProposalStatus::Submitted], "submitted")?;
+            require_majority(f, &event.fund, &b.proposal, p)
+        }
+        B::ProposalRejected(b) => {
+            let f = fund();
+            let p = proposal_in(f, &event.fund, &b.proposal, event, &[ProposalStatus::Submitted], "submitted")?;
+            text("reason", &b.reason, TEXT_CHARS_MAX)?;
+            let t = tally(f, p);
+            if t.seated == 0 {
+                return Err(Refusal::NoCommittee { fund: event.fund.clone() });
+            }
+            if t.has_quorum() && t.approvals + t.pending >= t.needed() {
+                return Err(Refusal::MajorityStillPossible {
+                    proposal: b.proposal.clone(),
+                    approvals: t.approvals,
+                    pending: t.pending,
+                    needed: t.needed(),
+                });
+            }
+            Ok(())
+        }
+        B::ApplicationSubmitted(b) => {
+            proposal_in(fund(), &event.fund, &b.proposal, event, &[ProposalStatus::Endorsed], "endorsed")?;
+            Ok(())
+        }
+        B::ProposalApproved(b) => {
+            let f = fund();
+            let p = proposal_in(f, &event.fund, &b.proposal, event, &[ProposalStatus::Applied], "applied")?;
+            // Invariant 3: the currently seated committee's majority, counted again.
+            require_majority(f, &event.fund, &b.proposal, p)?;
+            positive("amount_fen", b.amount_fen)?;
+            if b.amount_fen > p.requested {
+                return Err(Refusal::ApprovalExceedsRequest {
+                    proposal: b.proposal.clone(),
+                    approved: b.amount_fen,
+                    requested: p.requested,
+                });
+            }
+            let available = f.cash.available()?;
+            if b.amount_fen > available {
+                return Err(Refusal::InsufficientFunds { fund: event.fund.clone(), needed: b.amount_fen, available });
+            }
+            Ok(())
+        }
+        B::ProposalDeclined(b) => {
+            proposal_in(fund(), &event.fund, &b.proposal, event, &[ProposalStatus::Applied], "applied")?;
+            text("reason", &b.reason, TEXT_CHARS_MAX)
+        }
+        B::PayoutMade(b) => {
+            let p = proposal_in(fund(), &event.fund, &b.proposal, event, &[ProposalStatus::Approved], "approved")?;
+            positive("amount_fen", b.amount_fen)?;
+            text("payment_ref", &b.payment_ref, NAME_CHARS_MAX)?;
+            evidence(&b.evidence)?;
+            let remainder = p.remainder()?;
+            if b.amount_fen > remainder {
+                return Err(Refusal::PayoutExceedsRemainder {
+                    proposal: b.proposal.clone(),
+                    amount: b.amount_fen,
+                    remainder,
+                });
+            }
+            Ok(())
+        }
+        B::GoodsDistributed(b) => {
+            let f = fund();
+            count("items", b.items.len(), 1, ITEMS_COUNT_MAX)?;
+            text("purpose", &b.purpose, TEXT_CHARS_MAX)?;
+            evidence(&b.evidence)?;
+            if let Some(pid) = &b.proposal {
+                if !f.proposals.contains_key(pid) {
+                    return Err(Refusal::UnknownProposal { proposal: pid.clone(), fund: event.fund.clone() });
+                }
+            }
+            for ((name, unit), requested) in goods_requested(&b.items)? {
+                let on_hand = f.goods.get(&name).and_then(|u| u.get(&unit)).map_or(0, |s| s.quantity);
+                if requested > on_hand {
+                    return Err(Refusal::GoodsShortfall { name, unit, requested, on_hand });
+                }
+            }
+            Ok(())
+        }
+        B::ProposalClosed(b) => {
+            use ProposalStatus::*;
+            proposal_in(
+                fund(),
+                &event.fund,
+                &b.proposal,
+                event,
+                &[Submitted, Endorsed, Applied, Approved],
+                "open (submitted, endorsed, applied or approved)",
+            )?;
+            text("report", &b.report, TEXT_CHARS_MAX)?;
+            evidence(&b.evidence)
+        }
+        B::DisclosurePublished(b) => {
+            if b.period_start >= b.period_end || b.period_end > event.occurred_at {
+                return Err(Refusal::DisclosurePeriod {
+                    period_end: format_utc(&b.period_end),
+                    occurred_at: format_utc(&event.occurred_at),
+                });
+            }
+            let actual = totals_of(fund())?;
+            let pairs = [
+                ("received_fen", b.totals.received_fen, actual.received_fen),
+                ("refunded_fen", b.totals.refunded_fen, actual.refunded_fen),
+                ("reserved_fen", b.totals.reserved_fen, actual.reserved_fen),
+                ("paid_fen", b.totals.paid_fen, actual.paid_fen),
+                ("available_fen", b.totals.available_fen, actual.available_fen),
+                ("goods_received_value_fen", b.totals.goods_received_value_fen, actual.goods_received_value_fen),
+                (
+                    "goods_distributed_value_fen",
+                    b.totals.goods_distributed_value_fen,
+                    actual.goods_distributed_value_fen,
+                ),
+            ];
+            for (field, stated, actual) in pairs {
+                if stated != actual {
+                    return Err(Refusal::DisclosureMismatch { field, stated, actual });
+                }
+            }
+            Ok(())
+        }
+        B::AuditOpinionRecorded(b) => {
+            year(b.year)?;
+            text("summary", &b.summary, TEXT_CHARS_MAX)
+        }
+        B::CorrectionRecorded(b) => {
+            if !state.event_ids.contains(&b.corrects) {
+                return Err(Refusal::UnknownEvent { corrects: b.corrects.clone() });
+            }
+            text("note", &b.note, TEXT_CHARS_MAX)?;
+            evidence(&b.evidence)
+        }
+        B::AnnualReportPublished(b) => {
+            year(b.year)?;
+            if state.annual_reports.contains_key(&b.year) {
+                return Err(Refusal::AnnualReportExists { year: b.year });
+            }
+            Ok(())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// bookkeeping
+
+/// Applies an event that [`check`] accepted. Panics if a checked fact does not
+/// hold: that would be a bug in `check`, not bad input.
+pub fn apply(state: &mut State, event: &Event) {
+    use EventBody as B;
+    let at = event.occurred_at;
+    let year = at.year();
+    let scope = event.fund.clone();
+    match &event.body {
+        B::HostEstablished(b) => {
+            state.host = Some(Host { name: b.host_name.clone(), host_key: b.host_key.clone(), established_at: at });
+            state
+                .keys
+                .insert(b.host_key.clone(), KeyInfo { public_key: b.public_key.clone(), label: b.host_name.clone() });
+            state
+                .roles
+                .entry(FundId::host())
+                .or_default()
+                .entry(b.host_key.clone())
+                .or_default()
+                .insert(Role::HostAdmin);
+        }
+        B::KeyEnrolled(b) => {
+            state.keys.insert(b.key.clone(), KeyInfo { public_key: b.public_key.clone(), label: b.label.clone() });
+        }
+        B::RoleGranted(b) => {
+            state.roles.entry(scope).or_default().entry(b.key.clone()).or_default().insert(b.role);
+        }
+        B::RoleRevoked(b) => {
+            let roles = state.roles.get_mut(&scope).and_then(|m| m.get_mut(&b.key)).expect("checked: role held");
+            assert!(roles.remove(&b.role));
+        }
+        B::KeyRotated(b) => {
+            let by_key = state.roles.get_mut(&scope).expect("checked: roles exist");
+            let moved = by_key.remove(&b.old_key).expect("checked: old key holds roles");
+            by_key.entry(b.new_key.clone()).or_default().extend(moved);
+            if let Some(f) = state.funds.get_mut(&scope) {
+                rotate_committee_seat(f, &b.old_key, &b.new_key);
+            }
+        }
+        B::FundOpened(b) => {
+            let fund = Fund {
+                name: b.name.clone(),
+                community: b.community.clone(),
+                opened_at: at,
+                committee: Vec::new(),
+                cash: Cash::default(),
+                by_channel: BTreeMap::new(),
+                donations: BTreeMap::new(),
+                receipt_numbers: BTreeMap::new(),
+                goods: BTreeMap::new(),
+                goods_received_value: Fen::ZERO,
+                goods_distributed_value: Fen::ZERO,
+                pledges: BTreeMap::new(),
+                proposals: BTreeMap::new(),
+                disclosures: Vec::new(),
+                audits: Vec::new(),
+                income_by_year: BTreeMap::new(),
+                spending_by_year: BTreeMap::new(),
+            };
+            assert!(state.funds.insert(scope, fund).is_none());
+        }
+        B::AnnualReportPublished(b) => {
+            state.annual_reports.insert(b.year, b.report.clone());
+        }
+        B::CorrectionRecorded(_) => {}
+        _ => apply_fund(state.funds.get_mut(&scope).expect("checked: fund exists"), event, year),
+    }
+}
+
+fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
+    use EventBody as B;
+    let at = event.occurred_at;
+    let add = |a: Fen, b: Fen| a.checked_add(b).expect("checked: in range");
+    let sub = |a: Fen, b: Fen| a.checked_sub(b).expect("checked: in range");
+    match &event.body {
+        B::CommitteeSeated(b) => f.committee = b.members.clone(),
+        B::PledgeRecorded(b) => {
+            let ch = f.by_channel.entry(b.channel).or_default();
+            ch.pledged = add(ch.pledged, b.amount_fen);
+            let pledge = Pledge {
+                channel: b.channel,
+                donor: b.donor.clone(),
+                amount: b.amount_fen,
+                received: Fen::ZERO,
+                goods_value: Fen::ZERO,
+                terms: b.terms.clone(),
+            };
+            f.pledges.insert(b.pledge.clone(), pledge);
+        }
+        B::DonationReceived(b) => {
+            f.cash.received = add(f.cash.received, b.amount_fen);
+            let ch = f.by_channel.entry(b.channel).or_default();
+            ch.received = add(ch.received, b.amount_fen);
+            ch.donations += 1;
+            if let Some(pid) = &b.pledge {
+                let p = f.pledges.get_mut(pid).expect("checked: pledge exists");
+                p.received = add(p.received, b.amount_fen);
+            }
+            let income = f.income_by_year.entry(year).or_default();
+            *income = add(*income, b.amount_fen);
+            let donation = Donation {
+                amount: b.amount_fen,
+                refunded: Fen::ZERO,
+                channel: b.channel,
+                donor: b.donor.clone(),
+                pledge: b.pledge.clone(),
+                received_at: at,
+                receipt_no: None,
+            };
+            f.donations.insert(event.id.clone(), donation);
+        }
+        B::GoodsReceived(b) => {
+            let mut total = Fen::ZERO;
+            for line in &b.items {
+                let value = line.unit_value_fen.checked_mul(line.quantity).expect("checked: in range");
+                total = add(total, value);
+                let stock = f.goods.entry(line.name.clone()).or_default().entry(line.unit.clone()).or_default();
+                stock.quantity = stock.quantity.checked_add(line.quantity).expect("goods quantity overflow");
+                stock.received_quantity = stock.received_quantity.checked_add(line.quantity).expect("overflow");
+                stock.value = add(stock.value, value);
+            }
+            f.goods_received_value = add(f.goods_received_value, total);
+            let ch = f.by_channel.entry(b.channel).or_default();
+            ch.goods_value = add(ch.goods_value, total);
+            ch.donations += 1;
+            if let Some(pid) = &b.pledge {
+                let p = f.pledges.get_mut(pid).expect("checked: pledge exists");
+                p.goods_value = add(p.goods_value, total);
+            }
+        }
+        B::DonationReversed(b) => {
+            let d = f.donations.get_mut(&b.donation).expect("checked: donation exists");
+            d.refunded = add(d.refunded, b.amount_fen);
+            assert!(d.refunded <= d.amount);
+            let (channel, pledge) = (d.channel, d.pledge.clone());
+            f.cash.refunded = add(f.cash.refunded, b.amount_fen);
+            let ch = f.by_channel.entry(channel).or_default();
+            ch.refunded = add(ch.refunded, b.amount_fen);
+            if let Some(pid) = pledge {
+                let p = f.pledges.get_mut(&pid).expect("donation's pledge exists");
+                p.received = sub(p.received, b.amount_fen);
+            }
+            let income = f.income_by_year.entry(year).or_default();
+            *income = sub(*income, b.amount_fen);
+        }
+        B::ReceiptIssued(b) => {
+            f.donations.get_mut(&b.donation).expect("checked").receipt_no = Some(b.receipt_no.clone());
+            f.receipt_numbers.insert(b.receipt_no.clone(), b.donation.clone());
+        }
+        B::ReceiptVoided(b) => {
+            f.donations.get_mut(&b.donation).expect("checked").receipt_no = None;
+            // A voided number stays used: it is never issued again.
+        }
+        B::ProposalSubmitted(b) => {
+            let proposal = Proposal {
+                title: b.title.clone(),
+                category: b.category,
+                requested: b.amount_fen,
+                payee: b.payee.clone(),
+                status: ProposalStatus::Submitted,
+                votes: BTreeMap::new(),
+                opinions: Vec::new(),
+                evidence: b.evidence.clone(),
+                approved: Fen::ZERO,
+                paid: Fen::ZERO,
+                released: Fen::ZERO,
+                payouts: Vec::new(),
+                submitted_at: at,
+                approved_at: None,
+                closed_at: None,
+            };
+            f.proposals.insert(b.proposal.clone(), proposal);
+        }
+        B::OpinionRecorded(b) => {
+            let p = f.proposals.get_mut(&b.proposal).expect("checked");
+            p.opinions.push(Opinion { summary: b.summary.clone(), support: b.support, oppose: b.oppose });
+            p.evidence.extend(b.evidence.iter().cloned());
+        }
+        B::VoteCast(b) => {
+            let p = f.proposals.get_mut(&b.proposal).expect("checked");
+            assert!(p.votes.insert(event.author.clone(), b.choice).is_none());
+        }
+        B::ProposalEndorsed(b) => set_status(f, &b.proposal, ProposalStatus::Endorsed),
+        B::ProposalRejected(b) => set_status(f, &b.proposal, ProposalStatus::Rejected),
+        B::ApplicationSubmitted(b) => set_status(f, &b.proposal, ProposalStatus::Applied),
+        B::ProposalDeclined(b) => set_status(f, &b.proposal, ProposalStatus::Declined),
+        B::ProposalApproved(b) => {
+            f.cash.reserved = add(f.cash.reserved, b.amount_fen);
+            let p = f.proposals.get_mut(&b.proposal).expect("checked");
+            p.status = ProposalStatus::Approved;
+            p.approved = b.amount_fen;
+            p.approved_at = Some(at);
+        }
+        B::PayoutMade(b) => {
+            f.cash.reserved = sub(f.cash.reserved, b.amount_fen);
+            f.cash.paid = add(f.cash.paid, b.amount_fen);
+            let p = f.proposals.get_mut(&b.proposal).expect("checked");
+            p.paid = add(p.paid, b.amount_fen);
+            assert!(!p.remainder().expect("in range").is_negative());
+            p.payouts.push(Payout {
+                event: event.id.clone(),
+                amount: b.amount_fen,
+                payment_ref: b.payment_ref.clone(),
+                paid_at: at,
+            });
+            let spending = f.spending_by_year.entry(year).or_default();
+            if p.category == ProposalCategory::Management {
+                spending.management = add(spending.management, b.amount_fen);
+            } else {
+                spending.charity = add(spending.charity, b.amount_fen);
+            }
+        }
+        B::GoodsDistributed(b) => {
+            let requested = goods_requested(&b.items).expect("checked");
+            for ((name, unit), quantity) in requested {
+                let stock = f.goods.get_mut(&name).and_then(|u| u.get_mut(&unit)).expect("checked: on hand");
+                // The share of the estimated value that leaves with these units.
+                let value = stock.value.checked_mul_div(quantity, stock.quantity).expect("in range");
+                stock.quantity -= quantity;
+                stock.value = sub(stock.value, value);
+                f.goods_distributed_value = add(f.goods_distributed_value, value);
+            }
+        }
+        B::ProposalClosed(b) => {
+            let p = f.proposals.get_mut(&b.proposal).expect("checked");
+            let remainder = p.remainder().expect("in range");
+            p.released = add(p.released, remainder);
+            p.status = ProposalStatus::Closed;
+            p.closed_at = Some(at);
+            f.cash.reserved = sub(f.cash.reserved, remainder);
+        }
+        B::DisclosurePublished(b) => f.disclosures.push(Disclosure {
+            event: event.id.clone(),
+            period_start: b.period_start,
+            period_end: b.period_end,
+            published_at: at,
+            report: b.report.clone(),
+        }),
+        B::AuditOpinionRecorded(b) => {
+            f.audits.push(AuditOpinion { year: b.year, opinion: b.opinion, report: b.report.clone() })
+        }
+        B::HostEstablished(_)
+        | B::KeyEnrolled(_)
+        | B::RoleGranted(_)
+        | B::RoleRevoked(_)
+        | B::KeyRotated(_)
+        | B::FundOpened(_)
+        | B::CorrectionRecorded(_)
+        | B::AnnualReportPublished(_) => unreachable!("applied in apply()"),
+    }
+}
+
+fn set_status(f: &mut Fund, proposal: &ProposalId, status: ProposalStatus) {
+    f.proposals.get_mut(proposal).expect("checked: proposal exists").status = status;
+}
+
+fn rotate_committee_seat(f: &mut Fund, old: &KeyId, new: &KeyId) {
+    for member in f.committee.iter_mut() {
+        if member == old {
+            *member = new.clone();
+        }
+    }
+    for p in f.proposals.values_mut() {
+        if let Some(choice) = p.votes.remove(old) {
+            p.votes.insert(new.clone(), choice);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// shared helpers
+
+/// The committee's count on a proposal, counting only currently seated members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tally {
+    pub seated: usize,
+    pub approvals: usize,
+    pub rejections: usize,
+    pub recusals: usize,
+    /// Seated members who have not voted.
+    pub pending: usize,
+}
+
+impl Tally {
+    /// Seated members who did not recuse.
+    pub fn eligible(&self) -> usize {
+        self.seated - self.recusals
+    }
+
+    /// Approvals for a strict majority of the eligible.
+    pub fn needed(&self) -> usize {
+        self.eligible() / 2 + 1
+    }
+
+    /// More than half the seated committee must be eligible to decide at all.
+    pub fn has_quorum(&self) -> bool {
+        self.eligible() * 2 > self.seated
+    }
+
+    pub fn is_endorsed(&self) -> bool {
+        self.seated > 0 && self.has_quorum() && self.approvals >= self.needed()
+    }
+}
+
+pub fn tally(f: &Fund, p: &Proposal) -> Tally {
+    let mut t = Tally { seated: f.committee.len(), approvals: 0, rejections: 0, recusals: 0, pending: 0 };
+    for member in &f.committee {
+        match p.votes.get(member) {
+            Some(VoteChoice::Approve) => t.approvals += 1,
+            Some(VoteChoice::Reject) => t.rejections += 1,
+            Some(VoteChoice::Recuse) => t.recusals += 1,
+            None => t.pending += 1,
+        }
+    }
+    debug_assert_eq!(t.approvals + t.rejections + t.recusals + t.pending, t.seated);
+    t
+}
+
+fn require_majority(f: &Fund, fund: &FundId, id: &ProposalId, p: &Proposal) -> Result<(), Refusal> {
+    let t = tally(f, p);
+    if t.seated == 0 {
+        return Err(Refusal::NoCommittee { fund: fund.clone() });
+    }
+    if !t.has_quorum() {
+        return Err(Refusal::NoQuorum { proposal: id.clone(), eligible: t.eligible(), seated: t.seated });
+    }
+    if !t.is_endorsed() {
+        return Err(Refusal::NoMajority {
+            proposal: id.clone(),
+            approvals: t.approvals,
+            eligible: t.eligible(),
+            needed: t.needed(),
+        });
+    }
+    Ok(())
+}
+
+/// The totals a disclosure must state: the fund's records right now.
+pub fn totals_of(f: &Fund) -> Result<DisclosureTotals, Refusal> {
+    Ok(DisclosureTotals {
+        received_fen: f.cash.received,
+        refunded_fen: f.cash.refunded,
+        reserved_fen: f.cash.reserved,
+        paid_fen: f.cash.paid,
+        available_fen: f.cash.available()?,
+        goods_received_value_fen: f.goods_received_value,
+        goods_distributed_value_fen: f.goods_distributed_value,
+    })
+}
+
+fn proposal_in<'a>(
+    f: &'a Fund,
+    fund: &FundId,
+    id: &ProposalId,
+    event: &Event,
+    allowed: &[ProposalStatus],
+    needed: &'static str,
+) -> Result<&'a Proposal, Refusal> {
+    let p = f.proposals.get(id).ok_or_else(|| Refusal::UnknownProposal { proposal: id.clone(), fund: fund.clone() })?;
+    if !allowed.contains(&p.status) {
+        return Err(Refusal::ProposalStatus {
+            proposal: id.clone(),
+            status: p.status.as_str(),
+            type_name: event.type_name(),
+            needed,
+        });
+    }
+    Ok(p)
+}
+
+fn check_pledge(
+    f: &Fund,
+    fund: &FundId,
+    pledge: Option<&crate::ids::PledgeId>,
+    channel: Channel,
+) -> Result<(), Refusal> {
+    let Some(pid) = pledge else { return Ok(()) };
+    let p = f.pledges.get(pid).ok_or_else(|| Refusal::UnknownPledge { pledge: pid.clone(), fund: fund.clone() })?;
+    if p.channel != channel {
+        return Err(Refusal::PledgeChannel {
+            pledge: pid.clone(),
+            pledged: p.channel.as_str(),
+            actual: channel.as_str(),
+        });
+    }
+    Ok(())
+}
+
+fn check_committee(state: &State, fund: &FundId, members: &[KeyId]) -> Result<(), Refusal> {
+    let size = members.len();
+    if size < 3 || size.is_multiple_of(2) || size > COMMITTEE_SIZE_MAX {
+        return Err(Refusal::CommitteeSize { size, max: COMMITTEE_SIZE_MAX });
+    }
+    for (i, key) in members.iter().enumerate() {
+        if members[..i].contains(key) {
+            return Err(Refusal::CommitteeDuplicate { key: key.clone() });
+        }
+        if !state.has_role(fund, key, Role::CommitteeMember) {
+            return Err(Refusal::CommitteeMemberLacksRole { key: key.clone(), fund: fund.clone() });
+        }
+    }
+    Ok(())
+}
+
+fn check_public_key(key: &KeyId, public_key_b64: &str) -> Result<(), Refusal> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(public_key_b64)
+        .map_err(|_| Refusal::BadPublicKey { key: key.clone() })?;
+    let raw: [u8; 32] = bytes.try_into().map_err(|_| Refusal::BadPublicKey { key: key.clone() })?;
+    let actual = KeyId::of_public_key(&raw);
+    if &actual != key {
+        return Err(Refusal::KeyIdMismatch { key: key.clone(), actual });
+    }
+    Ok(())
+}
+
+fn known_key(state: &State, key: &KeyId) -> Result<(), Refusal> {
+    if !state.keys.contains_key(key) {
+        return Err(Refusal::UnknownKey { key: key.clone() });
+    }
+    Ok(())
+}
+
+fn role_in_scope(role: Role, fund: &FundId) -> Result<(), Refusal> {
+    if role.is_host_wide() != fund.is_host() {
+        return Err(Refusal::RoleScope { role, fund: fund.clone() });
+    }
+    Ok(())
+}
+
+/// Requested quantities summed per (name, unit), so two lines of the same goods
+/// in one event are checked together.
+fn goods_requested(items: &[GoodsOut]) -> Result<BTreeMap<(String, String), u64>, Refusal> {
+    let mut requested = BTreeMap::new();
+    for line in items {
+        text("items[].name", &line.name, NAME_CHARS_MAX)?;
+        text("items[].unit", &line.unit, NAME_CHARS_MAX)?;
+        quantity("items[].quantity", line.quantity)?;
+        let q: &mut u64 = requested.entry((line.name.clone(), line.unit.clone())).or_default();
+        *q = q.checked_add(line.quantity).ok_or(Refusal::Quantity {
+            field: "items[].quantity",
+            quantity: u64::MAX,
+            max: QUANTITY_MAX,
+        })?;
+    }
+    Ok(requested)
+}
+
+/// Years a report or audit may be about.
+pub const YEAR_MIN: i32 = 2000;
+pub const YEAR_MAX: i32 = 2200;
+
+fn year(year: i32) -> Result<(), Refusal> {
+    if !(YEAR_MIN..=YEAR_MAX).contains(&year) {
+        return Err(Refusal::Year { year, min: YEAR_MIN, max: YEAR_MAX });
+    }
+    Ok(())
+}
+
+fn positive(field: &'static str, amount: Fen) -> Result<(), Refusal> {
+    if !amount.is_positive() {
+        return Err(Refusal::AmountNotPositive { field, amount });
+    }
+    Ok(())
+}
+
+fn quantity(field: &'static str, quantity: u64) -> Result<(), Refusal> {
+    if quantity == 0 || quantity > QUANTITY_MAX {
+        return Err(Refusal::Quantity { field, quantity, max: QUANTITY_MAX });
+    }
+    Ok(())
+}
+
+fn text(field: &'static str, value: &str, max: usize) -> Result<(), Refusal> {
+    if value.trim().is_empty() {
+        return Err(Refusal::EmptyText { field });
+    }
+    let chars = value.chars().count();
+    if chars > max {
+        return Err(Refusal::TextTooLong { field, chars, max });
+    }
+    Ok(())
+}
+
+fn count(field: &'static str, count: usize, min: usize, max: usize) -> Result<(), Refusal> {
+    if count < min {
+        return Err(Refusal::TooFew { field, count, min });
+    }
+    if count > max {
+        return Err(Refusal::TooMany { field, count, max });
+    }
+    Ok(())
+}
+
+fn evidence(list: &[Sha256Hex]) -> Result<(), Refusal> {
+    count("evidence", list.len(), 0, EVIDENCE_COUNT_MAX)
+}
+
+/// Year of a timestamp, for per-year income and spending.
+pub fn year_of(t: &DateTime<Utc>) -> i32 {
+    t.year()
+}

@@ -1,0 +1,251 @@
+//! The state the fold builds: keys and roles, and per fund its cash, goods,
+//! pledges, donations and proposals.
+//!
+//! Everything is in ordered maps so that serialising a state gives the same
+//! bytes on every machine: a replay is compared byte for byte.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{AuditOpinionKind, Channel, ProposalCategory, Role, VoteChoice};
+use crate::ids::{EventId, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
+use crate::money::{Fen, MoneyOverflow};
+
+/// The whole state of a FundTrail host: what every rule is decided on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub host: Option<Host>,
+    pub keys: BTreeMap<KeyId, KeyInfo>,
+    /// Roles by scope (a fund id, or "host" for host-wide roles), then key.
+    pub roles: BTreeMap<FundId, BTreeMap<KeyId, BTreeSet<Role>>>,
+    pub funds: BTreeMap<FundId, Fund>,
+    /// Ids of every event applied: the same id twice has one effect.
+    pub event_ids: BTreeSet<EventId>,
+    /// The host's annual reports by year.
+    pub annual_reports: BTreeMap<i32, Sha256Hex>,
+    /// How many events have been applied.
+    pub events_applied: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    pub name: String,
+    pub host_key: KeyId,
+    pub established_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// Raw Ed25519 public key, base64.
+    pub public_key: String,
+    pub label: String,
+}
+
+/// Cash by state. available = received − refunded − reserved − paid ≥ 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cash {
+    pub received: Fen,
+    pub refunded: Fen,
+    /// Approved for proposals and not yet paid or released.
+    pub reserved: Fen,
+    pub paid: Fen,
+}
+
+impl Cash {
+    pub fn available(&self) -> Result<Fen, MoneyOverflow> {
+        self.received.checked_sub(self.refunded)?.checked_sub(self.reserved)?.checked_sub(self.paid)
+    }
+}
+
+/// Income through one channel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelTotals {
+    pub received: Fen,
+    pub refunded: Fen,
+    pub donations: u64,
+    pub goods_value: Fen,
+    pub pledged: Fen,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fund {
+    pub name: String,
+    pub community: String,
+    pub opened_at: DateTime<Utc>,
+    /// The seated committee, empty until seated.
+    pub committee: Vec<KeyId>,
+    pub cash: Cash,
+    pub by_channel: BTreeMap<Channel, ChannelTotals>,
+    pub donations: BTreeMap<EventId, Donation>,
+    /// Receipt numbers in use, to refuse reuse.
+    pub receipt_numbers: BTreeMap<String, EventId>,
+    /// Goods on hand by (name, unit).
+    pub goods: BTreeMap<String, BTreeMap<String, GoodsStock>>,
+    pub goods_received_value: Fen,
+    pub goods_distributed_value: Fen,
+    pub pledges: BTreeMap<PledgeId, Pledge>,
+    pub proposals: BTreeMap<ProposalId, Proposal>,
+    pub disclosures: Vec<Disclosure>,
+    pub audits: Vec<AuditOpinion>,
+    /// Cash income (received − refunded) by calendar year of `occurred_at`.
+    pub income_by_year: BTreeMap<i32, Fen>,
+    /// Payouts by calendar year: (charity, management).
+    pub spending_by_year: BTreeMap<i32, Spending>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spending {
+    pub charity: Fen,
+    pub management: Fen,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Donation {
+    pub amount: Fen,
+    pub refunded: Fen,
+    pub channel: Channel,
+    pub donor: Sha256Hex,
+    pub pledge: Option<PledgeId>,
+    pub received_at: DateTime<Utc>,
+    /// The active official receipt number, if one is issued.
+    pub receipt_no: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoodsStock {
+    pub quantity: u64,
+    /// Estimated value of what is on hand.
+    pub value: Fen,
+    pub received_quantity: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pledge {
+    pub channel: Channel,
+    pub donor: Sha256Hex,
+    pub amount: Fen,
+    /// Cash received against the pledge so far (net of refunds).
+    pub received: Fen,
+    /// Estimated value of goods received against the pledge.
+    pub goods_value: Fen,
+    pub terms: String,
+}
+
+/// Where a proposal is in its path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalStatus {
+    Submitted,
+    Endorsed,
+    Rejected,
+    Applied,
+    Approved,
+    Declined,
+    Closed,
+}
+
+impl ProposalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProposalStatus::Submitted => "submitted",
+            ProposalStatus::Endorsed => "endorsed",
+            ProposalStatus::Rejected => "rejected",
+            ProposalStatus::Applied => "applied",
+            ProposalStatus::Approved => "approved",
+            ProposalStatus::Declined => "declined",
+            ProposalStatus::Closed => "closed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub title: String,
+    pub category: ProposalCategory,
+    pub requested: Fen,
+    pub payee: String,
+    pub status: ProposalStatus,
+    pub votes: BTreeMap<KeyId, VoteChoice>,
+    pub opinions: Vec<Opinion>,
+    pub evidence: Vec<Sha256Hex>,
+    pub approved: Fen,
+    pub paid: Fen,
+    /// Reserved money given back when the proposal closed.
+    pub released: Fen,
+    pub payouts: Vec<Payout>,
+    pub submitted_at: DateTime<Utc>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl Proposal {
+    /// Approved and neither paid nor released: still reserved.
+    pub fn remainder(&self) -> Result<Fen, MoneyOverflow> {
+        self.approved.checked_sub(self.paid)?.checked_sub(self.released)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opinion {
+    pub summary: String,
+    pub support: u32,
+    pub oppose: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payout {
+    pub event: EventId,
+    pub amount: Fen,
+    pub payment_ref: String,
+    pub paid_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disclosure {
+    pub event: EventId,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub published_at: DateTime<Utc>,
+    pub report: Sha256Hex,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditOpinion {
+    pub year: i32,
+    pub opinion: AuditOpinionKind,
+    pub report: Sha256Hex,
+}
+
+impl State {
+    /// Roles `key` holds in `scope`.
+    pub fn roles_of(&self, scope: &FundId, key: &KeyId) -> Option<&BTreeSet<Role>> {
+        self.roles.get(scope).and_then(|m| m.get(key))
+    }
+
+    pub fn has_role(&self, scope: &FundId, key: &KeyId, role: Role) -> bool {
+        self.roles_of(scope, key).is_some_and(|r| r.contains(&role))
+    }
+
+    /// Checks every fund's cash invariant; used by tests and after replay.
+    pub fn assert_invariants(&self) {
+        for (id, fund) in &self.funds {
+            let available = fund.cash.available().expect("cash arithmetic overflowed");
+            assert!(!available.is_negative(), "fund {id}: available {available} < 0");
+            assert!(!fund.cash.reserved.is_negative(), "fund {id}: reserved < 0");
+            let mut reserved = Fen::ZERO;
+            let mut paid = Fen::ZERO;
+            for (pid, p) in &fund.proposals {
+                let remainder = p.remainder().expect("proposal arithmetic overflowed");
+                assert!(!remainder.is_negative(), "fund {id}: proposal {pid} paid beyond approval");
+                reserved = reserved.checked_add(remainder).expect("overflow");
+                paid = paid.checked_add(p.paid).expect("overflow");
+            }
+            assert_eq!(reserved, fund.cash.reserved, "fund {id}: reserved differs from proposals");
+            assert_eq!(paid, fund.cash.paid, "fund {id}: paid differs from proposals");
+            let size = fund.committee.len();
+            assert!(size == 0 || (size >= 3 && !size.is_multiple_of(2)), "fund {id}: committee size {size}");
+        }
+    }
+}

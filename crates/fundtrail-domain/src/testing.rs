@@ -1,0 +1,240 @@
+//! A deterministic world for tests and property tests: named actors with
+//! stand-in public keys, ids from a counter, a clock that moves only when told.
+//!
+//! The stand-in keys are SHA-256 of the actor's name: the domain checks only
+//! that a key id is the hash of its public key bytes, never that the bytes
+//! are a curve point (signatures are the envelope crate's business).
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::event::*;
+use crate::ids::*;
+use crate::money::Fen;
+use crate::refusal::Refusal;
+use crate::rules::{decide, evolve};
+use crate::state::State;
+
+/// The fund every test world opens.
+pub const FUND: &str = "xihu-01";
+
+pub struct World {
+    pub state: State,
+    pub now: DateTime<Utc>,
+    counter: u64,
+    keys: BTreeMap<String, KeyId>,
+    /// Every event applied, in order: replaying it rebuilds `state`.
+    pub log: Vec<Event>,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World::new()
+    }
+}
+
+impl World {
+    /// An empty world: no host yet.
+    pub fn new() -> World {
+        World {
+            state: State::default(),
+            now: Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap(),
+            counter: 0,
+            keys: BTreeMap::new(),
+            log: Vec::new(),
+        }
+    }
+
+    /// A host, fund [`FUND`] and a seated committee of five:
+    /// `admin` (host_admin), `intake`, `proposer`, `c1`..`c5`, `approver`,
+    /// `treasurer`, `auditor`, each with their role in the fund.
+    pub fn with_fund() -> World {
+        let mut w = World::new();
+        w.genesis("admin");
+        let roles = [
+            ("intake", Role::Intake),
+            ("proposer", Role::Proposer),
+            ("c1", Role::CommitteeMember),
+            ("c2", Role::CommitteeMember),
+            ("c3", Role::CommitteeMember),
+            ("c4", Role::CommitteeMember),
+            ("c5", Role::CommitteeMember),
+            ("approver", Role::HostApprover),
+            ("treasurer", Role::HostTreasurer),
+            ("auditor", Role::Auditor),
+        ];
+        for (name, _) in roles {
+            w.enrol(name);
+        }
+        w.given(
+            "admin",
+            FUND,
+            EventBody::FundOpened(FundOpened {
+                name: "西湖街道社区发展基金".into(),
+                community: "西湖街道".into(),
+                currency: "CNY".into(),
+                agreement: hash("agreement"),
+            }),
+        );
+        for (name, role) in roles {
+            let key = w.key(name);
+            w.given("admin", FUND, EventBody::RoleGranted(RoleGranted { key, role }));
+        }
+        let members = ["c1", "c2", "c3", "c4", "c5"].map(|n| w.key(n)).to_vec();
+        w.given("admin", FUND, EventBody::CommitteeSeated(CommitteeSeated { members, minutes: hash("minutes") }));
+        w
+    }
+
+    /// The stand-in public key of an actor.
+    pub fn public_key(name: &str) -> [u8; 32] {
+        Sha256::digest(name.as_bytes()).into()
+    }
+
+    pub fn key(&mut self, name: &str) -> KeyId {
+        self.keys.entry(name.to_owned()).or_insert_with(|| KeyId::of_public_key(&World::public_key(name))).clone()
+    }
+
+    pub fn genesis(&mut self, name: &str) {
+        let host_key = self.key(name);
+        let body = EventBody::HostEstablished(HostEstablished {
+            host_name: "某市慈善总会".into(),
+            host_key,
+            public_key: b64(&World::public_key(name)),
+        });
+        self.given(name, HOST_SCOPE, body);
+    }
+
+    pub fn enrol(&mut self, name: &str) {
+        let key = self.key(name);
+        let body = EventBody::KeyEnrolled(KeyEnrolled {
+            key,
+            public_key: b64(&World::public_key(name)),
+            label: name.to_owned(),
+        });
+        self.given("admin", HOST_SCOPE, body);
+    }
+
+    /// The next event id (UUIDv7-shaped, increasing).
+    pub fn next_id(&mut self) -> EventId {
+        self.counter += 1;
+        EventId::new(format!("0190a000-0000-7000-8000-{:012x}", self.counter)).expect("valid id")
+    }
+
+    /// An event by `author` in `fund`, one minute after the previous one.
+    pub fn event(&mut self, author: &str, fund: &str, body: EventBody) -> Event {
+        self.now += Duration::minutes(1);
+        Event {
+            id: self.next_id(),
+            fund: FundId::new(fund).expect("valid fund"),
+            occurred_at: self.now,
+            author: self.key(author),
+            v: SCHEMA_VERSION,
+            body,
+        }
+    }
+
+    /// Applies an event that must be accepted; returns it.
+    pub fn given(&mut self, author: &str, fund: &str, body: EventBody) -> Event {
+        let event = self.event(author, fund, body);
+        if let Err(refusal) = evolve(&mut self.state, &event) {
+            panic!("given {} by {author} was refused: {refusal}", event.type_name());
+        }
+        self.log.push(event.clone());
+        event
+    }
+
+    /// Decides a command without applying it.
+    pub fn when(&mut self, author: &str, fund: &str, body: EventBody) -> Result<Vec<Event>, Refusal> {
+        let event = self.event(author, fund, body);
+        decide(&self.state, &event)
+    }
+
+    /// Decides and, if accepted, applies.
+    pub fn submit(&mut self, author: &str, fund: &str, body: EventBody) -> Result<Event, Refusal> {
+        let event = self.event(author, fund, body);
+        let accepted = decide(&self.state, &event)?;
+        assert_eq!(accepted.len(), 1);
+        evolve(&mut self.state, &event).expect("an event decide accepted applies");
+        self.log.push(event.clone());
+        Ok(event)
+    }
+
+    pub fn fund(&self) -> &crate::state::Fund {
+        &self.state.funds[&FundId::new(FUND).unwrap()]
+    }
+
+    pub fn donate(&mut self, yuan: i64) -> Event {
+        self.given("intake", FUND, donation(Fen::yuan(yuan), Channel::Direct))
+    }
+
+    /// Takes proposal `id` for `yuan` through submission, five approvals,
+    /// endorsement, application and approval.
+    pub fn approved_proposal(&mut self, id: &str, yuan: i64) {
+        self.given("proposer", FUND, proposal(id, yuan));
+        for c in ["c1", "c2", "c3", "c4", "c5"] {
+            self.given(c, FUND, vote(id, VoteChoice::Approve));
+        }
+        self.given("c1", FUND, EventBody::ProposalEndorsed(ProposalEndorsed { proposal: pid(id), minutes: hash("m") }));
+        self.given("proposer", FUND, EventBody::ApplicationSubmitted(ApplicationSubmitted { proposal: pid(id) }));
+        self.given("approver", FUND, approve(id, yuan));
+    }
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn hash(text: &str) -> Sha256Hex {
+    Sha256Hex::new(hex::encode(Sha256::digest(text.as_bytes()))).expect("valid hex")
+}
+
+pub fn pid(id: &str) -> ProposalId {
+    ProposalId::new(id).expect("valid proposal id")
+}
+
+pub fn donation(amount: Fen, channel: Channel) -> EventBody {
+    EventBody::DonationReceived(DonationReceived {
+        amount_fen: amount,
+        channel,
+        donor: hash("donor"),
+        payment_ref: "WX-0001".into(),
+        pledge: None,
+        restricted_purpose: None,
+    })
+}
+
+pub fn proposal(id: &str, yuan: i64) -> EventBody {
+    EventBody::ProposalSubmitted(ProposalSubmitted {
+        proposal: pid(id),
+        title: "重阳节敬老活动".into(),
+        category: ProposalCategory::Activity,
+        amount_fen: Fen::yuan(yuan),
+        payee: "西湖社区居委会".into(),
+        description: "为社区80岁以上老人举办重阳节活动".into(),
+        evidence: vec![hash("plan")],
+    })
+}
+
+pub fn vote(id: &str, choice: VoteChoice) -> EventBody {
+    EventBody::VoteCast(VoteCast { proposal: pid(id), choice, reason: "同意".into() })
+}
+
+pub fn approve(id: &str, yuan: i64) -> EventBody {
+    EventBody::ProposalApproved(ProposalApproved { proposal: pid(id), amount_fen: Fen::yuan(yuan) })
+}
+
+pub fn payout(id: &str, amount: Fen) -> EventBody {
+    EventBody::PayoutMade(PayoutMade {
+        proposal: pid(id),
+        amount_fen: amount,
+        payment_ref: "BANK-1".into(),
+        evidence: vec![],
+    })
+}
+
+pub fn close(id: &str) -> EventBody {
+    EventBody::ProposalClosed(ProposalClosed { proposal: pid(id), report: "活动已完成".into(), evidence: vec![] })
+}

@@ -175,7 +175,9 @@ impl Refusal {
             ReceiptAlreadyIssued { .. } | NoSuchReceipt { .. } | ReceiptNumberUsed { .. } => "receipt",
             ProposalExists { .. } | UnknownProposal { .. } | ProposalStatus { .. } => "proposal",
             GoodsShortfall { .. } | Quantity { .. } => "goods",
-            DisclosureMismatch { .. } | DisclosurePeriod { .. } | AnnualReportExists { .. } | Year { .. } => "disclosure",
+            DisclosureMismatch { .. } | DisclosurePeriod { .. } | AnnualReportExists { .. } | Year { .. } => {
+                "disclosure"
+            }
             EmptyText { .. } | TextTooLong { .. } | TooMany { .. } | TooFew { .. } | UnknownEvent { .. } => "shape",
             IdReused { .. } => "id-reused",
         }

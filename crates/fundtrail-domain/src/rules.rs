@@ -203,7 +203,10 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
                 text("items[].unit", &line.unit, NAME_CHARS_MAX)?;
                 quantity("items[].quantity", line.quantity)?;
                 if line.unit_value_fen.is_negative() {
-                    return Err(Refusal::AmountNegative { field: "items[].unit_value_fen", amount: line.unit_value_fen });
+                    return Err(Refusal::AmountNegative {
+                        field: "items[].unit_value_fen",
+                        amount: line.unit_value_fen,
+                    });
                 }
                 total = total.checked_add(line.unit_value_fen.checked_mul(line.quantity)?)?;
             }

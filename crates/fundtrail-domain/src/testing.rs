@@ -238,3 +238,177 @@ pub fn payout(id: &str, amount: Fen) -> EventBody {
 pub fn close(id: &str) -> EventBody {
     EventBody::ProposalClosed(ProposalClosed { proposal: pid(id), report: "活动已完成".into(), evidence: vec![] })
 }
+
+impl World {
+    /// A world whose log holds at least one event of every type in the
+    /// catalogue: schema tests walk it to prove every type has a schema that
+    /// accepts what the domain writes.
+    pub fn every_event_type() -> World {
+        let mut w = World::with_fund();
+        let pledge_id = PledgeId::new("PL-2026-01").expect("valid");
+        w.given(
+            "intake",
+            FUND,
+            EventBody::PledgeRecorded(PledgeRecorded {
+                pledge: pledge_id.clone(),
+                channel: Channel::SpaceForService,
+                donor: hash("夕阳红养老服务中心"),
+                amount_fen: Fen::yuan(20_000),
+                terms: "2026年度 营业利润的5%".into(),
+            }),
+        );
+        let d = w.given(
+            "intake",
+            FUND,
+            EventBody::DonationReceived(DonationReceived {
+                amount_fen: Fen::yuan(5_000),
+                channel: Channel::SpaceForService,
+                donor: hash("夕阳红养老服务中心"),
+                payment_ref: "BANK-20260105-001".into(),
+                pledge: Some(pledge_id),
+                restricted_purpose: Some("仅用于老年活动".into()),
+            }),
+        );
+        w.given(
+            "intake",
+            FUND,
+            EventBody::GoodsReceived(GoodsReceived {
+                channel: Channel::NeighbourhoodMarket,
+                donor: hash("merchant"),
+                items: vec![GoodsLine {
+                    name: "大米".into(),
+                    quantity: 20,
+                    unit: "袋".into(),
+                    unit_value_fen: Fen::yuan(60),
+                }],
+                pledge: None,
+            }),
+        );
+        w.given(
+            "treasurer",
+            FUND,
+            EventBody::ReceiptIssued(ReceiptIssued { donation: d.id.clone(), receipt_no: "浙财0001".into() }),
+        );
+        w.given(
+            "treasurer",
+            FUND,
+            EventBody::ReceiptVoided(ReceiptVoided {
+                donation: d.id.clone(),
+                receipt_no: "浙财0001".into(),
+                reason: "抬头有误".into(),
+            }),
+        );
+        w.given(
+            "intake",
+            FUND,
+            EventBody::DonationReversed(DonationReversed {
+                donation: d.id.clone(),
+                amount_fen: Fen::yuan(100),
+                reason: "重复扣款".into(),
+            }),
+        );
+        w.given("proposer", FUND, proposal("P-1", 1_000));
+        w.given(
+            "proposer",
+            FUND,
+            EventBody::OpinionRecorded(OpinionRecorded {
+                proposal: pid("P-1"),
+                summary: "居民意见征询".into(),
+                support: 41,
+                oppose: 3,
+                evidence: vec![hash("survey")],
+            }),
+        );
+        for c in ["c1", "c2", "c3", "c4"] {
+            w.given(c, FUND, vote("P-1", VoteChoice::Approve));
+        }
+        w.given("c5", FUND, vote("P-1", VoteChoice::Recuse));
+        w.given("c1", FUND, EventBody::ProposalEndorsed(ProposalEndorsed { proposal: pid("P-1"), minutes: hash("m") }));
+        w.given("proposer", FUND, EventBody::ApplicationSubmitted(ApplicationSubmitted { proposal: pid("P-1") }));
+        w.given("approver", FUND, approve("P-1", 900));
+        w.given("treasurer", FUND, payout("P-1", Fen::yuan(500)));
+        w.given(
+            "proposer",
+            FUND,
+            EventBody::GoodsDistributed(GoodsDistributed {
+                items: vec![GoodsOut { name: "大米".into(), quantity: 5, unit: "袋".into() }],
+                purpose: "重阳节慰问独居老人".into(),
+                proposal: Some(pid("P-1")),
+                evidence: vec![hash("photo")],
+            }),
+        );
+        w.given("proposer", FUND, close("P-1"));
+        w.given("proposer", FUND, proposal("P-2", 100));
+        for c in ["c1", "c2", "c3"] {
+            w.given(c, FUND, vote("P-2", VoteChoice::Reject));
+        }
+        w.given(
+            "c2",
+            FUND,
+            EventBody::ProposalRejected(ProposalRejected { proposal: pid("P-2"), reason: "多数委员反对".into() }),
+        );
+        w.given("proposer", FUND, proposal("P-3", 100));
+        for c in ["c1", "c2", "c3"] {
+            w.given(c, FUND, vote("P-3", VoteChoice::Approve));
+        }
+        w.given(
+            "c1",
+            FUND,
+            EventBody::ProposalEndorsed(ProposalEndorsed { proposal: pid("P-3"), minutes: hash("m3") }),
+        );
+        w.given("proposer", FUND, EventBody::ApplicationSubmitted(ApplicationSubmitted { proposal: pid("P-3") }));
+        w.given(
+            "approver",
+            FUND,
+            EventBody::ProposalDeclined(ProposalDeclined { proposal: pid("P-3"), reason: "超出资助范围".into() }),
+        );
+        let totals = crate::rules::totals_of(w.fund()).expect("in range");
+        let end = w.now;
+        w.given(
+            "c1",
+            FUND,
+            EventBody::DisclosurePublished(DisclosurePublished {
+                period_start: end - Duration::days(90),
+                period_end: end,
+                totals,
+                report: hash("q1"),
+            }),
+        );
+        w.given(
+            "auditor",
+            FUND,
+            EventBody::AuditOpinionRecorded(AuditOpinionRecorded {
+                year: 2025,
+                opinion: AuditOpinionKind::Unqualified,
+                summary: "无保留意见".into(),
+                report: hash("audit"),
+            }),
+        );
+        w.given(
+            "admin",
+            FUND,
+            EventBody::CorrectionRecorded(CorrectionRecorded {
+                corrects: d.id,
+                note: "付款参考号更正".into(),
+                evidence: vec![],
+            }),
+        );
+        w.given(
+            "admin",
+            HOST_SCOPE,
+            EventBody::AnnualReportPublished(AnnualReportPublished { year: 2025, report: hash("annual") }),
+        );
+        w.enrol("c1-new");
+        let (old_key, new_key) = (w.key("c1"), w.key("c1-new"));
+        w.given("admin", FUND, EventBody::KeyRotated(KeyRotated { old_key, new_key, reason: "更换设备".into() }));
+        let intake = w.key("intake");
+        w.given(
+            "admin",
+            FUND,
+            EventBody::RoleRevoked(RoleRevoked {
+                key: intake, role: Role::Intake, reason: "更换收款服务".into()
+            }),
+        );
+        w
+    }
+}

@@ -485,13 +485,13 @@ pub fn apply(state: &mut State, event: &Event) {
                 committee: Vec::new(),
                 cash: Cash::default(),
                 by_channel: BTreeMap::new(),
-                donations: BTreeMap::new(),
-                receipt_numbers: BTreeMap::new(),
+                donations: imbl::OrdMap::new(),
+                receipt_numbers: imbl::OrdMap::new(),
                 goods: BTreeMap::new(),
                 goods_received_value: Fen::ZERO,
                 goods_distributed_value: Fen::ZERO,
-                pledges: BTreeMap::new(),
-                proposals: BTreeMap::new(),
+                pledges: imbl::OrdMap::new(),
+                proposals: imbl::OrdMap::new(),
                 disclosures: Vec::new(),
                 audits: Vec::new(),
                 income_by_year: BTreeMap::new(),
@@ -700,10 +700,12 @@ fn rotate_committee_seat(f: &mut Fund, old: &KeyId, new: &KeyId) {
             *member = new.clone();
         }
     }
-    for p in f.proposals.values_mut() {
-        if let Some(choice) = p.votes.remove(old) {
-            p.votes.insert(new.clone(), choice);
-        }
+    let voted: Vec<ProposalId> =
+        f.proposals.iter().filter(|(_, p)| p.votes.contains_key(old)).map(|(id, _)| id.clone()).collect();
+    for id in voted {
+        let p = f.proposals.get_mut(&id).expect("listed above");
+        let choice = p.votes.remove(old).expect("listed above");
+        p.votes.insert(new.clone(), choice);
     }
 }
 

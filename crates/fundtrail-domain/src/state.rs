@@ -2,9 +2,15 @@
 //! pledges, donations and proposals.
 //!
 //! Everything is in ordered maps so that serialising a state gives the same
-//! bytes on every machine: a replay is compared byte for byte.
+//! bytes on every machine: a replay is compared byte for byte. The maps that
+//! grow with the stream (funds, donations, proposals, event ids) are
+//! persistent `imbl` maps: cloning a whole [`State`] is O(1), which lets a
+//! writer decide a batch on the state, and put the snapshot back if the
+//! batch loses a race.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use imbl::{OrdMap, OrdSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,12 +23,12 @@ use crate::money::{Fen, MoneyOverflow};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub host: Option<Host>,
-    pub keys: BTreeMap<KeyId, KeyInfo>,
+    pub keys: OrdMap<KeyId, KeyInfo>,
     /// Roles by scope (a fund id, or "host" for host-wide roles), then key.
-    pub roles: BTreeMap<FundId, BTreeMap<KeyId, BTreeSet<Role>>>,
-    pub funds: BTreeMap<FundId, Fund>,
+    pub roles: OrdMap<FundId, OrdMap<KeyId, BTreeSet<Role>>>,
+    pub funds: OrdMap<FundId, Fund>,
     /// Ids of every event applied: the same id twice has one effect.
-    pub event_ids: BTreeSet<EventId>,
+    pub event_ids: OrdSet<EventId>,
     /// The host's annual reports by year.
     pub annual_reports: BTreeMap<i32, Sha256Hex>,
     /// How many events have been applied.
@@ -78,15 +84,15 @@ pub struct Fund {
     pub committee: Vec<KeyId>,
     pub cash: Cash,
     pub by_channel: BTreeMap<Channel, ChannelTotals>,
-    pub donations: BTreeMap<EventId, Donation>,
+    pub donations: OrdMap<EventId, Donation>,
     /// Receipt numbers in use, to refuse reuse.
-    pub receipt_numbers: BTreeMap<String, EventId>,
+    pub receipt_numbers: OrdMap<String, EventId>,
     /// Goods on hand by (name, unit).
     pub goods: BTreeMap<String, BTreeMap<String, GoodsStock>>,
     pub goods_received_value: Fen,
     pub goods_distributed_value: Fen,
-    pub pledges: BTreeMap<PledgeId, Pledge>,
-    pub proposals: BTreeMap<ProposalId, Proposal>,
+    pub pledges: OrdMap<PledgeId, Pledge>,
+    pub proposals: OrdMap<ProposalId, Proposal>,
     pub disclosures: Vec<Disclosure>,
     pub audits: Vec<AuditOpinion>,
     /// Cash income (received − refunded) by calendar year of `occurred_at`.

@@ -1,0 +1,785 @@
+//! [`JetStreamLog`]: the event log on NATS JetStream (the production path).
+//!
+//! - One stream, [`EVENT_STREAM`], subjects [`EVENT_SUBJECTS`]; checkpoints in their own
+//!   stream, [`CHECKPOINT_STREAM`] ([`CHECKPOINT_SUBJECT`]). Both: file storage,
+//!   `deny_delete`, `deny_purge`, `discard: new`, no limits, no rollups, no TTLs. On
+//!   connect, a missing stream is created and an existing one is checked: any weaker
+//!   setting is refused, each one named ([`stream_weaknesses`]).
+//! - One message: a plain JetStream publish with `Nats-Msg-Id` (and the expectation
+//!   headers `Nats-Expected-Last-Subject-Sequence` + `…-Subject`, the filter).
+//! - Several: an atomic batch (ADR-50, server 2.12+, stream `allow_atomic`): headers
+//!   `Nats-Batch-Id`, `Nats-Batch-Sequence` (1..n), `Nats-Batch-Commit: 1` on the last.
+//!   The first message is a request the server answers empty (batch started), the middle
+//!   ones are plain publishes, the last is a request answered by a pub ack carrying the
+//!   last sequence and the count. Expectations are checked at commit against the stream
+//!   before the batch.
+//! - Verified on 2.15.1: a stale expectation (literal or wildcard filter) answers error
+//!   10071 "wrong last sequence: N"; a single duplicate answers the original sequence with
+//!   `duplicate: true`; a batch containing a stored id answers error 10201 (no sequence),
+//!   and an expectation is checked *before* the duplicate check. So on 10201 or 10071 the
+//!   log looks the batch's ids up among the recent messages (the duplicate window) to
+//!   report duplicates with their original sequences, as the contract says.
+//!
+//! Durability: the server must run JetStream with `sync_interval: always` for an
+//! acknowledged append to survive a power cut (the default syncs every 2 minutes; an
+//! acknowledged message then survives a process crash of nats-server but not an OS crash
+//! or power loss of a single node). A 3-node cluster with replicas 3 acknowledges only
+//! after a quorum stored the message.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use async_nats::{Client, HeaderMap};
+use async_trait::async_trait;
+use base64::Engine as _;
+use futures::stream::BoxStream;
+use futures::StreamExt as _;
+use serde::Deserialize;
+
+use crate::{
+    check_appended, subject, validate_batch, version, AppendError, AppendRequest, Appended, CheckpointLog, EventLog,
+    LogError, StoredMessage, APPEND_ATTEMPTS_MAX, CHECKPOINT_SIZE_MAX, CHECKPOINT_SUBJECT, EVENT_SUBJECTS,
+    MESSAGE_SIZE_MAX, READ_MESSAGES_MAX, REQUEST_TIMEOUT,
+};
+
+/// The events stream.
+pub const EVENT_STREAM: &str = "FUNDTRAIL";
+/// The checkpoints stream.
+pub const CHECKPOINT_STREAM: &str = "FUNDTRAIL_CHECKPOINTS";
+
+/// How long connecting may take before NATS counts as unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause before the first resend of an append; doubled after each further one.
+pub const RETRY_BACKOFF_INITIAL: Duration = Duration::from_millis(250);
+/// Most recent messages scanned when looking ids up after a duplicate or a conflict.
+pub const DEDUP_SCAN_MESSAGES_MAX: u64 = 100_000;
+/// First (smallest) chunk of that backward scan; chunks grow ×4 up to the max below.
+const DEDUP_SCAN_CHUNK_INITIAL: u64 = 64;
+const DEDUP_SCAN_CHUNK_MAX: u64 = 4_096;
+/// Margin added to the duplicate window when deciding that a scanned message is too old
+/// to be a duplicate candidate (server clock only: message timestamps are compared with
+/// each other, not with the local clock).
+const DEDUP_WINDOW_SLACK: Duration = Duration::from_secs(30);
+/// Headroom over [`MESSAGE_SIZE_MAX`] for headers, in the stream's max message size.
+const HEADERS_SIZE_MAX: usize = 4 * 1024;
+
+/// JetStream error codes this log acts on.
+mod err_code {
+    /// "wrong last sequence: N": a stale expectation.
+    pub const WRONG_LAST_SEQUENCE: u64 = 10071;
+    /// "no message found" (message get).
+    pub const NO_MESSAGE_FOUND: u64 = 10037;
+    /// "stream not found".
+    pub const STREAM_NOT_FOUND: u64 = 10059;
+    /// "atomic publish batch contains duplicate message id".
+    pub const BATCH_DUPLICATE_MSG_ID: u64 = 10201;
+}
+
+/// Stream settings left to the deployment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// How long JetStream remembers a msg id for deduplication.
+    pub duplicate_window: Duration,
+    /// Replicas of each stream (1 on a single server, 3 in the production cluster).
+    pub replicas: usize,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings { duplicate_window: Duration::from_secs(120), replicas: 1 }
+    }
+}
+
+/// The event log on NATS JetStream. Cheap to clone; share it as `Arc<dyn EventLog>`.
+#[derive(Clone, Debug)]
+pub struct JetStreamLog {
+    client: Client,
+    context: jetstream::Context,
+    settings: StreamSettings,
+}
+
+impl JetStreamLog {
+    /// Connects, checks the server version (≥ 2.12) and the streams (creating them if
+    /// absent, refusing weaker ones). The client reconnects by itself afterwards (with
+    /// backoff); while NATS is unreachable, calls fail with [`LogError::Unavailable`] or,
+    /// for appends, [`AppendError::UnknownOutcome`].
+    pub async fn connect(url: &str, settings: StreamSettings) -> Result<JetStreamLog, LogError> {
+        assert!(settings.replicas >= 1, "at least one replica");
+        assert!(!settings.duplicate_window.is_zero(), "a duplicate window");
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(CONNECT_TIMEOUT)
+            .request_timeout(Some(REQUEST_TIMEOUT))
+            .connect(url)
+            .await
+            .map_err(|e| LogError::Unavailable { cause: format!("cannot connect to NATS at {url}: {e}") })?;
+        let info = client.server_info();
+        version::check(&info.version).map_err(LogError::Incompatible)?;
+        if !info.jetstream {
+            return Err(LogError::Incompatible(format!("JetStream is not enabled on the NATS server at {url}")));
+        }
+        let context = jetstream::ContextBuilder::new().timeout(REQUEST_TIMEOUT).build(client.clone());
+        let log = JetStreamLog { client, context, settings };
+        log.ensure_stream(event_stream_config(&log.settings)).await?;
+        log.ensure_stream(checkpoint_stream_config(&log.settings)).await?;
+        Ok(log)
+    }
+
+    /// The connected server's version string.
+    pub fn server_version(&self) -> String {
+        self.client.server_info().version
+    }
+
+    /// Creates the stream if absent; refuses an existing one weaker than `wanted`.
+    async fn ensure_stream(&self, wanted: stream::Config) -> Result<(), LogError> {
+        let name = wanted.name.clone();
+        for _ in 0..2 {
+            match self.stream_config(&name).await? {
+                Some(found) => {
+                    let weaknesses = stream_weaknesses(&found, &wanted);
+                    if weaknesses.is_empty() {
+                        return Ok(());
+                    }
+                    return Err(LogError::Incompatible(weaknesses.join("; ")));
+                }
+                None => match self.context.create_stream(wanted.clone()).await {
+                    Ok(_) => return Ok(()),
+                    // Created concurrently by another replica: check it on the next turn.
+                    Err(e) if e.to_string().contains("already in use") => continue,
+                    Err(e) => return Err(LogError::Unavailable { cause: format!("cannot create stream {name}: {e}") }),
+                },
+            }
+        }
+        Err(LogError::Unavailable { cause: format!("stream {name} neither found nor created") })
+    }
+
+    /// The stream's configuration, `None` if there is no such stream.
+    async fn stream_config(&self, name: &str) -> Result<Option<stream::Config>, LogError> {
+        let subject = format!("$JS.API.STREAM.INFO.{name}");
+        let reply: ApiReply<StreamInfoReply> = self.api_request(&subject, b"").await?;
+        match reply.into_result() {
+            Ok(info) => Ok(Some(info.config)),
+            Err(e) if e.err_code == err_code::STREAM_NOT_FOUND => Ok(None),
+            Err(e) => Err(e.into_log_error()),
+        }
+    }
+
+    /// A JetStream API request (a plain NATS request) with the request timeout.
+    async fn api_request<T: for<'de> Deserialize<'de>>(&self, subject: &str, payload: &[u8]) -> Result<T, LogError> {
+        let request =
+            async_nats::Request::new().payload(bytes::Bytes::copy_from_slice(payload)).timeout(Some(REQUEST_TIMEOUT));
+        let reply = self
+            .client
+            .send_request(subject.to_string(), request)
+            .await
+            .map_err(|e| LogError::Unavailable { cause: format!("{subject}: {e}") })?;
+        serde_json::from_slice(&reply.payload)
+            .map_err(|e| LogError::Unavailable { cause: format!("{subject}: unreadable answer: {e}") })
+    }
+
+    /// The last message whose subject matches `filter` in `stream`, if any.
+    async fn last_by_subject(&self, stream: &str, filter: &str) -> Result<Option<RawStoredMessage>, LogError> {
+        let subject = format!("$JS.API.STREAM.MSG.GET.{stream}");
+        let request = serde_json::json!({ "last_by_subj": filter }).to_string();
+        let reply: ApiReply<MsgGetReply> = self.api_request(&subject, request.as_bytes()).await?;
+        match reply.into_result() {
+            Ok(found) => Ok(Some(found.message)),
+            Err(e) if e.err_code == err_code::NO_MESSAGE_FOUND => Ok(None),
+            Err(e) => Err(e.into_log_error()),
+        }
+    }
+
+    /// One send of a batch: a plain publish for one message, an atomic batch otherwise.
+    async fn send_batch(&self, batch: &[AppendRequest]) -> Result<Vec<Appended>, SendError> {
+        if batch.len() == 1 {
+            let ack = self.request_ack(&batch[0], message_headers(&batch[0])).await?;
+            let ack = ack.ok_or(SendError::Protocol("empty answer to a publish".into()))?;
+            return Ok(vec![Appended { seq: ack.seq, duplicate: ack.duplicate }]);
+        }
+        let batch_id = new_batch_id();
+        let last = batch.len() - 1;
+        for (index, request) in batch.iter().enumerate() {
+            let mut headers = message_headers(request);
+            headers.insert("Nats-Batch-Id", batch_id.as_str());
+            headers.insert("Nats-Batch-Sequence", (index + 1).to_string().as_str());
+            if index == last {
+                headers.insert("Nats-Batch-Commit", "1");
+                let ack = self.request_ack(request, headers).await?;
+                let ack = ack.ok_or(SendError::Protocol("empty answer to a batch commit".into()))?;
+                if ack.batch.as_deref() != Some(batch_id.as_str())
+                    || ack.count != Some(batch.len() as u64)
+                    || ack.seq < batch.len() as u64
+                {
+                    return Err(SendError::Protocol(format!(
+                        "batch commit ack {ack:?} does not match batch {batch_id} of {}",
+                        batch.len()
+                    )));
+                }
+                let first = ack.seq + 1 - batch.len() as u64;
+                return Ok((first..=ack.seq).map(|seq| Appended { seq, duplicate: false }).collect());
+            } else if index == 0 {
+                // The server answers the first message of a batch with an empty reply
+                // (batch started) or an error.
+                if let Some(ack) = self.request_ack(request, headers).await? {
+                    return Err(SendError::Protocol(format!("unexpected ack {ack:?} to the first message of a batch")));
+                }
+            } else {
+                self.client
+                    .publish_with_headers(
+                        request.subject.clone(),
+                        headers,
+                        bytes::Bytes::copy_from_slice(&request.payload),
+                    )
+                    .await
+                    .map_err(|e| SendError::MaybeLanded(e.to_string()))?;
+            }
+        }
+        unreachable!("the last message commits the batch")
+    }
+
+    /// Sends one message as a request; `None` for an empty (batch-started) answer.
+    async fn request_ack(&self, request: &AppendRequest, headers: HeaderMap) -> Result<Option<PubAck>, SendError> {
+        let nats_request = async_nats::Request::new()
+            .headers(headers)
+            .payload(bytes::Bytes::copy_from_slice(&request.payload))
+            .timeout(Some(REQUEST_TIMEOUT));
+        let reply =
+            self.client.send_request(request.subject.clone(), nats_request).await.map_err(|e| match e.kind() {
+                // The server answered that nothing listens: JetStream did not take it.
+                async_nats::RequestErrorKind::NoResponders => SendError::Unavailable(e.to_string()),
+                // Anything else (a timeout, a connection lost while the client holds the
+                // message to resend on reconnect) may still land.
+                _ => SendError::MaybeLanded(e.to_string()),
+            })?;
+        if reply.payload.is_empty() {
+            return Ok(None);
+        }
+        let ack: ApiReply<PubAck> = serde_json::from_slice(&reply.payload)
+            .map_err(|e| SendError::Protocol(format!("unreadable pub ack: {e}")))?;
+        ack.into_result().map(Some).map_err(SendError::Api)
+    }
+
+    /// After a duplicate or conflict answer: decides what the contract reports, by
+    /// looking the batch's ids up among the recent messages.
+    async fn resolve_refusal(&self, batch: &[AppendRequest], error: ApiError) -> Result<Vec<Appended>, AppendError> {
+        let ids: Vec<&str> = batch.iter().map(|r| r.msg_id.as_str()).collect();
+        let found = self.find_recent_msg_ids(&ids).await?;
+        if found.len() == ids.len() {
+            let appended: Vec<Appended> = ids.iter().map(|id| Appended { seq: found[*id], duplicate: true }).collect();
+            check_appended(batch.len(), &appended);
+            return Ok(appended);
+        }
+        if !found.is_empty() {
+            let (stored, new) = ids.iter().map(|id| id.to_string()).partition(|id| found.contains_key(id));
+            return Err(AppendError::PartialDuplicate { stored, new });
+        }
+        if error.err_code == err_code::WRONG_LAST_SEQUENCE {
+            return Err(self.conflict(batch, &error).await?);
+        }
+        Err(AppendError::Log(error.into_log_error()))
+    }
+
+    /// The [`AppendError::Conflict`] for a "wrong last sequence" answer: the first
+    /// expectation of the batch that no longer holds.
+    async fn conflict(&self, batch: &[AppendRequest], error: &ApiError) -> Result<AppendError, LogError> {
+        for expect in batch.iter().filter_map(|r| r.expect.as_ref()) {
+            let actual = self.last_subject_seq(&expect.filter).await?;
+            if actual != expect.last_seq {
+                return Ok(AppendError::Conflict { filter: expect.filter.clone(), expected: expect.last_seq, actual });
+            }
+        }
+        // Every expectation holds again: impossible in an append-only stream unless the
+        // answer was about something else; report the server's own words.
+        Ok(AppendError::Log(error.clone().into_log_error()))
+    }
+
+    /// Looks ids up among the most recent messages, newest first, stopping when all are
+    /// found, at messages older than the duplicate window (by server timestamps), or after
+    /// [`DEDUP_SCAN_MESSAGES_MAX`] messages. Answers id → sequence for those found.
+    async fn find_recent_msg_ids(&self, ids: &[&str]) -> Result<HashMap<String, u64>, LogError> {
+        let mut found = HashMap::new();
+        let mut high = self.last_seq().await?;
+        let mut chunk = DEDUP_SCAN_CHUNK_INITIAL;
+        let mut scanned = 0;
+        let mut newest_unix_ms: Option<i128> = None;
+        let window_ms = (self.settings.duplicate_window + DEDUP_WINDOW_SLACK).as_millis() as i128;
+        while high >= 1 && scanned < DEDUP_SCAN_MESSAGES_MAX {
+            let low = high.saturating_sub(chunk - 1).max(1);
+            let messages = self.read_timed(low, (high - low + 1) as usize).await?;
+            scanned += messages.len() as u64;
+            let newest = *newest_unix_ms.get_or_insert_with(|| messages.last().map(|(_, t)| *t).unwrap_or(i128::MAX));
+            for (message, _) in &messages {
+                if ids.contains(&message.msg_id.as_str()) {
+                    found.insert(message.msg_id.clone(), message.seq);
+                }
+            }
+            let oldest = messages.first().map(|(_, t)| *t).unwrap_or(i128::MIN);
+            if found.len() == ids.len() || newest - oldest > window_ms {
+                break;
+            }
+            high = low - 1;
+            chunk = (chunk * 4).min(DEDUP_SCAN_CHUNK_MAX);
+        }
+        Ok(found)
+    }
+
+    /// `count` messages from `from_seq` on (all must exist), each with its server
+    /// timestamp in Unix milliseconds.
+    async fn read_timed(&self, from_seq: u64, count: usize) -> Result<Vec<(StoredMessage, i128)>, LogError> {
+        assert!(from_seq >= 1);
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let mut messages = self.ordered_messages(from_seq).await?;
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let next = tokio::time::timeout(REQUEST_TIMEOUT, messages.next()).await.map_err(|_| {
+                LogError::Unavailable { cause: format!("reading sequence {}: timed out", from_seq + out.len() as u64) }
+            })?;
+            let message = next.ok_or_else(|| LogError::Unavailable { cause: "message stream ended".into() })??;
+            let expected = from_seq + out.len() as u64;
+            if message.0.seq != expected {
+                return Err(LogError::Corrupt(format!(
+                    "read sequence {} where {expected} was expected (a gap in the stream)",
+                    message.0.seq
+                )));
+            }
+            out.push(message);
+        }
+        Ok(out)
+    }
+
+    /// An ordered consumer's messages from `from_seq` on, decoded.
+    async fn ordered_messages(
+        &self,
+        from_seq: u64,
+    ) -> Result<BoxStream<'static, Result<(StoredMessage, i128), LogError>>, LogError> {
+        let unavailable = |e: &dyn std::fmt::Display| LogError::Unavailable {
+            cause: format!("reading {EVENT_STREAM} from {from_seq}: {e}"),
+        };
+        let stream = self.context.get_stream_no_info(EVENT_STREAM).await.map_err(|e| unavailable(&e))?;
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from_seq.max(1) },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
+        Ok(messages
+            .map(|item| match item {
+                Ok(message) => decode_message(&message),
+                Err(e) => Err(LogError::Unavailable { cause: format!("following {EVENT_STREAM}: {e}") }),
+            })
+            .boxed())
+    }
+}
+
+#[async_trait]
+impl EventLog for JetStreamLog {
+    async fn append_batch(&self, batch: Vec<AppendRequest>) -> Result<Vec<Appended>, AppendError> {
+        validate_batch(&batch)?;
+        let mut maybe_landed = false;
+        let mut backoff = RETRY_BACKOFF_INITIAL;
+        let mut last_cause = String::new();
+        for attempt in 1..=APPEND_ATTEMPTS_MAX {
+            match self.send_batch(&batch).await {
+                Ok(appended) => {
+                    check_appended(batch.len(), &appended);
+                    return Ok(appended);
+                }
+                Err(SendError::Api(error))
+                    if error.err_code == err_code::BATCH_DUPLICATE_MSG_ID
+                        || error.err_code == err_code::WRONG_LAST_SEQUENCE =>
+                {
+                    return self.resolve_refusal(&batch, error).await;
+                }
+                Err(SendError::Api(error)) => return Err(AppendError::Log(error.into_log_error())),
+                Err(SendError::Protocol(cause)) => {
+                    // The server answered something we do not understand: the batch may
+                    // have landed. Do not resend blindly.
+                    return Err(AppendError::Log(LogError::Unavailable { cause }));
+                }
+                Err(SendError::MaybeLanded(cause)) => {
+                    maybe_landed = true;
+                    last_cause = cause;
+                }
+                Err(SendError::Unavailable(cause)) => last_cause = cause,
+            }
+            tracing::warn!(attempt, cause = %last_cause, "append not acknowledged; resending with the same msg ids");
+            if attempt < APPEND_ATTEMPTS_MAX {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        if maybe_landed {
+            return Err(AppendError::UnknownOutcome {
+                msg_ids: batch.iter().map(|r| r.msg_id.clone()).collect(),
+                attempts: APPEND_ATTEMPTS_MAX,
+            });
+        }
+        Err(AppendError::Log(LogError::Unavailable {
+            cause: format!("append failed {APPEND_ATTEMPTS_MAX} times: {last_cause}"),
+        }))
+    }
+
+    async fn read(&self, from_seq: u64, max: usize) -> Result<Vec<StoredMessage>, LogError> {
+        let from_seq = from_seq.max(1);
+        let last = self.last_seq().await?;
+        if from_seq > last || max == 0 {
+            return Ok(Vec::new());
+        }
+        let count = (last - from_seq + 1).min(max.min(READ_MESSAGES_MAX) as u64) as usize;
+        let messages = self.read_timed(from_seq, count).await?;
+        Ok(messages.into_iter().map(|(m, _)| m).collect())
+    }
+
+    async fn follow(&self, from_seq: u64) -> Result<BoxStream<'static, Result<StoredMessage, LogError>>, LogError> {
+        let from_seq = from_seq.max(1);
+        let mut next_seq = from_seq;
+        let messages = self.ordered_messages(from_seq).await?;
+        Ok(messages
+            .map(move |item| {
+                let (message, _) = item?;
+                if message.seq != next_seq {
+                    return Err(LogError::Corrupt(format!(
+                        "followed sequence {} where {next_seq} was expected",
+                        message.seq
+                    )));
+                }
+                next_seq += 1;
+                Ok(message)
+            })
+            .boxed())
+    }
+
+    async fn last_seq(&self) -> Result<u64, LogError> {
+        let subject = format!("$JS.API.STREAM.INFO.{EVENT_STREAM}");
+        let reply: ApiReply<StreamInfoReply> = self.api_request(&subject, b"").await?;
+        let info = reply.into_result().map_err(ApiError::into_log_error)?;
+        Ok(info.state.last_seq)
+    }
+
+    async fn last_subject_seq(&self, filter: &str) -> Result<u64, LogError> {
+        subject::validate_filter(filter).map_err(|e| LogError::Invalid(e.to_string()))?;
+        let found = self.last_by_subject(EVENT_STREAM, filter).await?;
+        Ok(found.map_or(0, |m| m.seq))
+    }
+}
+
+#[async_trait]
+impl CheckpointLog for JetStreamLog {
+    async fn publish_checkpoint(&self, checkpoint: Vec<u8>) -> Result<u64, AppendError> {
+        if checkpoint.len() > CHECKPOINT_SIZE_MAX {
+            return Err(AppendError::TooLarge {
+                msg_id: "checkpoint".into(),
+                size: checkpoint.len(),
+                max: CHECKPOINT_SIZE_MAX,
+            });
+        }
+        let ack = self
+            .context
+            .publish(CHECKPOINT_SUBJECT, checkpoint.into())
+            .await
+            .map_err(|e| LogError::Unavailable { cause: e.to_string() })?
+            .await
+            .map_err(|e| LogError::Unavailable { cause: e.to_string() })?;
+        Ok(ack.sequence)
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, LogError> {
+        let found = self.last_by_subject(CHECKPOINT_STREAM, CHECKPOINT_SUBJECT).await?;
+        found
+            .map(|m| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(m.data.unwrap_or_default())
+                    .map_err(|e| LogError::Corrupt(format!("checkpoint {}: {e}", m.seq)))
+            })
+            .transpose()
+    }
+}
+
+/// The events stream as FundTrail creates it.
+pub fn event_stream_config(settings: &StreamSettings) -> stream::Config {
+    stream::Config {
+        name: EVENT_STREAM.into(),
+        description: Some("FundTrail events: signed DSSE envelopes, append-only".into()),
+        subjects: vec![EVENT_SUBJECTS.into()],
+        max_message_size: (MESSAGE_SIZE_MAX + HEADERS_SIZE_MAX) as i32,
+        ..durable_stream_config(settings)
+    }
+}
+
+/// The checkpoints stream as FundTrail creates it.
+pub fn checkpoint_stream_config(settings: &StreamSettings) -> stream::Config {
+    stream::Config {
+        name: CHECKPOINT_STREAM.into(),
+        description: Some("FundTrail signed ledger checkpoints, append-only".into()),
+        subjects: vec![CHECKPOINT_SUBJECT.into()],
+        max_message_size: (CHECKPOINT_SIZE_MAX + HEADERS_SIZE_MAX) as i32,
+        ..durable_stream_config(settings)
+    }
+}
+
+fn durable_stream_config(settings: &StreamSettings) -> stream::Config {
+    stream::Config {
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::New,
+        max_messages: -1,
+        max_bytes: -1,
+        max_messages_per_subject: -1,
+        max_age: Duration::ZERO,
+        deny_delete: true,
+        deny_purge: true,
+        allow_rollup: false,
+        allow_atomic_publish: true,
+        duplicate_window: settings.duplicate_window,
+        num_replicas: settings.replicas,
+        ..Default::default()
+    }
+}
+
+/// Every way `found` is weaker than `wanted` (both FundTrail streams), as sentences
+/// naming the stream: "stream FUNDTRAIL allows purge". Empty when `found` is as strong.
+pub fn stream_weaknesses(found: &stream::Config, wanted: &stream::Config) -> Vec<String> {
+    let mut weak = Vec::new();
+    let name = &wanted.name;
+    let mut say = |what: String| weak.push(format!("stream {name} {what}"));
+    if found.subjects != wanted.subjects {
+        say(format!("has subjects {:?}, not {:?}", found.subjects, wanted.subjects));
+    }
+    if found.storage != stream::StorageType::File {
+        say("is not file-backed (memory storage loses everything on restart)".into());
+    }
+    if found.retention != stream::RetentionPolicy::Limits {
+        say(format!("has retention {:?}, which removes messages once consumed", found.retention));
+    }
+    if !found.deny_delete {
+        say("allows deleting messages (deny_delete is off)".into());
+    }
+    if !found.deny_purge {
+        say("allows purge (deny_purge is off)".into());
+    }
+    if found.allow_rollup {
+        say("allows rollups, which purge history".into());
+    }
+    if found.discard != stream::DiscardPolicy::New {
+        say("discards old messages when full (discard is not new)".into());
+    }
+    if found.max_messages > 0 {
+        say(format!("limits messages to {}", found.max_messages));
+    }
+    if found.max_bytes > 0 {
+        say(format!("limits bytes to {}", found.max_bytes));
+    }
+    if found.max_messages_per_subject > 0 {
+        say(format!("limits messages per subject to {}", found.max_messages_per_subject));
+    }
+    if !found.max_age.is_zero() {
+        say(format!("expires messages after {:?}", found.max_age));
+    }
+    if found.allow_message_ttl || found.subject_delete_marker_ttl.is_some() {
+        say("allows per-message TTLs, which delete messages".into());
+    }
+    if found.allow_message_counter {
+        say("is a counter stream".into());
+    }
+    if found.sealed {
+        say("is sealed (refuses appends)".into());
+    }
+    if found.no_ack {
+        say("does not acknowledge publishes (no_ack)".into());
+    }
+    if !found.allow_atomic_publish {
+        say("does not allow atomic batch publish (allow_atomic is off)".into());
+    }
+    if found.num_replicas < wanted.num_replicas {
+        say(format!("has {} replicas, fewer than {}", found.num_replicas, wanted.num_replicas));
+    }
+    if found.duplicate_window < wanted.duplicate_window {
+        say(format!("remembers msg ids for {:?}, less than {:?}", found.duplicate_window, wanted.duplicate_window));
+    }
+    if found.max_message_size > 0 && found.max_message_size < wanted.max_message_size {
+        say(format!(
+            "refuses messages over {} bytes, below the {} needed",
+            found.max_message_size, wanted.max_message_size
+        ));
+    }
+    if found.mirror.is_some() || found.sources.is_some() {
+        say("is a mirror or has sources".into());
+    }
+    weak
+}
+
+/// Headers of one message: its id and its expectation.
+fn message_headers(request: &AppendRequest) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", request.msg_id.as_str());
+    if let Some(expect) = &request.expect {
+        headers.insert("Nats-Expected-Last-Subject-Sequence", expect.last_seq.to_string().as_str());
+        headers.insert("Nats-Expected-Last-Subject-Sequence-Subject", expect.filter.as_str());
+    }
+    headers
+}
+
+/// A batch id unique enough across processes and restarts (≤ 64 characters).
+fn new_batch_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("ft-{:x}-{nanos:x}-{count:x}", std::process::id())
+}
+
+fn decode_message(message: &jetstream::Message) -> Result<(StoredMessage, i128), LogError> {
+    let info = message.info().map_err(|e| LogError::Corrupt(format!("message metadata: {e}")))?;
+    let seq = info.stream_sequence;
+    // Unix milliseconds of the server's timestamp (async-nats' `time` DateTime).
+    let published_ms = info.published.unix_timestamp_nanos() / 1_000_000;
+    let msg_id = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Msg-Id"))
+        .map(|v| v.as_str().to_string())
+        .ok_or_else(|| LogError::Corrupt(format!("message {seq} has no Nats-Msg-Id")))?;
+    let stored = StoredMessage { seq, subject: message.subject.to_string(), msg_id, payload: message.payload.to_vec() };
+    Ok((stored, published_ms))
+}
+
+/// The error part of a JetStream API answer.
+#[derive(Clone, Debug, Deserialize)]
+struct ApiError {
+    code: u16,
+    #[serde(default)]
+    err_code: u64,
+    #[serde(default)]
+    description: String,
+}
+
+impl ApiError {
+    fn into_log_error(self) -> LogError {
+        LogError::Refused { code: self.code, err_code: self.err_code, description: self.description }
+    }
+}
+
+/// A JetStream API answer: the payload, or `error`.
+#[derive(Debug, Deserialize)]
+struct ApiReply<T> {
+    #[serde(default)]
+    error: Option<ApiError>,
+    #[serde(flatten)]
+    ok: Option<T>,
+}
+
+impl<T> ApiReply<T> {
+    fn into_result(self) -> Result<T, ApiError> {
+        match (self.error, self.ok) {
+            (Some(error), _) => Err(error),
+            (None, Some(ok)) => Ok(ok),
+            (None, None) => {
+                Err(ApiError { code: 0, err_code: 0, description: "answer has neither a result nor an error".into() })
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PubAck {
+    seq: u64,
+    #[serde(default)]
+    duplicate: bool,
+    #[serde(default)]
+    batch: Option<String>,
+    #[serde(default)]
+    count: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamInfoReply {
+    config: stream::Config,
+    state: StreamState,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamState {
+    last_seq: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct MsgGetReply {
+    message: RawStoredMessage,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawStoredMessage {
+    seq: u64,
+    #[serde(default)]
+    data: Option<String>,
+}
+
+/// How one send of a batch failed.
+#[derive(Debug)]
+enum SendError {
+    /// No answer (timed out, connection lost): the batch may have landed, now or later
+    /// (the client resends what it buffered once it reconnects).
+    MaybeLanded(String),
+    /// No responder: JetStream did not take this send (an earlier one may have landed;
+    /// the caller tracks that).
+    Unavailable(String),
+    /// The server refused it.
+    Api(ApiError),
+    /// An answer we cannot make sense of.
+    Protocol(String),
+}
+
+impl From<ApiError> for SendError {
+    fn from(error: ApiError) -> Self {
+        SendError::Api(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_streams_have_no_weakness() {
+        let settings = StreamSettings::default();
+        for config in [event_stream_config(&settings), checkpoint_stream_config(&settings)] {
+            assert_eq!(stream_weaknesses(&config, &config), Vec::<String>::new());
+        }
+    }
+
+    #[test]
+    fn each_weak_setting_is_named() {
+        let wanted = event_stream_config(&StreamSettings::default());
+        let found = stream::Config {
+            deny_purge: false,
+            deny_delete: false,
+            max_age: Duration::from_secs(60),
+            storage: stream::StorageType::Memory,
+            ..wanted.clone()
+        };
+        let weak = stream_weaknesses(&found, &wanted);
+        assert_eq!(weak.len(), 4, "{weak:?}");
+        assert!(weak.iter().any(|w| w == "stream FUNDTRAIL allows purge (deny_purge is off)"));
+    }
+
+    #[test]
+    fn event_subjects_do_not_capture_checkpoints() {
+        assert!(!subject::matches(EVENT_SUBJECTS, CHECKPOINT_SUBJECT));
+    }
+
+    #[test]
+    fn api_replies_parse() {
+        let ok: ApiReply<PubAck> = serde_json::from_str(r#"{"stream":"T","seq":7,"batch":"B","count":3}"#).unwrap();
+        let ack = ok.into_result().unwrap();
+        assert_eq!((ack.seq, ack.count), (7, Some(3)));
+        let err: ApiReply<PubAck> = serde_json::from_str(
+            r#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"},"stream":"T","seq":0}"#,
+        )
+        .unwrap();
+        assert_eq!(err.into_result().unwrap_err().err_code, 10071);
+    }
+}

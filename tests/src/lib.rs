@@ -344,3 +344,5 @@ mod tests {
         assert_ne!(a.store_dir(), b.store_dir());
     }
 }
+
+pub mod cast;

@@ -9,10 +9,9 @@
 //! and stays in step, and the caller decides whether that is fatal (`verify`)
 //! or a logged, visible rejection (a projection).
 
-use std::collections::HashMap;
-
 use ed25519_dalek::VerifyingKey;
 use fundtrail_domain::{evolve, Applied, EventId, KeyId, Refusal, State};
+use imbl::HashMap;
 use sha2::{Digest, Sha256};
 
 use crate::{open, parse_public_key, EnvelopeError, VerifiedEvent};
@@ -23,7 +22,7 @@ pub enum FoldError {
     #[error("sequence {seq}: {source}")]
     Envelope { seq: u64, source: EnvelopeError },
     #[error("sequence {seq}: {type_name} {id} breaks a rule: {source}")]
-    Rule { seq: u64, id: EventId, type_name: &'static str, source: Refusal },
+    Rule { seq: u64, id: EventId, type_name: &'static str, source: Box<Refusal> },
     #[error("sequence {seq}: subject {subject} does not match the event's {expected}")]
     Subject { seq: u64, subject: String, expected: String },
 }
@@ -44,7 +43,9 @@ pub struct Folded {
 }
 
 /// The fold's state: the domain state plus what readers of a stream need
-/// beside it (position, where each id appeared, parsed keys).
+/// beside it (position, where each id appeared, parsed keys). Every part is
+/// a persistent map, so a clone is O(1): a writer snapshots the fold before
+/// deciding a batch and puts the snapshot back if the batch loses a race.
 #[derive(Clone, Default)]
 pub struct Fold {
     pub state: State,
@@ -105,7 +106,7 @@ impl Fold {
             seq,
             id: event.id.clone(),
             type_name: event.type_name(),
-            source,
+            source: Box::new(source),
         })?;
         if applied == Applied::Applied {
             let record = IdRecord { seq, payload_sha256: Sha256::digest(&verified.payload).into() };

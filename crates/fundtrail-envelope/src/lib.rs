@@ -10,6 +10,7 @@
 //! Architecture invariant: no I/O. Key lookup is a closure the caller passes
 //! (the roles projection in the server, the replayed state in `verify`).
 
+pub mod actor;
 pub mod dsse;
 pub mod fold;
 pub mod keys;

@@ -1,0 +1,124 @@
+//! The service core: everything between the HTTP edge and the event log.
+//!
+//! - [`writer`]: the command pipeline — verify, decide, append with optimistic
+//!   concurrency, group commit, re-decide on a lost race.
+//! - [`projections`]: the runner that follows the log and keeps read views
+//!   and the public ledger in sled, exactly once.
+//! - [`views`]: what the views contain.
+//! - [`clock`]: the one clock.
+//!
+//! Architecture invariant: no rule lives here. Deciding is
+//! `fundtrail_domain::decide`, folding is `fundtrail_envelope::Fold`; this
+//! crate only orders, stores and waits.
+
+pub mod clock;
+pub mod projections;
+pub mod views;
+pub mod writer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fundtrail_ledger::LogSigner;
+use fundtrail_store::{CheckpointLog, EventLog, JetStreamLog, LogError, SledLog, StreamSettings};
+use tokio::sync::watch;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use projections::{LedgerConfig, ProjectionError, ReadModel, Runner};
+pub use writer::{Accepted, SubmitError, Writer, WriterConfig};
+
+/// How long a submitter waits for its event to be applied by the projections.
+pub const APPLY_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// Where the events live.
+#[derive(Clone, Debug)]
+pub enum LogBackend {
+    /// The embedded, durable sled log in this directory.
+    Embedded(PathBuf),
+    /// NATS JetStream at this URL.
+    Nats { url: String, settings: StreamSettings },
+}
+
+pub struct ServiceConfig {
+    pub backend: LogBackend,
+    /// Projections (views and ledger) live here.
+    pub projections_dir: PathBuf,
+    pub writer: WriterConfig,
+    /// The ledger's checkpoint signer (origin = its name).
+    pub log_signer: LogSigner,
+    pub checkpoint_entries: u64,
+    pub checkpoint_interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    #[error("projection storage: {0}")]
+    Storage(#[from] sled::Error),
+}
+
+/// A running service: one writer, one projection runner.
+pub struct Service {
+    pub writer: Writer,
+    pub read: ReadModel,
+    pub log: Arc<dyn EventLog>,
+    pub clock: Arc<dyn Clock>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// The answer to a submission that was accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    pub accepted: Accepted,
+    /// The ledger index of the event (`seq − 1`).
+    pub ledger_index: u64,
+    /// Whether the local projections applied it within [`APPLY_WAIT_MAX`].
+    pub applied: bool,
+}
+
+impl Service {
+    pub async fn start(config: ServiceConfig, clock: Arc<dyn Clock>) -> Result<Service, ServiceError> {
+        let (log, checkpoints): (Arc<dyn EventLog>, Arc<dyn CheckpointLog>) = match &config.backend {
+            LogBackend::Embedded(dir) => {
+                let log = Arc::new(SledLog::open(dir)?);
+                (log.clone(), log)
+            }
+            LogBackend::Nats { url, settings } => {
+                let log = Arc::new(JetStreamLog::connect(url, settings.clone()).await?);
+                (log.clone(), log)
+            }
+        };
+        let db = sled::open(&config.projections_dir)?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let ledger = LedgerConfig {
+            signer: config.log_signer,
+            checkpoint_entries: config.checkpoint_entries,
+            checkpoint_interval: config.checkpoint_interval,
+        };
+        let read = Runner::start(log.clone(), Some(checkpoints), db, ledger, shutdown_rx).await?;
+        let writer = Writer::start(log.clone(), clock.clone(), config.writer);
+        Ok(Service { writer, read, log, clock, shutdown })
+    }
+
+    /// Submits a signed envelope and waits until the local projections applied
+    /// it (read-your-writes).
+    pub async fn submit(&self, envelope: Vec<u8>) -> Result<Submitted, SubmitError> {
+        let accepted = self.writer.submit(envelope).await?;
+        let applied = self.read.wait_applied(accepted.seq, APPLY_WAIT_MAX).await;
+        Ok(Submitted { ledger_index: accepted.seq - 1, accepted, applied })
+    }
+
+    /// Whether the projections have caught up with the log.
+    pub async fn ready(&self) -> Result<bool, LogError> {
+        Ok(self.read.applied() >= self.log.last_seq().await?)
+    }
+
+    /// Stops the projection runner (the writer stops when its handles are dropped).
+    pub fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+}

@@ -1,0 +1,418 @@
+//! The command pipeline: the one way anything is written.
+//!
+//! decode and verify the envelope → schema → authorisation and every rule
+//! (`decide`, against the fold at the log's current position) → append with
+//! the expected last sequence of the history that decides the invariant → on
+//! a lost race, catch up and decide again (bounded, then [`SubmitError::Busy`])
+//! → an unknown outcome is resent by the log with the same `Nats-Msg-Id`.
+//!
+//! Commands queue to a single writer task per process, which takes whatever
+//! is queued (up to [`BATCH_COMMANDS_MAX`]) and decides it as one batch,
+//! applying each accepted event to the fold before deciding the next, then
+//! appends the batch atomically: group commit. Any number of processes may
+//! write to one log; the expectations make every lost race visible.
+//!
+//! Which history decides an event: an event a fund role authors in fund F is
+//! decided by F's history alone (its roles, committee, money) plus key
+//! enrolments, which only ever add; it expects the last sequence of
+//! `fundtrail.v1.F.>`. Everything else — host-scope events and whatever a
+//! host-wide role authors, such as opening a fund or granting a role — may
+//! depend on any history, and expects the last sequence of the whole stream.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use fundtrail_domain::{decide, EventId, FundId, KeyId, Refusal, Role};
+use fundtrail_envelope::{EnvelopeError, Fold, VerifiedEvent};
+use fundtrail_store::{AppendError, AppendRequest, EventLog, Expectation, LogError, StoredMessage};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::Clock;
+
+/// Most commands decided and appended as one batch (the log's batch cap).
+pub const BATCH_COMMANDS_MAX: usize = fundtrail_store::BATCH_MESSAGES_MAX;
+/// How many times a batch is decided again after losing a race.
+pub const DECIDE_ATTEMPTS_MAX: u32 = 16;
+/// Commands waiting for the writer before submitters are told to back off.
+pub const QUEUE_COMMANDS_MAX: usize = 8_192;
+/// Messages read per request while catching up.
+pub const CATCH_UP_READ_MAX: usize = 1_000;
+
+/// The subject filter of the whole stream.
+pub const ALL_EVENTS: &str = "fundtrail.v1.>";
+
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// Only this key may sign the genesis event (the trust anchor).
+    pub host_key: Option<KeyId>,
+    /// How far in the future of the service's clock `occurred_at` may be.
+    pub future_skew_max: chrono::Duration,
+    /// How far in the past `occurred_at` may be (late bookings are normal,
+    /// back-dating a year is not).
+    pub backdate_max: chrono::Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            host_key: None,
+            future_skew_max: chrono::Duration::minutes(5),
+            backdate_max: chrono::Duration::days(7),
+        }
+    }
+}
+
+/// An accepted command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub id: EventId,
+    pub type_name: &'static str,
+    pub fund: FundId,
+    /// Stream sequence; the ledger index is `seq − 1`.
+    pub seq: u64,
+    /// The same event was accepted before: this is its original sequence.
+    pub duplicate: bool,
+}
+
+/// Why a command was not accepted. Nothing was written.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error("event id {id} is already used by another event at sequence {seq}")]
+    IdReused { id: EventId, seq: u64 },
+    #[error("occurred_at {occurred_at} is too far from the service's clock ({now}): at most {future_max} ahead and {past_max} behind")]
+    Clock { occurred_at: String, now: String, future_max: String, past_max: String },
+    #[error("genesis must be signed by the pinned host key {expected}, not {actual}")]
+    HostKeyPinned { expected: KeyId, actual: KeyId },
+    #[error("the fund is busy: the command lost {attempts} races in a row; retry")]
+    Busy { attempts: u32 },
+    #[error("the event log is unavailable: {0}")]
+    Unavailable(String),
+    #[error("too many commands queued; retry shortly")]
+    Overloaded,
+    #[error("the service is shutting down")]
+    ShuttingDown,
+}
+
+struct Command {
+    envelope: Vec<u8>,
+    reply: oneshot::Sender<Result<Accepted, SubmitError>>,
+}
+
+/// A handle to the writer task.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Command>,
+}
+
+impl Writer {
+    /// Starts the writer task over `log`.
+    pub fn start(log: Arc<dyn EventLog>, clock: Arc<dyn Clock>, config: WriterConfig) -> Writer {
+        let (tx, rx) = mpsc::channel(QUEUE_COMMANDS_MAX);
+        let task = WriterTask { log, clock, config, fold: Fold::new(), fund_last: HashMap::new() };
+        tokio::spawn(task.run(rx));
+        Writer { tx }
+    }
+
+    /// Submits a signed envelope; answers once it is in the log (or refused).
+    pub async fn submit(&self, envelope: Vec<u8>) -> Result<Accepted, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.try_send(Command { envelope, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => SubmitError::ShuttingDown,
+        })?;
+        answer.await.map_err(|_| SubmitError::ShuttingDown)?
+    }
+}
+
+struct WriterTask {
+    log: Arc<dyn EventLog>,
+    clock: Arc<dyn Clock>,
+    config: WriterConfig,
+    fold: Fold,
+    /// Last sequence of each fund's subjects (`fundtrail.v1.<fund>.>`).
+    fund_last: HashMap<FundId, u64>,
+}
+
+/// What deciding one command gave, before the batch is appended.
+enum Decided {
+    Answer(Result<Accepted, SubmitError>),
+    /// Accepted into this batch at provisional sequence `seq`.
+    New {
+        accepted: Accepted,
+        request: AppendRequest,
+    },
+    /// The same event as an earlier command of this batch.
+    SameAs(usize),
+}
+
+impl WriterTask {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < BATCH_COMMANDS_MAX {
+                match rx.try_recv() {
+                    Ok(command) => batch.push(command),
+                    Err(_) => break,
+                }
+            }
+            let answers = self.process(&batch).await;
+            assert_eq!(answers.len(), batch.len());
+            for (command, answer) in batch.into_iter().zip(answers) {
+                let _ = command.reply.send(answer);
+            }
+        }
+    }
+
+    async fn process(&mut self, batch: &[Command]) -> Vec<Result<Accepted, SubmitError>> {
+        for _attempt in 0..DECIDE_ATTEMPTS_MAX {
+            if let Err(e) = self.catch_up().await {
+                return batch.iter().map(|_| Err(SubmitError::Unavailable(e.to_string()))).collect();
+            }
+            let snapshot = (self.fold.clone(), self.fund_last.clone());
+            let decided = self.decide_batch(batch);
+            let requests: Vec<AppendRequest> = decided
+                .iter()
+                .filter_map(|d| match d {
+                    Decided::New { request, .. } => Some(request.clone()),
+                    _ => None,
+                })
+                .collect();
+            if requests.is_empty() {
+                return resolve(decided, &[]);
+            }
+            match self.log.append_batch(requests).await {
+                Ok(appended) => {
+                    let provisional: Vec<u64> = decided
+                        .iter()
+                        .filter_map(|d| match d {
+                            Decided::New { accepted, .. } => Some(accepted.seq),
+                            _ => None,
+                        })
+                        .collect();
+                    let actual: Vec<u64> = appended.iter().map(|a| a.seq).collect();
+                    if actual != provisional || appended.iter().any(|a| a.duplicate) {
+                        // Someone else's messages landed between our position and
+                        // our batch (other funds), or the batch was a resend: put the
+                        // fold back and read the log as it really is.
+                        (self.fold, self.fund_last) = snapshot;
+                    }
+                    let duplicates: Vec<bool> = appended.iter().map(|a| a.duplicate).collect();
+                    return resolve(decided, &actual.into_iter().zip(duplicates).collect::<Vec<_>>());
+                }
+                Err(AppendError::Conflict { filter, expected, actual }) => {
+                    tracing::debug!(%filter, expected, actual, "lost a race; deciding again");
+                    (self.fold, self.fund_last) = snapshot;
+                }
+                Err(AppendError::PartialDuplicate { .. }) => {
+                    (self.fold, self.fund_last) = snapshot;
+                }
+                Err(e) => {
+                    (self.fold, self.fund_last) = snapshot;
+                    let message = e.to_string();
+                    return batch.iter().map(|_| Err(SubmitError::Unavailable(message.clone()))).collect();
+                }
+            }
+        }
+        batch.iter().map(|_| Err(SubmitError::Busy { attempts: DECIDE_ATTEMPTS_MAX })).collect()
+    }
+
+    /// Reads whatever the log has beyond the fold's position.
+    async fn catch_up(&mut self) -> Result<(), LogError> {
+        let last = self.log.last_seq().await?;
+        while self.fold.position() < last {
+            let messages = self.log.read(self.fold.position() + 1, CATCH_UP_READ_MAX).await?;
+            if messages.is_empty() {
+                break;
+            }
+            for message in messages {
+                self.apply_stored(&message);
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_stored(&mut self, message: &StoredMessage) {
+        if let Some(fund) = fund_of_subject(&message.subject) {
+            self.fund_last.insert(fund, message.seq);
+        }
+        if let Err(e) = self.fold.apply(message.seq, Some(&message.subject), &message.payload) {
+            // Only a writer that bypassed FundTrail can put such a message in
+            // the stream; every reader skips it the same way.
+            tracing::error!(error = %e, "stream message rejected by the fold");
+        }
+    }
+
+    fn decide_batch(&mut self, batch: &[Command]) -> Vec<Decided> {
+        let mut decided: Vec<Decided> = Vec::with_capacity(batch.len());
+        let mut in_batch: HashMap<EventId, (usize, [u8; 32])> = HashMap::new();
+        let mut expected: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let position_before = self.fold.position();
+        let fund_last_before = self.fund_last.clone();
+        for (i, command) in batch.iter().enumerate() {
+            let verified = match self.fold.open(&command.envelope) {
+                Ok(v) => v,
+                Err(e) => {
+                    decided.push(Decided::Answer(Err(e.into())));
+                    continue;
+                }
+            };
+            let digest: [u8; 32] = Sha256::digest(&verified.payload).into();
+            if let Some(&(j, other)) = in_batch.get(&verified.event.id) {
+                decided.push(if other == digest {
+                    Decided::SameAs(j)
+                } else {
+                    Decided::Answer(Err(SubmitError::IdReused { id: verified.event.id.clone(), seq: 0 }))
+                });
+                continue;
+            }
+            match self.decide_one(verified, digest, position_before, &fund_last_before, &mut expected) {
+                Ok(d) => {
+                    if let Decided::New { accepted, .. } = &d {
+                        in_batch.insert(accepted.id.clone(), (i, digest));
+                    }
+                    decided.push(d);
+                }
+                Err(e) => decided.push(Decided::Answer(Err(e))),
+            }
+        }
+        decided
+    }
+
+    fn decide_one(
+        &mut self,
+        verified: VerifiedEvent,
+        digest: [u8; 32],
+        position_before: u64,
+        fund_last_before: &HashMap<FundId, u64>,
+        expected: &mut std::collections::HashSet<String>,
+    ) -> Result<Decided, SubmitError> {
+        let event = &verified.event;
+        if let Some(record) = self.fold.id_record(&event.id) {
+            if record.payload_sha256 != digest {
+                return Err(SubmitError::IdReused { id: event.id.clone(), seq: record.seq });
+            }
+            let accepted = Accepted {
+                id: event.id.clone(),
+                type_name: event.type_name(),
+                fund: event.fund.clone(),
+                seq: record.seq,
+                duplicate: true,
+            };
+            return Ok(Decided::Answer(Ok(accepted)));
+        }
+        self.check_clock(&event.occurred_at)?;
+        if let (Some(pinned), fundtrail_domain::EventBody::HostEstablished(_)) = (&self.config.host_key, &event.body) {
+            if &event.author != pinned {
+                return Err(SubmitError::HostKeyPinned { expected: pinned.clone(), actual: event.author.clone() });
+            }
+        }
+        let events = decide(&self.fold.state, event).map_err(SubmitError::Refused)?;
+        assert_eq!(events.len(), 1, "a new command decides into exactly its own event");
+        let filter = self.deciding_history(event);
+        let expect = expected.insert(filter.clone()).then(|| {
+            let last_seq = if filter == ALL_EVENTS {
+                position_before
+            } else {
+                fund_last_before.get(&event.fund).copied().unwrap_or(0)
+            };
+            Expectation { filter, last_seq }
+        });
+        let seq = self.fold.position() + 1;
+        let subject = event.subject();
+        let accepted = Accepted {
+            id: event.id.clone(),
+            type_name: event.type_name(),
+            fund: event.fund.clone(),
+            seq,
+            duplicate: false,
+        };
+        let request =
+            AppendRequest { subject, msg_id: event.id.to_string(), payload: verified.envelope.clone(), expect };
+        let fund = event.fund.clone();
+        self.fold.apply_verified(seq, verified).expect("decide accepted it, so it applies");
+        self.fund_last.insert(fund, seq);
+        Ok(Decided::New { accepted, request })
+    }
+
+    fn check_clock(&self, occurred_at: &DateTime<Utc>) -> Result<(), SubmitError> {
+        let now = self.clock.now();
+        let too_new = *occurred_at > now + self.config.future_skew_max;
+        let too_old = *occurred_at < now - self.config.backdate_max;
+        if too_new || too_old {
+            return Err(SubmitError::Clock {
+                occurred_at: fundtrail_domain::event::format_utc(occurred_at),
+                now: fundtrail_domain::event::format_utc(&now),
+                future_max: human(self.config.future_skew_max),
+                past_max: human(self.config.backdate_max),
+            });
+        }
+        Ok(())
+    }
+
+    /// The subject filter of the history that decides `event` (see the module doc).
+    fn deciding_history(&self, event: &fundtrail_domain::Event) -> String {
+        if event.fund.is_host() {
+            return ALL_EVENTS.to_owned();
+        }
+        let fund_role = fundtrail_domain::event::authoring_roles(event.type_name())
+            .iter()
+            .filter(|r| !r.is_host_wide())
+            .any(|r| self.fold.state.has_role(&event.fund, &event.author, *r));
+        if fund_role {
+            format!("fundtrail.v1.{}.>", event.fund)
+        } else {
+            debug_assert!(self.fold.state.has_role(&FundId::host(), &event.author, Role::HostAdmin));
+            ALL_EVENTS.to_owned()
+        }
+    }
+}
+
+/// Turns decisions into answers, given (seq, duplicate) for each new request in order.
+fn resolve(decided: Vec<Decided>, appended: &[(u64, bool)]) -> Vec<Result<Accepted, SubmitError>> {
+    let mut next = appended.iter();
+    let mut answers: Vec<Result<Accepted, SubmitError>> = Vec::with_capacity(decided.len());
+    for d in decided {
+        let answer = match d {
+            Decided::Answer(a) => a,
+            Decided::New { mut accepted, .. } => {
+                let &(seq, duplicate) = next.next().expect("one answer per request");
+                accepted.seq = seq;
+                accepted.duplicate = duplicate;
+                Ok(accepted)
+            }
+            Decided::SameAs(j) => match &answers[j] {
+                Ok(a) => Ok(Accepted { duplicate: true, ..a.clone() }),
+                Err(e) => Err(e.clone()),
+            },
+        };
+        answers.push(answer);
+    }
+    answers
+}
+
+/// The fund token of an event subject `fundtrail.v1.<fund>.<aggregate>.<id>`.
+pub fn fund_of_subject(subject: &str) -> Option<FundId> {
+    let mut tokens = subject.split('.');
+    let (Some("fundtrail"), Some("v1"), Some(fund)) = (tokens.next(), tokens.next(), tokens.next()) else {
+        return None;
+    };
+    FundId::new(fund).ok()
+}
+
+fn human(d: chrono::Duration) -> String {
+    if d.num_days() >= 1 {
+        format!("{} days", d.num_days())
+    } else {
+        format!("{} minutes", d.num_minutes())
+    }
+}
+
+/// How long a submitter waits for the writer's answer at most.
+pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -49,6 +49,8 @@ pub struct ServiceConfig {
     pub log_signer: LogSigner,
     pub checkpoint_entries: u64,
     pub checkpoint_interval: Duration,
+    /// Most messages the projection runner applies in one sled batch.
+    pub chunk_messages_max: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,7 @@ impl Service {
             signer: config.log_signer,
             checkpoint_entries: config.checkpoint_entries,
             checkpoint_interval: config.checkpoint_interval,
+            chunk_messages_max: config.chunk_messages_max,
         };
         let read = Runner::start(log.clone(), Some(checkpoints), db, ledger, shutdown_rx).await?;
         let writer = Writer::start(log.clone(), clock.clone(), config.writer);

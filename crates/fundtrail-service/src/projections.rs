@@ -59,6 +59,8 @@ pub struct LedgerConfig {
     pub checkpoint_entries: u64,
     /// ... or once this long has passed with any new entry.
     pub checkpoint_interval: Duration,
+    /// Most messages the runner applies in one sled batch.
+    pub chunk_messages_max: usize,
 }
 
 // ---------------------------------------------------------------------------
@@ -314,7 +316,7 @@ impl Runner {
                             None => continue 'follow,
                         };
                         let mut chunk = vec![first];
-                        while chunk.len() < CHUNK_MESSAGES_MAX {
+                        while chunk.len() < self.ledger.chunk_messages_max.clamp(1, CHUNK_MESSAGES_MAX) {
                             match stream.next().now_or_never() {
                                 Some(Some(Ok(m))) => chunk.push(m),
                                 _ => break,

@@ -42,6 +42,7 @@ pub async fn start(nats: bool) -> Harness {
         log_signer: LogSigner::from_seed("fundtrail.test/ledger", &log_key.seed()).unwrap(),
         checkpoint_entries: 64,
         checkpoint_interval: Duration::from_millis(100),
+        chunk_messages_max: projections::CHUNK_MESSAGES_MAX,
     };
     let service = Service::start(config, Arc::new(clock.clone())).await.expect("service starts");
     Harness { service, clock, cast: Cast::new("xihu-01"), dir, _nats: server }

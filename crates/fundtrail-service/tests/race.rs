@@ -24,6 +24,7 @@ async fn replica(url: &str, dir: &std::path::Path, name: &str, clock: &ManualClo
         log_signer: LogSigner::from_seed("fundtrail.test/ledger", &log_key.seed()).unwrap(),
         checkpoint_entries: 1_000,
         checkpoint_interval: Duration::from_millis(200),
+        chunk_messages_max: projections::CHUNK_MESSAGES_MAX,
     };
     Service::start(config, Arc::new(clock.clone())).await.expect("replica starts")
 }
@@ -90,7 +91,11 @@ async fn two_replicas_never_overspend_and_lose_nothing() {
         }
     }
     assert_eq!(accepted.len() + refused, total);
-    assert!(accepted.len() > 100 && refused > 100, "{} accepted, {refused} refused: the race must bite", accepted.len());
+    assert!(
+        accepted.len() > 100 && refused > 100,
+        "{} accepted, {refused} refused: the race must bite",
+        accepted.len()
+    );
 
     // Replay the whole stream with a fresh fold: every message is valid, and
     // every accepted sequence is there.
@@ -100,7 +105,8 @@ async fn two_replicas_never_overspend_and_lose_nothing() {
     while from <= last {
         let messages = a.log.read(from, 1_000).await.unwrap();
         for m in &messages {
-            fold.apply(m.seq, Some(&m.subject), &m.payload).unwrap_or_else(|e| panic!("invalid event in the stream: {e}"));
+            fold.apply(m.seq, Some(&m.subject), &m.payload)
+                .unwrap_or_else(|e| panic!("invalid event in the stream: {e}"));
             fold.state.assert_invariants();
         }
         from += messages.len() as u64;

@@ -97,6 +97,27 @@ impl Fold {
         self.apply_verified(seq, verified)
     }
 
+    /// Applies message `seq` whose exact bytes this process verified before
+    /// (see [`crate::reopen_verified`]): the signature is not checked again,
+    /// the signer must still be a key the state knows, every rule is checked.
+    pub fn apply_reverified(&mut self, seq: u64, subject: Option<&str>, envelope: &[u8]) -> Result<Folded, FoldError> {
+        assert_eq!(seq, self.position + 1, "the fold applies messages in order, without gaps");
+        self.position = seq;
+        let verified = crate::reopen_verified(envelope).map_err(|source| FoldError::Envelope { seq, source })?;
+        let known = self.state.keys.contains_key(&verified.signer)
+            || matches!(verified.event.body, fundtrail_domain::EventBody::HostEstablished(_));
+        if !known {
+            return Err(FoldError::Envelope { seq, source: EnvelopeError::UnknownKey(verified.signer) });
+        }
+        if let Some(subject) = subject {
+            let expected = verified.event.subject();
+            if subject != expected {
+                return Err(FoldError::Subject { seq, subject: subject.to_owned(), expected });
+            }
+        }
+        self.apply_verified(seq, verified)
+    }
+
     /// Applies an event already opened against this fold's state (the writer
     /// opens before deciding; it need not verify the signature twice).
     pub fn apply_verified(&mut self, seq: u64, verified: VerifiedEvent) -> Result<Folded, FoldError> {

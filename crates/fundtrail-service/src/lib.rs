@@ -13,6 +13,7 @@
 
 pub mod clock;
 pub mod projections;
+pub mod verified;
 pub mod views;
 pub mod writer;
 
@@ -102,8 +103,9 @@ impl Service {
             checkpoint_interval: config.checkpoint_interval,
             chunk_messages_max: config.chunk_messages_max,
         };
-        let read = Runner::start(log.clone(), Some(checkpoints), db, ledger, shutdown_rx).await?;
-        let writer = Writer::start(log.clone(), clock.clone(), config.writer);
+        let verified = Arc::new(verified::VerifiedSet::default());
+        let read = Runner::start(log.clone(), Some(checkpoints), db, ledger, verified.clone(), shutdown_rx).await?;
+        let writer = Writer::start(log.clone(), clock.clone(), config.writer, verified);
         Ok(Service { writer, read, log, clock, shutdown })
     }
 

@@ -185,6 +185,7 @@ impl Positions {
 
 pub struct Runner {
     log: Arc<dyn EventLog>,
+    verified: Arc<crate::verified::VerifiedSet>,
     checkpoints: Option<Arc<dyn CheckpointLog>>,
     db: sled::Db,
     views: sled::Tree,
@@ -220,6 +221,7 @@ impl Runner {
         checkpoints: Option<Arc<dyn CheckpointLog>>,
         db: sled::Db,
         ledger: LedgerConfig,
+        verified: Arc<crate::verified::VerifiedSet>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<ReadModel, ProjectionError> {
         let views = db.open_tree("views")?;
@@ -248,6 +250,7 @@ impl Runner {
         let published_size = last_signed.as_ref().map_or(0, |c| c.size);
         let mut runner = Runner {
             log,
+            verified,
             checkpoints,
             db,
             views: views.clone(),
@@ -399,7 +402,12 @@ impl Runner {
             if self.positions.behind("ledger", seq) {
                 self.append_entry(seq, &message.payload, batch, &mut pending)?;
             }
-            match self.fold.apply(seq, Some(&message.subject), &message.payload) {
+            let applied = if self.verified.contains(&crate::verified::digest(&message.payload)) {
+                self.fold.apply_reverified(seq, Some(&message.subject), &message.payload)
+            } else {
+                self.fold.apply(seq, Some(&message.subject), &message.payload)
+            };
+            match applied {
                 Ok(folded) => self.mark(&folded, seq, dirty, batch),
                 Err(e) => {
                     tracing::error!(error = %e, "message rejected by the fold");

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ed25519_dalek::VerifyingKey;
 use fundtrail_domain::{decide, EventId, FundId, KeyId, Refusal, Role};
 use fundtrail_envelope::{EnvelopeError, Fold, VerifiedEvent};
 use fundtrail_store::{AppendError, AppendRequest, EventLog, Expectation, LogError, StoredMessage};
@@ -31,6 +32,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
+use crate::verified::{digest, VerifiedSet};
 
 /// Most commands decided and appended as one batch (the log's batch cap).
 pub const BATCH_COMMANDS_MAX: usize = fundtrail_store::BATCH_MESSAGES_MAX;
@@ -102,28 +104,66 @@ pub enum SubmitError {
 
 struct Command {
     envelope: Vec<u8>,
+    /// Opened (signature verified) by the submitter, when it knew the key.
+    opened: Option<VerifiedEvent>,
     reply: oneshot::Sender<Result<Accepted, SubmitError>>,
 }
+
+/// Public keys the writer has seen enrolled. A key id is the hash of its
+/// public key, so an entry never changes: submitters verify signatures with
+/// it on their own tasks, in parallel, before the single writer decides.
+pub type KeyDirectory = Arc<std::sync::RwLock<HashMap<KeyId, VerifyingKey>>>;
 
 /// A handle to the writer task.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Command>,
+    keys: KeyDirectory,
+    verified: Arc<VerifiedSet>,
 }
 
 impl Writer {
     /// Starts the writer task over `log`.
-    pub fn start(log: Arc<dyn EventLog>, clock: Arc<dyn Clock>, config: WriterConfig) -> Writer {
+    pub fn start(
+        log: Arc<dyn EventLog>,
+        clock: Arc<dyn Clock>,
+        config: WriterConfig,
+        verified: Arc<VerifiedSet>,
+    ) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE_COMMANDS_MAX);
-        let task = WriterTask { log, clock, config, fold: Fold::new(), fund_last: HashMap::new() };
+        let keys = KeyDirectory::default();
+        let task = WriterTask {
+            log,
+            clock,
+            config,
+            fold: Fold::new(),
+            fund_last: HashMap::new(),
+            keys: keys.clone(),
+            verified: verified.clone(),
+        };
         tokio::spawn(task.run(rx));
-        Writer { tx }
+        Writer { tx, keys, verified }
     }
 
     /// Submits a signed envelope; answers once it is in the log (or refused).
     pub async fn submit(&self, envelope: Vec<u8>) -> Result<Accepted, SubmitError> {
+        // Verify here, on the submitter's task, when the key is known: the
+        // writer then only decides. Unknown keys go to the writer, whose
+        // state is newer (or genesis, which names its own key).
+        let opened = {
+            let keys = self.keys.read().expect("key directory lock");
+            fundtrail_envelope::open(&envelope, |id| keys.get(id).copied())
+        };
+        let opened = match opened {
+            Ok(v) => {
+                self.verified.insert(digest(&v.envelope));
+                Some(v)
+            }
+            Err(EnvelopeError::UnknownKey(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
         let (reply, answer) = oneshot::channel();
-        self.tx.try_send(Command { envelope, reply }).map_err(|e| match e {
+        self.tx.try_send(Command { envelope, opened, reply }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => SubmitError::ShuttingDown,
         })?;
@@ -138,6 +178,8 @@ struct WriterTask {
     fold: Fold,
     /// Last sequence of each fund's subjects (`fundtrail.v1.<fund>.>`).
     fund_last: HashMap<FundId, u64>,
+    keys: KeyDirectory,
+    verified: Arc<VerifiedSet>,
 }
 
 /// What deciding one command gave, before the batch is appended.
@@ -242,7 +284,16 @@ impl WriterTask {
         if let Some(fund) = fund_of_subject(&message.subject) {
             self.fund_last.insert(fund, message.seq);
         }
-        if let Err(e) = self.fold.apply(message.seq, Some(&message.subject), &message.payload) {
+        let known = self.verified.contains(&digest(&message.payload));
+        let applied = if known {
+            self.fold.apply_reverified(message.seq, Some(&message.subject), &message.payload)
+        } else {
+            self.fold.apply(message.seq, Some(&message.subject), &message.payload)
+        };
+        if let Ok(folded) = &applied {
+            self.learn_key(&folded.event.event);
+        }
+        if let Err(e) = applied {
             // Only a writer that bypassed FundTrail can put such a message in
             // the stream; every reader skips it the same way.
             tracing::error!(error = %e, "stream message rejected by the fold");
@@ -256,7 +307,11 @@ impl WriterTask {
         let position_before = self.fold.position();
         let fund_last_before = self.fund_last.clone();
         for (i, command) in batch.iter().enumerate() {
-            let verified = match self.fold.open(&command.envelope) {
+            let opened = match &command.opened {
+                Some(v) => Ok(v.clone()),
+                None => self.fold.open(&command.envelope).inspect(|v| self.verified.insert(digest(&v.envelope))),
+            };
+            let verified = match opened {
                 Ok(v) => v,
                 Err(e) => {
                     decided.push(Decided::Answer(Err(e.into())));
@@ -336,9 +391,22 @@ impl WriterTask {
         let request =
             AppendRequest { subject, msg_id: event.id.to_string(), payload: verified.envelope.clone(), expect };
         let fund = event.fund.clone();
+        self.learn_key(event);
         self.fold.apply_verified(seq, verified).expect("decide accepted it, so it applies");
         self.fund_last.insert(fund, seq);
         Ok(Decided::New { accepted, request })
+    }
+
+    /// Adds an enrolled key to the directory submitters verify with.
+    fn learn_key(&self, event: &fundtrail_domain::Event) {
+        let (key, b64) = match &event.body {
+            fundtrail_domain::EventBody::HostEstablished(b) => (&b.host_key, &b.public_key),
+            fundtrail_domain::EventBody::KeyEnrolled(b) => (&b.key, &b.public_key),
+            _ => return,
+        };
+        if let Ok(parsed) = fundtrail_envelope::parse_public_key(b64) {
+            self.keys.write().expect("key directory lock").insert(key.clone(), parsed);
+        }
     }
 
     fn check_clock(&self, occurred_at: &DateTime<Utc>) -> Result<(), SubmitError> {

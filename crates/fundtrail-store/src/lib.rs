@@ -42,6 +42,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+pub mod baseline;
 mod jetstream;
 mod sled_log;
 pub mod subject;
@@ -62,8 +63,8 @@ pub const CHECKPOINT_SUBJECT: &str = "fundtrail.v1.checkpoints";
 /// Largest payload (a signed envelope) accepted, in bytes. Below the 65,535-byte cap on a
 /// ledger entry (C2SP tlog-tiles) so that an entry (index, prev hash, envelope) fits.
 pub const MESSAGE_SIZE_MAX: usize = 64 * 1024 - 1024;
-/// Largest number of messages in one batch (JetStream's own cap is 1,000).
-pub const BATCH_MESSAGES_MAX: usize = 100;
+/// Largest number of messages in one batch: JetStream's own cap for an atomic batch.
+pub const BATCH_MESSAGES_MAX: usize = 1_000;
 /// Longest `msg_id` (JetStream keeps ids in memory for the duplicate window).
 pub const MSG_ID_SIZE_MAX: usize = 128;
 /// Longest subject.

@@ -46,7 +46,7 @@ use crate::{
 /// How many messages `follow` reads per step while catching up.
 const FOLLOW_READ_MESSAGES_MAX: usize = 1_000;
 /// Capacity of the new-message notification channel (a lagging follower just rereads).
-const NOTIFY_CAPACITY: usize = 64;
+const NOTIFY_CAPACITY: usize = 4_096;
 /// Key of the last sequence in the `meta` tree.
 const META_LAST_SEQ: &[u8] = b"last_seq";
 
@@ -72,6 +72,9 @@ struct Inner {
     messages: sled::Tree,
     msg_ids: sled::Tree,
     subjects: sled::Tree,
+    /// `prefix.>` filter → last seq of any subject under it: O(1) answers for the
+    /// filters optimistic concurrency uses most (a whole fund, the whole stream).
+    tails: sled::Tree,
     meta: sled::Tree,
     checkpoints: sled::Tree,
     sync: SledSync,
@@ -98,6 +101,7 @@ impl SledLog {
             messages: tree("messages")?,
             msg_ids: tree("msg_ids")?,
             subjects: tree("subjects")?,
+            tails: tree("tails")?,
             meta: tree("meta")?,
             checkpoints: tree("checkpoints")?,
             // sled 0.34 keeps all its data in the file `db` under its directory.
@@ -218,6 +222,9 @@ impl Inner {
     /// The last sequence among subjects matching `filter`, from the `subjects` index
     /// (scanned from the filter's literal prefix).
     fn last_subject_seq(&self, filter: &str) -> Result<u64, LogError> {
+        if filter.ends_with(".>") && !filter.contains('*') {
+            return self.tails.get(filter.as_bytes()).map_err(storage)?.map_or(Ok(0), |v| decode_seq(&v));
+        }
         let prefix = subject::literal_prefix(filter);
         let mut last = 0;
         for item in self.subjects.scan_prefix(prefix.as_bytes()) {
@@ -232,14 +239,18 @@ impl Inner {
 
     /// Writes the batch at sequences `first..` in one transaction over all trees.
     fn write_batch(&self, first: u64, batch: &[AppendRequest]) -> Result<(), LogError> {
-        let result = (&self.messages, &self.msg_ids, &self.subjects, &self.meta).transaction(
-            |(messages, msg_ids, subjects, meta)| {
+        let result = (&self.messages, &self.msg_ids, &self.subjects, &self.meta, &self.tails).transaction(
+            |(messages, msg_ids, subjects, meta, tails)| {
                 for (offset, request) in batch.iter().enumerate() {
                     let seq = first + offset as u64;
                     let key = seq.to_be_bytes();
                     messages.insert(&key, encode_record(request))?;
                     msg_ids.insert(request.msg_id.as_bytes(), &key)?;
                     subjects.insert(request.subject.as_bytes(), &key)?;
+                    for (i, _) in request.subject.match_indices('.') {
+                        let tail = format!("{}.>", &request.subject[..i]);
+                        tails.insert(tail.as_bytes(), &key)?;
+                    }
                 }
                 let last = first + batch.len() as u64 - 1;
                 meta.insert(META_LAST_SEQ, &last.to_be_bytes())?;

@@ -1,0 +1,94 @@
+//! `verify_ledger` over a directory ledger of about 2,000 signed donations, against
+//! bare Ed25519 verification of the same envelopes' signatures in the same run.
+//! The ratio (verify time / bare signature time) is what to compare across machines;
+//! absolute figures on a shared machine are noise.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ed25519_dalek::{Signature, VerifyingKey};
+use fundtrail_audit::testing::LedgerBuilder;
+use fundtrail_audit::{verify_ledger, DirSource, VerifyOptions};
+use fundtrail_envelope::dsse::WireEnvelope;
+use fundtrail_envelope::{pae, parse_public_key, PAYLOAD_TYPE};
+
+const DONATIONS: u32 = 2_000;
+
+/// What bare verification needs, decoded outside the timed loop.
+struct Signed {
+    key: VerifyingKey,
+    message: Vec<u8>,
+    signature: Signature,
+}
+
+fn decode_signatures(b: &LedgerBuilder) -> Vec<Signed> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    b.envelopes
+        .iter()
+        .map(|envelope| {
+            let wire: WireEnvelope = serde_json::from_slice(envelope).expect("envelope");
+            let payload = b64.decode(&wire.payload).expect("payload");
+            let sig = &wire.signatures[0];
+            let keyid = fundtrail_domain::KeyId::new(sig.keyid.clone()).expect("key id");
+            let info = &b.fold.state.keys[&keyid];
+            let signature: [u8; 64] = b64.decode(&sig.sig).expect("sig").try_into().expect("64 bytes");
+            Signed {
+                key: parse_public_key(&info.public_key).expect("key"),
+                message: pae(PAYLOAD_TYPE, &payload),
+                signature: Signature::from_bytes(&signature),
+            }
+        })
+        .collect()
+}
+
+fn bare_verify(signed: &[Signed]) {
+    for s in signed {
+        s.key.verify_strict(&s.message, &s.signature).expect("verifies");
+    }
+}
+
+/// Entries per second of `f` over `entries` entries, best of `runs`.
+fn rate(entries: usize, runs: u32, mut f: impl FnMut()) -> f64 {
+    let mut best = Duration::MAX;
+    for _ in 0..runs {
+        let start = Instant::now();
+        f();
+        best = best.min(start.elapsed());
+    }
+    entries as f64 / best.as_secs_f64()
+}
+
+fn bench(c: &mut Criterion) {
+    let b = LedgerBuilder::realistic(DONATIONS);
+    let dir = tempfile::tempdir().expect("temp dir");
+    b.publish(dir.path(), &[]);
+    let source = DirSource::new(dir.path());
+    let log = b.signer.verifier();
+    let signed = decode_signatures(&b);
+    let entries = b.envelopes.len();
+    let verify = || {
+        let report = verify_ledger(&source, &log, VerifyOptions::default()).expect("verifies");
+        assert_eq!(report.entries as usize, entries);
+    };
+
+    let verify_rate = rate(entries, 3, verify);
+    let bare_rate = rate(entries, 3, || bare_verify(&signed));
+    println!(
+        "verify_ledger: {verify_rate:.0} entries/s; bare Ed25519: {bare_rate:.0} entries/s; \
+         ratio (verify time / bare signature time) {:.1} over {entries} entries",
+        bare_rate / verify_rate
+    );
+
+    let mut group = c.benchmark_group("audit");
+    group.throughput(Throughput::Elements(entries as u64));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("verify_ledger_dir", |bench| bench.iter(verify));
+    group.bench_function("ed25519_verify_same_envelopes", |bench| bench.iter(|| bare_verify(&signed)));
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,46 @@
+//! # fundtrail-audit: verify a FundTrail ledger, trusting nobody
+//!
+//! What a donor, an auditor or a journalist runs (through `fundtrail verify` and
+//! `fundtrail verify-receipt`) to check a community fund's public ledger from its
+//! published files and the log's public key alone:
+//!
+//! - [`source`]: where the ledger is read from: [`LedgerSource`], over a static mirror
+//!   in a directory ([`DirSource`]) or a C2SP tlog-tiles prefix over HTTP(S)
+//!   ([`HttpSource`], with timeouts and a size cap on every file). Partial tiles that
+//!   are gone are read from the full tile, as C2SP tlog-tiles allows.
+//! - [`verify`]: [`verify_ledger`]: the checkpoint's signature; consistency with the
+//!   last checkpoint seen (fork, rollback, RFC 9162 proof from the tiles); every hash
+//!   tile needed, authenticated against the signed root; every entry bundle checked
+//!   against its tile; the hash chain (index, prev); every envelope through the one
+//!   [`fundtrail_envelope::Fold`] (signature by a key holding the role, schema, every
+//!   domain rule); the root rebuilt from the entries. It reports every fund's money, or
+//!   the first bad entry and why ([`VerifyFailure`]).
+//! - [`state_file`]: the verifier's memory between runs ([`StateFile`]), written
+//!   atomically.
+//! - [`receipt`]: [`verify_donor_receipt`]: a donor's C2SP tlog-proof receipt, offline
+//!   and against the ledger now.
+//! - [`nats`]: [`verify_nats`]: the `FUNDTRAIL` stream itself, read-only, against the
+//!   published checkpoint.
+//! - [`report`]: what is reported, in fen for scripts and [`format_yuan`] for people.
+//! - [`testing`]: builds really signed ledgers and publishes them, for tests and benches.
+//!
+//! **Architecture invariant:** this crate reads a ledger only through the public
+//! formats (C2SP tlog-checkpoint, signed-note, tlog-tiles, tlog-proof, the FundTrail
+//! entry format and DSSE envelopes): anything it accepts, any C2SP verifier would; it
+//! trusts nothing it fetched, and holds no key but the log's public one. It never
+//! writes to the ledger or the stream: the only file it writes is its own state file.
+
+pub mod nats;
+pub mod receipt;
+pub mod report;
+pub mod source;
+pub mod state_file;
+pub mod testing;
+pub mod verify;
+
+pub use nats::verify_nats;
+pub use receipt::{verify_donor_receipt, DonationInfo, LedgerView, ReceiptFailure, ReceiptInput, ReceiptReport};
+pub use report::{format_yuan, CheckpointInfo, FundReport, Report};
+pub use source::{fetch_tile, open_source, DirSource, HttpSource, LedgerSource, SourceError};
+pub use state_file::{StateError, StateFile};
+pub use verify::{verify_ledger, Cause, Progress, VerifyFailure, VerifyOptions};

@@ -1,0 +1,206 @@
+//! What a verification reports: the checkpoint it verified and every fund's money, in
+//! integer fen (1 yuan = 100 fen) for scripts and as `¥1,234.56` for people.
+
+use std::collections::BTreeMap;
+
+use fundtrail_domain::state::{Fund, ProposalStatus};
+use fundtrail_domain::{Fen, FundId, State};
+use fundtrail_ledger::Checkpoint;
+use serde::Serialize;
+
+/// A verified checkpoint, as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointInfo {
+    pub origin: String,
+    pub size: u64,
+    /// Standard base64, as in the checkpoint.
+    pub root: String,
+}
+
+impl From<&Checkpoint> for CheckpointInfo {
+    fn from(c: &Checkpoint) -> CheckpointInfo {
+        CheckpointInfo { origin: c.origin.clone(), size: c.size, root: c.root.to_base64() }
+    }
+}
+
+/// The outcome of a whole-ledger verification that succeeded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The checkpoint verified: its signature, its root rebuilt from every entry.
+    pub checkpoint: CheckpointInfo,
+    /// The signed checkpoint, verbatim (to keep as the next `--state`).
+    pub note: String,
+    /// Entries replayed (= checkpoint size, or the stream length in NATS mode).
+    pub entries: u64,
+    /// The earlier checkpoint the new one was proven to extend, if one was given.
+    pub consistent_with: Option<CheckpointInfo>,
+    pub funds: Vec<FundReport>,
+    /// The replayed domain state (not serialised: the funds above summarise it).
+    #[serde(skip)]
+    pub state: State,
+}
+
+/// One fund's money at the verified checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FundReport {
+    pub fund: String,
+    pub name: String,
+    pub community: String,
+    pub cash: CashReport,
+    pub channels: Vec<ChannelReport>,
+    pub goods: GoodsReport,
+    pub proposals: ProposalsReport,
+    pub donations: u64,
+}
+
+/// Cash by state: available = received − refunded − reserved − paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CashReport {
+    pub received_fen: i64,
+    pub refunded_fen: i64,
+    pub reserved_fen: i64,
+    pub paid_fen: i64,
+    pub available_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelReport {
+    pub channel: String,
+    pub received_fen: i64,
+    pub refunded_fen: i64,
+    pub donations: u64,
+    pub goods_value_fen: i64,
+    pub pledged_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GoodsReport {
+    pub received_value_fen: i64,
+    pub distributed_value_fen: i64,
+    pub on_hand: Vec<GoodsItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GoodsItem {
+    pub name: String,
+    pub unit: String,
+    pub quantity: u64,
+    pub value_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProposalsReport {
+    pub count: u64,
+    /// Proposals by status (`submitted`, `approved`, `closed`, …).
+    pub by_status: BTreeMap<String, u64>,
+    pub approved_fen: i64,
+    pub paid_fen: i64,
+}
+
+impl FundReport {
+    /// The report of one fund of a replayed state.
+    pub fn of(id: &FundId, fund: &Fund) -> FundReport {
+        // The fold checked every amount with checked arithmetic; it cannot overflow here.
+        let available = fund.cash.available().expect("a replayed fund's cash is in range");
+        assert!(!available.is_negative(), "fund {id}: the fold never lets available cash go negative");
+        let cash = CashReport {
+            received_fen: fund.cash.received.fen(),
+            refunded_fen: fund.cash.refunded.fen(),
+            reserved_fen: fund.cash.reserved.fen(),
+            paid_fen: fund.cash.paid.fen(),
+            available_fen: available.fen(),
+        };
+        let channels = fund
+            .by_channel
+            .iter()
+            .map(|(channel, t)| ChannelReport {
+                channel: channel.as_str().to_string(),
+                received_fen: t.received.fen(),
+                refunded_fen: t.refunded.fen(),
+                donations: t.donations,
+                goods_value_fen: t.goods_value.fen(),
+                pledged_fen: t.pledged.fen(),
+            })
+            .collect();
+        let on_hand = fund
+            .goods
+            .iter()
+            .flat_map(|(name, units)| {
+                units.iter().map(move |(unit, stock)| GoodsItem {
+                    name: name.clone(),
+                    unit: unit.clone(),
+                    quantity: stock.quantity,
+                    value_fen: stock.value.fen(),
+                })
+            })
+            .filter(|item| item.quantity > 0)
+            .collect();
+        let mut by_status = BTreeMap::new();
+        let (mut approved, mut paid) = (Fen::ZERO, Fen::ZERO);
+        for proposal in fund.proposals.values() {
+            *by_status.entry(status_name(proposal.status)).or_insert(0u64) += 1;
+            approved = approved.checked_add(proposal.approved).expect("in range");
+            paid = paid.checked_add(proposal.paid).expect("in range");
+        }
+        FundReport {
+            fund: id.to_string(),
+            name: fund.name.clone(),
+            community: fund.community.clone(),
+            cash,
+            channels,
+            goods: GoodsReport {
+                received_value_fen: fund.goods_received_value.fen(),
+                distributed_value_fen: fund.goods_distributed_value.fen(),
+                on_hand,
+            },
+            proposals: ProposalsReport {
+                count: fund.proposals.len() as u64,
+                by_status,
+                approved_fen: approved.fen(),
+                paid_fen: paid.fen(),
+            },
+            donations: fund.donations.len() as u64,
+        }
+    }
+}
+
+fn status_name(status: ProposalStatus) -> String {
+    status.as_str().to_string()
+}
+
+/// Every fund of a replayed state, in fund id order.
+pub fn fund_reports(state: &State) -> Vec<FundReport> {
+    state.funds.iter().map(|(id, fund)| FundReport::of(id, fund)).collect()
+}
+
+/// An amount in fen as yuan for people: `¥1,234.56`, `-¥0.05`. Integer arithmetic only.
+pub fn format_yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let magnitude = fen.unsigned_abs();
+    let (yuan, cents) = (magnitude / 100, magnitude % 100);
+    let digits = yuan.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}¥{grouped}.{cents:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuan_formatting() {
+        assert_eq!(format_yuan(0), "¥0.00");
+        assert_eq!(format_yuan(5), "¥0.05");
+        assert_eq!(format_yuan(123_456), "¥1,234.56");
+        assert_eq!(format_yuan(100_000_000), "¥1,000,000.00");
+        assert_eq!(format_yuan(-5), "-¥0.05");
+        assert_eq!(format_yuan(99_999), "¥999.99");
+        assert_eq!(format_yuan(i64::MIN), "-¥92,233,720,368,547,758.08");
+    }
+}

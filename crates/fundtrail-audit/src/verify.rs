@@ -1,0 +1,353 @@
+//! `verify_ledger`: a whole ledger, from its public files, trusting none of them.
+//!
+//! In order: the checkpoint's signature (C2SP signed-note, the log's key); consistency
+//! with the last checkpoint this verifier saw, if any (RFC 9162 §2.1.4 proof from the
+//! tiles); then, tile by tile, the level-0 hash tile authenticated against the signed
+//! root (C2SP tlog-tiles, via the ledger crate's `TileHashReader`), its entry bundle
+//! checked against it, each entry walked as a hash chain (index, prev), folded through
+//! the one [`Fold`] (signature by a key holding the role, schema, every domain rule) and
+//! appended to a tree of our own. Last, the root of that tree must be the signed root,
+//! every upper tile fetched must equal ours, and the earlier checkpoint's root must be
+//! the root of the first entries.
+
+use fundtrail_envelope::{Fold, FoldError};
+use fundtrail_ledger::tiles::{read_tile, tile_hashes, verify_entry_bundle, TILE_WIDTH};
+use fundtrail_ledger::{
+    check_consistency, decode_entry, leaf_hash, prove_consistency, tree_hash, Chain, ChainError, Checkpoint,
+    ConsistencyError, Hash, LogVerifier, MemoryHashStore, NoteError, Tile, TileError, TileHashReader, TileKind,
+    HASH_SIZE,
+};
+use thiserror::Error;
+
+use crate::report::{fund_reports, CheckpointInfo, Report};
+use crate::source::{LedgerSource, SourceError, TileCache};
+
+/// How far a verification has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub entries_done: u64,
+    pub entries_total: u64,
+}
+
+/// What to verify beyond the ledger itself.
+#[derive(Default)]
+pub struct VerifyOptions<'a> {
+    /// The last checkpoint this verifier accepted (from its state file, or a receipt's):
+    /// the new one must extend it.
+    pub previous: Option<Checkpoint>,
+    /// Called after each entry bundle (and at the start).
+    pub progress: Option<&'a mut dyn FnMut(Progress)>,
+}
+
+/// Why a ledger was refused: the first bad entry, when the fault is in one, and why.
+#[derive(Debug, Error)]
+pub struct VerifyFailure {
+    /// The index of the first bad entry; `None` when the fault is not in an entry (the
+    /// checkpoint, a fork, a rollback, an upper hash tile).
+    pub index: Option<u64>,
+    pub cause: Cause,
+}
+
+impl std::fmt::Display for VerifyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.index {
+            Some(index) => write!(f, "entry {index}: {}", self.cause),
+            None => write!(f, "{}", self.cause),
+        }
+    }
+}
+
+/// The cause of a [`VerifyFailure`]. Each names the file, tile or numbers involved.
+#[derive(Debug, Error)]
+pub enum Cause {
+    #[error("cannot read {source}")]
+    Fetch { source: SourceError },
+    #[error("checkpoint refused: {0}")]
+    Checkpoint(NoteError),
+    #[error("{0}")]
+    Consistency(ConsistencyError),
+    #[error(
+        "the root of the first {old_size} entries is {computed}, but the last verified checkpoint says {expected}"
+    )]
+    OldRoot { old_size: u64, computed: Hash, expected: Hash },
+    #[error("hash tile {path} is not consistent with the signed checkpoint: {detail}")]
+    Tile { path: String, detail: String },
+    #[error("hash tiles are not consistent with the signed checkpoint: {detail}")]
+    Tiles { detail: String },
+    #[error("entry bundle {path}: {detail}")]
+    Bundle { path: String, detail: String },
+    #[error("hash chain broken: {0}")]
+    Chain(ChainError),
+    #[error("replay refused the event: {0}")]
+    Fold(FoldError),
+    #[error("the root rebuilt from {size} entries is {computed}, but the checkpoint signs {signed}")]
+    Root { size: u64, computed: Hash, signed: Hash },
+    #[error("checkpoint of log {found:?}, but the earlier checkpoint is of {expected:?}")]
+    OtherLog { found: String, expected: String },
+    #[error("event stream: {detail}")]
+    Stream { detail: String },
+}
+
+pub(crate) fn fail(index: Option<u64>, cause: Cause) -> VerifyFailure {
+    VerifyFailure { index, cause }
+}
+
+/// The replay shared by the ledger and the stream modes: chain, fold, our own tree.
+pub(crate) struct Replay {
+    pub(crate) chain: Chain,
+    pub(crate) fold: Fold,
+    pub(crate) tree: MemoryHashStore,
+}
+
+impl Replay {
+    pub(crate) fn new() -> Replay {
+        Replay { chain: Chain::new(), fold: Fold::new(), tree: MemoryHashStore::new() }
+    }
+
+    /// Entry bytes read from the ledger: the next link of the chain, then its envelope
+    /// through the fold (sequence = index + 1; the ledger carries no subject).
+    pub(crate) fn push_entry(&mut self, entry: &[u8]) -> Result<(), VerifyFailure> {
+        let index = self.chain.next_index();
+        let leaf = self.chain.push(entry).map_err(|e| fail(Some(index), Cause::Chain(e)))?;
+        let decoded = decode_entry(entry).expect("the chain decoded it");
+        self.fold.apply(index + 1, None, decoded.envelope).map_err(|e| fail(Some(index), Cause::Fold(e)))?;
+        self.append(index, leaf);
+        Ok(())
+    }
+
+    /// An envelope read from the stream (message `index + 1`, on `subject`): the entry
+    /// is built here, exactly as the ledger projection builds it.
+    pub(crate) fn push_envelope(&mut self, subject: &str, envelope: &[u8]) -> Result<(), VerifyFailure> {
+        let index = self.chain.next_index();
+        let (_, leaf) = self
+            .chain
+            .append(envelope)
+            .map_err(|e| fail(Some(index), Cause::Stream { detail: format!("message {}: {e}", index + 1) }))?;
+        self.fold.apply(index + 1, Some(subject), envelope).map_err(|e| fail(Some(index), Cause::Fold(e)))?;
+        self.append(index, leaf);
+        Ok(())
+    }
+
+    fn append(&mut self, index: u64, leaf: Hash) {
+        let size = self.tree.append(leaf);
+        assert_eq!(size, index + 1);
+        assert_eq!(self.chain.next_index(), size);
+    }
+
+    /// Checks that the earlier checkpoint `previous` is the root of our first entries.
+    pub(crate) fn check_previous_root(&self, previous: &Checkpoint) -> Result<(), VerifyFailure> {
+        assert!(previous.size <= self.tree.size());
+        let computed = tree_hash(previous.size, &self.tree).expect("our own tree has every hash");
+        if computed != previous.root {
+            let cause = Cause::OldRoot { old_size: previous.size, computed, expected: previous.root };
+            return Err(fail(None, cause));
+        }
+        Ok(())
+    }
+}
+
+/// Fork and rollback from the sizes and roots alone; for a larger new checkpoint, the
+/// RFC 9162 consistency proof computed from the (authenticated) tiles.
+pub(crate) fn check_previous(
+    previous: &Checkpoint,
+    new: &Checkpoint,
+    reader: Option<&dyn fundtrail_ledger::HashReader>,
+) -> Result<(), VerifyFailure> {
+    if previous.origin != new.origin {
+        let cause = Cause::OtherLog { found: new.origin.clone(), expected: previous.origin.clone() };
+        return Err(fail(None, cause));
+    }
+    let proof = match reader {
+        Some(reader) if previous.size > 0 && previous.size < new.size => {
+            prove_consistency(previous.size, new.size, reader)
+                .map_err(|e| fail(None, Cause::Tiles { detail: e.to_string() }))?
+        }
+        _ => Vec::new(),
+    };
+    let proven = reader.is_some() || previous.size == 0 || previous.size >= new.size;
+    match check_consistency(previous.size, &previous.root, new, &proof) {
+        Ok(()) => Ok(()),
+        // Without tiles (stream mode, no --ledger) a larger checkpoint is checked later,
+        // from the rebuilt tree: check_previous_root.
+        Err(ConsistencyError::Inconsistent { .. }) if !proven => Ok(()),
+        Err(e) => Err(fail(None, Cause::Consistency(e))),
+    }
+}
+
+/// Verifies the whole ledger served by `source` against the log key `log`.
+pub fn verify_ledger(
+    source: &dyn LedgerSource,
+    log: &LogVerifier,
+    mut options: VerifyOptions<'_>,
+) -> Result<Report, VerifyFailure> {
+    let note = source.checkpoint().map_err(|e| fail(None, Cause::Fetch { source: e }))?;
+    let checkpoint = log.verify_checkpoint(&note).map_err(|e| fail(None, Cause::Checkpoint(e)))?;
+    let note = String::from_utf8(note).expect("a verified note is UTF-8");
+    let tiles = TileCache::new(source);
+    let reader = TileHashReader::new(checkpoint.size, checkpoint.root, &tiles);
+    if let Some(previous) = &options.previous {
+        check_previous(previous, &checkpoint, Some(&reader))?;
+    }
+    let mut replay = Replay::new();
+    let mut progress = |done: u64| {
+        if let Some(callback) = options.progress.as_mut() {
+            callback(Progress { entries_done: done, entries_total: checkpoint.size });
+        }
+    };
+    progress(0);
+    let bundles = checkpoint.size.div_ceil(u64::from(TILE_WIDTH));
+    for n in 0..bundles {
+        verify_bundle(n, &checkpoint, &tiles, &reader, &mut replay)?;
+        progress(replay.tree.size());
+    }
+    assert_eq!(replay.tree.size(), checkpoint.size);
+    let computed = replay.tree.root();
+    if computed != checkpoint.root {
+        return Err(fail(None, Cause::Root { size: checkpoint.size, computed, signed: checkpoint.root }));
+    }
+    compare_upper_tiles(&tiles, &replay.tree)?;
+    if let Some(previous) = &options.previous {
+        replay.check_previous_root(previous)?;
+    }
+    Ok(Report {
+        checkpoint: CheckpointInfo::from(&checkpoint),
+        note,
+        entries: replay.tree.size(),
+        consistent_with: options.previous.as_ref().map(CheckpointInfo::from),
+        funds: fund_reports(&replay.fold.state),
+        state: replay.fold.state,
+    })
+}
+
+/// The tile at position `n` of a level for a tree of `size` leaves (full or partial).
+fn tile_width(n: u64, size: u64) -> u16 {
+    let start = n * u64::from(TILE_WIDTH);
+    assert!(start < size);
+    (size - start).min(u64::from(TILE_WIDTH)) as u16
+}
+
+/// Entry bundle `n`: its level-0 tile authenticated, the bundle checked against it,
+/// each entry replayed.
+fn verify_bundle(
+    n: u64,
+    checkpoint: &Checkpoint,
+    tiles: &TileCache<'_>,
+    reader: &TileHashReader<'_, TileCache<'_>>,
+    replay: &mut Replay,
+) -> Result<(), VerifyFailure> {
+    let first = n * u64::from(TILE_WIDTH);
+    let width = tile_width(n, checkpoint.size);
+    let level0 = Tile::hashes(0, n, width);
+    let bundle = Tile::entries(n, width);
+    let level0_data = match reader.read_tile(&level0) {
+        Ok(data) => data,
+        Err(e) => return Err(diagnose_tile(first, &level0, tiles, e)),
+    };
+    let bundle_data = tiles.get(&bundle).map_err(|e| fail(Some(first), Cause::Fetch { source: e }))?;
+    let entries = match verify_entry_bundle(&bundle, &bundle_data, &level0_data) {
+        Ok(entries) => entries,
+        Err(e) => return Err(diagnose_bundle(first, &bundle, &bundle_data, &level0_data, e)),
+    };
+    assert_eq!(entries.len(), usize::from(width));
+    for entry in entries {
+        replay.push_entry(entry)?;
+    }
+    tiles.forget(&level0);
+    Ok(())
+}
+
+/// A level-0 tile failed authentication: find the first hash in it that is not the
+/// leaf hash of its entry in the bundle, to name the entry it lies about.
+fn diagnose_tile(first: u64, level0: &Tile, tiles: &TileCache<'_>, error: TileError) -> VerifyFailure {
+    if let Some(source) = tiles.take_error() {
+        return fail(Some(first), Cause::Fetch { source });
+    }
+    let detail = error.to_string();
+    let (Ok(tile_data), Ok(bundle_data)) = (tiles.get(level0), tiles.get(&level0.twin().expect("level 0"))) else {
+        return fail(None, Cause::Tiles { detail });
+    };
+    let Ok(hashes) = tile_hashes(level0, &tile_data) else {
+        return fail(Some(first), Cause::Tile { path: level0.path(), detail });
+    };
+    for (position, entry) in lenient_entries(&bundle_data).into_iter().enumerate().take(hashes.len()) {
+        if entry.is_some_and(|entry| leaf_hash(entry) != hashes[position]) {
+            let index = first + position as u64;
+            let detail = format!("its hash {position} is not the leaf hash of entry {index}; {detail}");
+            return fail(Some(index), Cause::Tile { path: level0.path(), detail });
+        }
+    }
+    // The level-0 tile agrees with its bundle: the fault is higher up.
+    fail(None, Cause::Tiles { detail })
+}
+
+/// The entries of a bundle as far as they parse (`None` for a truncated last one).
+fn lenient_entries(data: &[u8]) -> Vec<Option<&[u8]>> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() && out.len() < usize::from(TILE_WIDTH) {
+        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+            out.push(None);
+            break;
+        };
+        let len = usize::from(u16::from_be_bytes(*len));
+        if tail.len() < len {
+            out.push(None);
+            break;
+        }
+        out.push(Some(&tail[..len]));
+        rest = &tail[len..];
+    }
+    out
+}
+
+/// An entry bundle did not match its authenticated level-0 tile: name the first entry
+/// that is missing, truncated or not the one the signed tree holds.
+fn diagnose_bundle(first: u64, bundle: &Tile, data: &[u8], level0: &[u8], error: TileError) -> VerifyFailure {
+    let path = bundle.path();
+    let hashes: Vec<&[u8]> = level0.chunks_exact(HASH_SIZE).collect();
+    let entries = lenient_entries(data);
+    for (position, entry) in entries.iter().enumerate().take(hashes.len()) {
+        let index = first + position as u64;
+        let Some(entry) = entry else {
+            let detail = format!("entry {index} is truncated (the bundle ends inside it)");
+            return fail(Some(index), Cause::Bundle { path, detail });
+        };
+        if leaf_hash(entry).0 != hashes[position] {
+            let carried = decode_entry(entry).map(|e| e.index);
+            let hint = match carried {
+                Ok(carried) if carried != index => {
+                    format!(" (it carries index {carried}: entries reordered, dropped or inserted)")
+                }
+                Ok(_) => " (its bytes were altered)".to_string(),
+                Err(e) => format!(" ({e})"),
+            };
+            let detail = format!("entry {index} is not the entry the signed tree holds{hint}");
+            return fail(Some(index), Cause::Bundle { path, detail });
+        }
+    }
+    if entries.len() < hashes.len() {
+        let index = first + entries.len() as u64;
+        let detail =
+            format!("{} entries, {} expected: entry {index} and after are missing", entries.len(), hashes.len());
+        return fail(Some(index), Cause::Bundle { path, detail });
+    }
+    let last = first + hashes.len() as u64 - 1;
+    fail(Some(last), Cause::Bundle { path, detail: error.to_string() })
+}
+
+/// Every upper hash tile fetched must be exactly the tile of our own tree: a second,
+/// independent check of what the tile reader authenticated.
+fn compare_upper_tiles(tiles: &TileCache<'_>, tree: &MemoryHashStore) -> Result<(), VerifyFailure> {
+    for (tile, data) in tiles.cached() {
+        if matches!(tile.kind, TileKind::Hashes { level: 0 } | TileKind::Entries) {
+            continue;
+        }
+        let ours =
+            read_tile(&tile, tree).map_err(|e| fail(None, Cause::Tile { path: tile.path(), detail: e.to_string() }))?;
+        if ours != data {
+            let detail = "differs from the tile of the tree rebuilt from the entries".to_string();
+            return Err(fail(None, Cause::Tile { path: tile.path(), detail }));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! # fundtrail-http: the HTTP edge of a FundTrail service
+//!
+//! [`router`] answers, over one [`AppState`]:
+//! - `POST /v1/events`: a signed DSSE envelope, taken as bytes exactly as sent (never
+//!   re-serialised) and handed to [`Service::submit`]; 201 once the local projections
+//!   applied it (202 when it is in the log but not yet applied), 200 for a duplicate.
+//! - reads: funds (with the statutory compliance picture at the service clock's
+//!   `now`), proposals with votes, tally and money trail, public donations (salted
+//!   donor commitments only), events as stored, donor receipts, keys.
+//! - the public ledger in the C2SP `tlog-tiles` layout under `/ledger/`
+//!   (checkpoint, hash tiles, entry bundles, vkey), and proofs as JSON.
+//! - `GET /v1/stream`: the log as server-sent events.
+//! - `/healthz`, `/readyz`, `/metrics` (Prometheus text).
+//!
+//! Every error is `application/problem+json` (RFC 9457) with a stable `code`
+//! (see [`problem`] for the status of each cause).
+//!
+//! **Architecture invariant:** HTTP only — no rule, no storage. Every answer comes
+//! from the service's read model ([`fundtrail_service::ReadModel`]), its log, or its
+//! writer; formats come from `fundtrail-ledger`. This crate decides nothing: a rule
+//! that seems to belong here belongs in `fundtrail-domain`.
+//!
+//! **Limits** (each a named constant): request bodies [`BODY_BYTES_MAX`], request
+//! time [`REQUEST_TIMEOUT`], page sizes [`PAGE_LIMIT_MAX`], open live feeds
+//! [`STREAMS_MAX`], a receipt's wait for a checkpoint [`RECEIPT_CHECKPOINT_WAIT`].
+//!
+//! **Shutdown:** `axum::serve(...).with_graceful_shutdown(..)` waits for open
+//! responses, and a live feed never ends by itself: call
+//! [`AppState::begin_shutdown`] when the signal comes (or use [`serve`], which does).
+
+mod ledger;
+pub mod metrics;
+pub mod problem;
+mod reads;
+mod stream;
+mod submit;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use fundtrail_ledger::{Checkpoint, LogVerifier};
+use fundtrail_service::Service;
+use tokio::sync::{watch, Semaphore};
+
+pub use metrics::Metrics;
+pub use problem::Problem;
+
+/// Largest request body accepted: the largest envelope plus a little slack, so
+/// that an envelope just over the cap is refused by the envelope check with its
+/// own message, and anything larger by the body limit (both 413).
+pub const BODY_BYTES_MAX: usize = fundtrail_envelope::ENVELOPE_SIZE_MAX + 4096;
+/// How long one request may take before it is answered 503 (a live feed's
+/// stream is not counted: only the time to its first byte).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Page size when none is asked for.
+pub const PAGE_LIMIT_DEFAULT: usize = 100;
+/// Largest page size.
+pub const PAGE_LIMIT_MAX: usize = 500;
+/// Live feeds open at once, over all clients.
+pub const STREAMS_MAX: usize = 256;
+/// How long a receipt waits for a signed checkpoint covering its entry.
+pub const RECEIPT_CHECKPOINT_WAIT: Duration = Duration::from_secs(2);
+/// Retry-After, in seconds, when a checkpoint or the log is not there yet.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
+/// Every route [`router`] serves: (method, axum path). The OpenAPI description in
+/// `schemas/openapi.json` is tested to describe each one.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/events"),
+    ("GET", "/v1/events/{id}"),
+    ("GET", "/v1/funds"),
+    ("GET", "/v1/funds/{fund}"),
+    ("GET", "/v1/funds/{fund}/proposals"),
+    ("GET", "/v1/funds/{fund}/proposals/{id}"),
+    ("GET", "/v1/funds/{fund}/donations"),
+    ("GET", "/v1/receipts/{id}"),
+    ("GET", "/v1/keys"),
+    ("GET", "/v1/keys/{key}"),
+    ("GET", "/v1/stream"),
+    ("GET", "/v1/ledger/proof"),
+    ("GET", "/v1/ledger/consistency"),
+    ("GET", "/ledger/checkpoint"),
+    ("GET", "/ledger/vkey"),
+    ("GET", "/ledger/tile/entries/{*n}"),
+    ("GET", "/ledger/tile/{level}/{*n}"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+];
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    service: Arc<Service>,
+    metrics: Metrics,
+    /// Checks the latest checkpoint before anything is served from it.
+    verifier: LogVerifier,
+    streams: Arc<Semaphore>,
+    stop: watch::Sender<bool>,
+}
+
+impl AppState {
+    /// The state over a running service.
+    pub fn new(service: Arc<Service>) -> AppState {
+        let verifier = LogVerifier::from_vkey(&service.read.vkey).expect("the service's own vkey parses");
+        let (stop, _) = watch::channel(false);
+        let inner =
+            Inner { service, metrics: Metrics::new(), verifier, streams: Arc::new(Semaphore::new(STREAMS_MAX)), stop };
+        AppState { inner: Arc::new(inner) }
+    }
+
+    pub fn service(&self) -> &Arc<Service> {
+        &self.inner.service
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Ends every open live feed and refuses new ones, so that a graceful shutdown
+    /// is not held open by them.
+    pub fn begin_shutdown(&self) {
+        self.inner.stop.send_replace(true);
+    }
+
+    fn stopping(&self) -> watch::Receiver<bool> {
+        self.inner.stop.subscribe()
+    }
+
+    /// The latest signed checkpoint: its note and its parsed, verified body.
+    fn latest_checkpoint(&self) -> Option<(Arc<Vec<u8>>, Checkpoint)> {
+        let note = self.inner.service.read.checkpoint()?;
+        let checkpoint = self.checked(&note)?;
+        Some((note, checkpoint))
+    }
+
+    fn checked(&self, note: &[u8]) -> Option<Checkpoint> {
+        match self.inner.verifier.verify_checkpoint(note) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                // Our own checkpoint failing our own key is a bug upstream: say so, serve nothing.
+                tracing::error!(error = %e, "the latest checkpoint does not verify with the log key");
+                None
+            }
+        }
+    }
+}
+
+/// The whole HTTP API over `state`.
+pub fn router(state: AppState) -> Router {
+    let router = Router::new()
+        .route("/v1/events", post(submit::submit))
+        .route("/v1/events/{id}", get(reads::event))
+        .route("/v1/funds", get(reads::funds))
+        .route("/v1/funds/{fund}", get(reads::fund))
+        .route("/v1/funds/{fund}/proposals", get(reads::proposals))
+        .route("/v1/funds/{fund}/proposals/{id}", get(reads::proposal))
+        .route("/v1/funds/{fund}/donations", get(reads::donations))
+        .route("/v1/receipts/{id}", get(ledger::receipt))
+        .route("/v1/keys", get(reads::keys))
+        .route("/v1/keys/{key}", get(reads::key))
+        .route("/v1/stream", get(stream::stream))
+        .route("/v1/ledger/proof", get(ledger::proof))
+        .route("/v1/ledger/consistency", get(ledger::consistency))
+        .route("/ledger/checkpoint", get(ledger::checkpoint))
+        .route("/ledger/vkey", get(ledger::vkey))
+        .route("/ledger/tile/entries/{*n}", get(ledger::entries_tile))
+        .route("/ledger/tile/{level}/{*n}", get(ledger::hash_tile))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::render))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(public_reads())
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    router.with_state(state)
+}
+
+/// Everything readable is public: any web page may read it (a donor checks a
+/// receipt in a page trusting nobody, a mirror copies the ledger). Writing is not
+/// opened to other origins' pages.
+fn public_reads() -> tower_http::cors::CorsLayer {
+    use axum::http::Method;
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::HEAD])
+        .expose_headers([header::RETRY_AFTER, header::LOCATION])
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes, then ends the
+/// live feeds and waits for the other responses to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone());
+    let signal = async move {
+        shutdown.await;
+        state.begin_shutdown();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(signal).await
+}
+
+/// Counts every answer by route and status, and bounds the time to answer.
+async fn observe(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().to_string();
+    let response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs()),
+        )
+        .retry_after(RETRY_AFTER_SECS)
+        .into_response(),
+    };
+    app.metrics().count_request(&method, &route, response.status().as_u16());
+    response
+}
+
+async fn healthz() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok\n")
+}
+
+async fn readyz(State(app): State<AppState>) -> Response {
+    let service = app.service();
+    match service.ready().await {
+        Ok(true) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ready\n").into_response(),
+        Ok(false) => {
+            let applied = service.read.applied();
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "catching-up",
+                format!("the projections have applied the log up to sequence {applied} and are catching up"),
+            )
+            .retry_after(RETRY_AFTER_SECS)
+            .into_response()
+        }
+        Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("the event log: {e}"))
+            .retry_after(RETRY_AFTER_SECS)
+            .into_response(),
+    }
+}
+
+async fn not_found(request: Request) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not-found", format!("no route {}", request.uri().path()))
+}
+
+async fn method_not_allowed(request: Request) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        format!("{} is not allowed on {}", request.method(), request.uri().path()),
+    )
+}

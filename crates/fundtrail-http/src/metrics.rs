@@ -1,0 +1,149 @@
+//! Prometheus metrics in the text exposition format (version 0.0.4), kept by hand:
+//! a few counters and one histogram do not need a metrics framework.
+//!
+//! - `fundtrail_http_requests_total{method,route,status}`
+//! - `fundtrail_submit_seconds` (histogram of `POST /v1/events`, decided and applied)
+//! - `fundtrail_events_total{outcome="accepted"|"duplicate"|"refused",code}`
+//! - `fundtrail_projection_applied_seq`, `fundtrail_log_last_seq`,
+//!   `fundtrail_ledger_entries`, `fundtrail_ledger_checkpoint_size`,
+//!   `fundtrail_http_streams_open`
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use fundtrail_service::{SubmitError, Submitted};
+
+use crate::{AppState, Problem, STREAMS_MAX};
+
+/// Upper bounds of the submit latency buckets, in seconds.
+pub const SUBMIT_BUCKETS_SECS: [f64; 14] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+/// Distinct label sets kept per counter: beyond it new ones are folded into "other"
+/// (routes are templates and codes a closed set, so this only guards against bugs).
+pub const LABEL_SETS_MAX: usize = 1_024;
+
+/// The process's counters.
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    events: Mutex<BTreeMap<(&'static str, String), u64>>,
+    buckets: [AtomicU64; SUBMIT_BUCKETS_SECS.len()],
+    submit_count: AtomicU64,
+    submit_sum_micros: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        Metrics {
+            requests: Mutex::new(BTreeMap::new()),
+            events: Mutex::new(BTreeMap::new()),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            submit_count: AtomicU64::new(0),
+            submit_sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    pub fn count_request(&self, method: &str, route: &str, status: u16) {
+        let mut map = self.requests.lock().expect("metrics lock");
+        let mut k = (method.to_owned(), route.to_owned(), status);
+        if map.len() >= LABEL_SETS_MAX && !map.contains_key(&k) {
+            k = ("other".into(), "other".into(), status);
+        }
+        *map.entry(k).or_insert(0) += 1;
+    }
+
+    /// Records one submission's latency and outcome.
+    pub fn observe_submit(&self, took: Duration, result: &Result<Submitted, SubmitError>) {
+        let secs = took.as_secs_f64();
+        for (bucket, bound) in self.buckets.iter().zip(SUBMIT_BUCKETS_SECS) {
+            if secs <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.submit_count.fetch_add(1, Ordering::Relaxed);
+        self.submit_sum_micros.fetch_add(took.as_micros().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
+        let (outcome, code) = match result {
+            Ok(s) if s.accepted.duplicate => ("duplicate", s.accepted.type_name.to_owned()),
+            Ok(s) => ("accepted", s.accepted.type_name.to_owned()),
+            Err(e) => ("refused", Problem::from_submit(e).code),
+        };
+        let mut map = self.events.lock().expect("metrics lock");
+        let mut k = (outcome, code);
+        if map.len() >= LABEL_SETS_MAX && !map.contains_key(&k) {
+            k = (outcome, "other".into());
+        }
+        *map.entry(k).or_insert(0) += 1;
+    }
+
+    /// The exposition text, with the gauges given.
+    pub fn text(&self, gauges: &[(&str, &str, u64)]) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP fundtrail_http_requests_total HTTP requests answered, by route template and status.\n");
+        out.push_str("# TYPE fundtrail_http_requests_total counter\n");
+        for ((method, route, status), n) in self.requests.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "fundtrail_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(method),
+                escape(route)
+            );
+        }
+        out.push_str(
+            "# HELP fundtrail_events_total Submitted events by outcome; code is the event type or the refusal code.\n",
+        );
+        out.push_str("# TYPE fundtrail_events_total counter\n");
+        for ((outcome, code), n) in self.events.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "fundtrail_events_total{{outcome=\"{outcome}\",code=\"{}\"}} {n}", escape(code));
+        }
+        out.push_str("# HELP fundtrail_submit_seconds Time to decide, append and apply a submitted event.\n");
+        out.push_str("# TYPE fundtrail_submit_seconds histogram\n");
+        for (bucket, bound) in self.buckets.iter().zip(SUBMIT_BUCKETS_SECS) {
+            let _ =
+                writeln!(out, "fundtrail_submit_seconds_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
+        }
+        let count = self.submit_count.load(Ordering::Relaxed);
+        let sum = self.submit_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "fundtrail_submit_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "fundtrail_submit_seconds_sum {sum}");
+        let _ = writeln!(out, "fundtrail_submit_seconds_count {count}");
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// `GET /metrics`.
+pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
+    let service = app.service();
+    let applied = service.read.applied();
+    let last = service.log.last_seq().await.ok();
+    let checkpoint_size = app.latest_checkpoint().map_or(0, |(_, c)| c.size);
+    let streams_open = (STREAMS_MAX - app.inner.streams.available_permits()) as u64;
+    let mut gauges = vec![
+        ("fundtrail_projection_applied_seq", "Last log sequence every projection applied.", applied),
+        ("fundtrail_ledger_entries", "Entries in the public ledger (one per applied message).", applied),
+        ("fundtrail_ledger_checkpoint_size", "Tree size of the latest signed checkpoint.", checkpoint_size),
+        ("fundtrail_http_streams_open", "Live feeds open now.", streams_open),
+    ];
+    if let Some(last) = last {
+        gauges.push(("fundtrail_log_last_seq", "Sequence of the last message in the event log.", last));
+    }
+    let text = app.metrics().text(&gauges);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+}

@@ -1,0 +1,227 @@
+//! Errors as RFC 9457 `application/problem+json`: `type`, `title`, `status`,
+//! `detail` (the specific message: the rule, the things involved and the numbers)
+//! and `code` (stable, machine-readable; `type` is [`PROBLEM_TYPE_BASE`] + code).
+//!
+//! How a refused submission maps to a status:
+//!
+//! | status | cause | codes |
+//! |---|---|---|
+//! | 400 | the envelope or its payload is malformed | `envelope-json`, `envelope-shape`, `payload-type`, `signature-count`, `base64`, `signature-length`, `keyid-format`, `payload-json`, `schema`, `event`, `body` |
+//! | 401 | the signature or the signer is not accepted | `unknown-key`, `bad-signature`, `author-mismatch` |
+//! | 403 | the signer may not author this | `role`, `genesis`, `host-key-pinned` |
+//! | 409 | the event's identity collides with what exists | `id-reused`, `exists` |
+//! | 413 | too large | `too-large` |
+//! | 415 | the body is declared as something other than JSON | `media-type` |
+//! | 422 | a rule refused it | [`Refusal::code`], `clock` |
+//! | 503 | try again later (with `Retry-After`) | `busy`, `overloaded`, `unavailable`, `shutting-down`, `timeout` |
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use fundtrail_domain::Refusal;
+use fundtrail_envelope::EnvelopeError;
+use fundtrail_service::SubmitError;
+use serde::Serialize;
+
+/// Where problem types live: `type` is this followed by the code.
+pub const PROBLEM_TYPE_BASE: &str = "https://fundtrail.example/problems/";
+/// The media type of every error.
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+/// Retry-After for a busy or overloaded writer, in seconds.
+pub const RETRY_BUSY_SECS: u64 = 1;
+/// Retry-After when the log is unreachable or the service is stopping, in seconds.
+pub const RETRY_UNAVAILABLE_SECS: u64 = 5;
+
+/// One problem answer.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: String,
+    pub detail: String,
+    pub retry_after_secs: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    type_uri: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Problem {
+        assert!(status.is_client_error() || status.is_server_error(), "a problem is an error, not {status}");
+        Problem { status, code: code.to_owned(), detail: detail.into(), retry_after_secs: None }
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Problem {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    pub fn bad_request(code: &str, detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    /// The problem for a refused submission (see the module doc for the table).
+    pub fn from_submit(error: &SubmitError) -> Problem {
+        let detail = error.to_string();
+        match error {
+            SubmitError::Envelope(e) => {
+                let (status, code) = envelope_status(e);
+                Problem::new(status, code, detail)
+            }
+            SubmitError::Refused(r) => Problem::new(refusal_status(r), refusal_code(r), detail),
+            SubmitError::IdReused { .. } => Problem::new(StatusCode::CONFLICT, "id-reused", detail),
+            SubmitError::Clock { .. } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "clock", detail),
+            SubmitError::HostKeyPinned { .. } => Problem::new(StatusCode::FORBIDDEN, "host-key-pinned", detail),
+            SubmitError::Busy { .. } => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail).retry_after(RETRY_BUSY_SECS)
+            }
+            SubmitError::Overloaded => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail).retry_after(RETRY_BUSY_SECS)
+            }
+            SubmitError::Unavailable(_) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail).retry_after(RETRY_UNAVAILABLE_SECS)
+            }
+            SubmitError::ShuttingDown => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", detail)
+                .retry_after(RETRY_UNAVAILABLE_SECS),
+        }
+    }
+}
+
+/// The status and code of an envelope refusal.
+pub fn envelope_status(error: &EnvelopeError) -> (StatusCode, &'static str) {
+    use EnvelopeError as E;
+    let code = match error {
+        E::TooLarge { .. } => return (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+        E::UnknownKey(_) => "unknown-key",
+        E::BadSignature(_) => "bad-signature",
+        E::AuthorMismatch { .. } => "author-mismatch",
+        E::EnvelopeJson(_) => "envelope-json",
+        E::Shape(_) => "envelope-shape",
+        E::PayloadType(_) => "payload-type",
+        E::SignatureCount(_) => "signature-count",
+        E::Base64 { .. } => "base64",
+        E::SignatureLength(_) => "signature-length",
+        E::KeyIdFormat(_) => "keyid-format",
+        E::PayloadJson(_) => "payload-json",
+        E::Schema(_) => "schema",
+        E::Event(_) => "event",
+    };
+    let status = if error.is_authentication() { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
+    (status, code)
+}
+
+/// A refusal that creates what already exists: the request conflicts with the
+/// resource's state rather than breaking a rule about money or votes.
+fn is_conflict(refusal: &Refusal) -> bool {
+    use Refusal as R;
+    matches!(
+        refusal,
+        R::IdReused { .. }
+            | R::HostAlreadyEstablished
+            | R::KeyAlreadyEnrolled { .. }
+            | R::FundExists { .. }
+            | R::ProposalExists { .. }
+            | R::PledgeExists { .. }
+            | R::AnnualReportExists { .. }
+    )
+}
+
+fn refusal_status(refusal: &Refusal) -> StatusCode {
+    match refusal {
+        Refusal::UnknownKey { .. } => StatusCode::UNAUTHORIZED,
+        r if r.is_authorisation() => StatusCode::FORBIDDEN,
+        r if is_conflict(r) => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+fn refusal_code(refusal: &Refusal) -> &'static str {
+    if is_conflict(refusal) && !matches!(refusal, Refusal::IdReused { .. }) {
+        return "exists";
+    }
+    refusal.code()
+}
+
+/// A short summary of the problem type: the same for every problem of one code.
+fn title(status: StatusCode, code: &str) -> &'static str {
+    match code {
+        "too-large" => "Envelope too large",
+        "unknown-key" | "bad-signature" | "author-mismatch" => "Signature not accepted",
+        "role" | "genesis" | "host-key-pinned" => "Signer not permitted",
+        "id-reused" => "Event id already used for other content",
+        "exists" => "Already exists",
+        "clock" => "Event time out of range",
+        "not-found" => "Not found",
+        "busy" | "overloaded" => "Busy, retry shortly",
+        "checkpoint-pending" => "No signed checkpoint covers it yet",
+        _ => match status.as_u16() {
+            400 => "Malformed request",
+            422 => "Refused by a rule",
+            503 => "Service unavailable",
+            _ => status.canonical_reason().unwrap_or("Error"),
+        },
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = Body {
+            type_uri: format!("{PROBLEM_TYPE_BASE}{}", self.code),
+            title: title(self.status, &self.code),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: &self.code,
+        };
+        let bytes = serde_json::to_vec(&body).expect("a problem serialises");
+        let mut response = (self.status, bytes).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fundtrail_domain::{Fen, ProposalId};
+
+    #[test]
+    fn a_refusal_keeps_its_numbers_and_rule() {
+        let r = Refusal::PayoutExceedsRemainder {
+            proposal: ProposalId::new("P-7").unwrap(),
+            amount: Fen::new(120_000).unwrap(),
+            remainder: Fen::new(80_000).unwrap(),
+        };
+        let p = Problem::from_submit(&SubmitError::Refused(r));
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(p.code, "approved-remainder");
+        assert_eq!(p.detail, "payout ¥1,200.00 exceeds approved remainder ¥800.00 of proposal P-7");
+    }
+
+    #[test]
+    fn statuses_follow_the_table() {
+        let too_large = EnvelopeError::TooLarge { size: 60_000, max: 49_152 };
+        assert_eq!(Problem::from_submit(&SubmitError::Envelope(too_large)).status, StatusCode::PAYLOAD_TOO_LARGE);
+        let shape = EnvelopeError::Shape("missing field".into());
+        assert_eq!(Problem::from_submit(&SubmitError::Envelope(shape)).status, StatusCode::BAD_REQUEST);
+        let busy = Problem::from_submit(&SubmitError::Busy { attempts: 16 });
+        assert_eq!((busy.status, busy.retry_after_secs), (StatusCode::SERVICE_UNAVAILABLE, Some(RETRY_BUSY_SECS)));
+        let exists = Problem::from_submit(&SubmitError::Refused(Refusal::HostAlreadyEstablished));
+        assert_eq!((exists.status, exists.code.as_str()), (StatusCode::CONFLICT, "exists"));
+        let no_host = Problem::from_submit(&SubmitError::Refused(Refusal::NoHost));
+        assert_eq!(no_host.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}

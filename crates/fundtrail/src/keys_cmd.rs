@@ -81,7 +81,7 @@ fn print_key(key: &ActorKey, json: bool, path: Option<&Path>) {
 }
 
 /// Creates the file with mode 0600 from the start (no window where it is readable).
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub fn write_private(path: &Path, text: &str) -> Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)

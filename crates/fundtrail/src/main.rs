@@ -1,7 +1,12 @@
 //! `fundtrail`: the command line. Thin: parses arguments, wires libraries,
 //! prints results. Every rule lives in the library crates.
 
+mod actors_cmd;
+mod audit_cmd;
+mod bench_cmd;
+mod demo_cmd;
 mod keys_cmd;
+mod serve_cmd;
 
 use std::process::ExitCode;
 
@@ -27,6 +32,24 @@ enum Command {
     Sign(keys_cmd::SignArgs),
     /// Verify an envelope offline against public keys; says exactly what is wrong.
     Check(keys_cmd::CheckArgs),
+    /// Verify a whole ledger (tiles, chain, signatures, roles, every rule) and print every fund's balances.
+    Verify(audit_cmd::VerifyArgs),
+    /// Verify a donor's receipt offline, and against a ledger's current checkpoint.
+    VerifyReceipt(audit_cmd::VerifyReceiptArgs),
+    /// Run the service: HTTP API, portal and ledger (embedded store unless --nats).
+    Serve(serve_cmd::ServeArgs),
+    /// Drop projections so the next `serve` rebuilds them from the log.
+    Rebuild(serve_cmd::RebuildArgs),
+    /// Ledger tools (static mirror).
+    #[command(subcommand)]
+    Ledger(serve_cmd::LedgerCommand),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCommand),
+    /// Play a realistic year of one community fund through the public API.
+    Demo(demo_cmd::DemoArgs),
+    #[command(flatten)]
+    Actor(actors_cmd::ActorCommand),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +58,14 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => keys_cmd::keys(cmd),
         Command::Sign(args) => keys_cmd::sign(args),
         Command::Check(args) => keys_cmd::check(args),
+        Command::Verify(args) => audit_cmd::verify(args),
+        Command::VerifyReceipt(args) => audit_cmd::verify_receipt(args),
+        Command::Serve(args) => serve_cmd::serve(args),
+        Command::Rebuild(args) => serve_cmd::rebuild(args),
+        Command::Ledger(cmd) => serve_cmd::ledger(cmd),
+        Command::Bench(cmd) => bench_cmd::bench(cmd),
+        Command::Demo(args) => demo_cmd::demo(args),
+        Command::Actor(cmd) => actors_cmd::run(cmd),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

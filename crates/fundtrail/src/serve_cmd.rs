@@ -1,0 +1,295 @@
+//! `fundtrail serve`, `rebuild` and `ledger mirror`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use fundtrail_envelope::ActorKey;
+use fundtrail_ledger::{LogSigner, LogVerifier, Tile};
+use fundtrail_service::{LogBackend, Service, ServiceConfig, SystemClock, WriterConfig};
+use fundtrail_store::StreamSettings;
+
+/// The log key file inside the data directory when `--log-key` is not given.
+const LOG_KEY_FILE: &str = "log.key";
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "FUNDTRAIL_LISTEN")]
+    listen: SocketAddr,
+    /// Data directory: the embedded log (without --nats), the projections, the log key.
+    #[arg(long, default_value = "fundtrail-data", env = "FUNDTRAIL_DATA")]
+    data: PathBuf,
+    /// NATS server URL; the embedded sled log is used when absent.
+    #[arg(long, env = "FUNDTRAIL_NATS")]
+    nats: Option<String>,
+    /// The log key (signs ledger checkpoints); generated in the data dir when absent.
+    /// Replicas that serve one ledger share one log key.
+    #[arg(long, env = "FUNDTRAIL_LOG_KEY")]
+    log_key: Option<PathBuf>,
+    /// The checkpoint origin (the log's name in notes and vkeys).
+    #[arg(long, default_value = "fundtrail.local/ledger", env = "FUNDTRAIL_ORIGIN")]
+    origin: String,
+    /// Pin the trust anchor: only this key id may sign the genesis event.
+    #[arg(long, env = "FUNDTRAIL_HOST_KEY")]
+    host_key: Option<String>,
+    /// How many days in the past an event's occurred_at may lie.
+    #[arg(long, default_value_t = 7)]
+    backdate_days: i64,
+    /// Sign a checkpoint after this many new entries...
+    #[arg(long, default_value_t = 1_000)]
+    checkpoint_entries: u64,
+    /// ... or after this many milliseconds with new entries.
+    #[arg(long, default_value_t = 250)]
+    checkpoint_interval_ms: u64,
+    /// JetStream duplicate window in seconds (deduplication of resent event ids).
+    #[arg(long, default_value_t = 120)]
+    duplicate_window_s: u64,
+    /// JetStream stream replicas (3 in a 3-node cluster).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+}
+
+#[derive(Args)]
+pub struct RebuildArgs {
+    /// The data directory of a stopped server.
+    #[arg(long, default_value = "fundtrail-data")]
+    data: PathBuf,
+    /// Projections to drop (all when none is named): keys, funds, proposals,
+    /// donations, donors, disclosures, events, ledger.
+    #[arg(long = "projection")]
+    projections: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub enum LedgerCommand {
+    /// Write the ledger as static files in the C2SP tlog-tiles layout
+    /// (checkpoint, tile/…, tile/entries/…), to serve from any static host.
+    Mirror {
+        /// The server's ledger base URL, e.g. http://127.0.0.1:8080/ledger
+        #[arg(long)]
+        from: String,
+        /// The directory to write.
+        #[arg(long)]
+        to: PathBuf,
+        /// The log's verifier key (text or file): the checkpoint is verified before anything is written.
+        #[arg(long)]
+        vkey: String,
+    },
+}
+
+/// What an in-process server needs (used by `serve` and by `demo`).
+pub struct ServerOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub nats: Option<String>,
+    /// The log key file; generated in the data dir when absent.
+    pub log_key: Option<PathBuf>,
+    /// Pinned host key id (the trust anchor for genesis).
+    pub host_key: Option<String>,
+    pub clock: Arc<dyn fundtrail_service::Clock>,
+    /// How far back `occurred_at` may lie.
+    pub backdate_max: chrono::Duration,
+}
+
+/// A server running in this process.
+pub struct RunningServer {
+    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    /// The ledger's verifier key (C2SP vkey).
+    pub vkey: String,
+    pub service: Arc<Service>,
+    state: fundtrail_http::AppState,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting requests, ends live feeds, waits for answers in flight,
+    /// then stops the projection runner.
+    pub async fn stop(self) -> Result<()> {
+        self.state.begin_shutdown();
+        let _ = self.shutdown.send(());
+        self.http.await??;
+        self.service.shutdown();
+        Ok(())
+    }
+}
+
+struct Tuning {
+    origin: String,
+    checkpoint_entries: u64,
+    checkpoint_interval: Duration,
+    settings: StreamSettings,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            origin: "fundtrail.local/ledger".into(),
+            checkpoint_entries: 1_000,
+            checkpoint_interval: Duration::from_millis(250),
+            settings: StreamSettings::default(),
+        }
+    }
+}
+
+/// Starts the service and its HTTP server in this process (on the current tokio runtime).
+pub async fn start_server(options: ServerOptions) -> Result<RunningServer> {
+    start_tuned(options, Tuning::default()).await
+}
+
+async fn start_tuned(options: ServerOptions, tuning: Tuning) -> Result<RunningServer> {
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", options.data_dir.display()))?;
+    let key_path = options.log_key.clone().unwrap_or_else(|| options.data_dir.join(LOG_KEY_FILE));
+    let log_key = load_or_create_key(&key_path)?;
+    let signer = LogSigner::from_seed(&tuning.origin, &log_key.seed())
+        .with_context(|| format!("origin {:?} is not a valid log name", tuning.origin))?;
+    let host_key = match &options.host_key {
+        Some(k) => Some(k.parse().with_context(|| format!("--host-key {k:?} is not a key id"))?),
+        None => None,
+    };
+    let writer = WriterConfig { host_key, backdate_max: options.backdate_max, ..WriterConfig::default() };
+    let backend = match &options.nats {
+        Some(url) => LogBackend::Nats { url: url.clone(), settings: tuning.settings.clone() },
+        None => LogBackend::Embedded(options.data_dir.join("log")),
+    };
+    let config = ServiceConfig {
+        backend,
+        projections_dir: options.data_dir.join("projections"),
+        writer,
+        log_signer: signer,
+        checkpoint_entries: tuning.checkpoint_entries,
+        checkpoint_interval: tuning.checkpoint_interval,
+        chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
+    };
+    let service = Arc::new(Service::start(config, options.clock).await.context("starting the service")?);
+    let state = fundtrail_http::AppState::new(service.clone());
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(fundtrail_http::serve(listener, state.clone(), async move {
+        let _ = stop.await;
+    }));
+    let vkey = service.read.vkey.clone();
+    Ok(RunningServer { url, vkey, service, state, shutdown, http })
+}
+
+/// Reads a key file, or creates one (mode 0600) from the OS RNG.
+pub fn load_or_create_key(path: &Path) -> Result<ActorKey> {
+    if path.exists() {
+        return crate::keys_cmd::load_key(path);
+    }
+    let key = ActorKey::generate()?;
+    crate::keys_cmd::write_private(path, &key.to_file_text())?;
+    Ok(key)
+}
+
+pub fn serve(args: ServeArgs) -> Result<()> {
+    init_tracing();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let options = ServerOptions {
+            listen: args.listen,
+            data_dir: args.data.clone(),
+            nats: args.nats.clone(),
+            log_key: args.log_key.clone(),
+            host_key: args.host_key.clone(),
+            clock: Arc::new(SystemClock),
+            backdate_max: chrono::Duration::days(args.backdate_days.clamp(0, 3_650)),
+        };
+        let tuning = Tuning {
+            origin: args.origin.clone(),
+            checkpoint_entries: args.checkpoint_entries.max(1),
+            checkpoint_interval: Duration::from_millis(args.checkpoint_interval_ms.max(10)),
+            settings: StreamSettings {
+                duplicate_window: Duration::from_secs(args.duplicate_window_s.max(1)),
+                replicas: args.replicas.max(1),
+            },
+        };
+        let server = start_tuned(options, tuning).await?;
+        let store = match &args.nats {
+            Some(url) => format!("NATS JetStream at {url}"),
+            None => format!("embedded log in {}", args.data.join("log").display()),
+        };
+        println!("FundTrail serving on {} ({store})", server.url);
+        println!("ledger vkey: {}", server.vkey);
+        tracing::info!(url = %server.url, "serving");
+        shutdown_signal().await;
+        println!("shutting down");
+        server.stop().await
+    })
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+pub fn rebuild(args: RebuildArgs) -> Result<()> {
+    let dir = args.data.join("projections");
+    if !dir.exists() {
+        bail!("{} holds no projections", args.data.display());
+    }
+    let db = sled::open(&dir)
+        .with_context(|| format!("cannot open {} (is a server still running on it?)", dir.display()))?;
+    let names: Vec<String> = if args.projections.is_empty() {
+        fundtrail_service::projections::PROJECTIONS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.projections
+    };
+    fundtrail_service::projections::rebuild(&db, &names)?;
+    println!("dropped {}: the next `fundtrail serve` rebuilds them from the log", names.join(", "));
+    Ok(())
+}
+
+pub fn ledger(cmd: LedgerCommand) -> Result<()> {
+    let LedgerCommand::Mirror { from, to, vkey } = cmd;
+    let vkey = if Path::new(&vkey).is_file() { std::fs::read_to_string(&vkey)?.trim().to_owned() } else { vkey };
+    let verifier = LogVerifier::from_vkey(&vkey).context("--vkey is not a C2SP verifier key")?;
+    let source = fundtrail_audit::source::open_source(&from)?;
+    let note = source.checkpoint()?;
+    let checkpoint = verifier.verify_checkpoint(&note).context("the served checkpoint does not verify")?;
+    let mut written = 0;
+    for tile in fundtrail_ledger::tiles::new_tiles(0, checkpoint.size) {
+        let bytes = fundtrail_audit::source::fetch_tile(source.as_ref(), &tile)?;
+        write_file(&to, &tile_path(&tile), &bytes)?;
+        written += 1;
+    }
+    // The checkpoint last, so that a mirror never names tiles it lacks.
+    write_file(&to, "checkpoint", &note)?;
+    println!("mirrored {} entries ({written} tiles and bundles) into {}", checkpoint.size, to.display());
+    println!("verify it with: fundtrail verify --ledger {} --vkey '{vkey}'", to.display());
+    Ok(())
+}
+
+fn tile_path(tile: &Tile) -> String {
+    tile.path()
+}
+
+/// Writes atomically (temporary file, then rename).
+fn write_file(root: &Path, relative: &str, bytes: &[u8]) -> Result<()> {
+    let path = root.join(relative);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let temp = path.with_extension("partial-write");
+    std::fs::write(&temp, bytes)?;
+    std::fs::rename(&temp, &path)?;
+    Ok(())
+}

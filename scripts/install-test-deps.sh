@@ -85,4 +85,28 @@ else
 fi
 
 log "using $found (nats-server $(server_version "$found"))"
+
+# A third-party DSSE verifier for the envelope interoperability test: securesystemslib
+# (pinned, hash-checked, no dependencies but `cryptography`, which it needs for Ed25519).
+DSSE_DIR="$TOOLS_DIR/securesystemslib-1.3.0"
+python="$(command -v python3 || true)"
+if [ -z "$python" ]; then
+    log "python3 is needed for the third-party DSSE verifier test; install python3 and rerun"
+    exit 1
+fi
+if [ ! -f "$DSSE_DIR/securesystemslib/dsse.py" ]; then
+    log "installing securesystemslib 1.3.0 (hash-pinned) into $DSSE_DIR"
+    rm -rf "$DSSE_DIR.partial"
+    PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+        --only-binary=:all: --target "$DSSE_DIR.partial" -r "$SCRIPT_DIR/dsse-verifier-requirements.txt" >&2
+    rm -rf "$DSSE_DIR"
+    mv "$DSSE_DIR.partial" "$DSSE_DIR"
+fi
+if ! "$python" -c "import cryptography.hazmat.primitives.asymmetric.ed25519" 2>/dev/null; then
+    log "installing cryptography 48.0.0 for python3 (securesystemslib's Ed25519)"
+    PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
+        --target "$DSSE_DIR" "cryptography==48.0.0" >&2
+fi
+printf 'export FUNDTRAIL_DSSE_PYTHONPATH=%q\n' "$DSSE_DIR" >&2
+
 printf 'export NATS_SERVER_BIN=%q\n' "$found"

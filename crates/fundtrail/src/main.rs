@@ -36,7 +36,7 @@ enum Command {
     Verify(audit_cmd::VerifyArgs),
     /// Verify a donor's receipt offline, and against a ledger's current checkpoint.
     VerifyReceipt(audit_cmd::VerifyReceiptArgs),
-    /// Run the service: HTTP API, portal and ledger (embedded store unless --nats).
+    /// Run the service: HTTP API and public ledger (embedded store unless --nats).
     Serve(serve_cmd::ServeArgs),
     /// Drop projections so the next `serve` rebuilds them from the log.
     Rebuild(serve_cmd::RebuildArgs),

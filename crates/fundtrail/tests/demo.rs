@@ -16,6 +16,7 @@ struct Server {
     child: Child,
     url: String,
     dir: tempfile::TempDir,
+    _nats: Option<fundtrail_testkit::NatsServer>,
 }
 
 impl Drop for Server {
@@ -38,17 +39,21 @@ fn agent() -> ureq::Agent {
 }
 
 fn start_server() -> Server {
+    start_server_on(None)
+}
+
+/// `fundtrail serve` as a child process: on the embedded store, or on NATS JetStream.
+fn start_server_on(nats: Option<fundtrail_testkit::NatsServer>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(dir.path().join("server"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn fundtrail serve");
-    let mut server = Server { child, url: format!("http://127.0.0.1:{port}"), dir };
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fundtrail"));
+    command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"]).arg(dir.path().join("server"));
+    if let Some(n) = &nats {
+        command.args(["--nats", &n.url()]);
+    }
+    let child = command.stdout(Stdio::null()).stderr(log).spawn().expect("spawn fundtrail serve");
+    let mut server = Server { child, url: format!("http://127.0.0.1:{port}"), dir, _nats: nats };
     let deadline = Instant::now() + READY_WAIT;
     loop {
         if let Ok(Some(status)) = server.child.try_wait() {
@@ -163,6 +168,17 @@ fn demo_plays_a_year_against_a_running_server() {
     let again = fundtrail(&["demo", "--server", &server.url, "--data", data.to_str().unwrap(), "--fresh", "--quiet"]);
     assert!(!again.status.success());
     assert!(text(&again).contains("already established"), "{}", text(&again));
+}
+
+#[test]
+fn demo_plays_a_year_against_a_server_on_nats() {
+    let nats = fundtrail_testkit::NatsServer::start().expect("nats-server");
+    let server = start_server_on(Some(nats));
+    let data = server.dir.path().join("demo");
+    let out = fundtrail(&["demo", "--server", &server.url, "--data", data.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    check_against_server(&server.url, &data, &stdout);
 }
 
 #[test]

@@ -173,21 +173,7 @@ pub fn fund_reports(state: &State) -> Vec<FundReport> {
     state.funds.iter().map(|(id, fund)| FundReport::of(id, fund)).collect()
 }
 
-/// An amount in fen as yuan for people: `¥1,234.56`, `-¥0.05`. Integer arithmetic only.
-pub fn format_yuan(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    let magnitude = fen.unsigned_abs();
-    let (yuan, cents) = (magnitude / 100, magnitude % 100);
-    let digits = yuan.to_string();
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{sign}¥{grouped}.{cents:02}")
-}
+pub use fundtrail_domain::money::format_yuan;
 
 #[cfg(test)]
 mod tests {

@@ -89,19 +89,25 @@ impl Fen {
 /// Displays as yuan with thousands separators: `¥1,234.56`, `-¥0.05`.
 impl fmt::Display for Fen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let abs = self.0.unsigned_abs();
-        let (yuan, fen) = (abs / 100, abs % 100);
-        let digits = yuan.to_string();
-        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                grouped.push(',');
-            }
-            grouped.push(c);
-        }
-        write!(f, "{sign}¥{grouped}.{fen:02}")
+        f.write_str(&format_yuan(self.0))
     }
+}
+
+/// Any amount in fen as yuan for people: `¥1,234.56`, `-¥0.05`. Integer
+/// arithmetic only; also for figures outside [`Fen`]'s range (sums in reports).
+pub fn format_yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let abs = fen.unsigned_abs();
+    let (yuan, cents) = (abs / 100, abs % 100);
+    let digits = yuan.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}¥{grouped}.{cents:02}")
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub mod problem;
 mod reads;
 mod stream;
 mod submit;
+pub mod vault;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -187,6 +188,15 @@ pub fn router(state: AppState) -> Router {
         .layer(public_reads())
         .layer(tower_http::trace::TraceLayer::new_for_http());
     router.with_state(state)
+}
+
+/// The private donor vault API (see [`vault`]): `/private/v1/donors…` over `vault`,
+/// with each donor's donations from `service`'s read model. Personal data: never
+/// merge it into [`router`] or serve it on the public listener — give it its own
+/// listener bound to loopback or an internal network only
+/// ([`vault::serve_private`]).
+pub fn private_router(vault: fundtrail_service::vault::DonorVault, service: Arc<Service>) -> Router {
+    vault::router(vault, service)
 }
 
 /// Everything readable is public: any web page may read it (a donor checks a

@@ -6,6 +6,7 @@
 //!   and the public ledger in sled, exactly once.
 //! - [`views`]: what the views contain.
 //! - [`clock`]: the one clock.
+//! - [`vault`]: the private, erasable donor vault (its own sled database).
 //!
 //! Architecture invariant: no rule lives here. Deciding is
 //! `fundtrail_domain::decide`, folding is `fundtrail_envelope::Fold`; this
@@ -13,6 +14,7 @@
 
 pub mod clock;
 pub mod projections;
+pub mod vault;
 pub mod verified;
 pub mod views;
 pub mod writer;

@@ -51,6 +51,12 @@ pub struct ServeArgs {
     /// JetStream stream replicas (3 in a 3-node cluster).
     #[arg(long, default_value_t = 1)]
     replicas: usize,
+    /// Also serve the private donor vault API (`/private/v1/donors`: names, contacts,
+    /// erasure; kept in <data>/vault) on this second address. Off by default.
+    /// Bind to loopback or an internal network only: it has no authentication of
+    /// its own and must never be reachable from the public listener's network.
+    #[arg(long, env = "FUNDTRAIL_PRIVATE_LISTEN")]
+    private_listen: Option<SocketAddr>,
 }
 
 #[derive(Args)]
@@ -221,10 +227,45 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         println!("FundTrail serving on {} ({store})", server.url);
         println!("ledger vkey: {}", server.vkey);
         tracing::info!(url = %server.url, "serving");
+        let private = match args.private_listen {
+            Some(addr) => Some(start_private(addr, &args.data, &server).await?),
+            None => None,
+        };
         shutdown_signal().await;
         println!("shutting down");
+        if let Some((stop, task)) = private {
+            let _ = stop.send(());
+            task.await??;
+        }
         server.stop().await
     })
+}
+
+/// The private donor vault API on its own listener (`--private-listen`), over
+/// `<data>/vault`. Returns its stop switch and its task.
+async fn start_private(
+    addr: SocketAddr,
+    data: &Path,
+    server: &RunningServer,
+) -> Result<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let dir = data.join(fundtrail_service::vault::VAULT_DIR);
+    let vault = fundtrail_service::vault::DonorVault::open(&dir, server.service.clock.clone())
+        .with_context(|| format!("cannot open the donor vault in {}", dir.display()))?;
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (private)"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: the private donor vault API listens on {url}: make sure only an internal network reaches it"
+        );
+    }
+    println!("private donor vault API on {url}/private/v1/donors (vault in {})", dir.display());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task =
+        tokio::spawn(fundtrail_http::vault::serve_private(listener, vault, server.service.clone(), async move {
+            let _ = stopped.await;
+        }));
+    Ok((stop, task))
 }
 
 fn init_tracing() {

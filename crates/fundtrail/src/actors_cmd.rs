@@ -89,6 +89,17 @@ pub struct Donor {
     /// Directory of donor files (salt + reference, mode 0600).
     #[arg(long, env = "FUNDTRAIL_RECEIPT_DIR", default_value = RECEIPT_DIR_DEFAULT, value_name = "DIR")]
     pub receipt_dir: PathBuf,
+    /// The private donor vault of the service (`serve --private-listen`), e.g.
+    /// http://127.0.0.1:8081: salt, reference, name and contact are stored there too,
+    /// never on the stream, and can be erased there.
+    #[arg(long, env = "FUNDTRAIL_VAULT", value_name = "URL")]
+    pub vault: Option<String>,
+    /// The donor's name, for the private vault only (with --vault).
+    #[arg(long, value_name = "NAME", requires = "vault")]
+    pub donor_name: Option<String>,
+    /// The donor's contact, for the private vault only (with --vault).
+    #[arg(long, value_name = "CONTACT", requires = "vault")]
+    pub donor_contact: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -692,6 +703,22 @@ fn submit_donation(
     let mut lines = lines;
     lines.push(("donor", format!("commitment {}", record.commitment)));
     lines.push(("donor file", format!("{} (private: salt and reference; keep it)", path.display())));
+    if let Some(vault) = &donor.vault {
+        let body = json!({
+            "salt": base64::engine::general_purpose::STANDARD.encode(salt),
+            "reference": donor.donor_ref,
+            "name": donor.donor_name,
+            "contact": donor.donor_contact,
+            "consent_public_thanks": false,
+        });
+        let path = format!("/private/v1/donors/{}", record.commitment);
+        Client::new(vault)?.put_json(&path, &body).with_context(|| {
+            format!(
+                "the donation was recorded, but the private vault at {vault} did not store the donor (retry the vault)"
+            )
+        })?;
+        lines.push(("vault", format!("stored in the private vault at {vault}")));
+    }
     let mut extra = Map::new();
     extra.insert("donor_commitment".into(), json!(record.commitment));
     extra.insert("donor_file".into(), json!(path.display().to_string()));

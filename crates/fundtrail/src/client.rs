@@ -120,6 +120,18 @@ impl Client {
         posted(raw, status).with_context(|| format!("{url} answered {status} without the expected fields"))
     }
 
+    /// `PUT path` with a JSON body; a non-2xx answer becomes a [`Problem`] error.
+    pub fn put_json(&self, path: &str, body: &Value) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let bytes = serde_json::to_vec(body).expect("JSON serialises");
+        let sent = self.agent.put(&url).header("Content-Type", "application/json").send(&bytes[..]);
+        let (status, answer) = sent.and_then(read_answer).with_context(|| format!("no answer from {url}"))?;
+        if !(200..300).contains(&status) {
+            return Err(problem(status, &answer).into());
+        }
+        serde_json::from_slice(&answer).with_context(|| format!("{url} answered {status} with non-JSON"))
+    }
+
     /// `GET path` (e.g. `/v1/funds/x`) as JSON.
     pub fn get_json(&self, path: &str) -> Result<Value> {
         let body = self.get_bytes(path)?;

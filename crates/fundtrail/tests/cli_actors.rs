@@ -18,6 +18,8 @@ struct Server {
     child: Child,
     url: String,
     dir: tempfile::TempDir,
+    /// The private donor vault's listener.
+    vault: String,
 }
 
 impl Drop for Server {
@@ -35,15 +37,28 @@ fn free_port() -> u16 {
 fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let private_port = free_port();
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--private-listen",
+            &format!("127.0.0.1:{private_port}"),
+            "--data",
+        ])
         .arg(dir.path().join("server"))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .expect("spawn fundtrail serve");
-    let mut server = Server { child, url: format!("http://127.0.0.1:{port}"), dir };
+    let mut server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        dir,
+        vault: format!("http://127.0.0.1:{private_port}"),
+    };
     let agent = agent();
     let deadline = Instant::now() + READY_WAIT;
     loop {
@@ -301,6 +316,38 @@ fn a_fund_from_nothing_money_in_and_out_with_refusals() {
     let event = get_text(&format!("{}/v1/events/{gift_id}", w.server.url));
     assert!(!event.contains("DEMO-R-0001"), "the donor reference never reaches the server");
 
+    // With --vault, name and contact go to the private donor vault, never the stream; and can be erased.
+    let vault = w.server.vault.clone();
+    let named = w.act_json(
+        "intake",
+        &[
+            "donate",
+            "--amount",
+            "88",
+            "--payment-ref",
+            "WX-0002",
+            "--donor-ref",
+            "13800000002",
+            "--vault",
+            &vault,
+            "--donor-name",
+            "王小明",
+            "--donor-contact",
+            "13800000002",
+        ],
+    );
+    let commitment = named["donor_commitment"].as_str().unwrap().to_owned();
+    let record = get_text(&format!("{vault}/private/v1/donors/{commitment}"));
+    assert!(record.contains("王小明"), "{record}");
+    let public = get_text(&format!("{}/v1/events/{}", w.server.url, named["id"].as_str().unwrap()));
+    assert!(!public.contains("王小明") && !public.contains("13800000002"), "{public}");
+    let erased = agent().delete(format!("{vault}/private/v1/donors/{commitment}")).call().unwrap();
+    assert_eq!(erased.status(), 200);
+    let record = get_text(&format!("{vault}/private/v1/donors/{commitment}"));
+    assert!(!record.contains("王小明"), "{record}");
+    assert!(get_text(&format!("{}/ledger/vkey", w.server.url)).contains("+"), "the public side still serves");
+    assert!(agent().get(format!("{}/private/v1/donors/{commitment}", w.server.url)).call().unwrap().status() == 404);
+
     // Amounts are parsed exactly or refused before anything is signed.
     for (bad, why) in [("1.234", "at most 2 decimals"), ("-5", "never negative"), ("1e3", "not an amount")] {
         let amount = format!("--amount={bad}");
@@ -394,7 +441,7 @@ fn a_fund_from_nothing_money_in_and_out_with_refusals() {
     let out = w.act("m1", &["disclose", "--from", "2026-01-01T00:00:00+08:00", "--report", &"ef".repeat(32)]);
     assert!(out.contains("disclosure.published"), "{out}");
     let received = w.fund()["cash"]["received_fen"].as_i64().unwrap();
-    assert_eq!(received, 123_456 + 52_000);
+    assert_eq!(received, 123_456 + 52_000 + 8_800);
 
     // The donor's receipt, with the salt, verifies offline and against the ledger.
     let receipt = w.ok_json(&["receipt", &gift_id]);

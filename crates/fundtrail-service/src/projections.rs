@@ -111,11 +111,12 @@ fn prefixes(name: &str) -> Vec<Vec<u8>> {
 /// Drops projections so that the next start rebuilds them from the log.
 /// Signed checkpoints are kept: the rebuilt ledger must be consistent with them.
 pub fn rebuild(db: &sled::Db, names: &[String]) -> Result<(), ProjectionError> {
+    // Every name is checked before anything is dropped.
+    if let Some(unknown) = names.iter().find(|n| !PROJECTIONS.contains(&n.as_str())) {
+        return Err(ProjectionError::Unknown(unknown.clone()));
+    }
     let views = db.open_tree("views")?;
     for name in names {
-        if !PROJECTIONS.contains(&name.as_str()) {
-            return Err(ProjectionError::Unknown(name.clone()));
-        }
         for prefix in prefixes(name) {
             for item in views.scan_prefix(&prefix).keys() {
                 views.remove(item?)?;
@@ -561,7 +562,7 @@ impl Runner {
 
     async fn maybe_checkpoint(&mut self) {
         let last_size = self.last_signed.as_ref().map_or(0, |c| c.size);
-        let due = self.ledger_size - last_size >= self.ledger.checkpoint_entries
+        let due = self.ledger_size.saturating_sub(last_size) >= self.ledger.checkpoint_entries
             || self.last_signed_at.elapsed() >= self.ledger.checkpoint_interval;
         if self.ledger_size > last_size && due {
             if let Err(e) = self.sign_checkpoint().await {

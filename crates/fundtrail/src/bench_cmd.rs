@@ -3,6 +3,10 @@
 //! the same envelopes, each verified once, then appended raw (pipelined
 //! publishes to JetStream, or batched appends to sled). The ratio is the
 //! figure to compare: the machine's noise cancels out of it.
+//!
+//! `fundtrail bench http`: the same signed donations posted by concurrent HTTP
+//! clients to a server started in this process, against the pipeline alone
+//! (`Writer::submit`, same events and concurrency) on a second, fresh stream.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -46,6 +50,27 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Signed donations posted over HTTP by concurrent clients, against the
+    /// pipeline alone (no HTTP) on a second, fresh stream.
+    Http {
+        /// A NATS server with an empty FUNDTRAIL stream for the HTTP run. Without
+        /// it, scratch nats-servers are started (NATS_SERVER_BIN or PATH).
+        #[arg(long, requires = "pipeline_nats")]
+        nats: Option<String>,
+        /// A second NATS server with an empty FUNDTRAIL stream, for the pipeline run.
+        #[arg(long, requires = "nats")]
+        pipeline_nats: Option<String>,
+        /// Syncing of the scratch nats-servers.
+        #[arg(long, value_enum, default_value_t = SyncMode::Default)]
+        sync: SyncMode,
+        #[arg(long, default_value_t = 5_000)]
+        events: usize,
+        /// Concurrent HTTP clients (and submitters in the pipeline run).
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -57,7 +82,14 @@ pub enum SyncMode {
 }
 
 pub fn bench(cmd: BenchCommand) -> Result<()> {
-    let BenchCommand::Ingest { nats, embedded, sync, events, funds, concurrency, json } = cmd;
+    let (nats, embedded, sync, events, funds, concurrency, json) = match cmd {
+        BenchCommand::Ingest { nats, embedded, sync, events, funds, concurrency, json } => {
+            (nats, embedded, sync, events, funds, concurrency, json)
+        }
+        BenchCommand::Http { nats, pipeline_nats, sync, events, clients, json } => {
+            return bench_http(nats.zip(pipeline_nats), sync, events, clients, json);
+        }
+    };
     if events == 0 || events > BENCH_EVENTS_MAX {
         bail!("--events must be between 1 and {BENCH_EVENTS_MAX}");
     }
@@ -276,4 +308,241 @@ async fn raw_sled(dir: &std::path::Path, payloads: &[Vec<u8>]) -> Result<Duratio
         log.append_batch(batch).await?;
     }
     Ok(started.elapsed())
+}
+
+/// Largest number of concurrent HTTP clients (threads) in `bench http`.
+pub const BENCH_CLIENTS_MAX: usize = 256;
+/// Times one HTTP post is resent after a 503 (same envelope: at most one effect).
+const HTTP_POST_ATTEMPTS_MAX: u32 = 1_000;
+/// Wait between resends of a post answered 503.
+const HTTP_RETRY_WAIT: Duration = Duration::from_millis(5);
+/// How long one HTTP request may take.
+const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the projections may take to catch up after a run.
+const APPLY_WAIT: Duration = Duration::from_secs(600);
+
+/// One measured run: its rate (events accepted and applied, per second) and
+/// each request's latency.
+struct Phase {
+    events_per_s: f64,
+    latencies: Vec<Duration>,
+}
+
+impl Phase {
+    fn new(events: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Phase {
+        assert_eq!(latencies.len(), events, "one latency per event");
+        latencies.sort();
+        Phase { events_per_s: events as f64 / elapsed.as_secs_f64(), latencies }
+    }
+
+    fn quantile_ms(&self, q: f64) -> f64 {
+        let last = self.latencies.len() - 1;
+        self.latencies[((self.latencies.len() as f64 * q) as usize).min(last)].as_secs_f64() * 1e3
+    }
+}
+
+/// `bench http`: `servers` are (HTTP run, pipeline run) NATS URLs, or scratch
+/// servers are started, one per run, so that each run has a fresh stream.
+fn bench_http(
+    servers: Option<(String, String)>,
+    sync: SyncMode,
+    events: usize,
+    clients: usize,
+    json: bool,
+) -> Result<()> {
+    if events == 0 || events > BENCH_EVENTS_MAX {
+        bail!("--events must be between 1 and {BENCH_EVENTS_MAX}");
+    }
+    if clients == 0 || clients > BENCH_CLIENTS_MAX {
+        bail!("--clients must be between 1 and {BENCH_CLIENTS_MAX}");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let scratch = tempfile::tempdir()?;
+    let mode =
+        if sync == SyncMode::Always { fundtrail_testkit::Sync::Always } else { fundtrail_testkit::Sync::Default };
+    let start_scratch = || fundtrail_testkit::NatsServer::start_with(mode).context("starting a scratch nats-server");
+
+    let (http, pipeline) = match &servers {
+        Some((http_url, pipeline_url)) => {
+            let http = runtime.block_on(http_phase(http_url, &scratch.path().join("http"), events, clients))?;
+            let pipeline =
+                runtime.block_on(pipeline_phase(pipeline_url, &scratch.path().join("pipeline"), events, clients))?;
+            (http, pipeline)
+        }
+        None => {
+            let server = start_scratch()?;
+            let http = runtime.block_on(http_phase(&server.url(), &scratch.path().join("http"), events, clients))?;
+            drop(server);
+            let server = start_scratch()?;
+            let pipeline =
+                runtime.block_on(pipeline_phase(&server.url(), &scratch.path().join("pipeline"), events, clients))?;
+            (http, pipeline)
+        }
+    };
+    let store = match (&servers, sync) {
+        (Some(_), _) => "nats-servers given by --nats and --pipeline-nats",
+        (None, SyncMode::Always) => "scratch nats-servers, sync_interval: always",
+        (None, SyncMode::Default) => "scratch nats-servers, default sync",
+    };
+    let ratio = http.events_per_s / pipeline.events_per_s;
+    if json {
+        let value = serde_json::json!({
+            "events": events,
+            "clients": clients,
+            "store": store,
+            "http_events_per_s": http.events_per_s,
+            "pipeline_events_per_s": pipeline.events_per_s,
+            "ratio": ratio,
+            "p50_ms": http.quantile_ms(0.50),
+            "p99_ms": http.quantile_ms(0.99),
+            "pipeline_p50_ms": pipeline.quantile_ms(0.50),
+            "pipeline_p99_ms": pipeline.quantile_ms(0.99),
+        });
+        println!("{value}");
+    } else {
+        println!("store:           {store}");
+        println!("events:          {events} signed donations, {clients} concurrent clients");
+        println!("http:            {:.0} events/s (POST /v1/events, answered once applied)", http.events_per_s);
+        println!("http latency:    p50 {:.1} ms, p99 {:.1} ms", http.quantile_ms(0.50), http.quantile_ms(0.99));
+        println!("pipeline:        {:.0} events/s (Writer::submit, then projections)", pipeline.events_per_s);
+        println!("append latency:  p50 {:.1} ms, p99 {:.1} ms", pipeline.quantile_ms(0.50), pipeline.quantile_ms(0.99));
+        println!("ratio:           {ratio:.2} (http / pipeline)");
+    }
+    Ok(())
+}
+
+/// Starts a server in this process on `nats` (an empty stream), sets up one
+/// fund, and times `clients` HTTP clients posting the donations.
+async fn http_phase(nats: &str, dir: &std::path::Path, events: usize, clients: usize) -> Result<Phase> {
+    let work = workload(events, 1)?;
+    let options = crate::serve_cmd::ServerOptions {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.to_path_buf(),
+        nats: Some(nats.to_owned()),
+        log_key: None,
+        host_key: None,
+        clock: Arc::new(SystemClock),
+        backdate_max: chrono::Duration::days(7),
+    };
+    let server = crate::serve_cmd::start_server(options).await?;
+    let service = server.service.clone();
+    if service.log.last_seq().await? != 0 {
+        bail!("the FUNDTRAIL stream at {nats} is not empty: run the benchmark against a scratch server");
+    }
+    for envelope in &work.setup {
+        service.submit(envelope.clone()).await?;
+    }
+    let url = format!("{}/v1/events", server.url);
+    let donations = work.donations;
+    let started = Instant::now();
+    let latencies = tokio::task::spawn_blocking(move || post_all(&url, donations, clients)).await??;
+    let last = service.log.last_seq().await?;
+    if !service.read.wait_applied(last, APPLY_WAIT).await {
+        bail!("projections did not catch up within {APPLY_WAIT:?}");
+    }
+    let elapsed = started.elapsed();
+    server.stop().await?;
+    Ok(Phase::new(events, elapsed, latencies))
+}
+
+/// `clients` threads share the queue of envelopes; each posts with its own
+/// connection and returns each post's latency (resends after 503 included).
+fn post_all(url: &str, envelopes: Vec<Vec<u8>>, clients: usize) -> Result<Vec<Duration>> {
+    let queue = std::sync::Mutex::new(envelopes.into_iter().collect::<VecDeque<_>>());
+    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..clients)
+            .map(|_| {
+                scope.spawn(|| {
+                    let agent = ureq::Agent::config_builder()
+                        .http_status_as_error(false)
+                        .timeout_global(Some(HTTP_REQUEST_TIMEOUT))
+                        .build()
+                        .new_agent();
+                    let mut latencies = Vec::new();
+                    while let Some(envelope) = next() {
+                        let t = Instant::now();
+                        post_one(&agent, url, &envelope)?;
+                        latencies.push(t.elapsed());
+                    }
+                    Ok::<_, anyhow::Error>(latencies)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for worker in workers {
+            all.extend(worker.join().map_err(|_| anyhow::anyhow!("an HTTP client thread panicked"))??);
+        }
+        Ok(all)
+    })
+}
+
+/// Posts one envelope until it is accepted (201 or 202); 503 is retried.
+fn post_one(agent: &ureq::Agent, url: &str, envelope: &[u8]) -> Result<()> {
+    for _ in 0..HTTP_POST_ATTEMPTS_MAX {
+        let mut response = agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .send(envelope)
+            .with_context(|| format!("POST {url}"))?;
+        let status = response.status().as_u16();
+        match status {
+            201 | 202 => return Ok(()),
+            503 => std::thread::sleep(HTTP_RETRY_WAIT),
+            _ => {
+                let body = response.body_mut().read_to_string().unwrap_or_default();
+                bail!("POST {url}: {status} {body}");
+            }
+        }
+    }
+    bail!("POST {url}: still 503 after {HTTP_POST_ATTEMPTS_MAX} tries")
+}
+
+/// The pipeline alone on `nats` (an empty stream): `concurrency` submitters
+/// hand the donations to `Writer::submit`, then the projections catch up.
+async fn pipeline_phase(nats: &str, dir: &std::path::Path, events: usize, concurrency: usize) -> Result<Phase> {
+    let work = workload(events, 1)?;
+    let log_key = ActorKey::generate()?;
+    // The checkpoint cadence of `serve`, so that both runs sign alike.
+    let config = ServiceConfig {
+        backend: LogBackend::Nats { url: nats.to_owned(), settings: StreamSettings::default() },
+        projections_dir: dir.join("projections"),
+        writer: WriterConfig::default(),
+        log_signer: LogSigner::from_seed("fundtrail.bench/ledger", &log_key.seed())?,
+        checkpoint_entries: 1_000,
+        checkpoint_interval: Duration::from_millis(250),
+        chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
+    };
+    let service = Arc::new(Service::start(config, Arc::new(SystemClock)).await?);
+    if service.log.last_seq().await? != 0 {
+        bail!("the FUNDTRAIL stream at {nats} is not empty: run the benchmark against a scratch server");
+    }
+    for envelope in &work.setup {
+        service.submit(envelope.clone()).await?;
+    }
+    let queue = Arc::new(Mutex::new(work.donations.into_iter().collect::<VecDeque<_>>()));
+    let started = Instant::now();
+    let workers = (0..concurrency).map(|_| {
+        let (queue, service) = (queue.clone(), service.clone());
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let Some(envelope) = queue.lock().await.pop_front() else { return Ok::<_, anyhow::Error>(latencies) };
+                let t = Instant::now();
+                service.writer.submit(envelope).await?;
+                latencies.push(t.elapsed());
+            }
+        })
+    });
+    let mut latencies = Vec::with_capacity(events);
+    for worker in futures::future::join_all(workers).await {
+        latencies.extend(worker??);
+    }
+    let last = service.log.last_seq().await?;
+    if !service.read.wait_applied(last, APPLY_WAIT).await {
+        bail!("projections did not catch up within {APPLY_WAIT:?}");
+    }
+    let elapsed = started.elapsed();
+    service.shutdown();
+    Ok(Phase::new(events, elapsed, latencies))
 }

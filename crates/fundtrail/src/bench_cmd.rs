@@ -240,24 +240,8 @@ async fn run(
     }
 
     // The pipeline: `concurrency` submitters share the queue of envelopes.
-    let queue = Arc::new(Mutex::new(work.donations.iter().cloned().collect::<VecDeque<_>>()));
     let started = Instant::now();
-    let workers = (0..concurrency).map(|_| {
-        let (queue, service) = (queue.clone(), service.clone());
-        tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let Some(envelope) = queue.lock().await.pop_front() else { return Ok::<_, anyhow::Error>(latencies) };
-                let t = Instant::now();
-                service.writer.submit(envelope).await?;
-                latencies.push(t.elapsed());
-            }
-        })
-    });
-    let mut latencies = Vec::with_capacity(events);
-    for worker in futures::future::join_all(workers).await {
-        latencies.extend(worker??);
-    }
+    let mut latencies = submit_all(&service, work.donations.clone(), concurrency).await?;
     let appended = started.elapsed();
     let last = service.log.last_seq().await?;
     if !service.read.wait_applied(last, Duration::from_secs(600)).await {
@@ -288,6 +272,31 @@ async fn run(
         verify_per_s: events as f64 / verify.as_secs_f64(),
         appended_per_s: events as f64 / appended.as_secs_f64(),
     })
+}
+
+/// Submits every envelope to the service's writer with `concurrency` submitters
+/// sharing one queue; answers each submission's latency.
+async fn submit_all(service: &Arc<Service>, envelopes: Vec<Vec<u8>>, concurrency: usize) -> Result<Vec<Duration>> {
+    let count = envelopes.len();
+    let queue = Arc::new(Mutex::new(envelopes.into_iter().collect::<VecDeque<_>>()));
+    let workers = (0..concurrency).map(|_| {
+        let (queue, service) = (queue.clone(), service.clone());
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let Some(envelope) = queue.lock().await.pop_front() else { return Ok::<_, anyhow::Error>(latencies) };
+                let t = Instant::now();
+                service.writer.submit(envelope).await?;
+                latencies.push(t.elapsed());
+            }
+        })
+    });
+    let mut latencies = Vec::with_capacity(count);
+    for worker in futures::future::join_all(workers).await {
+        latencies.extend(worker??);
+    }
+    assert_eq!(latencies.len(), count, "every envelope was submitted once");
+    Ok(latencies)
 }
 
 /// Raw appends to a fresh sled log in batches of the log's maximum.
@@ -520,24 +529,8 @@ async fn pipeline_phase(nats: &str, dir: &std::path::Path, events: usize, concur
     for envelope in &work.setup {
         service.submit(envelope.clone()).await?;
     }
-    let queue = Arc::new(Mutex::new(work.donations.into_iter().collect::<VecDeque<_>>()));
     let started = Instant::now();
-    let workers = (0..concurrency).map(|_| {
-        let (queue, service) = (queue.clone(), service.clone());
-        tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let Some(envelope) = queue.lock().await.pop_front() else { return Ok::<_, anyhow::Error>(latencies) };
-                let t = Instant::now();
-                service.writer.submit(envelope).await?;
-                latencies.push(t.elapsed());
-            }
-        })
-    });
-    let mut latencies = Vec::with_capacity(events);
-    for worker in futures::future::join_all(workers).await {
-        latencies.extend(worker??);
-    }
+    let latencies = submit_all(&service, work.donations, concurrency).await?;
     let last = service.log.last_seq().await?;
     if !service.read.wait_applied(last, APPLY_WAIT).await {
         bail!("projections did not catch up within {APPLY_WAIT:?}");

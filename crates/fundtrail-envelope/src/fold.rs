@@ -138,14 +138,8 @@ impl Fold {
     }
 
     fn cache_new_key(&mut self, event: &fundtrail_domain::Event) {
-        use fundtrail_domain::EventBody;
-        let (key, b64) = match &event.body {
-            EventBody::HostEstablished(b) => (&b.host_key, &b.public_key),
-            EventBody::KeyEnrolled(b) => (&b.key, &b.public_key),
-            _ => return,
-        };
-        if let Ok(parsed) = parse_public_key(b64) {
-            self.keys.insert(key.clone(), parsed);
+        if let Some((key, parsed)) = crate::enrolled_key(event) {
+            self.keys.insert(key, parsed);
         }
     }
 

@@ -4,7 +4,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use fundtrail_domain::{Event, KeyId};
+use fundtrail_domain::{Event, EventBody, KeyId};
 
 use crate::dsse::{envelope_bytes, pae, PAYLOAD_TYPE};
 
@@ -86,6 +86,18 @@ impl ActorKey {
         assert_eq!(event.author, self.key_id(), "an event is signed by its author");
         self.sign_payload(&event.to_bytes())
     }
+}
+
+/// The key an event makes known (`host.established` enrols the host's own key,
+/// `key.enrolled` any other), parsed; `None` for every other event or a key that
+/// does not parse (the domain refuses such an event anyway).
+pub fn enrolled_key(event: &Event) -> Option<(KeyId, VerifyingKey)> {
+    let (key, b64) = match &event.body {
+        EventBody::HostEstablished(b) => (&b.host_key, &b.public_key),
+        EventBody::KeyEnrolled(b) => (&b.key, &b.public_key),
+        _ => return None,
+    };
+    Some((key.clone(), parse_public_key(b64).ok()?))
 }
 
 /// Parses a base64 Ed25519 public key.

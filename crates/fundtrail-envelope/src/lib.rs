@@ -25,7 +25,7 @@ use fundtrail_domain::{Event, EventBody, KeyId};
 
 pub use dsse::{pae, ENVELOPE_SIZE_MAX, PAYLOAD_TYPE};
 pub use fold::{Fold, FoldError, Folded, IdRecord};
-pub use keys::{parse_public_key, ActorKey, KeyError};
+pub use keys::{enrolled_key, parse_public_key, ActorKey, KeyError};
 pub use schema::{SchemaError, Schemas};
 pub use strict::StrictJsonError;
 

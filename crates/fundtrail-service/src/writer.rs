@@ -399,13 +399,8 @@ impl WriterTask {
 
     /// Adds an enrolled key to the directory submitters verify with.
     fn learn_key(&self, event: &fundtrail_domain::Event) {
-        let (key, b64) = match &event.body {
-            fundtrail_domain::EventBody::HostEstablished(b) => (&b.host_key, &b.public_key),
-            fundtrail_domain::EventBody::KeyEnrolled(b) => (&b.key, &b.public_key),
-            _ => return,
-        };
-        if let Ok(parsed) = fundtrail_envelope::parse_public_key(b64) {
-            self.keys.write().expect("key directory lock").insert(key.clone(), parsed);
+        if let Some((key, parsed)) = fundtrail_envelope::enrolled_key(event) {
+            self.keys.write().expect("key directory lock").insert(key, parsed);
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use fundtrail_domain::event::{Channel, EventBody, GoodsLine, Role, VoteChoice};
 use fundtrail_domain::rules::{tally, totals_of, Tally};
-use fundtrail_domain::state::{ChannelTotals, Fund, Proposal, ProposalStatus, State};
+use fundtrail_domain::state::{ChannelTotals, Proposal, ProposalStatus, State};
 use fundtrail_domain::{EventId, Fen, FundId, KeyId, ProposalId, Sha256Hex};
 use serde::{Deserialize, Serialize};
 
@@ -76,14 +76,8 @@ pub struct FundView {
     pub audits: Vec<fundtrail_domain::state::AuditOpinion>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DisclosureView {
-    pub event: EventId,
-    pub period_start: DateTime<Utc>,
-    pub period_end: DateTime<Utc>,
-    pub published_at: DateTime<Utc>,
-    pub report: Sha256Hex,
-}
+/// A published disclosure report, exactly as the fold records it.
+pub type DisclosureView = fundtrail_domain::state::Disclosure;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TallyView {
@@ -240,22 +234,9 @@ pub fn fund_view(state: &State, id: &FundId) -> Option<FundView> {
         proposals_by_status: by_status,
         donations: f.by_channel.values().map(|c| c.donations).sum(),
         income_by_year: f.income_by_year.clone(),
-        disclosures: disclosures(f),
+        disclosures: f.disclosures.clone(),
         audits: f.audits.clone(),
     })
-}
-
-fn disclosures(f: &Fund) -> Vec<DisclosureView> {
-    f.disclosures
-        .iter()
-        .map(|d| DisclosureView {
-            event: d.event.clone(),
-            period_start: d.period_start,
-            period_end: d.period_end,
-            published_at: d.published_at,
-            report: d.report.clone(),
-        })
-        .collect()
 }
 
 pub fn proposal_view(state: &State, fund: &FundId, id: &ProposalId) -> Option<ProposalView> {
@@ -341,6 +322,6 @@ pub fn disclosure_totals_view(state: &State, fund: &FundId) -> Option<Disclosure
     Some(DisclosureTotalsView {
         fund: fund.clone(),
         totals: totals_of(f).expect("checked arithmetic"),
-        reports: disclosures(f),
+        reports: f.disclosures.clone(),
     })
 }

@@ -38,9 +38,9 @@ use futures::StreamExt as _;
 use serde::Deserialize;
 
 use crate::{
-    check_appended, subject, validate_batch, version, AppendError, AppendRequest, Appended, CheckpointLog, EventLog,
-    LogError, StoredMessage, APPEND_ATTEMPTS_MAX, CHECKPOINT_SIZE_MAX, CHECKPOINT_SUBJECT, EVENT_SUBJECTS,
-    MESSAGE_SIZE_MAX, READ_MESSAGES_MAX, REQUEST_TIMEOUT,
+    check_appended, subject, validate_batch, validate_checkpoint, version, AppendError, AppendRequest, Appended,
+    CheckpointLog, EventLog, LogError, StoredMessage, APPEND_ATTEMPTS_MAX, CHECKPOINT_SIZE_MAX, CHECKPOINT_SUBJECT,
+    EVENT_SUBJECTS, MESSAGE_SIZE_MAX, READ_MESSAGES_MAX, REQUEST_TIMEOUT,
 };
 
 /// The events stream.
@@ -470,13 +470,7 @@ impl EventLog for JetStreamLog {
 #[async_trait]
 impl CheckpointLog for JetStreamLog {
     async fn publish_checkpoint(&self, checkpoint: Vec<u8>) -> Result<u64, AppendError> {
-        if checkpoint.len() > CHECKPOINT_SIZE_MAX {
-            return Err(AppendError::TooLarge {
-                msg_id: "checkpoint".into(),
-                size: checkpoint.len(),
-                max: CHECKPOINT_SIZE_MAX,
-            });
-        }
+        validate_checkpoint(&checkpoint)?;
         let ack = self
             .context
             .publish(CHECKPOINT_SUBJECT, checkpoint.into())

@@ -217,6 +217,18 @@ pub trait CheckpointLog: Send + Sync {
     async fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, LogError>;
 }
 
+/// Refuses a checkpoint over [`CHECKPOINT_SIZE_MAX`], the same way in both logs.
+pub fn validate_checkpoint(checkpoint: &[u8]) -> Result<(), AppendError> {
+    if checkpoint.len() > CHECKPOINT_SIZE_MAX {
+        return Err(AppendError::TooLarge {
+            msg_id: "checkpoint".into(),
+            size: checkpoint.len(),
+            max: CHECKPOINT_SIZE_MAX,
+        });
+    }
+    Ok(())
+}
+
 /// Checks a batch against the contract's rules before anything is sent or written, so
 /// that both backends refuse the same batches the same way.
 pub fn validate_batch(batch: &[AppendRequest]) -> Result<(), AppendError> {

@@ -39,8 +39,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use crate::{
-    check_appended, subject, validate_batch, AppendError, AppendRequest, Appended, CheckpointLog, EventLog, LogError,
-    StoredMessage, CHECKPOINT_SIZE_MAX, READ_MESSAGES_MAX,
+    check_appended, subject, validate_batch, validate_checkpoint, AppendError, AppendRequest, Appended, CheckpointLog,
+    EventLog, LogError, StoredMessage, READ_MESSAGES_MAX,
 };
 
 /// How many messages `follow` reads per step while catching up.
@@ -366,13 +366,7 @@ impl EventLog for SledLog {
 #[async_trait]
 impl CheckpointLog for SledLog {
     async fn publish_checkpoint(&self, checkpoint: Vec<u8>) -> Result<u64, AppendError> {
-        if checkpoint.len() > CHECKPOINT_SIZE_MAX {
-            return Err(AppendError::TooLarge {
-                msg_id: "checkpoint".into(),
-                size: checkpoint.len(),
-                max: CHECKPOINT_SIZE_MAX,
-            });
-        }
+        validate_checkpoint(&checkpoint)?;
         let log = self.clone();
         tokio::task::spawn_blocking(move || {
             let inner = &log.inner;

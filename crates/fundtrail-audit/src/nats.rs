@@ -20,7 +20,7 @@ use fundtrail_ledger::{tree_hash, Checkpoint, LogVerifier, TileHashReader};
 use fundtrail_store::{CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, EVENT_STREAM};
 use futures::StreamExt;
 
-use crate::report::{fund_reports, CheckpointInfo, Report};
+use crate::report::Report;
 use crate::source::{LedgerSource, TileCache};
 use crate::verify::{check_previous, fail, Cause, Progress, Replay, VerifyFailure, VerifyOptions};
 
@@ -137,17 +137,7 @@ async fn verify_nats_async(
     if checkpoint.size == 0 {
         check_prefix_root(&replay, &checkpoint)?;
     }
-    if let Some(previous) = &options.previous {
-        replay.check_previous_root(previous)?;
-    }
-    Ok(Report {
-        checkpoint: CheckpointInfo::from(&checkpoint),
-        note,
-        entries: replay.tree.size(),
-        consistent_with: options.previous.as_ref().map(CheckpointInfo::from),
-        funds: fund_reports(&replay.fold.state),
-        state: replay.fold.state,
-    })
+    replay.into_report(checkpoint, note, &options)
 }
 
 /// The root of the first `checkpoint.size` entries rebuilt from the stream must be the

@@ -134,6 +134,27 @@ impl Replay {
         assert_eq!(self.chain.next_index(), size);
     }
 
+    /// The end of both modes: the earlier checkpoint (if any) must be the root of
+    /// our first entries; then every fund's balances from the replayed state.
+    pub(crate) fn into_report(
+        self,
+        checkpoint: Checkpoint,
+        note: String,
+        options: &VerifyOptions,
+    ) -> Result<Report, VerifyFailure> {
+        if let Some(previous) = &options.previous {
+            self.check_previous_root(previous)?;
+        }
+        Ok(Report {
+            checkpoint: CheckpointInfo::from(&checkpoint),
+            note,
+            entries: self.tree.size(),
+            consistent_with: options.previous.as_ref().map(CheckpointInfo::from),
+            funds: fund_reports(&self.fold.state),
+            state: self.fold.state,
+        })
+    }
+
     /// Checks that the earlier checkpoint `previous` is the root of our first entries.
     pub(crate) fn check_previous_root(&self, previous: &Checkpoint) -> Result<(), VerifyFailure> {
         assert!(previous.size <= self.tree.size());
@@ -206,17 +227,7 @@ pub fn verify_ledger(
         return Err(fail(None, Cause::Root { size: checkpoint.size, computed, signed: checkpoint.root }));
     }
     compare_upper_tiles(&tiles, &replay.tree)?;
-    if let Some(previous) = &options.previous {
-        replay.check_previous_root(previous)?;
-    }
-    Ok(Report {
-        checkpoint: CheckpointInfo::from(&checkpoint),
-        note,
-        entries: replay.tree.size(),
-        consistent_with: options.previous.as_ref().map(CheckpointInfo::from),
-        funds: fund_reports(&replay.fold.state),
-        state: replay.fold.state,
-    })
+    replay.into_report(checkpoint, note, &options)
 }
 
 /// The tile at position `n` of a level for a tree of `size` leaves (full or partial).

@@ -102,20 +102,40 @@ impl Fold {
     /// the signer must still be a key the state knows, every rule is checked.
     pub fn apply_reverified(&mut self, seq: u64, subject: Option<&str>, envelope: &[u8]) -> Result<Folded, FoldError> {
         assert_eq!(seq, self.position + 1, "the fold applies messages in order, without gaps");
+        match crate::reopen_verified(envelope) {
+            Ok(opened) => self.apply_opened(seq, subject, opened),
+            Err(source) => {
+                self.position = seq;
+                Err(FoldError::Envelope { seq, source })
+            }
+        }
+    }
+
+    /// Applies message `seq`, given the event this process opened from the
+    /// message's exact bytes earlier (the writer hands its decided events to
+    /// the projection runner this way): neither the signature nor the JSON is
+    /// checked again; the signer must still be a key the state knows, the
+    /// subject must be the event's own, and every rule is checked.
+    pub fn apply_opened(
+        &mut self,
+        seq: u64,
+        subject: Option<&str>,
+        opened: VerifiedEvent,
+    ) -> Result<Folded, FoldError> {
+        assert_eq!(seq, self.position + 1, "the fold applies messages in order, without gaps");
         self.position = seq;
-        let verified = crate::reopen_verified(envelope).map_err(|source| FoldError::Envelope { seq, source })?;
-        let known = self.state.keys.contains_key(&verified.signer)
-            || matches!(verified.event.body, fundtrail_domain::EventBody::HostEstablished(_));
+        let known = self.state.keys.contains_key(&opened.signer)
+            || matches!(opened.event.body, fundtrail_domain::EventBody::HostEstablished(_));
         if !known {
-            return Err(FoldError::Envelope { seq, source: EnvelopeError::UnknownKey(verified.signer) });
+            return Err(FoldError::Envelope { seq, source: EnvelopeError::UnknownKey(opened.signer) });
         }
         if let Some(subject) = subject {
-            let expected = verified.event.subject();
+            let expected = opened.event.subject();
             if subject != expected {
                 return Err(FoldError::Subject { seq, subject: subject.to_owned(), expected });
             }
         }
-        self.apply_verified(seq, verified)
+        self.apply_verified(seq, opened)
     }
 
     /// Applies an event already opened against this fold's state (the writer

@@ -101,9 +101,10 @@ fn serve_tile(app: &AppState, rest: &str) -> Result<Response, Problem> {
         }
         TileKind::Entries => {
             let start = tile.n * 256;
-            let entries: Vec<Vec<u8>> = (start..start + u64::from(tile.width))
-                .map(|i| read.entry(i).ok_or_else(|| internal(format!("{tile_path}: entry {i} is missing"))))
-                .collect::<Result<_, _>>()?;
+            let entries = read
+                .entries(start, u64::from(tile.width))
+                .map_err(|e| internal(format!("{tile_path}: {e}")))?
+                .ok_or_else(|| internal(format!("{tile_path}: entries are missing")))?;
             encode_entry_bundle(&entries).map_err(|e| internal(format!("{tile_path}: {e}")))?
         }
     };
@@ -174,7 +175,10 @@ pub(crate) async fn proof(
         return Err(Problem::not_found(format!("index {} is not in the tree of size {size}", q.index)));
     }
     let read = &app.service().read;
-    let entry = read.entry(q.index).ok_or_else(|| internal(format!("entry {} is missing", q.index)))?;
+    let entry = read
+        .entry(q.index)
+        .map_err(|e| internal(e.to_string()))?
+        .ok_or_else(|| internal(format!("entry {} is missing", q.index)))?;
     let proof = prove_inclusion(size, q.index, &read.hashes()).map_err(|e| internal(e.to_string()))?;
     Ok(Json(InclusionProof {
         index: q.index,
@@ -247,7 +251,10 @@ pub(crate) async fn receipt(
     let read = &app.service().read;
     let seq = read.event_seq(&id).ok_or_else(|| Problem::not_found(format!("unknown event {id}")))?;
     let index = seq - 1;
-    let entry = read.entry(index).ok_or_else(|| internal(format!("entry {index} is missing")))?;
+    let entry = read
+        .entry(index)
+        .map_err(|e| internal(e.to_string()))?
+        .ok_or_else(|| internal(format!("entry {index} is missing")))?;
     let decoded = fundtrail_ledger::decode_entry(&entry).map_err(|e| internal(format!("entry {index}: {e}")))?;
     let type_name =
         open_stored(decoded.envelope).map(|(_, event)| event["type"].as_str().unwrap_or_default().to_owned());

@@ -254,7 +254,10 @@ pub(crate) async fn event(State(app): State<AppState>, p: Result<Path<String>, P
     let read = &app.service().read;
     let seq = read.event_seq(&id).ok_or_else(|| Problem::not_found(format!("unknown event {id}")))?;
     assert!(seq >= 1, "sequences start at 1");
-    let entry = read.entry(seq - 1).ok_or_else(|| Problem::not_found(format!("event {id}: no ledger entry yet")))?;
+    let entry = read
+        .entry(seq - 1)
+        .map_err(|e| internal(e.to_string()))?
+        .ok_or_else(|| Problem::not_found(format!("event {id}: no ledger entry yet")))?;
     let decoded =
         fundtrail_ledger::decode_entry(&entry).map_err(|e| internal(format!("ledger entry {}: {e}", seq - 1)))?;
     assert_eq!(decoded.index, seq - 1, "entry i holds message i + 1");

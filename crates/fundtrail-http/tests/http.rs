@@ -180,7 +180,7 @@ async fn a_fund_year_over_http(nats: bool) {
     let e = e.json();
     assert_eq!(e["event"]["body"]["amount_fen"], 120_000);
     let stored = B64.decode(e["envelope_base64"].as_str().unwrap()).unwrap();
-    let entry = s.service.read.entry(e["ledger_index"].as_u64().unwrap()).unwrap();
+    let entry = s.service.read.entry(e["ledger_index"].as_u64().unwrap()).unwrap().unwrap();
     assert_eq!(&entry[40..], &stored[..], "the envelope is served exactly as stored");
 
     // The donor's receipt verifies against the log key served at /ledger/vkey.

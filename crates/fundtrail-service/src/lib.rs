@@ -13,6 +13,7 @@
 //! crate only orders, stores and waits.
 
 pub mod clock;
+pub mod ledger_store;
 pub mod projections;
 pub mod vault;
 pub mod verified;

@@ -24,12 +24,13 @@ use fundtrail_domain::{EventBody, EventId, FundId, KeyId, ProposalId, State};
 use fundtrail_envelope::{Fold, Folded};
 use fundtrail_ledger::{
     append_leaf, encode_entry, leaf_hash, prove_consistency, tree_hash, verify_consistency, Checkpoint, Hash,
-    HashReadError, HashReader, LogSigner, NodeId,
+    HashReader, LogSigner,
 };
 use fundtrail_store::{CheckpointLog, EventLog, LogError, StoredMessage};
 use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
+use crate::ledger_store::{self, LedgerAppend, LedgerStoreError, StoredHashes};
 use crate::views;
 
 /// Every projection, by name.
@@ -48,6 +49,8 @@ pub enum ProjectionError {
     Log(#[from] LogError),
     #[error("ledger: {0}")]
     Ledger(String),
+    #[error(transparent)]
+    LedgerStore(#[from] LedgerStoreError),
     #[error("unknown projection {0:?}; known: {PROJECTIONS:?}")]
     Unknown(String),
 }
@@ -81,15 +84,12 @@ fn position_key(name: &str) -> Vec<u8> {
     key(&[b"pos", name.as_bytes()])
 }
 
-fn hash_key(id: NodeId) -> Vec<u8> {
-    key(&[b"h", &id.stored_hash_index().to_be_bytes()])
-}
-
-fn entry_key(index: u64) -> Vec<u8> {
-    key(&[b"e", &index.to_be_bytes()])
-}
-
 const LEDGER_PREV: &[u8] = b"meta\0ledger_prev";
+const VIEWS_FORMAT_KEY: &[u8] = b"meta\0views_format";
+/// The layout of the views tree. 2: the ledger stored by runs and groups
+/// ([`crate::ledger_store`]). Views of another layout are dropped at start
+/// and rebuilt from the log; signed checkpoints are kept.
+pub const VIEWS_FORMAT: u64 = 2;
 const CHECKPOINT_LATEST: &[u8] = b"cp\0latest";
 
 /// The key prefixes each projection owns (what `rebuild` drops).
@@ -99,7 +99,7 @@ fn prefixes(name: &str) -> Vec<Vec<u8>> {
         "keys" => vec![p("key")],
         "funds" => vec![p("fund")],
         "proposals" => vec![p("proposal")],
-        "donations" => vec![p("donation"), p("donation_id")],
+        "donations" => vec![p("donation")],
         "donors" => vec![p("donor")],
         "disclosures" => vec![p("disclosure")],
         "events" => vec![p("event"), p("rejected")],
@@ -128,35 +128,28 @@ pub fn rebuild(db: &sled::Db, names: &[String]) -> Result<(), ProjectionError> {
     Ok(())
 }
 
+/// Drops views written in another layout (they are rebuilt from the log).
+fn upgrade_format(db: &sled::Db, views: &sled::Tree) -> Result<(), ProjectionError> {
+    let stored = read_u64(views, VIEWS_FORMAT_KEY)?;
+    if stored == VIEWS_FORMAT {
+        return Ok(());
+    }
+    if !views.is_empty() {
+        tracing::warn!(stored, current = VIEWS_FORMAT, "views are in an older layout; rebuilding them from the log");
+        for k in views.iter().keys() {
+            let k = k?;
+            if !k.starts_with(b"cp\0") {
+                views.remove(k)?;
+            }
+        }
+    }
+    views.insert(VIEWS_FORMAT_KEY, &VIEWS_FORMAT.to_be_bytes())?;
+    db.flush()?;
+    Ok(())
+}
+
 fn read_u64(tree: &sled::Tree, k: &[u8]) -> Result<u64, ProjectionError> {
     Ok(tree.get(k)?.map(|v| u64::from_be_bytes(v.as_ref().try_into().expect("8-byte position"))).unwrap_or(0))
-}
-
-// ---------------------------------------------------------------------------
-// stored hashes
-
-/// Stored hashes: what this chunk wrote so far, then sled.
-struct Hashes<'a> {
-    tree: &'a sled::Tree,
-    pending: &'a HashMap<NodeId, Hash>,
-}
-
-impl HashReader for Hashes<'_> {
-    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, HashReadError> {
-        ids.iter()
-            .map(|id| {
-                if let Some(h) = self.pending.get(id) {
-                    return Ok(*h);
-                }
-                let value = self
-                    .tree
-                    .get(hash_key(*id))
-                    .map_err(|e| HashReadError::Storage(e.to_string()))?
-                    .ok_or(HashReadError::Missing { level: id.level, index: id.index })?;
-                Ok(Hash(value.as_ref().try_into().map_err(|_| HashReadError::Storage("hash is not 32 bytes".into()))?))
-            })
-            .collect()
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -226,6 +219,7 @@ impl Runner {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<ReadModel, ProjectionError> {
         let views = db.open_tree("views")?;
+        upgrade_format(&db, &views)?;
         let mut positions = HashMap::new();
         for name in PROJECTIONS {
             positions.insert(name, read_u64(&views, &position_key(name))?);
@@ -283,8 +277,7 @@ impl Runner {
             // The ledger projection was dropped: it is checked again when it is rebuilt.
             return Ok(());
         }
-        let pending = HashMap::new();
-        let root = tree_hash(last.size, &Hashes { tree: &self.views, pending: &pending })
+        let root = tree_hash(last.size, &StoredHashes { tree: &self.views, pending: None })
             .map_err(|e| ProjectionError::Ledger(e.to_string()))?;
         if root != last.root {
             return Err(ProjectionError::Ledger(format!(
@@ -345,7 +338,11 @@ impl Runner {
         let start = self.fold.position();
         let mut batch = sled::Batch::default();
         let mut dirty = Dirty::default();
-        if let Err(e) = self.apply_chunk(&chunk, &mut batch, &mut dirty) {
+        let mut ledger = LedgerAppend::default();
+        let applied = self
+            .apply_chunk(&chunk, &mut batch, &mut dirty, &mut ledger)
+            .and_then(|()| ledger.write(&self.views, &mut batch).map_err(ProjectionError::from));
+        if let Err(e) = applied {
             (self.fold, self.ledger_size, self.ledger_prev) = before;
             return Err(e);
         }
@@ -386,8 +383,8 @@ impl Runner {
         chunk: &[StoredMessage],
         batch: &mut sled::Batch,
         dirty: &mut Dirty,
+        ledger: &mut LedgerAppend,
     ) -> Result<(), ProjectionError> {
-        let mut pending: HashMap<NodeId, Hash> = HashMap::new();
         for message in chunk {
             if message.seq <= self.fold.position() {
                 continue; // delivered again after following anew
@@ -401,12 +398,15 @@ impl Runner {
             }
             let seq = message.seq;
             if self.positions.behind("ledger", seq) {
-                self.append_entry(seq, &message.payload, batch, &mut pending)?;
+                self.append_entry(seq, &message.payload, ledger)?;
             }
-            let applied = if self.verified.contains(&crate::verified::digest(&message.payload)) {
-                self.fold.apply_reverified(seq, Some(&message.subject), &message.payload)
-            } else {
-                self.fold.apply(seq, Some(&message.subject), &message.payload)
+            let digest = crate::verified::digest(&message.payload);
+            let applied = match self.verified.take(&digest) {
+                Some(opened) => self.fold.apply_opened(seq, Some(&message.subject), opened),
+                None if self.verified.contains(&digest) => {
+                    self.fold.apply_reverified(seq, Some(&message.subject), &message.payload)
+                }
+                None => self.fold.apply(seq, Some(&message.subject), &message.payload),
             };
             match applied {
                 Ok(folded) => self.mark(&folded, seq, dirty, batch),
@@ -421,25 +421,18 @@ impl Runner {
         Ok(())
     }
 
-    fn append_entry(
-        &mut self,
-        seq: u64,
-        envelope: &[u8],
-        batch: &mut sled::Batch,
-        pending: &mut HashMap<NodeId, Hash>,
-    ) -> Result<(), ProjectionError> {
+    fn append_entry(&mut self, seq: u64, envelope: &[u8], ledger: &mut LedgerAppend) -> Result<(), ProjectionError> {
         let index = seq - 1;
         assert_eq!(index, self.ledger_size, "ledger index follows the stream sequence");
         let entry =
             encode_entry(index, &self.ledger_prev, envelope).map_err(|e| ProjectionError::Ledger(e.to_string()))?;
         let leaf = leaf_hash(&entry);
-        let hashes = append_leaf(self.ledger_size, leaf, &Hashes { tree: &self.views, pending })
+        let hashes = append_leaf(self.ledger_size, leaf, &StoredHashes { tree: &self.views, pending: Some(ledger) })
             .map_err(|e| ProjectionError::Ledger(e.to_string()))?;
         for (id, h) in hashes {
-            batch.insert(hash_key(id), &h.0);
-            pending.insert(id, h);
+            ledger.push_hash(id, h);
         }
-        batch.insert(entry_key(index), entry);
+        ledger.push_entry(index, entry);
         self.ledger_size += 1;
         self.ledger_prev = leaf;
         Ok(())
@@ -555,7 +548,6 @@ impl Runner {
             let bytes = json(&v);
             let seq = v.seq.to_be_bytes();
             batch.insert(key(&[b"donation", v.fund.as_str().as_bytes(), &seq]), bytes.clone());
-            batch.insert(key(&[b"donation_id", v.id.as_str().as_bytes()]), key(&[v.fund.as_str().as_bytes(), &seq]));
             batch.insert(key(&[b"donor", v.donor.as_str().as_bytes(), &seq]), bytes);
         }
     }
@@ -584,8 +576,7 @@ impl Runner {
 
     async fn sign_checkpoint(&mut self) -> Result<(), ProjectionError> {
         let size = self.ledger_size;
-        let pending = HashMap::new();
-        let hashes = Hashes { tree: &self.views, pending: &pending };
+        let hashes = StoredHashes { tree: &self.views, pending: None };
         let ledger_err = |e: fundtrail_ledger::TreeError| ProjectionError::Ledger(e.to_string());
         let root = tree_hash(size, &hashes).map_err(ledger_err)?;
         if let Some(last) = &self.last_signed {
@@ -742,13 +733,18 @@ impl ReadModel {
     }
 
     /// Ledger entry `index` (the entry bytes).
-    pub fn entry(&self, index: u64) -> Option<Vec<u8>> {
-        self.views.get(entry_key(index)).ok()?.map(|v| v.to_vec())
+    pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, LedgerStoreError> {
+        ledger_store::read_entry(&self.views, index)
+    }
+
+    /// Ledger entries `start .. start + count`, if every one is stored.
+    pub fn entries(&self, start: u64, count: u64) -> Result<Option<Vec<Vec<u8>>>, LedgerStoreError> {
+        ledger_store::read_entries(&self.views, start, count)
     }
 
     /// Stored hashes of the ledger tree.
     pub fn hashes(&self) -> impl HashReader + '_ {
-        LedgerHashes { tree: &self.views }
+        StoredHashes { tree: &self.views, pending: None }
     }
 
     /// Messages the fold refused, with the reason.
@@ -765,17 +761,6 @@ impl ReadModel {
     }
 }
 
-struct LedgerHashes<'a> {
-    tree: &'a sled::Tree,
-}
-
-impl HashReader for LedgerHashes<'_> {
-    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, HashReadError> {
-        let pending = HashMap::new();
-        Hashes { tree: self.tree, pending: &pending }.read_hashes(ids)
-    }
-}
-
 /// The tree size of a checkpoint note (no signature check: for our own notes).
 pub fn checkpoint_size(note: &[u8], origin: &str) -> Option<u64> {
     let text = std::str::from_utf8(note).ok()?;
@@ -784,4 +769,28 @@ pub fn checkpoint_size(note: &[u8], origin: &str) -> Option<u64> {
         return None;
     }
     lines.next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_of_an_older_layout_are_dropped_but_checkpoints_kept() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let views = db.open_tree("views").unwrap();
+        // Format 1 kept one key per stored hash and per entry, and positions.
+        views.insert(key(&[b"h", &7u64.to_be_bytes()]), &[0u8; 32]).unwrap();
+        views.insert(position_key("ledger"), &9u64.to_be_bytes()).unwrap();
+        views.insert(CHECKPOINT_LATEST, b"note".to_vec()).unwrap();
+        upgrade_format(&db, &views).unwrap();
+        let keys: Vec<Vec<u8>> = views.iter().keys().map(|k| k.unwrap().to_vec()).collect();
+        assert_eq!(keys, vec![CHECKPOINT_LATEST.to_vec(), VIEWS_FORMAT_KEY.to_vec()]);
+        assert_eq!(read_u64(&views, &position_key("ledger")).unwrap(), 0, "the ledger is rebuilt from 0");
+
+        // The current layout is left alone.
+        views.insert(position_key("ledger"), &9u64.to_be_bytes()).unwrap();
+        upgrade_format(&db, &views).unwrap();
+        assert_eq!(read_u64(&views, &position_key("ledger")).unwrap(), 9);
+    }
 }

@@ -28,7 +28,6 @@ use ed25519_dalek::VerifyingKey;
 use fundtrail_domain::{decide, EventId, FundId, KeyId, Refusal, Role};
 use fundtrail_envelope::{EnvelopeError, Fold, VerifiedEvent};
 use fundtrail_store::{AppendError, AppendRequest, EventLog, Expectation, LogError, StoredMessage};
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
@@ -318,19 +317,19 @@ impl WriterTask {
                     continue;
                 }
             };
-            let digest: [u8; 32] = Sha256::digest(&verified.payload).into();
+            let payload_digest = digest(&verified.payload);
             if let Some(&(j, other)) = in_batch.get(&verified.event.id) {
-                decided.push(if other == digest {
+                decided.push(if other == payload_digest {
                     Decided::SameAs(j)
                 } else {
                     Decided::Answer(Err(SubmitError::IdReused { id: verified.event.id.clone(), seq: 0 }))
                 });
                 continue;
             }
-            match self.decide_one(verified, digest, position_before, &fund_last_before, &mut expected) {
+            match self.decide_one(verified, payload_digest, position_before, &fund_last_before, &mut expected) {
                 Ok(d) => {
                     if let Decided::New { accepted, .. } = &d {
-                        in_batch.insert(accepted.id.clone(), (i, digest));
+                        in_batch.insert(accepted.id.clone(), (i, payload_digest));
                     }
                     decided.push(d);
                 }
@@ -343,14 +342,14 @@ impl WriterTask {
     fn decide_one(
         &mut self,
         verified: VerifiedEvent,
-        digest: [u8; 32],
+        payload_digest: [u8; 32],
         position_before: u64,
         fund_last_before: &HashMap<FundId, u64>,
         expected: &mut std::collections::HashSet<String>,
     ) -> Result<Decided, SubmitError> {
         let event = &verified.event;
         if let Some(record) = self.fold.id_record(&event.id) {
-            if record.payload_sha256 != digest {
+            if record.payload_sha256 != payload_digest {
                 return Err(SubmitError::IdReused { id: event.id.clone(), seq: record.seq });
             }
             let accepted = Accepted {
@@ -392,7 +391,9 @@ impl WriterTask {
             AppendRequest { subject, msg_id: event.id.to_string(), payload: verified.envelope.clone(), expect };
         let fund = event.fund.clone();
         self.learn_key(event);
-        self.fold.apply_verified(seq, verified).expect("decide accepted it, so it applies");
+        let folded = self.fold.apply_verified(seq, verified).expect("decide accepted it, so it applies");
+        // The projection runner will read these exact bytes back: hand it the parsed event.
+        self.verified.hand_over(digest(&folded.event.envelope), folded.event);
         self.fund_last.insert(fund, seq);
         Ok(Decided::New { accepted, request })
     }

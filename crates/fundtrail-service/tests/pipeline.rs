@@ -98,7 +98,7 @@ async fn accepts_and_reads_its_writes(nats: bool) {
     let verifier = fundtrail_ledger::LogVerifier::from_vkey(&h.service.read.vkey).unwrap();
     let cp = verifier.verify_checkpoint(&note).unwrap();
     assert!(cp.size >= s.accepted.seq);
-    assert!(h.service.read.entry(s.ledger_index).is_some());
+    assert!(h.service.read.entry(s.ledger_index).unwrap().is_some());
     assert!(h.service.ready().await.unwrap());
 }
 

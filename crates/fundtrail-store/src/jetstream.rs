@@ -198,43 +198,49 @@ impl JetStreamLog {
         }
         let batch_id = new_batch_id();
         let last = batch.len() - 1;
-        for (index, request) in batch.iter().enumerate() {
-            let mut headers = message_headers(request);
+        let headers = |index: usize| {
+            let mut headers = message_headers(&batch[index]);
             headers.insert("Nats-Batch-Id", batch_id.as_str());
             headers.insert("Nats-Batch-Sequence", (index + 1).to_string().as_str());
             if index == last {
                 headers.insert("Nats-Batch-Commit", "1");
-                let ack = self.request_ack(request, headers).await?;
-                let ack = ack.ok_or(SendError::Protocol("empty answer to a batch commit".into()))?;
-                if ack.batch.as_deref() != Some(batch_id.as_str())
-                    || ack.count != Some(batch.len() as u64)
-                    || ack.seq < batch.len() as u64
-                {
-                    return Err(SendError::Protocol(format!(
-                        "batch commit ack {ack:?} does not match batch {batch_id} of {}",
-                        batch.len()
-                    )));
-                }
-                let first = ack.seq + 1 - batch.len() as u64;
-                return Ok((first..=ack.seq).map(|seq| Appended { seq, duplicate: false }).collect());
-            } else if index == 0 {
-                // The server answers the first message of a batch with an empty reply
-                // (batch started) or an error.
-                if let Some(ack) = self.request_ack(request, headers).await? {
-                    return Err(SendError::Protocol(format!("unexpected ack {ack:?} to the first message of a batch")));
-                }
-            } else {
+            }
+            headers
+        };
+        // The server answers the first message of a batch with an empty reply
+        // (batch started) or an error, and the commit with the ack. Both are
+        // awaited together: the messages go out back to back, in order (one
+        // connection, one FIFO command queue), without a round trip between.
+        let first = self.request_ack(&batch[0], headers(0));
+        let rest = async {
+            for (index, request) in batch.iter().enumerate().take(last).skip(1) {
                 self.client
                     .publish_with_headers(
                         request.subject.clone(),
-                        headers,
+                        headers(index),
                         bytes::Bytes::copy_from_slice(&request.payload),
                     )
                     .await
                     .map_err(|e| SendError::MaybeLanded(e.to_string()))?;
             }
+            self.request_ack(&batch[last], headers(last)).await
+        };
+        let (first, commit) = futures::join!(first, rest);
+        if let Some(ack) = first? {
+            return Err(SendError::Protocol(format!("unexpected ack {ack:?} to the first message of a batch")));
         }
-        unreachable!("the last message commits the batch")
+        let ack = commit?.ok_or(SendError::Protocol("empty answer to a batch commit".into()))?;
+        if ack.batch.as_deref() != Some(batch_id.as_str())
+            || ack.count != Some(batch.len() as u64)
+            || ack.seq < batch.len() as u64
+        {
+            return Err(SendError::Protocol(format!(
+                "batch commit ack {ack:?} does not match batch {batch_id} of {}",
+                batch.len()
+            )));
+        }
+        let first = ack.seq + 1 - batch.len() as u64;
+        Ok((first..=ack.seq).map(|seq| Appended { seq, duplicate: false }).collect())
     }
 
     /// Sends one message as a request; `None` for an empty (batch-started) answer.

@@ -128,3 +128,34 @@ async fn two_replicas_never_overspend_and_lose_nothing() {
     }
     assert_eq!(fund.cash.received, Fen::new(500_000).unwrap());
 }
+
+/// A replica whose last append just landed decides its next batch without
+/// asking the log for its end; a command that depends on what another replica
+/// accepted a moment ago must still be accepted, not refused on a stale view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_never_refuses_on_a_stale_view() {
+    let nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    let clock = ManualClock::new(t0);
+    let log_key = ActorKey::generate().unwrap();
+    let a = replica(&nats.url(), dir.path(), "a", &clock, &log_key).await;
+    let b = replica(&nats.url(), dir.path(), "b", &clock, &log_key).await;
+    let cast = Cast::new("xihu-01");
+    for e in cast.setup(t0) {
+        a.submit(e).await.unwrap();
+    }
+    for round in 0..5 {
+        // b's own append lands where b expected: b is "at the log's end".
+        b.writer.submit(cast.donation(10_000, t0).1).await.unwrap();
+        // a accepts a proposal and its approval that b has not read.
+        let id = format!("P-{round}");
+        for e in cast.endorsed_proposal(&id, 5_000, t0) {
+            a.writer.submit(e).await.unwrap();
+        }
+        a.writer.submit(cast.approval(&id, 5_000, t0)).await.unwrap();
+        // b pays it out at once.
+        let paid = b.writer.submit(cast.payout(&id, 5_000, t0)).await;
+        assert!(paid.is_ok(), "round {round}: a payout refused on a stale view: {paid:?}");
+    }
+}

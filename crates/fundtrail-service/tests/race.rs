@@ -29,8 +29,17 @@ async fn replica(url: &str, dir: &std::path::Path, name: &str, clock: &ManualClo
     Service::start(config, Arc::new(clock.clone())).await.expect("replica starts")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_never_overspend_and_lose_nothing() {
+/// Two replicas on one fresh stream, the fund set up through the first.
+struct Replicas {
+    a: Service,
+    b: Service,
+    cast: Cast,
+    t0: chrono::DateTime<Utc>,
+    _nats: NatsServer,
+    _dir: tempfile::TempDir,
+}
+
+async fn two_replicas() -> Replicas {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
@@ -42,6 +51,12 @@ async fn two_replicas_never_overspend_and_lose_nothing() {
     for e in cast.setup(t0) {
         a.submit(e).await.unwrap();
     }
+    Replicas { a, b, cast, t0, _nats: nats, _dir: dir }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_never_overspend_and_lose_nothing() {
+    let Replicas { _nats, _dir, a, b, cast, t0 } = two_replicas().await;
     // ¥5,000 in the fund; 20 proposals of ¥500 each: only 10 can be approved.
     a.submit(cast.donation(500_000, t0).1).await.unwrap();
     const PROPOSALS: usize = 20;
@@ -134,17 +149,7 @@ async fn two_replicas_never_overspend_and_lose_nothing() {
 /// accepted a moment ago must still be accepted, not refused on a stale view.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_never_refuses_on_a_stale_view() {
-    let nats = NatsServer::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
-    let clock = ManualClock::new(t0);
-    let log_key = ActorKey::generate().unwrap();
-    let a = replica(&nats.url(), dir.path(), "a", &clock, &log_key).await;
-    let b = replica(&nats.url(), dir.path(), "b", &clock, &log_key).await;
-    let cast = Cast::new("xihu-01");
-    for e in cast.setup(t0) {
-        a.submit(e).await.unwrap();
-    }
+    let Replicas { _nats, _dir, a, b, cast, t0 } = two_replicas().await;
     for round in 0..5 {
         // b's own append lands where b expected: b is "at the log's end".
         b.writer.submit(cast.donation(10_000, t0).1).await.unwrap();

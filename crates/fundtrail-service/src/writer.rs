@@ -24,6 +24,14 @@
 //! `fundtrail.v1.F.>`. Everything else — host-scope events and whatever a
 //! host-wide role authors, such as opening a fund or granting a role — may
 //! depend on any history, and expects the last sequence of the whole stream.
+//!
+//! Those per-fund expectations are only needed while another writer is
+//! active (so that writers on different funds do not make each other lose
+//! races). A writer that has seen no other writer for [`CONTENDED_BATCHES`]
+//! batches gives its batch one expectation instead: the whole stream's last
+//! sequence, on the first message. It is stronger (nothing at all landed
+//! since the fold's position) and the server checks it in O(1), where a
+//! fund's wildcard walks every subject of the fund — one per donation.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +55,13 @@ pub const DECIDE_ATTEMPTS_MAX: u32 = 16;
 pub const QUEUE_COMMANDS_MAX: usize = 8_192;
 /// Messages read per request while catching up.
 pub const CATCH_UP_READ_MAX: usize = 1_000;
+
+/// After another writer is seen (a lost race, a message of theirs read),
+/// this many batches expect per-fund histories, so that writers on other
+/// funds do not make each other lose races; then the writer goes back to one
+/// expectation on the whole stream, which the server checks in O(1) where a
+/// fund's wildcard walks every subject of the fund (one per donation).
+pub const CONTENDED_BATCHES: u32 = 32;
 
 /// The subject filter of the whole stream.
 pub const ALL_EVENTS: &str = "fundtrail.v1.>";
@@ -144,6 +159,7 @@ impl Writer {
             fold: Fold::new(),
             fund_last: HashMap::new(),
             at_log_end: false,
+            contended_batches: 0,
             keys: keys.clone(),
             verified: verified.clone(),
         };
@@ -187,6 +203,9 @@ struct WriterTask {
     /// The last append landed exactly at the fold's position: the fold was
     /// at the log's end a moment ago, so the next batch may skip asking.
     at_log_end: bool,
+    /// Batches still to decide with per-fund expectations since another
+    /// writer was last seen (see [`CONTENDED_BATCHES`]).
+    contended_batches: u32,
     keys: KeyDirectory,
     verified: Arc<VerifiedSet>,
 }
@@ -234,8 +253,10 @@ impl WriterTask {
                     return batch.iter().map(|_| Err(SubmitError::Unavailable(e.to_string()))).collect();
                 }
             }
+            let stream_wide = self.contended_batches == 0;
+            self.contended_batches = self.contended_batches.saturating_sub(1);
             let snapshot = (self.fold.clone(), self.fund_last.clone());
-            let decided = self.decide_batch(batch);
+            let decided = self.decide_batch(batch, stream_wide);
             if skipped_catch_up && decided.iter().any(|d| matches!(d, Decided::Answer(Err(_)))) {
                 (self.fold, self.fund_last) = snapshot;
                 continue;
@@ -265,6 +286,7 @@ impl WriterTask {
                         // our batch (other funds), or the batch was a resend: put the
                         // fold back and read the log as it really is.
                         (self.fold, self.fund_last) = snapshot;
+                        self.contended_batches = CONTENDED_BATCHES;
                     } else {
                         self.at_log_end = true;
                     }
@@ -274,9 +296,11 @@ impl WriterTask {
                 Err(AppendError::Conflict { filter, expected, actual }) => {
                     tracing::debug!(%filter, expected, actual, "lost a race; deciding again");
                     (self.fold, self.fund_last) = snapshot;
+                    self.contended_batches = CONTENDED_BATCHES;
                 }
                 Err(AppendError::PartialDuplicate { .. }) => {
                     (self.fold, self.fund_last) = snapshot;
+                    self.contended_batches = CONTENDED_BATCHES;
                 }
                 Err(e) => {
                     (self.fold, self.fund_last) = snapshot;
@@ -308,6 +332,9 @@ impl WriterTask {
             self.fund_last.insert(fund, message.seq);
         }
         let known = self.verified.contains(&digest(&message.payload));
+        if !known {
+            self.contended_batches = CONTENDED_BATCHES; // another writer's message
+        }
         let applied = if known {
             self.fold.apply_reverified(message.seq, Some(&message.subject), &message.payload)
         } else {
@@ -323,7 +350,9 @@ impl WriterTask {
         }
     }
 
-    fn decide_batch(&mut self, batch: &[Command]) -> Vec<Decided> {
+    /// Decides a batch; with `stream_wide`, its one expectation is the whole
+    /// stream's last sequence, on its first message.
+    fn decide_batch(&mut self, batch: &[Command], stream_wide: bool) -> Vec<Decided> {
         let mut decided: Vec<Decided> = Vec::with_capacity(batch.len());
         let mut in_batch: HashMap<EventId, (usize, [u8; 32])> = HashMap::new();
         let mut expected: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -350,7 +379,14 @@ impl WriterTask {
                 });
                 continue;
             }
-            match self.decide_one(verified, payload_digest, position_before, &fund_last_before, &mut expected) {
+            match self.decide_one(
+                verified,
+                payload_digest,
+                position_before,
+                &fund_last_before,
+                &mut expected,
+                stream_wide,
+            ) {
                 Ok(d) => {
                     if let Decided::New { accepted, .. } = &d {
                         in_batch.insert(accepted.id.clone(), (i, payload_digest));
@@ -370,6 +406,7 @@ impl WriterTask {
         position_before: u64,
         fund_last_before: &HashMap<FundId, u64>,
         expected: &mut std::collections::HashSet<String>,
+        stream_wide: bool,
     ) -> Result<Decided, SubmitError> {
         let event = &verified.event;
         if let Some(record) = self.fold.id_record(&event.id) {
@@ -393,7 +430,7 @@ impl WriterTask {
         }
         let events = decide(&self.fold.state, event).map_err(SubmitError::Refused)?;
         assert_eq!(events.len(), 1, "a new command decides into exactly its own event");
-        let filter = self.deciding_history(event);
+        let filter = if stream_wide { ALL_EVENTS.to_owned() } else { self.deciding_history(event) };
         let expect = expected.insert(filter.clone()).then(|| {
             let last_seq = if filter == ALL_EVENTS {
                 position_before

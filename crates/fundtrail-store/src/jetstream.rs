@@ -192,14 +192,14 @@ impl JetStreamLog {
     /// One send of a batch: a plain publish for one message, an atomic batch otherwise.
     async fn send_batch(&self, batch: &[AppendRequest]) -> Result<Vec<Appended>, SendError> {
         if batch.len() == 1 {
-            let ack = self.request_ack(&batch[0], message_headers(&batch[0])).await?;
+            let ack = self.request_ack(&batch[0], message_headers(&batch[0], 0)).await?;
             let ack = ack.ok_or(SendError::Protocol("empty answer to a publish".into()))?;
             return Ok(vec![Appended { seq: ack.seq, duplicate: ack.duplicate }]);
         }
         let batch_id = new_batch_id();
         let last = batch.len() - 1;
         let headers = |index: usize| {
-            let mut headers = message_headers(&batch[index]);
+            let mut headers = message_headers(&batch[index], index);
             headers.insert("Nats-Batch-Id", batch_id.as_str());
             headers.insert("Nats-Batch-Sequence", (index + 1).to_string().as_str());
             if index == last {
@@ -468,6 +468,9 @@ impl EventLog for JetStreamLog {
 
     async fn last_subject_seq(&self, filter: &str) -> Result<u64, LogError> {
         subject::validate_filter(filter).map_err(|e| LogError::Invalid(e.to_string()))?;
+        if subject::covers(filter, EVENT_SUBJECTS) {
+            return self.last_seq().await; // every message matches: O(1), not a walk of all subjects
+        }
         let found = self.last_by_subject(EVENT_STREAM, filter).await?;
         Ok(found.map_or(0, |m| m.seq))
     }
@@ -613,12 +616,23 @@ pub fn stream_weaknesses(found: &stream::Config, wanted: &stream::Config) -> Vec
 }
 
 /// Headers of one message: its id and its expectation.
-fn message_headers(request: &AppendRequest) -> HeaderMap {
+/// The headers of message `index` of a batch.
+///
+/// An expectation over the whole stream's subjects is the stream's last
+/// sequence. On a batch's first message it is sent as
+/// `Nats-Expected-Last-Sequence`, which the server answers in O(1); the
+/// wildcard form makes it visit every subject of the stream, and a
+/// fund's wildcard every subject of the fund (one per donation).
+fn message_headers(request: &AppendRequest, index: usize) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert("Nats-Msg-Id", request.msg_id.as_str());
     if let Some(expect) = &request.expect {
-        headers.insert("Nats-Expected-Last-Subject-Sequence", expect.last_seq.to_string().as_str());
-        headers.insert("Nats-Expected-Last-Subject-Sequence-Subject", expect.filter.as_str());
+        if index == 0 && subject::covers(&expect.filter, EVENT_SUBJECTS) {
+            headers.insert("Nats-Expected-Last-Sequence", expect.last_seq.to_string().as_str());
+        } else {
+            headers.insert("Nats-Expected-Last-Subject-Sequence", expect.last_seq.to_string().as_str());
+            headers.insert("Nats-Expected-Last-Subject-Sequence-Subject", expect.filter.as_str());
+        }
     }
     headers
 }

@@ -54,6 +54,22 @@ pub fn matches(filter: &str, subject: &str) -> bool {
     }
 }
 
+/// True if `filter` matches every subject that `pattern` (itself a filter)
+/// matches: e.g. `fundtrail.v1.>` covers the stream's `fundtrail.v1.*.*.*`.
+pub fn covers(filter: &str, pattern: &str) -> bool {
+    let mut filter_tokens = filter.split('.');
+    let mut pattern_tokens = pattern.split('.');
+    loop {
+        match (filter_tokens.next(), pattern_tokens.next()) {
+            (None, None) => return true,
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(p)) if p != ">" => continue,
+            (Some(f), Some(p)) if f == p => continue,
+            _ => return false,
+        }
+    }
+}
+
 /// The literal tokens of `filter` before its first wildcard, each followed by `.`:
 /// every subject the filter matches starts with it (used to scan an index by prefix).
 pub fn literal_prefix(filter: &str) -> String {
@@ -72,6 +88,19 @@ pub fn literal_prefix(filter: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn covering_filters() {
+        let stream = "fundtrail.v1.*.*.*";
+        for filter in ["fundtrail.v1.>", stream, ">", "fundtrail.>", "*.v1.*.*.*", "fundtrail.v1.*.>"] {
+            assert!(covers(filter, stream), "{filter}");
+        }
+        for filter in ["fundtrail.v1.f1.>", "fundtrail.v1.*.*", "fundtrail.v1.*.*.*.*", "fundtrail.v1.*.donation.*"] {
+            assert!(!covers(filter, stream), "{filter}");
+        }
+        assert!(!covers("a.*", "a.>"), "'*' is one token, '>' one or more");
+        assert!(covers("a.>", "a.>"));
+    }
 
     #[test]
     fn star_matches_exactly_one_token() {

@@ -213,6 +213,30 @@ async fn batch_expectations_see_the_log_before_the_batch(b: Backend) {
     assert_eq!(log.last_subject_seq(fund).await.unwrap(), 4);
 }
 
+/// The whole stream's subjects as a filter: the stream's last sequence (the
+/// JetStream log sends it as `Nats-Expected-Last-Sequence`, answered in O(1)).
+async fn whole_stream_expectation_passes_or_conflicts(b: Backend) {
+    let log = b.log;
+    let all = "fundtrail.v1.>";
+    assert_eq!(log.append(expecting(event(F1_P1, "a"), all, 0)).await.unwrap(), fresh(1));
+    let batch = vec![expecting(event(F2_P1, "b"), all, 1), event(F1_D1, "c"), event(F1_P2, "d")];
+    assert_eq!(log.append_batch(batch).await.unwrap(), vec![fresh(2), fresh(3), fresh(4)]);
+    // Any message anywhere moves the whole stream.
+    let stale = vec![expecting(event(F1_P1, "e"), all, 3), event(F2_P1, "f")];
+    match log.append_batch(stale).await.unwrap_err() {
+        AppendError::Conflict { filter, expected, actual } => {
+            assert_eq!((filter.as_str(), expected, actual), (all, 3, 4))
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert!(matches!(
+        log.append(expecting(event(F1_P1, "g"), all, 2)).await.unwrap_err(),
+        AppendError::Conflict { expected: 2, actual: 4, .. }
+    ));
+    assert_eq!(log.last_subject_seq(all).await.unwrap(), 4);
+    assert_eq!(log.last_seq().await.unwrap(), 4);
+}
+
 async fn two_expectations_on_one_filter_are_refused(b: Backend) {
     let log = b.log;
     let batch = vec![expecting(event(F1_P1, "a"), F1_P1, 0), expecting(event(F1_P1, "b"), F1_P1, 0)];
@@ -378,6 +402,7 @@ macro_rules! suite {
                 batch_with_a_stale_expectation_lands_nothing,
                 batch_expectations_see_the_log_before_the_batch,
                 two_expectations_on_one_filter_are_refused,
+                whole_stream_expectation_passes_or_conflicts,
                 resend_after_landing_is_a_duplicate_not_a_conflict,
                 follow_sees_existing_then_live_messages,
                 follow_from_an_empty_log_waits,

@@ -6,8 +6,9 @@
 //! or white space.
 
 use std::fmt;
+use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 /// An identifier was malformed.
@@ -22,16 +23,19 @@ pub struct InvalidId {
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $check:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        ///
+        /// Shared, immutable text: a clone is a reference count, not a copy.
+        /// The fold's persistent maps clone keys and values whenever a
+        /// snapshot is shared, so ids are cloned far more often than made.
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             pub fn new(value: impl Into<String>) -> Result<Self, InvalidId> {
                 let value = value.into();
                 let check: fn(&str) -> Result<(), &'static str> = $check;
                 match check(&value) {
-                    Ok(()) => Ok(Self(value)),
+                    Ok(()) => Ok(Self(Arc::from(value))),
                     Err(rule) => Err(InvalidId { kind: $kind, value, rule }),
                 }
             }
@@ -44,6 +48,12 @@ macro_rules! string_id {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
             }
         }
 
@@ -157,11 +167,11 @@ string_id!(
 impl FundId {
     /// The host-wide scope.
     pub fn host() -> FundId {
-        FundId(HOST_SCOPE.to_owned())
+        FundId(Arc::from(HOST_SCOPE))
     }
 
     pub fn is_host(&self) -> bool {
-        self.0 == HOST_SCOPE
+        &*self.0 == HOST_SCOPE
     }
 }
 
@@ -169,7 +179,7 @@ impl KeyId {
     /// The key id of a raw Ed25519 public key.
     pub fn of_public_key(public_key: &[u8; 32]) -> KeyId {
         let digest = Sha256::digest(public_key);
-        KeyId(hex::encode(&digest[..16]))
+        KeyId(Arc::from(hex::encode(&digest[..16])))
     }
 }
 
@@ -186,7 +196,7 @@ pub fn donor_commitment(salt: &[u8; 32], donor_reference: &str) -> Sha256Hex {
     h.update(COMMITMENT_TAG);
     h.update(salt);
     h.update(donor_reference.as_bytes());
-    Sha256Hex(hex::encode(h.finalize()))
+    Sha256Hex(Arc::from(hex::encode(h.finalize())))
 }
 
 #[cfg(test)]

@@ -39,19 +39,11 @@ pub fn is_literal(subject: &str) -> bool {
     validate_filter(subject).is_ok() && subject.split('.').all(|t| t != "*" && t != ">")
 }
 
-/// True if the literal `subject` matches `filter`.
+/// True if the literal `subject` matches `filter` (a literal subject is the
+/// one subject it matches, so this is [`covers`]).
 pub fn matches(filter: &str, subject: &str) -> bool {
-    let mut filter_tokens = filter.split('.');
-    let mut subject_tokens = subject.split('.');
-    loop {
-        match (filter_tokens.next(), subject_tokens.next()) {
-            (None, None) => return true,
-            (Some(">"), Some(_)) => return true,
-            (Some("*"), Some(_)) => continue,
-            (Some(f), Some(s)) if f == s => continue,
-            _ => return false,
-        }
-    }
+    debug_assert!(!subject.split('.').any(|t| t == "*" || t == ">"), "{subject} is not literal");
+    covers(filter, subject)
 }
 
 /// True if `filter` matches every subject that `pattern` (itself a filter)

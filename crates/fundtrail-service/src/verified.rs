@@ -66,12 +66,15 @@ impl VerifiedSet {
         } else {
             inner.held_order.push_back(digest);
         }
-        while inner.held_bytes > HELD_BYTES_MAX {
+        // The queue also holds digests already taken (dropped when they reach
+        // its front): bound it by length as well as the events by bytes.
+        while inner.held_bytes > HELD_BYTES_MAX || inner.held_order.len() > VERIFIED_DIGESTS_MAX {
             let oldest = inner.held_order.pop_front().expect("bytes are held, so events are");
             if let Some(dropped) = inner.held.remove(&oldest) {
                 inner.held_bytes -= held_size(&dropped);
             }
         }
+        debug_assert!(inner.held.len() <= inner.held_order.len());
     }
 
     /// The event opened from envelope bytes with this digest, if the writer
@@ -80,9 +83,13 @@ impl VerifiedSet {
         let mut inner = self.inner.lock().expect("verified set lock");
         let event = inner.held.remove(digest)?;
         inner.held_bytes -= held_size(&event);
-        if inner.held.is_empty() {
-            // Taken in order, as the log delivers: keep the queue short.
-            inner.held_order.clear();
+        // Events are taken in about the order they were handed over: drop
+        // the taken digests at the front so the queue stays short.
+        while let Some(front) = inner.held_order.front() {
+            if inner.held.contains_key(front) {
+                break;
+            }
+            inner.held_order.pop_front();
         }
         Some(event)
     }
@@ -132,6 +139,25 @@ mod tests {
         assert_eq!(set.take(&d), Some(event));
         assert_eq!(set.take(&d), None, "taken once");
         assert!(set.contains(&d), "the digest is still known to be verified");
+    }
+
+    #[test]
+    fn an_event_never_taken_does_not_grow_the_queue_without_bound() {
+        let set = VerifiedSet::default();
+        let template = opened(0);
+        // Handed over, never taken: its command was refused after a lost race.
+        let stuck = template.clone();
+        set.hand_over(digest(&stuck.envelope), stuck);
+        for n in 0..VERIFIED_DIGESTS_MAX + 10 {
+            let mut event = template.clone();
+            event.envelope.extend_from_slice(format!(" {n:08}").as_bytes());
+            let d = digest(&event.envelope);
+            set.hand_over(d, event);
+            assert!(set.take(&d).is_some());
+        }
+        let inner = set.inner.lock().unwrap();
+        assert!(inner.held_order.len() <= VERIFIED_DIGESTS_MAX, "{} digests queued", inner.held_order.len());
+        assert!(inner.held.is_empty(), "the stuck event was dropped once it reached the bound");
     }
 
     #[test]

@@ -124,6 +124,8 @@ pub enum SubmitError {
 
 struct Command {
     envelope: Vec<u8>,
+    /// SHA-256 of `envelope`, computed once by the submitter.
+    envelope_digest: [u8; 32],
     /// Opened (signature verified) by the submitter, when it knew the key.
     opened: Option<VerifiedEvent>,
     reply: oneshot::Sender<Result<Accepted, SubmitError>>,
@@ -176,16 +178,17 @@ impl Writer {
             let keys = self.keys.read().expect("key directory lock");
             fundtrail_envelope::open(&envelope, |id| keys.get(id).copied())
         };
+        let envelope_digest = digest(&envelope);
         let opened = match opened {
             Ok(v) => {
-                self.verified.insert(digest(&v.envelope));
+                self.verified.insert(envelope_digest);
                 Some(v)
             }
             Err(EnvelopeError::UnknownKey(_)) => None,
             Err(e) => return Err(e.into()),
         };
         let (reply, answer) = oneshot::channel();
-        self.tx.try_send(Command { envelope, opened, reply }).map_err(|e| match e {
+        self.tx.try_send(Command { envelope, envelope_digest, opened, reply }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => SubmitError::ShuttingDown,
         })?;
@@ -208,6 +211,14 @@ struct WriterTask {
     contended_batches: u32,
     keys: KeyDirectory,
     verified: Arc<VerifiedSet>,
+}
+
+/// SHA-256 of a command's payload (what an id record keeps) and envelope
+/// (what the verified set is keyed by).
+#[derive(Clone, Copy)]
+struct Digests {
+    payload: [u8; 32],
+    envelope: [u8; 32],
 }
 
 /// What deciding one command gave, before the batch is appended.
@@ -285,8 +296,7 @@ impl WriterTask {
                         // Someone else's messages landed between our position and
                         // our batch (other funds), or the batch was a resend: put the
                         // fold back and read the log as it really is.
-                        (self.fold, self.fund_last) = snapshot;
-                        self.contended_batches = CONTENDED_BATCHES;
+                        self.log_moved(snapshot);
                     } else {
                         self.at_log_end = true;
                     }
@@ -295,13 +305,9 @@ impl WriterTask {
                 }
                 Err(AppendError::Conflict { filter, expected, actual }) => {
                     tracing::debug!(%filter, expected, actual, "lost a race; deciding again");
-                    (self.fold, self.fund_last) = snapshot;
-                    self.contended_batches = CONTENDED_BATCHES;
+                    self.log_moved(snapshot);
                 }
-                Err(AppendError::PartialDuplicate { .. }) => {
-                    (self.fold, self.fund_last) = snapshot;
-                    self.contended_batches = CONTENDED_BATCHES;
-                }
+                Err(AppendError::PartialDuplicate { .. }) => self.log_moved(snapshot),
                 Err(e) => {
                     (self.fold, self.fund_last) = snapshot;
                     let message = e.to_string();
@@ -310,6 +316,14 @@ impl WriterTask {
             }
         }
         batch.iter().map(|_| Err(SubmitError::Busy { attempts: DECIDE_ATTEMPTS_MAX })).collect()
+    }
+
+    /// The log was not where the batch assumed (another writer, or a resend):
+    /// puts the fold back to before the batch and expects per-fund histories
+    /// for a while.
+    fn log_moved(&mut self, snapshot: (Fold, HashMap<FundId, u64>)) {
+        (self.fold, self.fund_last) = snapshot;
+        self.contended_batches = CONTENDED_BATCHES;
     }
 
     /// Reads whatever the log has beyond the fold's position.
@@ -361,7 +375,7 @@ impl WriterTask {
         for (i, command) in batch.iter().enumerate() {
             let opened = match &command.opened {
                 Some(v) => Ok(v.clone()),
-                None => self.fold.open(&command.envelope).inspect(|v| self.verified.insert(digest(&v.envelope))),
+                None => self.fold.open(&command.envelope).inspect(|_| self.verified.insert(command.envelope_digest)),
             };
             let verified = match opened {
                 Ok(v) => v,
@@ -370,26 +384,19 @@ impl WriterTask {
                     continue;
                 }
             };
-            let payload_digest = digest(&verified.payload);
+            let digests = Digests { payload: digest(&verified.payload), envelope: command.envelope_digest };
             if let Some(&(j, other)) = in_batch.get(&verified.event.id) {
-                decided.push(if other == payload_digest {
+                decided.push(if other == digests.payload {
                     Decided::SameAs(j)
                 } else {
                     Decided::Answer(Err(SubmitError::IdReused { id: verified.event.id.clone(), seq: 0 }))
                 });
                 continue;
             }
-            match self.decide_one(
-                verified,
-                payload_digest,
-                position_before,
-                &fund_last_before,
-                &mut expected,
-                stream_wide,
-            ) {
+            match self.decide_one(verified, digests, position_before, &fund_last_before, &mut expected, stream_wide) {
                 Ok(d) => {
                     if let Decided::New { accepted, .. } = &d {
-                        in_batch.insert(accepted.id.clone(), (i, payload_digest));
+                        in_batch.insert(accepted.id.clone(), (i, digests.payload));
                     }
                     decided.push(d);
                 }
@@ -402,7 +409,7 @@ impl WriterTask {
     fn decide_one(
         &mut self,
         verified: VerifiedEvent,
-        payload_digest: [u8; 32],
+        digests: Digests,
         position_before: u64,
         fund_last_before: &HashMap<FundId, u64>,
         expected: &mut std::collections::HashSet<String>,
@@ -410,7 +417,7 @@ impl WriterTask {
     ) -> Result<Decided, SubmitError> {
         let event = &verified.event;
         if let Some(record) = self.fold.id_record(&event.id) {
-            if record.payload_sha256 != payload_digest {
+            if record.payload_sha256 != digests.payload {
                 return Err(SubmitError::IdReused { id: event.id.clone(), seq: record.seq });
             }
             let accepted = Accepted {
@@ -454,7 +461,7 @@ impl WriterTask {
         self.learn_key(event);
         let folded = self.fold.apply_verified(seq, verified).expect("decide accepted it, so it applies");
         // The projection runner will read these exact bytes back: hand it the parsed event.
-        self.verified.hand_over(digest(&folded.event.envelope), folded.event);
+        self.verified.hand_over(digests.envelope, folded.event);
         self.fund_last.insert(fund, seq);
         Ok(Decided::New { accepted, request })
     }

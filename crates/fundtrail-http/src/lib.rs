@@ -233,7 +233,15 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().to_string();
-    let response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+    let response = answer_in_time(request, next).await;
+    app.metrics().count_request(&method, &route, response.status().as_u16());
+    response
+}
+
+/// Runs the rest of the stack, or answers 503 "timeout" after [`REQUEST_TIMEOUT`]
+/// (both listeners, public and private, bound their answers this way).
+pub(crate) async fn answer_in_time(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
         Err(_) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -242,9 +250,7 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
         )
         .retry_after(RETRY_AFTER_SECS)
         .into_response(),
-    };
-    app.metrics().count_request(&method, &route, response.status().as_u16());
-    response
+    }
 }
 
 async fn healthz() -> impl IntoResponse {

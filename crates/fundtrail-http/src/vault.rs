@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::problem::RETRY_UNAVAILABLE_SECS;
 use crate::reads::{path, query};
-use crate::{Problem, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, REQUEST_TIMEOUT, RETRY_AFTER_SECS};
+use crate::{Problem, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 
 /// Largest request body: a donor record is well under 2 KiB (three 200-character
 /// fields of up to 4 bytes each, a 64-digit commitment, a 44-character salt).
@@ -95,16 +95,7 @@ pub async fn serve_private(
 
 /// Bounds the time to answer, and keeps every answer out of caches.
 async fn private_answer(request: Request, next: Next) -> Response {
-    let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs()),
-        )
-        .retry_after(RETRY_AFTER_SECS)
-        .into_response(),
-    };
+    let mut response = crate::answer_in_time(request, next).await;
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

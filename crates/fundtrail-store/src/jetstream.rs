@@ -615,8 +615,7 @@ pub fn stream_weaknesses(found: &stream::Config, wanted: &stream::Config) -> Vec
     weak
 }
 
-/// Headers of one message: its id and its expectation.
-/// The headers of message `index` of a batch.
+/// The headers of message `index` of a batch: its id and its expectation.
 ///
 /// An expectation over the whole stream's subjects is the stream's last
 /// sequence. On a batch's first message it is sent as

@@ -1,8 +1,12 @@
 //! The fold: stream messages, in order, into the domain [`State`].
 //!
-//! One implementation serves every reader of the stream: the server's writer
-//! (to decide commands), the projection runner (to build views), and the
-//! auditor's `fundtrail verify` (to replay a ledger). Each message is opened
+//! One implementation serves every reader of the stream: the server's
+//! sequencer (the one fold of a service process: it decides commands and
+//! hands each applied event to the projections) and the auditor's
+//! `fundtrail verify` (to replay a ledger). Two ways in: [`Fold::apply`] for
+//! message bytes from anywhere (verified in full), and [`Fold::apply_verified`]
+//! for an event this process opened itself a moment ago (the sequencer's own
+//! decided events). Each message is opened
 //! (signature by a key the state knows, schema, strict JSON) and evolved
 //! (every domain rule checked again). A message that fails is not applied;
 //! the position still moves past it, so every reader skips the same message
@@ -12,7 +16,7 @@
 use ed25519_dalek::VerifyingKey;
 use fundtrail_domain::{evolve, Applied, EventId, KeyId, Refusal, State};
 use imbl::HashMap;
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 
 use crate::{open, parse_public_key, EnvelopeError, VerifiedEvent};
 
@@ -28,7 +32,7 @@ pub enum FoldError {
 }
 
 /// Where an event id first appeared and what it said.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdRecord {
     pub seq: u64,
     /// SHA-256 of the signed payload: the same id with another payload is a reuse.
@@ -44,19 +48,41 @@ pub struct Folded {
 
 /// The fold's state: the domain state plus what readers of a stream need
 /// beside it (position, where each id appeared, parsed keys). Every part is
-/// a persistent map, so a clone is O(1): a writer snapshots the fold before
-/// deciding a batch and puts the snapshot back if the batch loses a race.
-#[derive(Clone, Default)]
+/// a persistent map, so a clone is O(1): the sequencer keeps the fold from
+/// before a batch and puts it back if the batch loses a race, and hands the
+/// projections the fold after each batch.
+///
+/// It serialises (without the parsed-key cache, which [`Fold::restored`]
+/// fills again) so that a service can snapshot it and replay only the tail.
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Fold {
     pub state: State,
     position: u64,
     ids: HashMap<EventId, IdRecord>,
+    #[serde(skip)]
     keys: HashMap<KeyId, VerifyingKey>,
 }
 
 impl Fold {
     pub fn new() -> Fold {
         Fold::default()
+    }
+
+    /// A fold read back from a snapshot: parses the known keys again.
+    pub fn restored(mut self) -> Fold {
+        let keys: Vec<(KeyId, VerifyingKey)> = self
+            .state
+            .keys
+            .iter()
+            .filter_map(|(id, info)| parse_public_key(&info.public_key).ok().map(|k| (id.clone(), k)))
+            .collect();
+        self.keys = keys.into_iter().collect();
+        self
+    }
+
+    /// How many event ids the fold remembers (one per applied event).
+    pub fn ids_len(&self) -> usize {
+        self.ids.len()
     }
 
     /// The last sequence applied or skipped (0 before the first message).
@@ -97,47 +123,6 @@ impl Fold {
         self.apply_verified(seq, verified)
     }
 
-    /// Applies message `seq` whose exact bytes this process verified before
-    /// (see [`crate::reopen_verified`]): the signature is not checked again,
-    /// the signer must still be a key the state knows, every rule is checked.
-    pub fn apply_reverified(&mut self, seq: u64, subject: Option<&str>, envelope: &[u8]) -> Result<Folded, FoldError> {
-        assert_eq!(seq, self.position + 1, "the fold applies messages in order, without gaps");
-        match crate::reopen_verified(envelope) {
-            Ok(opened) => self.apply_opened(seq, subject, opened),
-            Err(source) => {
-                self.position = seq;
-                Err(FoldError::Envelope { seq, source })
-            }
-        }
-    }
-
-    /// Applies message `seq`, given the event this process opened from the
-    /// message's exact bytes earlier (the writer hands its decided events to
-    /// the projection runner this way): neither the signature nor the JSON is
-    /// checked again; the signer must still be a key the state knows, the
-    /// subject must be the event's own, and every rule is checked.
-    pub fn apply_opened(
-        &mut self,
-        seq: u64,
-        subject: Option<&str>,
-        opened: VerifiedEvent,
-    ) -> Result<Folded, FoldError> {
-        assert_eq!(seq, self.position + 1, "the fold applies messages in order, without gaps");
-        self.position = seq;
-        let known = self.state.keys.contains_key(&opened.signer)
-            || matches!(opened.event.body, fundtrail_domain::EventBody::HostEstablished(_));
-        if !known {
-            return Err(FoldError::Envelope { seq, source: EnvelopeError::UnknownKey(opened.signer) });
-        }
-        if let Some(subject) = subject {
-            let expected = opened.event.subject();
-            if subject != expected {
-                return Err(FoldError::Subject { seq, subject: subject.to_owned(), expected });
-            }
-        }
-        self.apply_verified(seq, opened)
-    }
-
     /// Applies an event already opened against this fold's state (the writer
     /// opens before deciding; it need not verify the signature twice).
     pub fn apply_verified(&mut self, seq: u64, verified: VerifiedEvent) -> Result<Folded, FoldError> {
@@ -150,7 +135,7 @@ impl Fold {
             source: Box::new(source),
         })?;
         if applied == Applied::Applied {
-            let record = IdRecord { seq, payload_sha256: Sha256::digest(&verified.payload).into() };
+            let record = IdRecord { seq, payload_sha256: crate::payload_digest(&verified.payload) };
             self.ids.insert(event.id.clone(), record);
             self.cache_new_key(event);
         }

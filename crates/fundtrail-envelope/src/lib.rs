@@ -144,27 +144,11 @@ pub fn open(
     Ok(VerifiedEvent { envelope: bytes.to_vec(), payload: parts.payload, event, signer: parts.keyid })
 }
 
-/// Re-opens envelope bytes this process already opened with [`open`] — the
-/// caller proved that by the SHA-256 of these exact bytes — without checking
-/// the Ed25519 signature again. Everything else is checked as in [`open`].
-/// This is how one process avoids verifying its own accepted events twice
-/// (once when deciding, once when projecting); bytes from anywhere else go
-/// through [`open`].
-pub fn reopen_verified(bytes: &[u8]) -> Result<VerifiedEvent, EnvelopeError> {
-    // These exact bytes passed `open` (strict JSON, schema, signature) in this
-    // process: only the parse is repeated.
-    let wire: dsse::WireEnvelope = serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Shape(e.to_string()))?;
-    let payload = B64.decode(&wire.payload).map_err(|_| EnvelopeError::Base64 { field: "payload" })?;
-    let [signature] = wire.signatures.as_slice() else {
-        return Err(EnvelopeError::SignatureCount(wire.signatures.len()));
-    };
-    let signer =
-        KeyId::new(signature.keyid.clone()).map_err(|_| EnvelopeError::KeyIdFormat(signature.keyid.clone()))?;
-    let event = Event::from_slice(&payload).map_err(EnvelopeError::Event)?;
-    if event.author != signer {
-        return Err(EnvelopeError::AuthorMismatch { author: event.author, signer });
-    }
-    Ok(VerifiedEvent { envelope: bytes.to_vec(), payload, event, signer })
+/// SHA-256 of a signed payload: what an id record keeps, so that the same id
+/// with other content is recognised as a reuse.
+pub fn payload_digest(payload: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(payload).into()
 }
 
 /// Reads an event payload strictly: strict JSON, schema, typed event.

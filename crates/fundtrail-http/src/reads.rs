@@ -87,8 +87,9 @@ struct Ratios {
 pub(crate) async fn fund(State(app): State<AppState>, p: Result<Path<String>, PathRejection>) -> Answer<FundDetail> {
     let id = fund_id(&path(p)?)?;
     let service = app.service();
-    let view = service.read.fund(&id).ok_or_else(|| unknown_fund(&id))?;
+    // One state for the view and the compliance figures: both of one position.
     let state = service.read.state();
+    let view = fundtrail_service::views::fund_view(&state, &id).ok_or_else(|| unknown_fund(&id))?;
     let fund = state.funds.get(&id).ok_or_else(|| unknown_fund(&id))?;
     let now = service.clock.now();
     let (year, due, late) = annual_report_due(&state, now);

@@ -1,24 +1,28 @@
 //! The service core: everything between the HTTP edge and the event log.
 //!
-//! - [`writer`]: the command pipeline — verify, decide, append with optimistic
-//!   concurrency, group commit, re-decide on a lost race.
-//! - [`projections`]: the runner that follows the log and keeps read views
-//!   and the public ledger in sled, exactly once.
+//! - [`sequencer`]: the one fold of the process — follows the log, decides
+//!   commands (optimistic concurrency, group commit, re-decide on a lost
+//!   race) and hands every applied event, in order, to the projections.
+//! - [`projections`]: sinks of those hand-overs — the donations and the
+//!   public ledger in sled, exactly once — and the read model.
+//! - [`snapshot`]: the fold saved every N events, so a restart replays only
+//!   the tail.
 //! - [`views`]: what the views contain.
 //! - [`clock`]: the one clock.
 //! - [`vault`]: the private, erasable donor vault (its own sled database).
 //!
 //! Architecture invariant: no rule lives here. Deciding is
-//! `fundtrail_domain::decide`, folding is `fundtrail_envelope::Fold`; this
-//! crate only orders, stores and waits.
+//! `fundtrail_domain::decide`, folding is `fundtrail_envelope::Fold`, and a
+//! process holds exactly one fold (the sequencer's); this crate only orders,
+//! stores and waits.
 
 pub mod clock;
 pub mod ledger_store;
 pub mod projections;
+pub mod sequencer;
+pub mod snapshot;
 pub mod vault;
-pub mod verified;
 pub mod views;
-pub mod writer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,14 +30,18 @@ use std::time::Duration;
 
 use fundtrail_ledger::LogSigner;
 use fundtrail_store::{CheckpointLog, EventLog, JetStreamLog, LogError, SledLog, StreamSettings};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use projections::{LedgerConfig, ProjectionError, ReadModel, Runner};
-pub use writer::{Accepted, SubmitError, Writer, WriterConfig};
+pub use projections::{LedgerConfig, Projection, ProjectionError, Projector, ReadModel};
+pub use sequencer::{Accepted, SubmitError, Writer, WriterConfig};
 
 /// How long a submitter waits for its event to be applied by the projections.
 pub const APPLY_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// sled's page cache for the projections (its default is 1 GiB): reads are
+/// of recent donations and of tiles, mostly the newest.
+pub const PROJECTIONS_CACHE_BYTES: u64 = 64 << 20;
 
 /// Where the events live.
 #[derive(Clone, Debug)]
@@ -53,8 +61,10 @@ pub struct ServiceConfig {
     pub log_signer: LogSigner,
     pub checkpoint_entries: u64,
     pub checkpoint_interval: Duration,
-    /// Most messages the projection runner applies in one sled batch.
+    /// Most messages the projections apply in one sled batch.
     pub chunk_messages_max: usize,
+    /// Save the fold every this many events (0: never); see [`snapshot`].
+    pub snapshot_events: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +77,7 @@ pub enum ServiceError {
     Storage(#[from] sled::Error),
 }
 
-/// A running service: one writer, one projection runner.
+/// A running service: one sequencer (the fold), its projections.
 pub struct Service {
     pub writer: Writer,
     pub read: ReadModel,
@@ -98,17 +108,20 @@ impl Service {
                 (log.clone(), log)
             }
         };
-        let db = sled::open(&config.projections_dir)?;
+        let db = sled::Config::new().path(&config.projections_dir).cache_capacity(PROJECTIONS_CACHE_BYTES).open()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ledger = LedgerConfig {
             signer: config.log_signer,
             checkpoint_entries: config.checkpoint_entries,
             checkpoint_interval: config.checkpoint_interval,
             chunk_messages_max: config.chunk_messages_max,
+            snapshot_events: config.snapshot_events,
         };
-        let verified = Arc::new(verified::VerifiedSet::default());
-        let read = Runner::start(log.clone(), Some(checkpoints), db, ledger, verified.clone(), shutdown_rx).await?;
-        let writer = Writer::start(log.clone(), clock.clone(), config.writer, verified);
+        let opened = Projector::open(db, &config.projections_dir, Some(checkpoints), ledger)?;
+        let read = opened.projector.read_model();
+        let (handoff_tx, handoff_rx) = mpsc::channel(sequencer::HANDOFF_QUEUE_MAX);
+        opened.projector.spawn(handoff_rx, shutdown_rx.clone());
+        let writer = Writer::start(log.clone(), clock.clone(), config.writer, opened.fold, handoff_tx, shutdown_rx);
         Ok(Service { writer, read, log, clock, shutdown })
     }
 
@@ -125,7 +138,7 @@ impl Service {
         Ok(self.read.applied() >= self.log.last_seq().await?)
     }
 
-    /// Stops the projection runner (the writer stops when its handles are dropped).
+    /// Stops the sequencer and the projections.
     pub fn shutdown(&self) {
         self.shutdown.send_replace(true);
     }

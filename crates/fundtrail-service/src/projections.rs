@@ -1,11 +1,18 @@
-//! The projection runner: follows the log, folds every message, and keeps the
-//! read views and the public ledger in sled.
+//! The projections: sinks of what the sequencer applied. They never fold or
+//! evolve anything; each [`Handoff`] brings consecutive steps (sequence,
+//! parsed event or the reason it was rejected) and the fold right after them.
 //!
-//! Exactly once: each projection has its own position; a chunk of messages
-//! is applied with one sled batch holding every projection's writes *and*
-//! their new positions, and the batch is flushed before the positions count
-//! as applied (before [`ReadModel::wait_applied`] sees them). A crash before
-//! the flush loses the whole chunk and it is applied again; after the flush,
+//! What the fold's state already is — funds, proposals, keys, disclosures —
+//! is read from the published state itself (see [`ReadModel`]): a read sees
+//! one state at one position. What the state does not keep is stored in sled
+//! by [`Projection`]: the donations of each fund and donor in ledger order,
+//! the rejected messages, and the public ledger.
+//!
+//! Exactly once: each projection has its own position; a chunk of steps is
+//! applied with one sled batch holding every projection's writes *and* their
+//! new positions, and the batch is flushed before the positions count as
+//! applied (before [`ReadModel::wait_applied`] sees them). A crash before the
+//! flush loses the whole chunk and it is applied again; after the flush,
 //! never again. A projection that is dropped (`fundtrail rebuild`) starts
 //! again from position 0 while the others skip what they already have.
 //!
@@ -14,9 +21,14 @@
 //! (about two stored hashes per entry, never recomputing the tree), and signs
 //! a checkpoint every [`LedgerConfig::checkpoint_entries`] entries or
 //! [`LedgerConfig::checkpoint_interval`], whichever comes first — only after
-//! proving the new tree consistent with the last checkpoint it signed.
+//! proving the new tree consistent with the last one it signed.
+//!
+//! Every [`LedgerConfig::snapshot_events`] events the fold is saved
+//! ([`crate::snapshot`]) at the position just flushed, so that a restart
+//! replays only the tail.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,20 +38,74 @@ use fundtrail_ledger::{
     append_leaf, encode_entry, leaf_hash, prove_consistency, tree_hash, verify_consistency, Checkpoint, Hash,
     HashReader, LogSigner,
 };
-use fundtrail_store::{CheckpointLog, EventLog, LogError, StoredMessage};
-use futures::{FutureExt, StreamExt};
-use tokio::sync::watch;
+use fundtrail_store::{CheckpointLog, LogError};
+use futures::FutureExt;
+use tokio::sync::{mpsc, watch};
 
 use crate::ledger_store::{self, LedgerAppend, LedgerStoreError, StoredHashes};
+use crate::sequencer::{Handoff, Step};
+use crate::snapshot;
 use crate::views;
 
-/// Every projection, by name.
-pub const PROJECTIONS: [&str; 8] =
-    ["keys", "funds", "proposals", "donations", "donors", "disclosures", "events", "ledger"];
 /// Most messages applied in one sled batch.
 pub const CHUNK_MESSAGES_MAX: usize = 2_000;
-/// Wait before following the log again after an error.
-pub const FOLLOW_RETRY_DELAY: Duration = Duration::from_millis(500);
+/// Save the fold at most this often (events), by default.
+pub const SNAPSHOT_EVENTS_DEFAULT: u64 = 100_000;
+
+/// What is stored in sled beside the fold's state, each with its own position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Projection {
+    /// Cash and goods donations of each fund, in ledger order.
+    Donations,
+    /// The same donations by donor commitment (private: the vault's reads).
+    Donors,
+    /// Messages the fold rejected, with the reason.
+    Events,
+    /// The public ledger: entries, stored tree hashes, the chain's last leaf.
+    Ledger,
+}
+
+impl Projection {
+    pub const ALL: [Projection; 4] =
+        [Projection::Donations, Projection::Donors, Projection::Events, Projection::Ledger];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Projection::Donations => "donations",
+            Projection::Donors => "donors",
+            Projection::Events => "events",
+            Projection::Ledger => "ledger",
+        }
+    }
+
+    /// The key prefixes it owns (what `rebuild` drops).
+    fn prefixes(self) -> Vec<Vec<u8>> {
+        let p = |s: &str| key(&[s.as_bytes(), b""]);
+        match self {
+            Projection::Donations => vec![p("donation")],
+            Projection::Donors => vec![p("donor")],
+            Projection::Events => vec![p("rejected")],
+            Projection::Ledger => vec![p("h"), p("e"), LEDGER_PREV.to_vec()],
+        }
+    }
+}
+
+impl std::fmt::Display for Projection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Projection {
+    type Err = ProjectionError;
+
+    fn from_str(name: &str) -> Result<Projection, ProjectionError> {
+        Projection::ALL
+            .into_iter()
+            .find(|p| p.as_str() == name)
+            .ok_or_else(|| ProjectionError::Unknown(name.to_owned()))
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -51,19 +117,21 @@ pub enum ProjectionError {
     Ledger(String),
     #[error(transparent)]
     LedgerStore(#[from] LedgerStoreError),
-    #[error("unknown projection {0:?}; known: {PROJECTIONS:?}")]
+    #[error("unknown projection {0:?}; known: donations, donors, events, ledger")]
     Unknown(String),
 }
 
-/// How the ledger is signed.
+/// How the ledger is signed and how often the fold is saved.
 pub struct LedgerConfig {
     pub signer: LogSigner,
     /// Sign a checkpoint after this many new entries...
     pub checkpoint_entries: u64,
     /// ... or once this long has passed with any new entry.
     pub checkpoint_interval: Duration,
-    /// Most messages the runner applies in one sled batch.
+    /// Most messages applied in one sled batch.
     pub chunk_messages_max: usize,
+    /// Save the fold after this many events (0: never).
+    pub snapshot_events: u64,
 }
 
 // ---------------------------------------------------------------------------
@@ -80,49 +148,37 @@ fn key(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-fn position_key(name: &str) -> Vec<u8> {
-    key(&[b"pos", name.as_bytes()])
+fn position_key(projection: Projection) -> Vec<u8> {
+    key(&[b"pos", projection.as_str().as_bytes()])
 }
 
 const LEDGER_PREV: &[u8] = b"meta\0ledger_prev";
 const VIEWS_FORMAT_KEY: &[u8] = b"meta\0views_format";
 /// The layout of the views tree. 2: the ledger stored by runs and groups
-/// ([`crate::ledger_store`]). Views of another layout are dropped at start
-/// and rebuilt from the log; signed checkpoints are kept.
-pub const VIEWS_FORMAT: u64 = 2;
+/// ([`crate::ledger_store`]). 3: funds, proposals, keys and disclosures are
+/// read from the fold's state, no longer stored. Views of another layout are
+/// dropped at start and rebuilt from the log; signed checkpoints are kept.
+pub const VIEWS_FORMAT: u64 = 3;
 const CHECKPOINT_LATEST: &[u8] = b"cp\0latest";
 
-/// The key prefixes each projection owns (what `rebuild` drops).
-fn prefixes(name: &str) -> Vec<Vec<u8>> {
-    let p = |s: &str| key(&[s.as_bytes(), b""]);
-    match name {
-        "keys" => vec![p("key")],
-        "funds" => vec![p("fund")],
-        "proposals" => vec![p("proposal")],
-        "donations" => vec![p("donation")],
-        "donors" => vec![p("donor")],
-        "disclosures" => vec![p("disclosure")],
-        "events" => vec![p("event"), p("rejected")],
-        "ledger" => vec![p("h"), p("e"), LEDGER_PREV.to_vec()],
-        _ => vec![],
-    }
+/// Where the fold's snapshot of a projection store lives.
+pub fn snapshot_path(projections_dir: &std::path::Path) -> PathBuf {
+    projections_dir.join("fundtrail-fold.snapshot")
 }
 
 /// Drops projections so that the next start rebuilds them from the log.
 /// Signed checkpoints are kept: the rebuilt ledger must be consistent with them.
 pub fn rebuild(db: &sled::Db, names: &[String]) -> Result<(), ProjectionError> {
     // Every name is checked before anything is dropped.
-    if let Some(unknown) = names.iter().find(|n| !PROJECTIONS.contains(&n.as_str())) {
-        return Err(ProjectionError::Unknown(unknown.clone()));
-    }
+    let projections: Vec<Projection> = names.iter().map(|n| n.parse()).collect::<Result<_, _>>()?;
     let views = db.open_tree("views")?;
-    for name in names {
-        for prefix in prefixes(name) {
+    for projection in projections {
+        for prefix in projection.prefixes() {
             for item in views.scan_prefix(&prefix).keys() {
                 views.remove(item?)?;
             }
         }
-        views.insert(position_key(name), &0u64.to_be_bytes())?;
+        views.insert(position_key(projection), &0u64.to_be_bytes())?;
     }
     db.flush()?;
     Ok(())
@@ -157,74 +213,78 @@ fn read_u64(tree: &sled::Tree, k: &[u8]) -> Result<u64, ProjectionError> {
 
 #[derive(Default)]
 struct Dirty {
-    keys: BTreeSet<KeyId>,
-    funds: BTreeSet<FundId>,
-    proposals: BTreeSet<(FundId, ProposalId)>,
     /// (fund, donation id, sequence of the donation)
     donations: BTreeSet<(FundId, EventId, u64)>,
     goods_donations: Vec<(fundtrail_domain::Event, u64)>,
-    disclosures: BTreeSet<FundId>,
-}
-
-struct Positions(HashMap<&'static str, u64>);
-
-impl Positions {
-    fn behind(&self, name: &str, seq: u64) -> bool {
-        self.0[name] < seq
-    }
 }
 
 // ---------------------------------------------------------------------------
-// the runner
+// the projector
 
-pub struct Runner {
-    log: Arc<dyn EventLog>,
-    verified: Arc<crate::verified::VerifiedSet>,
+/// The projections' task: takes hand-overs in order and writes them.
+pub struct Projector {
     checkpoints: Option<Arc<dyn CheckpointLog>>,
     db: sled::Db,
     views: sled::Tree,
-    fold: Fold,
-    positions: Positions,
+    snapshot_path: PathBuf,
+    positions: BTreeMap<Projection, u64>,
+    /// The last position every projection has applied and flushed.
+    applied: u64,
     ledger_size: u64,
     ledger_prev: Hash,
     ledger: LedgerConfig,
     last_signed: Option<Checkpoint>,
     last_signed_at: Instant,
     published_size: u64,
-    applied_tx: watch::Sender<u64>,
-    state_tx: watch::Sender<Arc<State>>,
+    snapshot_position: u64,
+    snapshot_writing: Option<tokio::task::JoinHandle<()>>,
+    published_tx: watch::Sender<Arc<Published>>,
     checkpoint_tx: watch::Sender<Option<Arc<Vec<u8>>>>,
 }
 
-/// What readers hold: the views, the applied position, the fold's state.
+/// The fold's state and position as the projections last flushed them: what
+/// every read sees, one position at a time.
+pub struct Published {
+    /// Every projection has applied (and flushed) up to here.
+    pub position: u64,
+    pub fold: Fold,
+}
+
+/// What readers hold: the views, the published fold, the latest checkpoint.
 #[derive(Clone)]
 pub struct ReadModel {
     pub views: sled::Tree,
-    applied: watch::Receiver<u64>,
-    state: watch::Receiver<Arc<State>>,
+    published: watch::Receiver<Arc<Published>>,
     checkpoint: watch::Receiver<Option<Arc<Vec<u8>>>>,
     /// The log's verifier key (C2SP vkey).
     pub vkey: String,
     pub origin: String,
 }
 
-impl Runner {
-    /// Opens the projections in `db` and starts following `log`.
-    pub async fn start(
-        log: Arc<dyn EventLog>,
-        checkpoints: Option<Arc<dyn CheckpointLog>>,
+/// Where the projections of a store stand, read at start: the fold the
+/// sequencer starts from and what the projector then expects.
+pub struct Opened {
+    pub projector: Projector,
+    /// The fold to start from: a valid snapshot at or before every
+    /// projection's position, or an empty fold.
+    pub fold: Fold,
+}
+
+impl Projector {
+    /// Opens the projections in `db` (and the fold's snapshot in `dir`).
+    pub fn open(
         db: sled::Db,
+        dir: &std::path::Path,
+        checkpoints: Option<Arc<dyn CheckpointLog>>,
         ledger: LedgerConfig,
-        verified: Arc<crate::verified::VerifiedSet>,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> Result<ReadModel, ProjectionError> {
+    ) -> Result<Opened, ProjectionError> {
         let views = db.open_tree("views")?;
         upgrade_format(&db, &views)?;
-        let mut positions = HashMap::new();
-        for name in PROJECTIONS {
-            positions.insert(name, read_u64(&views, &position_key(name))?);
+        let mut positions = BTreeMap::new();
+        for projection in Projection::ALL {
+            positions.insert(projection, read_u64(&views, &position_key(projection))?);
         }
-        let ledger_size = positions["ledger"];
+        let ledger_size = positions[&Projection::Ledger];
         let ledger_prev = match views.get(LEDGER_PREV)? {
             Some(v) if ledger_size > 0 => {
                 Hash(v.as_ref().try_into().map_err(|_| ProjectionError::Ledger("bad prev".into()))?)
@@ -232,42 +292,89 @@ impl Runner {
             _ => Hash([0; 32]),
         };
         let verifier = ledger.signer.verifier();
-        let last_signed = match views.get(CHECKPOINT_LATEST)? {
-            Some(note) => Some(verifier.verify_checkpoint(&note).map_err(|e| ProjectionError::Ledger(e.to_string()))?),
+        let latest_note = views.get(CHECKPOINT_LATEST)?.map(|n| Arc::new(n.to_vec()));
+        let last_signed = match &latest_note {
+            Some(note) => Some(verifier.verify_checkpoint(note).map_err(|e| ProjectionError::Ledger(e.to_string()))?),
             None => None,
         };
-        let vkey = ledger.signer.vkey();
-        let origin = ledger.signer.name().to_owned();
-        let latest_note = views.get(CHECKPOINT_LATEST)?.map(|n| Arc::new(n.to_vec()));
-        let (applied_tx, applied) = watch::channel(0);
-        let (state_tx, state) = watch::channel(Arc::new(State::default()));
-        let (checkpoint_tx, checkpoint) = watch::channel(latest_note);
+        let snapshot_path = snapshot_path(dir);
+        let lowest = positions.values().copied().min().unwrap_or(0);
+        let fold = start_fold(&snapshot_path, &views, lowest, positions[&Projection::Ledger]);
+        let start = fold.position();
+        let published = Arc::new(Published { position: start, fold: fold.clone() });
+        let (published_tx, _) = watch::channel(published);
+        let (checkpoint_tx, _) = watch::channel(latest_note);
         let published_size = last_signed.as_ref().map_or(0, |c| c.size);
-        let mut runner = Runner {
-            log,
-            verified,
+        let projector = Projector {
             checkpoints,
             db,
-            views: views.clone(),
-            fold: Fold::new(),
-            positions: Positions(positions),
+            views,
+            snapshot_path,
+            positions,
+            applied: start,
             ledger_size,
             ledger_prev,
             ledger,
             last_signed,
             last_signed_at: Instant::now(),
             published_size,
-            applied_tx,
-            state_tx,
+            snapshot_position: start,
+            snapshot_writing: None,
+            published_tx,
             checkpoint_tx,
         };
-        runner.check_last_checkpoint()?;
+        projector.check_last_checkpoint()?;
+        Ok(Opened { projector, fold })
+    }
+
+    /// The read side of these projections.
+    pub fn read_model(&self) -> ReadModel {
+        ReadModel {
+            views: self.views.clone(),
+            published: self.published_tx.subscribe(),
+            checkpoint: self.checkpoint_tx.subscribe(),
+            vkey: self.ledger.signer.vkey(),
+            origin: self.ledger.signer.name().to_owned(),
+        }
+    }
+
+    /// Runs until the sequencer stops handing over or `shutdown` says so.
+    pub fn spawn(mut self, mut handoffs: mpsc::Receiver<Handoff>, mut shutdown: watch::Receiver<bool>) {
         tokio::spawn(async move {
-            if let Err(e) = runner.run(&mut shutdown).await {
-                tracing::error!(error = %e, "projection runner stopped");
+            let mut tick = tokio::time::interval(self.ledger.checkpoint_interval.max(Duration::from_millis(10)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    next = handoffs.recv() => {
+                        let Some(first) = next else { break };
+                        let mut chunk = vec![first];
+                        let mut messages = chunk[0].steps.len();
+                        while messages < self.ledger.chunk_messages_max.clamp(1, CHUNK_MESSAGES_MAX) {
+                            match handoffs.recv().now_or_never() {
+                                Some(Some(h)) => {
+                                    messages += h.steps.len();
+                                    chunk.push(h);
+                                }
+                                _ => break,
+                            }
+                        }
+                        if let Err(e) = self.process(chunk).await {
+                            // Nothing of the chunk counts as applied; the sequencer's
+                            // hand-overs cannot be asked for again, so stop: a restart
+                            // replays from the last flushed position.
+                            tracing::error!(error = %e, "projections stopped: a chunk could not be written");
+                            break;
+                        }
+                        self.maybe_checkpoint().await;
+                    }
+                    _ = tick.tick() => self.maybe_checkpoint().await,
+                    _ = shutdown.changed() => break,
+                }
+            }
+            if let Some(writing) = self.snapshot_writing.take() {
+                let _ = writing.await;
             }
         });
-        Ok(ReadModel { views, applied, state, checkpoint, vkey, origin })
     }
 
     /// A restarted ledger must still hold the tree its last checkpoint signed.
@@ -288,136 +395,74 @@ impl Runner {
         Ok(())
     }
 
-    async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ProjectionError> {
-        let mut tick = tokio::time::interval(self.ledger.checkpoint_interval.max(Duration::from_millis(10)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        'follow: loop {
-            let mut stream = match self.log.follow(self.fold.position() + 1).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot follow the log; retrying");
-                    tokio::time::sleep(FOLLOW_RETRY_DELAY).await;
-                    continue;
-                }
-            };
-            loop {
-                tokio::select! {
-                    next = stream.next() => {
-                        let first = match next {
-                            Some(Ok(m)) => m,
-                            Some(Err(e)) => {
-                                tracing::warn!(error = %e, "following the log failed; following again");
-                                tokio::time::sleep(FOLLOW_RETRY_DELAY).await;
-                                continue 'follow;
-                            }
-                            None => continue 'follow,
-                        };
-                        let mut chunk = vec![first];
-                        while chunk.len() < self.ledger.chunk_messages_max.clamp(1, CHUNK_MESSAGES_MAX) {
-                            match stream.next().now_or_never() {
-                                Some(Some(Ok(m))) => chunk.push(m),
-                                _ => break,
-                            }
-                        }
-                        if let Err(e) = self.process(chunk).await {
-                            tracing::error!(error = %e, "projection chunk failed; following again");
-                            tokio::time::sleep(FOLLOW_RETRY_DELAY).await;
-                            continue 'follow;
-                        }
-                        self.maybe_checkpoint().await;
-                    }
-                    _ = tick.tick() => self.maybe_checkpoint().await,
-                    _ = shutdown.changed() => return Ok(()),
-                }
-            }
-        }
+    fn behind(&self, projection: Projection, seq: u64) -> bool {
+        self.positions[&projection] < seq
     }
 
-    async fn process(&mut self, chunk: Vec<StoredMessage>) -> Result<(), ProjectionError> {
-        let before = (self.fold.clone(), self.ledger_size, self.ledger_prev);
-        let start = self.fold.position();
+    async fn process(&mut self, chunk: Vec<Handoff>) -> Result<(), ProjectionError> {
+        let start = self.applied;
+        let (ledger_size, ledger_prev) = (self.ledger_size, self.ledger_prev);
         let mut batch = sled::Batch::default();
         let mut dirty = Dirty::default();
         let mut ledger = LedgerAppend::default();
-        let applied = self
-            .apply_chunk(&chunk, &mut batch, &mut dirty, &mut ledger)
-            .and_then(|()| ledger.write(&self.views, &mut batch).map_err(ProjectionError::from));
+        let mut last_fold = None;
+        let mut applied = Ok(());
+        for handoff in chunk {
+            for step in &handoff.steps {
+                applied = self.apply_step(step, &handoff.fold, &mut batch, &mut dirty, &mut ledger);
+                if applied.is_err() {
+                    break;
+                }
+            }
+            last_fold = Some(handoff.fold);
+        }
+        let applied = applied.and_then(|()| ledger.write(&self.views, &mut batch).map_err(ProjectionError::from));
         if let Err(e) = applied {
-            (self.fold, self.ledger_size, self.ledger_prev) = before;
+            (self.applied, self.ledger_size, self.ledger_prev) = (start, ledger_size, ledger_prev);
             return Err(e);
         }
-        let last = self.fold.position();
-        if last == start {
-            return Ok(());
-        }
-        self.render(&dirty, &mut batch);
-        for name in PROJECTIONS {
-            let p = self.positions.0.get_mut(name).expect("known projection");
-            if *p < last {
-                *p = last;
-                batch.insert(position_key(name), &last.to_be_bytes());
+        let fold = last_fold.expect("a chunk has at least one hand-over");
+        let last = self.applied;
+        assert_eq!(fold.position(), last, "the hand-over's fold is at its last step");
+        render(&fold.state, &dirty, &mut batch);
+        for projection in Projection::ALL {
+            let position = self.positions.get_mut(&projection).expect("known projection");
+            if *position < last {
+                *position = last;
+                batch.insert(position_key(projection), &last.to_be_bytes());
             }
         }
         batch.insert(LEDGER_PREV, &self.ledger_prev.0);
-        let written = async {
-            self.views.apply_batch(batch)?;
-            self.db.flush_async().await?;
-            Ok::<(), sled::Error>(())
-        };
-        if let Err(e) = written.await {
-            (self.fold, self.ledger_size, self.ledger_prev) = before;
-            for name in PROJECTIONS {
-                let stored = read_u64(&self.views, &position_key(name)).unwrap_or(start);
-                self.positions.0.insert(name, stored);
-            }
-            return Err(e.into());
-        }
+        self.views.apply_batch(batch)?;
+        self.db.flush_async().await?;
         assert!(self.ledger_size >= last, "one ledger entry per stream message");
-        self.applied_tx.send_replace(last);
-        self.state_tx.send_replace(Arc::new(self.fold.state.clone()));
+        self.maybe_snapshot(&fold, last);
+        self.published_tx.send_replace(Arc::new(Published { position: last, fold }));
         Ok(())
     }
 
-    fn apply_chunk(
+    fn apply_step(
         &mut self,
-        chunk: &[StoredMessage],
+        step: &Step,
+        fold: &Fold,
         batch: &mut sled::Batch,
         dirty: &mut Dirty,
         ledger: &mut LedgerAppend,
     ) -> Result<(), ProjectionError> {
-        for message in chunk {
-            if message.seq <= self.fold.position() {
-                continue; // delivered again after following anew
-            }
-            if message.seq != self.fold.position() + 1 {
-                return Err(ProjectionError::Ledger(format!(
-                    "gap in the log: expected sequence {}, got {}",
-                    self.fold.position() + 1,
-                    message.seq
-                )));
-            }
-            let seq = message.seq;
-            if self.positions.behind("ledger", seq) {
-                self.append_entry(seq, &message.payload, ledger)?;
-            }
-            let digest = crate::verified::digest(&message.payload);
-            let applied = match self.verified.take(&digest) {
-                Some(opened) => self.fold.apply_opened(seq, Some(&message.subject), opened),
-                None if self.verified.contains(&digest) => {
-                    self.fold.apply_reverified(seq, Some(&message.subject), &message.payload)
-                }
-                None => self.fold.apply(seq, Some(&message.subject), &message.payload),
-            };
-            match applied {
-                Ok(folded) => self.mark(&folded, seq, dirty, batch),
-                Err(e) => {
-                    tracing::error!(error = %e, "message rejected by the fold");
-                    if self.positions.behind("events", seq) {
-                        batch.insert(key(&[b"rejected", &seq.to_be_bytes()]), e.to_string().into_bytes());
-                    }
+        let seq = step.seq();
+        assert_eq!(seq, self.applied + 1, "hand-overs come in order, without gaps");
+        if self.behind(Projection::Ledger, seq) {
+            self.append_entry(seq, step.envelope(), ledger)?;
+        }
+        match step {
+            Step::Applied { folded, .. } => self.mark(folded, fold, seq, dirty),
+            Step::Rejected { error, .. } => {
+                if self.behind(Projection::Events, seq) {
+                    batch.insert(key(&[b"rejected", &seq.to_be_bytes()]), error.to_string().into_bytes());
                 }
             }
         }
+        self.applied = seq;
         Ok(())
     }
 
@@ -438,118 +483,47 @@ impl Runner {
         Ok(())
     }
 
-    fn mark(&self, folded: &Folded, seq: u64, dirty: &mut Dirty, batch: &mut sled::Batch) {
+    fn mark(&self, folded: &Folded, fold: &Fold, seq: u64, dirty: &mut Dirty) {
         use EventBody as B;
         let event = &folded.event.event;
-        let p = &self.positions;
-        if p.behind("events", seq) && folded.applied == fundtrail_domain::Applied::Applied {
-            batch.insert(key(&[b"event", event.id.as_str().as_bytes()]), &seq.to_be_bytes());
-        }
-        if p.behind("keys", seq) {
-            match &event.body {
-                B::HostEstablished(b) => drop(dirty.keys.insert(b.host_key.clone())),
-                B::KeyEnrolled(b) => drop(dirty.keys.insert(b.key.clone())),
-                B::RoleGranted(b) => drop(dirty.keys.insert(b.key.clone())),
-                B::RoleRevoked(b) => drop(dirty.keys.insert(b.key.clone())),
-                B::KeyRotated(b) => {
-                    dirty.keys.insert(b.old_key.clone());
-                    dirty.keys.insert(b.new_key.clone());
-                }
-                _ => {}
-            }
-        }
-        if event.fund.is_host() {
-            if let B::KeyEnrolled(_) = &event.body {
-                // Labels appear in committee and vote views: refresh every fund.
-                if p.behind("funds", seq) {
-                    dirty.funds.extend(self.fold.state.funds.keys().cloned());
-                }
-            }
+        if !(self.behind(Projection::Donations, seq) || self.behind(Projection::Donors, seq)) {
             return;
-        }
-        let fund = event.fund.clone();
-        if p.behind("funds", seq) {
-            dirty.funds.insert(fund.clone());
-        }
-        if p.behind("disclosures", seq) {
-            dirty.disclosures.insert(fund.clone());
-        }
-        let proposal = match &event.body {
-            B::ProposalSubmitted(b) => Some(&b.proposal),
-            B::OpinionRecorded(b) => Some(&b.proposal),
-            B::VoteCast(b) => Some(&b.proposal),
-            B::ProposalEndorsed(b) => Some(&b.proposal),
-            B::ProposalRejected(b) => Some(&b.proposal),
-            B::ApplicationSubmitted(b) => Some(&b.proposal),
-            B::ProposalApproved(b) => Some(&b.proposal),
-            B::ProposalDeclined(b) => Some(&b.proposal),
-            B::PayoutMade(b) => Some(&b.proposal),
-            B::ProposalClosed(b) => Some(&b.proposal),
-            B::GoodsDistributed(b) => b.proposal.as_ref(),
-            _ => None,
-        };
-        if let (Some(pid), true) = (proposal, p.behind("proposals", seq)) {
-            dirty.proposals.insert((fund.clone(), pid.clone()));
-        }
-        if matches!(event.body, B::CommitteeSeated(_) | B::KeyRotated(_)) && p.behind("proposals", seq) {
-            // Tallies count only the seated committee: every proposal may change.
-            if let Some(f) = self.fold.state.funds.get(&fund) {
-                dirty.proposals.extend(f.proposals.keys().map(|id| (fund.clone(), id.clone())));
-            }
         }
         let donation = match &event.body {
             B::DonationReceived(_) => Some((event.id.clone(), seq)),
-            B::DonationReversed(b) => self.fold.id_record(&b.donation).map(|r| (b.donation.clone(), r.seq)),
-            B::ReceiptIssued(b) => self.fold.id_record(&b.donation).map(|r| (b.donation.clone(), r.seq)),
-            B::ReceiptVoided(b) => self.fold.id_record(&b.donation).map(|r| (b.donation.clone(), r.seq)),
+            B::DonationReversed(b) => fold.id_record(&b.donation).map(|r| (b.donation.clone(), r.seq)),
+            B::ReceiptIssued(b) => fold.id_record(&b.donation).map(|r| (b.donation.clone(), r.seq)),
+            B::ReceiptVoided(b) => fold.id_record(&b.donation).map(|r| (b.donation.clone(), r.seq)),
+            B::GoodsReceived(_) => {
+                dirty.goods_donations.push((event.clone(), seq));
+                None
+            }
             _ => None,
         };
-        if let Some((id, dseq)) = donation {
-            if p.behind("donations", seq) || p.behind("donors", seq) {
-                dirty.donations.insert((fund.clone(), id, dseq));
-            }
-        }
-        if let B::GoodsReceived(_) = &event.body {
-            if p.behind("donations", seq) || p.behind("donors", seq) {
-                dirty.goods_donations.push((event.clone(), seq));
-            }
+        if let Some((id, donation_seq)) = donation {
+            dirty.donations.insert((event.fund.clone(), id, donation_seq));
         }
     }
 
-    fn render(&self, dirty: &Dirty, batch: &mut sled::Batch) {
-        let state = &self.fold.state;
-        let json = |v: &dyn erased::Json| v.to_json();
-        for k in &dirty.keys {
-            if let Some(v) = views::key_view(state, k) {
-                batch.insert(key(&[b"key", k.as_str().as_bytes()]), json(&v));
+    /// Saves the fold at `position` on a blocking thread, when due and no
+    /// earlier save is still being written.
+    fn maybe_snapshot(&mut self, fold: &Fold, position: u64) {
+        let every = self.ledger.snapshot_events;
+        if every == 0 || position < self.snapshot_position + every {
+            return;
+        }
+        if self.snapshot_writing.as_ref().is_some_and(|w| !w.is_finished()) {
+            return;
+        }
+        let (fold, path, leaf) = (fold.clone(), self.snapshot_path.clone(), self.ledger_prev);
+        self.snapshot_position = position;
+        self.snapshot_writing = Some(tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            match snapshot::save(&path, &fold, leaf) {
+                Ok(bytes) => tracing::info!(position, bytes, ms = started.elapsed().as_millis() as u64, "fold saved"),
+                Err(e) => tracing::warn!(error = %e, position, "fold not saved; the next restart replays more"),
             }
-        }
-        for f in &dirty.funds {
-            if let Some(v) = views::fund_view(state, f) {
-                batch.insert(key(&[b"fund", f.as_str().as_bytes()]), json(&v));
-            }
-        }
-        for (f, p) in &dirty.proposals {
-            if let Some(v) = views::proposal_view(state, f, p) {
-                batch.insert(key(&[b"proposal", f.as_str().as_bytes(), p.as_str().as_bytes()]), json(&v));
-            }
-        }
-        for f in &dirty.disclosures {
-            if let Some(v) = views::disclosure_totals_view(state, f) {
-                batch.insert(key(&[b"disclosure", f.as_str().as_bytes()]), json(&v));
-            }
-        }
-        let cash = dirty.donations.iter().filter_map(|(f, id, seq)| views::donation_view(state, f, id, *seq, None));
-        let goods = dirty
-            .goods_donations
-            .iter()
-            .filter_map(|(e, seq)| views::donation_view(state, &e.fund, &e.id, *seq, Some(e)));
-        for v in cash.chain(goods) {
-            let bytes = json(&v);
-            let seq = v.seq.to_be_bytes();
-            batch.insert(key(&[b"donation", v.fund.as_str().as_bytes(), &seq]), bytes.clone());
-            batch.insert(key(&[b"donor", v.donor.as_str().as_bytes(), &seq]), bytes);
-        }
+        }));
     }
 
     async fn maybe_checkpoint(&mut self) {
@@ -605,36 +579,87 @@ impl Runner {
     }
 }
 
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> Vec<u8>;
-    }
-
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Vec<u8> {
-            serde_json::to_vec(self).expect("views serialise")
+/// The fold a restart begins with: the snapshot, if it is valid, no newer than
+/// any projection (a dropped one starts from 0) and of this ledger (its last
+/// leaf hash is the one stored); otherwise an empty fold (replay everything).
+fn start_fold(path: &std::path::Path, views: &sled::Tree, lowest: u64, ledger_position: u64) -> Fold {
+    let loaded = match snapshot::load(path) {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return Fold::new(),
+        Err(e) => {
+            tracing::warn!(error = %e, "fold snapshot ignored; replaying the log from its start");
+            return Fold::new();
         }
+    };
+    let position = loaded.fold.position();
+    if position > lowest {
+        tracing::info!(position, lowest, "fold snapshot is newer than a projection; replaying the log from its start");
+        return Fold::new();
+    }
+    if position > 0 && position <= ledger_position {
+        let stored = ledger_store::read_entry(views, position - 1).ok().flatten().map(|e| leaf_hash(&e));
+        if stored != Some(loaded.last_leaf) {
+            tracing::warn!(position, "fold snapshot is not of this ledger; replaying the log from its start");
+            return Fold::new();
+        }
+    }
+    tracing::info!(position, "fold read from its snapshot; replaying the tail");
+    loaded.fold
+}
+
+fn render(state: &State, dirty: &Dirty, batch: &mut sled::Batch) {
+    let cash = dirty.donations.iter().filter_map(|(f, id, seq)| views::donation_view(state, f, id, *seq, None));
+    let goods =
+        dirty.goods_donations.iter().filter_map(|(e, seq)| views::donation_view(state, &e.fund, &e.id, *seq, Some(e)));
+    for v in cash.chain(goods) {
+        let bytes = serde_json::to_vec(&v).expect("views serialise");
+        let seq = v.seq.to_be_bytes();
+        batch.insert(key(&[b"donation", v.fund.as_str().as_bytes(), &seq]), bytes.clone());
+        batch.insert(key(&[b"donor", v.donor.as_str().as_bytes(), &seq]), bytes);
     }
 }
 
 // ---------------------------------------------------------------------------
 // reading
 
+/// The published state, held for one read: derefs to the domain [`State`].
+pub struct StateAt(Arc<Published>);
+
+impl StateAt {
+    /// The position this state is at.
+    pub fn position(&self) -> u64 {
+        self.0.position
+    }
+
+    pub fn fold(&self) -> &Fold {
+        &self.0.fold
+    }
+}
+
+impl std::ops::Deref for StateAt {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.0.fold.state
+    }
+}
+
 impl ReadModel {
     /// The last sequence every projection has applied (and flushed).
     pub fn applied(&self) -> u64 {
-        *self.applied.borrow()
+        self.published.borrow().position
     }
 
     /// Waits until the projections applied `seq` (read-your-writes).
     pub async fn wait_applied(&self, seq: u64, timeout: Duration) -> bool {
-        let mut rx = self.applied.clone();
-        tokio::time::timeout(timeout, rx.wait_for(|applied| *applied >= seq)).await.is_ok_and(|r| r.is_ok())
+        let mut rx = self.published.clone();
+        tokio::time::timeout(timeout, rx.wait_for(|p| p.position >= seq)).await.is_ok_and(|r| r.is_ok())
     }
 
-    /// The fold's state after the last applied chunk (an O(1) snapshot).
-    pub fn state(&self) -> Arc<State> {
-        self.state.borrow().clone()
+    /// The fold's state as last published (an O(1) snapshot): every view
+    /// rendered from one `StateAt` is of one position.
+    pub fn state(&self) -> StateAt {
+        StateAt(self.published.borrow().clone())
     }
 
     /// The latest signed checkpoint note.
@@ -656,17 +681,7 @@ impl ReadModel {
         }
     }
 
-    pub fn get_json<T: serde::de::DeserializeOwned>(&self, parts: &[&[u8]]) -> Option<T> {
-        let value = self.views.get(key(parts)).ok()??;
-        serde_json::from_slice(&value).ok()
-    }
-
-    pub fn list_json<T: serde::de::DeserializeOwned>(
-        &self,
-        parts: &[&[u8]],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Vec<T> {
+    fn list_json<T: serde::de::DeserializeOwned>(&self, parts: &[&[u8]], after: Option<&[u8]>, limit: usize) -> Vec<T> {
         let mut prefix = key(parts);
         prefix.push(0);
         let start = match after {
@@ -688,31 +703,35 @@ impl ReadModel {
     }
 
     pub fn fund(&self, fund: &FundId) -> Option<views::FundView> {
-        self.get_json(&[b"fund", fund.as_str().as_bytes()])
+        views::fund_view(&self.state(), fund)
     }
 
     pub fn funds(&self) -> Vec<views::FundView> {
-        self.list_json(&[b"fund"], None, 10_000)
+        let state = self.state();
+        state.funds.keys().filter_map(|f| views::fund_view(&state, f)).collect()
     }
 
     pub fn proposals(&self, fund: &FundId) -> Vec<views::ProposalView> {
-        self.list_json(&[b"proposal", fund.as_str().as_bytes()], None, 10_000)
+        let state = self.state();
+        let Some(f) = state.funds.get(fund) else { return Vec::new() };
+        f.proposals.keys().filter_map(|p| views::proposal_view(&state, fund, p)).collect()
     }
 
     pub fn proposal(&self, fund: &FundId, id: &ProposalId) -> Option<views::ProposalView> {
-        self.get_json(&[b"proposal", fund.as_str().as_bytes(), id.as_str().as_bytes()])
+        views::proposal_view(&self.state(), fund, id)
     }
 
     pub fn disclosure(&self, fund: &FundId) -> Option<views::DisclosureTotalsView> {
-        self.get_json(&[b"disclosure", fund.as_str().as_bytes()])
+        views::disclosure_totals_view(&self.state(), fund)
     }
 
     pub fn key_view(&self, id: &KeyId) -> Option<views::KeyView> {
-        self.get_json(&[b"key", id.as_str().as_bytes()])
+        views::key_view(&self.state(), id)
     }
 
     pub fn keys(&self) -> Vec<views::KeyView> {
-        self.list_json(&[b"key"], None, 10_000)
+        let state = self.state();
+        state.keys.keys().filter_map(|k| views::key_view(&state, k)).collect()
     }
 
     /// Donations of a fund in ledger order, after sequence `after_seq`.
@@ -728,8 +747,7 @@ impl ReadModel {
 
     /// The sequence an event id was applied at.
     pub fn event_seq(&self, id: &EventId) -> Option<u64> {
-        let v = self.views.get(key(&[b"event", id.as_str().as_bytes()])).ok()??;
-        Some(u64::from_be_bytes(v.as_ref().try_into().ok()?))
+        self.state().fold().id_record(id).map(|r| r.seq)
     }
 
     /// Ledger entry `index` (the entry bytes).
@@ -779,18 +797,27 @@ mod tests {
     fn views_of_an_older_layout_are_dropped_but_checkpoints_kept() {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let views = db.open_tree("views").unwrap();
-        // Format 1 kept one key per stored hash and per entry, and positions.
-        views.insert(key(&[b"h", &7u64.to_be_bytes()]), &[0u8; 32]).unwrap();
-        views.insert(position_key("ledger"), &9u64.to_be_bytes()).unwrap();
+        // Format 2 kept funds and proposals in sled, and positions.
+        views.insert(key(&[b"fund", b"xihu"]), b"{}".to_vec()).unwrap();
+        views.insert(position_key(Projection::Ledger), &9u64.to_be_bytes()).unwrap();
         views.insert(CHECKPOINT_LATEST, b"note".to_vec()).unwrap();
         upgrade_format(&db, &views).unwrap();
         let keys: Vec<Vec<u8>> = views.iter().keys().map(|k| k.unwrap().to_vec()).collect();
         assert_eq!(keys, vec![CHECKPOINT_LATEST.to_vec(), VIEWS_FORMAT_KEY.to_vec()]);
-        assert_eq!(read_u64(&views, &position_key("ledger")).unwrap(), 0, "the ledger is rebuilt from 0");
+        assert_eq!(read_u64(&views, &position_key(Projection::Ledger)).unwrap(), 0, "the ledger is rebuilt from 0");
 
         // The current layout is left alone.
-        views.insert(position_key("ledger"), &9u64.to_be_bytes()).unwrap();
+        views.insert(position_key(Projection::Ledger), &9u64.to_be_bytes()).unwrap();
         upgrade_format(&db, &views).unwrap();
-        assert_eq!(read_u64(&views, &position_key("ledger")).unwrap(), 9);
+        assert_eq!(read_u64(&views, &position_key(Projection::Ledger)).unwrap(), 9);
+    }
+
+    #[test]
+    fn projection_names_parse_and_unknown_ones_are_refused() {
+        for p in Projection::ALL {
+            assert_eq!(p.as_str().parse::<Projection>().unwrap(), p);
+        }
+        let unknown = "funds".parse::<Projection>().unwrap_err();
+        assert!(unknown.to_string().contains("unknown projection \"funds\""), "{unknown}");
     }
 }

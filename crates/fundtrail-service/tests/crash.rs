@@ -1,11 +1,14 @@
 //! Projections under SIGKILL: a child process (this test binary, re-invoked)
-//! runs the projection runner over a log of a few thousand events in small
-//! chunks and is killed at random moments, several times over the same
-//! projection store. After a clean restart, every view equals the views a
-//! fresh rebuild from the same log produces: nothing applied twice, nothing
-//! skipped.
+//! replays a log of a few thousand events into its projections in small
+//! chunks, saving its fold every few hundred events, and is killed several
+//! times over the same projection store — each time once it has reported a
+//! position past that round's target, so the kills land mid-run on a fast
+//! or a slow machine alike. After a clean restart (from the snapshot), every
+//! view and the fold's state equal what a fresh replay of the same log
+//! produces: nothing applied twice, nothing skipped.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +33,7 @@ fn config(dir: &std::path::Path, projections: &str, seed: &[u8; 32], chunk: usiz
         checkpoint_entries: 500,
         checkpoint_interval: Duration::from_millis(50),
         chunk_messages_max: chunk,
+        snapshot_events: 500,
     }
 }
 
@@ -47,11 +51,16 @@ fn projection_crash_child() {
         let service = Service::start(config(dir.as_ref(), "projections", &seed, 37), Arc::new(ManualClock::new(t0())))
             .await
             .expect("child service");
-        println!("STARTED");
-        // Run until killed (or for a minute at most).
-        for _ in 0..600 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let _ = service.read.applied();
+        // Report every position the projections flush, until killed (or for a
+        // minute at most).
+        let mut reported = u64::MAX;
+        for _ in 0..60_000 {
+            let applied = service.read.applied();
+            if applied != reported {
+                println!("APPLIED {applied}");
+                reported = applied;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     });
 }
@@ -59,7 +68,7 @@ fn projection_crash_child() {
 fn position(dir: &std::path::Path) -> u64 {
     let Ok(db) = sled::open(dir) else { return 0 };
     let views = db.open_tree("views").unwrap();
-    views.get(b"pos\0funds").unwrap().map_or(0, |v| u64::from_be_bytes(v.as_ref().try_into().unwrap()))
+    views.get(b"pos\0donations").unwrap().map_or(0, |v| u64::from_be_bytes(v.as_ref().try_into().unwrap()))
 }
 
 fn dump(dir: &std::path::Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
@@ -73,12 +82,15 @@ fn dump(dir: &std::path::Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
         .collect()
 }
 
-async fn run_until_caught_up(config: ServiceConfig) {
+/// Runs a service until its projections caught up; returns its fold's state (JSON).
+async fn run_until_caught_up(config: ServiceConfig) -> Vec<u8> {
     let service = Service::start(config, Arc::new(ManualClock::new(t0()))).await.unwrap();
     let last = service.log.last_seq().await.unwrap();
     assert!(service.read.wait_applied(last, Duration::from_secs(120)).await, "projections catch up");
+    let state = serde_json::to_vec(&*service.read.state()).unwrap();
     service.shutdown();
     tokio::time::sleep(Duration::from_millis(300)).await;
+    state
 }
 
 #[test]
@@ -110,9 +122,13 @@ fn killed_projections_resume_exactly() {
             service.submit(cast.payout("P-1", 40_000, t0())).await.unwrap();
         });
     }
-    // Kill the child's projections at random moments.
+    // Kill the child once it reports a position past each round's target: a
+    // random point in the round's share of the log.
+    let total = DONATIONS as u64 + 30;
     let mut positions = Vec::new();
     for round in 0..ROUNDS {
+        let share = total / (ROUNDS + 1);
+        let target = share * (round + 1) + u64::from(seed[round as usize]) % share;
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["projection_crash_child", "--exact", "--nocapture"])
             .env(CHILD_DIR_ENV, dir.path())
@@ -121,22 +137,47 @@ fn killed_projections_resume_exactly() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let wait_ms = 150 + (round * 97 + u64::from(seed[round as usize])) % 600;
-        std::thread::sleep(Duration::from_millis(wait_ms));
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut seen = 0;
+        for line in stdout.lines() {
+            let Some(applied) = line.unwrap().strip_prefix("APPLIED ").map(|n| n.parse::<u64>().unwrap()) else {
+                continue;
+            };
+            seen = applied;
+            if applied >= target {
+                break;
+            }
+        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        assert!(seen >= target, "round {round}: the child stopped at {seen} before reaching {target}");
         positions.push(position(&dir.path().join("projections")));
     }
-    // The kills landed while the projections were still being written.
-    let total = DONATIONS as u64 + 30;
-    assert!(positions.iter().any(|p| *p > 0 && *p < total), "no kill landed mid-run: {positions:?}");
+    // Positions only grow, and the kills landed while the projections were
+    // still being written.
+    assert!(positions.windows(2).all(|w| w[0] <= w[1]), "a flushed position went back: {positions:?}");
+    let mid_run = positions.iter().filter(|p| **p > 0 && **p < total).count();
+    assert!(mid_run as u64 >= ROUNDS - 1, "kills did not land mid-run: {positions:?} of {total}");
+    assert!(
+        dir.path().join("projections").join("fundtrail-fold.snapshot").exists(),
+        "the child saved its fold at least once"
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(run_until_caught_up(config(dir.path(), "projections", &seed, 37)));
-    rt.block_on(run_until_caught_up(config(dir.path(), "fresh", &seed, 2_000)));
+    let resumed_state = rt.block_on(run_until_caught_up(config(dir.path(), "projections", &seed, 37)));
+    let fresh_state = rt.block_on(run_until_caught_up(config(dir.path(), "fresh", &seed, 2_000)));
+    assert!(resumed_state == fresh_state, "the fold resumed from its snapshot differs from a fresh replay");
+    // A damaged snapshot is never trusted: the fold is rebuilt from the log.
+    let snapshot = dir.path().join("projections").join("fundtrail-fold.snapshot");
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&snapshot, &bytes).unwrap();
+    let rebuilt_state = rt.block_on(run_until_caught_up(config(dir.path(), "projections", &seed, 37)));
+    assert!(rebuilt_state == fresh_state, "a fold rebuilt past a damaged snapshot differs from a fresh replay");
     drop(rt);
     let resumed = dump(&dir.path().join("projections"));
     let fresh = dump(&dir.path().join("fresh"));
-    assert!(resumed.len() > DONATIONS as usize * 3, "views were written: {}", resumed.len());
+    assert!(resumed.len() > DONATIONS as usize * 2, "views were written: {}", resumed.len());
     let differing: Vec<String> = fresh
         .iter()
         .filter(|(k, v)| resumed.get(*k) != Some(v))

@@ -43,6 +43,7 @@ pub async fn start(nats: bool) -> Harness {
         checkpoint_entries: 64,
         checkpoint_interval: Duration::from_millis(100),
         chunk_messages_max: projections::CHUNK_MESSAGES_MAX,
+        snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
     };
     let service = Service::start(config, Arc::new(clock.clone())).await.expect("service starts");
     Harness { service, clock, cast: Cast::new("xihu-01"), dir, _nats: server }

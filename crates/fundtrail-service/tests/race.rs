@@ -25,6 +25,7 @@ async fn replica(url: &str, dir: &std::path::Path, name: &str, clock: &ManualClo
         checkpoint_entries: 1_000,
         checkpoint_interval: Duration::from_millis(200),
         chunk_messages_max: projections::CHUNK_MESSAGES_MAX,
+        snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
     };
     Service::start(config, Arc::new(clock.clone())).await.expect("replica starts")
 }

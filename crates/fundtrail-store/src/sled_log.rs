@@ -85,6 +85,10 @@ struct Inner {
     appended: tokio::sync::watch::Sender<u64>,
 }
 
+/// sled's page cache for the log (its default is 1 GiB): the log is read
+/// mostly at its end.
+pub const LOG_CACHE_BYTES: u64 = 64 << 20;
+
 impl SledLog {
     /// Opens (or creates) the log in directory `path`, syncing with [`SledSync::Fsync`].
     pub fn open(path: impl AsRef<Path>) -> Result<SledLog, LogError> {
@@ -95,7 +99,7 @@ impl SledLog {
     /// sequence matches the messages stored.
     pub fn open_with(path: impl AsRef<Path>, sync: SledSync) -> Result<SledLog, LogError> {
         let path = path.as_ref();
-        let db = sled::Config::new().path(path).open().map_err(storage)?;
+        let db = sled::Config::new().path(path).cache_capacity(LOG_CACHE_BYTES).open().map_err(storage)?;
         let tree = |name: &str| db.open_tree(name).map_err(storage);
         let inner = Inner {
             messages: tree("messages")?,

@@ -230,6 +230,7 @@ async fn run(
         checkpoint_entries: 10_000,
         checkpoint_interval: Duration::from_millis(250),
         chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
+        snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
     };
     let service = Arc::new(Service::start(config, Arc::new(SystemClock)).await?);
     if service.log.last_seq().await? != 0 {
@@ -521,6 +522,7 @@ async fn pipeline_phase(nats: &str, dir: &std::path::Path, events: usize, concur
         checkpoint_entries: 1_000,
         checkpoint_interval: Duration::from_millis(250),
         chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
+        snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
     };
     let service = Arc::new(Service::start(config, Arc::new(SystemClock)).await?);
     if service.log.last_seq().await? != 0 {

@@ -172,6 +172,7 @@ async fn start_tuned(options: ServerOptions, tuning: Tuning) -> Result<RunningSe
         checkpoint_entries: tuning.checkpoint_entries,
         checkpoint_interval: tuning.checkpoint_interval,
         chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
+        snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
     };
     let service = Arc::new(Service::start(config, options.clock).await.context("starting the service")?);
     let state = fundtrail_http::AppState::new(service.clone());
@@ -290,7 +291,7 @@ pub fn rebuild(args: RebuildArgs) -> Result<()> {
     let db = sled::open(&dir)
         .with_context(|| format!("cannot open {} (is a server still running on it?)", dir.display()))?;
     let names: Vec<String> = if args.projections.is_empty() {
-        fundtrail_service::projections::PROJECTIONS.iter().map(|s| s.to_string()).collect()
+        fundtrail_service::Projection::ALL.iter().map(|p| p.to_string()).collect()
     } else {
         args.projections
     };

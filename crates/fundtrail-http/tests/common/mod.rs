@@ -82,6 +82,7 @@ pub async fn start(nats: bool) -> Server {
         checkpoint_entries: 64,
         checkpoint_interval: Duration::from_millis(100),
         chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
+        snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
     };
     let service = Arc::new(Service::start(config, Arc::new(clock.clone())).await.expect("service starts"));
     let state = AppState::new(service.clone());

@@ -1,0 +1,792 @@
+//! The sequencer: the one fold of a service process.
+//!
+//! It owns the only [`Fold`]. It follows the log, decides queued commands
+//! between messages, and after an append lands hands every applied message —
+//! `(sequence, event, fold)` in order — to the projections, which are sinks
+//! (views, ledger, live feed) and never evolve anything themselves. So each
+//! event this process accepts is parsed once (by its submitter, which also
+//! verifies the signature on its own task), hashed once (its payload, for the
+//! id record), and run through the rules once (`decide`, then `evolve` as the
+//! fold applies it); and the log is replayed once at start, from the
+//! snapshot's position on.
+//!
+//! decide against the fold at the log's end → append with the expected last
+//! sequence of the history that decides the invariant → the append landed
+//! exactly where the fold expected: hand the batch over and answer; it landed
+//! elsewhere, or lost a race: put the fold back, read the log's end and decide
+//! again (bounded, then [`SubmitError::Busy`]). An unknown outcome is resent
+//! by the log with the same `Nats-Msg-Id`.
+//!
+//! Commands queue to the sequencer, which takes whatever is queued (up to
+//! [`BATCH_COMMANDS_MAX`]) and decides it as one batch, applying each
+//! accepted event to the fold before deciding the next, then appends the
+//! batch atomically: group commit. Any number of processes may write to one
+//! log; the expectations make every lost race visible.
+//!
+//! Before deciding, the sequencer reads whatever the log holds beyond its
+//! fold, except right after its own append landed exactly where it expected:
+//! then the next batch is decided at once, what another replica appended since
+//! is caught by the expectations, and no refusal is answered before the
+//! sequencer has read the log's end and decided again.
+//!
+//! Which history decides an event: an event a fund role authors in fund F is
+//! decided by F's history alone (its roles, committee, money) plus key
+//! enrolments, which only ever add; it expects the last sequence of
+//! `fundtrail.v1.F.>`. Everything else — host-scope events and whatever a
+//! host-wide role authors, such as opening a fund or granting a role — may
+//! depend on any history, and expects the last sequence of the whole stream.
+//!
+//! Those per-fund expectations are only needed while another writer is
+//! active (so that writers on different funds do not make each other lose
+//! races). A sequencer that has seen no other writer for
+//! [`CONTENDED_BATCHES`] batches gives its batch one expectation instead: the
+//! whole stream's last sequence, on the first message. It is stronger
+//! (nothing at all landed since the fold's position) and the server checks it
+//! in O(1), where a fund's wildcard walks every subject of the fund.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::VerifyingKey;
+use fundtrail_domain::{decide, EventId, FundId, KeyId, Refusal, Role};
+use fundtrail_envelope::{EnvelopeError, Fold, FoldError, Folded, VerifiedEvent};
+use fundtrail_store::{AppendError, AppendRequest, EventLog, Expectation, LogError, StoredMessage};
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::clock::Clock;
+
+/// Most commands decided and appended as one batch (the log's batch cap).
+pub const BATCH_COMMANDS_MAX: usize = fundtrail_store::BATCH_MESSAGES_MAX;
+/// How many times a batch is decided again after losing a race.
+pub const DECIDE_ATTEMPTS_MAX: u32 = 16;
+/// Commands waiting for the sequencer before submitters are told to back off.
+pub const QUEUE_COMMANDS_MAX: usize = 8_192;
+/// Most messages handed to the projections at once while catching up.
+pub const CATCH_UP_READ_MAX: usize = 1_000;
+/// How long a catch-up waits for the next message the log says it holds.
+pub const CATCH_UP_WAIT_MAX: Duration = Duration::from_secs(10);
+/// Hand-overs waiting for the projections before the sequencer waits for them.
+pub const HANDOFF_QUEUE_MAX: usize = 64;
+/// Wait before following the log again after an error.
+pub const FOLLOW_RETRY_DELAY: Duration = Duration::from_millis(500);
+
+/// After another writer is seen (a lost race, a message of theirs read),
+/// this many batches expect per-fund histories, so that writers on other
+/// funds do not make each other lose races; then the sequencer goes back to
+/// one expectation on the whole stream, which the server checks in O(1).
+pub const CONTENDED_BATCHES: u32 = 32;
+
+/// The subject filter of the whole stream.
+pub const ALL_EVENTS: &str = "fundtrail.v1.>";
+
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// Only this key may sign the genesis event (the trust anchor).
+    pub host_key: Option<KeyId>,
+    /// How far in the future of the service's clock `occurred_at` may be.
+    pub future_skew_max: chrono::Duration,
+    /// How far in the past `occurred_at` may be (late bookings are normal,
+    /// back-dating a year is not).
+    pub backdate_max: chrono::Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            host_key: None,
+            future_skew_max: chrono::Duration::minutes(5),
+            backdate_max: chrono::Duration::days(7),
+        }
+    }
+}
+
+/// An accepted command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub id: EventId,
+    pub type_name: &'static str,
+    pub fund: FundId,
+    /// Stream sequence; the ledger index is `seq − 1`.
+    pub seq: u64,
+    /// The same event was accepted before: this is its original sequence.
+    pub duplicate: bool,
+}
+
+/// Why a command was not accepted. Nothing was written.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error("event id {id} is already used by another event at sequence {seq}")]
+    IdReused { id: EventId, seq: u64 },
+    #[error("occurred_at {occurred_at} is too far from the service's clock ({now}): at most {future_max} ahead and {past_max} behind")]
+    Clock { occurred_at: String, now: String, future_max: String, past_max: String },
+    #[error("genesis must be signed by the pinned host key {expected}, not {actual}")]
+    HostKeyPinned { expected: KeyId, actual: KeyId },
+    #[error("the fund is busy: the command lost {attempts} races in a row; retry")]
+    Busy { attempts: u32 },
+    #[error("the event log is unavailable: {0}")]
+    Unavailable(String),
+    #[error("too many commands queued; retry shortly")]
+    Overloaded,
+    #[error("the service is shutting down")]
+    ShuttingDown,
+}
+
+/// One message the fold passed over, in stream order.
+pub enum Step {
+    /// Applied (or, for an id seen before, passed with no effect).
+    Applied { seq: u64, folded: Folded },
+    /// Refused by the fold: only a writer that bypassed FundTrail can put such
+    /// a message in the stream. Every reader skips it the same way; the ledger
+    /// still holds its bytes.
+    Rejected { seq: u64, envelope: Vec<u8>, error: FoldError },
+}
+
+impl Step {
+    pub fn seq(&self) -> u64 {
+        match self {
+            Step::Applied { seq, .. } | Step::Rejected { seq, .. } => *seq,
+        }
+    }
+
+    /// The message's bytes, exactly as stored.
+    pub fn envelope(&self) -> &[u8] {
+        match self {
+            Step::Applied { folded, .. } => &folded.event.envelope,
+            Step::Rejected { envelope, .. } => envelope,
+        }
+    }
+}
+
+/// What the sequencer hands the projections: consecutive steps and the fold
+/// right after the last of them (an O(1) snapshot).
+pub struct Handoff {
+    pub steps: Vec<Step>,
+    pub fold: Fold,
+}
+
+struct Command {
+    envelope: Vec<u8>,
+    /// Opened (signature verified) by the submitter, when it knew the key.
+    opened: Option<VerifiedEvent>,
+    reply: oneshot::Sender<Result<Accepted, SubmitError>>,
+}
+
+/// Public keys the sequencer has seen enrolled. A key id is the hash of its
+/// public key, so an entry never changes: submitters verify signatures with
+/// it on their own tasks, in parallel, before the sequencer decides.
+pub type KeyDirectory = Arc<std::sync::RwLock<HashMap<KeyId, VerifyingKey>>>;
+
+/// A handle to the sequencer task: where commands go in.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Command>,
+    keys: KeyDirectory,
+}
+
+impl Writer {
+    /// Starts the sequencer over `log` with `fold` (empty, or read from a
+    /// snapshot), handing what it applies to `projections`.
+    pub fn start(
+        log: Arc<dyn EventLog>,
+        clock: Arc<dyn Clock>,
+        config: WriterConfig,
+        fold: Fold,
+        projections: mpsc::Sender<Handoff>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Writer {
+        let (tx, rx) = mpsc::channel(QUEUE_COMMANDS_MAX);
+        let known: HashMap<KeyId, VerifyingKey> =
+            fold.state.keys.keys().filter_map(|id| fold.key(id).map(|k| (id.clone(), k))).collect();
+        let keys: KeyDirectory = Arc::new(std::sync::RwLock::new(known));
+        let task = Sequencer {
+            log,
+            clock,
+            config,
+            fold,
+            fund_last: HashMap::new(),
+            at_log_end: false,
+            contended_batches: 0,
+            keys: keys.clone(),
+            projections,
+            follow: None,
+        };
+        tokio::spawn(task.run(rx, shutdown));
+        Writer { tx, keys }
+    }
+
+    /// Submits a signed envelope; answers once it is in the log (or refused).
+    pub async fn submit(&self, envelope: Vec<u8>) -> Result<Accepted, SubmitError> {
+        // Verify here, on the submitter's task, when the key is known: the
+        // sequencer then only decides. Unknown keys go to the sequencer,
+        // whose state is newer (or genesis, which names its own key).
+        let opened = {
+            let keys = self.keys.read().expect("key directory lock");
+            fundtrail_envelope::open(&envelope, |id| keys.get(id).copied())
+        };
+        let opened = match opened {
+            Ok(v) => Some(v),
+            Err(EnvelopeError::UnknownKey(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.tx.try_send(Command { envelope, opened, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => SubmitError::ShuttingDown,
+        })?;
+        answer.await.map_err(|_| SubmitError::ShuttingDown)?
+    }
+}
+
+struct Sequencer {
+    log: Arc<dyn EventLog>,
+    clock: Arc<dyn Clock>,
+    config: WriterConfig,
+    fold: Fold,
+    /// Last sequence of each fund's subjects (`fundtrail.v1.<fund>.>`) seen
+    /// since this process started. A fund missing here expects its last
+    /// sequence as the log reports it (see [`Sequencer::fund_last_seq`]).
+    fund_last: HashMap<FundId, u64>,
+    /// The last append landed exactly at the fold's position: the fold was
+    /// at the log's end a moment ago, so the next batch may skip asking.
+    at_log_end: bool,
+    /// Batches still to decide with per-fund expectations since another
+    /// writer was last seen (see [`CONTENDED_BATCHES`]).
+    contended_batches: u32,
+    keys: KeyDirectory,
+    projections: mpsc::Sender<Handoff>,
+    /// The log, followed from the fold's position (see [`Sequencer::start_following`]).
+    follow: Option<futures::stream::BoxStream<'static, Result<StoredMessage, LogError>>>,
+}
+
+/// What deciding one command gave, before the batch is appended.
+enum Decided {
+    Answer(Result<Accepted, SubmitError>),
+    /// Accepted into this batch at provisional sequence `accepted.seq`.
+    New {
+        accepted: Accepted,
+        request: AppendRequest,
+    },
+    /// The same event as an earlier command of this batch.
+    SameAs(usize),
+}
+
+/// The sequencer's state before a batch, to put back when the batch does not
+/// land where it expected.
+struct Before {
+    fold: Fold,
+    fund_last: HashMap<FundId, u64>,
+}
+
+impl Sequencer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut shutdown: watch::Receiver<bool>) {
+        // Replay the log once (from the snapshot's position on) before the
+        // first command is decided.
+        while let Err(e) = self.catch_up().await {
+            tracing::warn!(error = %e, "cannot read the log to replay it; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(FOLLOW_RETRY_DELAY) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+        loop {
+            if self.follow.is_none() {
+                if let Err(e) = self.start_following().await {
+                    tracing::warn!(error = %e, "cannot follow the log; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(FOLLOW_RETRY_DELAY) => continue,
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+            let follow = self.follow.as_mut().expect("following");
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return,
+                next = follow.next() => {
+                    let Some(first) = self.followed(next) else { continue };
+                    let mut steps = Vec::new();
+                    self.apply_followed(first, &mut HashMap::new(), &mut steps);
+                    // Whatever else has arrived, in one hand-over.
+                    while steps.len() < CATCH_UP_READ_MAX {
+                        let Some(follow) = self.follow.as_mut() else { break };
+                        let Some(next) = follow.next().now_or_never() else { break };
+                        let Some(message) = self.followed(next) else { break };
+                        self.apply_followed(message, &mut HashMap::new(), &mut steps);
+                    }
+                    self.hand_over(steps).await;
+                }
+                first = rx.recv() => {
+                    let Some(first) = first else { return };
+                    let mut batch = vec![first];
+                    while batch.len() < BATCH_COMMANDS_MAX {
+                        match rx.try_recv() {
+                            Ok(command) => batch.push(command),
+                            Err(_) => break,
+                        }
+                    }
+                    let answers = self.process(&batch).await;
+                    assert_eq!(answers.len(), batch.len(), "one answer per command");
+                    for (command, answer) in batch.into_iter().zip(answers) {
+                        let _ = command.reply.send(answer);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Follows the log from the fold's position on: the one consumer this
+    /// process reads the log with, for its replay, its catch-ups and what
+    /// other writers append.
+    async fn start_following(&mut self) -> Result<(), LogError> {
+        self.follow = Some(self.log.follow(self.fold.position() + 1).await?);
+        Ok(())
+    }
+
+    /// A message from the follow stream; on its end or an error, stops
+    /// following (it is started again from the fold's position).
+    fn followed(&mut self, next: Option<Result<StoredMessage, LogError>>) -> Option<StoredMessage> {
+        match next {
+            Some(Ok(message)) => Some(message),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "following the log failed; following again");
+                self.follow = None;
+                None
+            }
+            None => {
+                self.follow = None;
+                None
+            }
+        }
+    }
+
+    /// Applies a followed message unless the fold has it already (our own
+    /// appends arrive after the fold applied them). The stream is in order
+    /// and never ahead of the fold's position + 1: it is only read while the
+    /// fold holds nothing provisional, so what it delivered never gets put
+    /// back (see [`Sequencer::put_back`]).
+    fn apply_followed(
+        &mut self,
+        message: StoredMessage,
+        ours: &mut HashMap<String, VerifiedEvent>,
+        steps: &mut Vec<Step>,
+    ) {
+        if message.seq <= self.fold.position() {
+            return;
+        }
+        assert_eq!(message.seq, self.fold.position() + 1, "the log is followed in order, without gaps");
+        steps.push(self.apply_stored(message, ours));
+    }
+
+    /// Hands applied steps, and the fold after them, to the projections.
+    async fn hand_over(&mut self, steps: Vec<Step>) {
+        if steps.is_empty() {
+            return;
+        }
+        debug_assert_eq!(steps.last().map(Step::seq), Some(self.fold.position()));
+        let handoff = Handoff { steps, fold: self.fold.clone() };
+        if self.projections.send(handoff).await.is_err() {
+            tracing::error!("the projections stopped; nothing more is projected");
+        }
+    }
+
+    async fn process(&mut self, batch: &[Command]) -> Vec<Result<Accepted, SubmitError>> {
+        // Our own events of a batch that did not land where expected: when the
+        // log is read again they are applied as opened, not verified again.
+        let mut ours: HashMap<String, VerifiedEvent> = HashMap::new();
+        for attempt in 0..DECIDE_ATTEMPTS_MAX {
+            // Right after our own append landed where we expected, the batch is
+            // decided without asking the log for its end: whatever another
+            // replica appended since is caught by the expectations (a lost
+            // race), and a refusal is only given after reading the log's end.
+            let skipped_catch_up = attempt == 0 && std::mem::take(&mut self.at_log_end);
+            if !skipped_catch_up {
+                if let Err(e) = self.catch_up_with(&mut ours).await {
+                    return batch.iter().map(|_| Err(SubmitError::Unavailable(e.to_string()))).collect();
+                }
+            }
+            let stream_wide = self.contended_batches == 0;
+            self.contended_batches = self.contended_batches.saturating_sub(1);
+            let before = Before { fold: self.fold.clone(), fund_last: self.fund_last.clone() };
+            let (decided, steps) = self.decide_batch(batch, stream_wide, &before).await;
+            if skipped_catch_up && decided.iter().any(|d| matches!(d, Decided::Answer(Err(_)))) {
+                self.put_back(before, false);
+                continue;
+            }
+            let requests: Vec<AppendRequest> = decided
+                .iter()
+                .filter_map(|d| match d {
+                    Decided::New { request, .. } => Some(request.clone()),
+                    _ => None,
+                })
+                .collect();
+            if requests.is_empty() {
+                return resolve(decided, &[]);
+            }
+            match self.log.append_batch(requests).await {
+                Ok(appended) => {
+                    let provisional: Vec<u64> = steps.iter().map(Step::seq).collect();
+                    let actual: Vec<u64> = appended.iter().map(|a| a.seq).collect();
+                    if actual == provisional && !appended.iter().any(|a| a.duplicate) {
+                        self.at_log_end = true;
+                        self.hand_over(steps).await;
+                    } else {
+                        // Someone else's messages landed between our position and
+                        // our batch (other funds), or the batch was a resend: put
+                        // the fold back; the log is read as it really is next.
+                        remember(&mut ours, steps);
+                        self.put_back(before, true);
+                        let last = actual.iter().copied().max().unwrap_or(0);
+                        let mut caught = Vec::new();
+                        if let Err(e) = self.follow_until(last, &mut ours, &mut caught).await {
+                            tracing::debug!(error = %e, "catching up after the append; the follow stream will");
+                        }
+                        self.hand_over(caught).await;
+                    }
+                    let landed: Vec<(u64, bool)> = appended.iter().map(|a| (a.seq, a.duplicate)).collect();
+                    return resolve(decided, &landed);
+                }
+                Err(AppendError::Conflict { filter, expected, actual }) => {
+                    tracing::debug!(%filter, expected, actual, "lost a race; deciding again");
+                    self.put_back(before, true);
+                }
+                Err(AppendError::PartialDuplicate { .. }) => {
+                    remember(&mut ours, steps);
+                    self.put_back(before, true);
+                }
+                Err(e) => {
+                    // An unknown outcome: the batch may have landed. The log is
+                    // read as it is before anything is decided again.
+                    remember(&mut ours, steps);
+                    self.put_back(before, false);
+                    let message = e.to_string();
+                    return batch.iter().map(|_| Err(SubmitError::Unavailable(message.clone()))).collect();
+                }
+            }
+        }
+        batch.iter().map(|_| Err(SubmitError::Busy { attempts: DECIDE_ATTEMPTS_MAX })).collect()
+    }
+
+    /// The log was not where the batch assumed (another writer, or a resend):
+    /// puts the fold back to before the batch; with `contended`, expects
+    /// per-fund histories for a while.
+    fn put_back(&mut self, before: Before, contended: bool) {
+        self.fold = before.fold;
+        self.fund_last = before.fund_last;
+        self.at_log_end = false;
+        if contended {
+            self.contended_batches = CONTENDED_BATCHES;
+        }
+    }
+
+    async fn catch_up(&mut self) -> Result<(), LogError> {
+        self.catch_up_with(&mut HashMap::new()).await
+    }
+
+    /// Applies whatever the log has beyond the fold's position, as the
+    /// follow stream delivers it, handing it over in chunks.
+    async fn catch_up_with(&mut self, ours: &mut HashMap<String, VerifiedEvent>) -> Result<(), LogError> {
+        let last = self.log.last_seq().await?;
+        let mut steps = Vec::new();
+        let caught_up = self.follow_until(last, ours, &mut steps).await;
+        self.hand_over(steps).await;
+        caught_up
+    }
+
+    async fn follow_until(
+        &mut self,
+        last: u64,
+        ours: &mut HashMap<String, VerifiedEvent>,
+        steps: &mut Vec<Step>,
+    ) -> Result<(), LogError> {
+        while self.fold.position() < last {
+            if self.follow.is_none() {
+                self.start_following().await?;
+            }
+            let follow = self.follow.as_mut().expect("following");
+            let Ok(next) = tokio::time::timeout(CATCH_UP_WAIT_MAX, follow.next()).await else {
+                self.follow = None;
+                let cause = format!(
+                    "the log's last sequence is {last}, but sequence {} did not arrive within {CATCH_UP_WAIT_MAX:?}",
+                    self.fold.position() + 1
+                );
+                return Err(LogError::Unavailable { cause });
+            };
+            match next {
+                Some(Ok(message)) => self.apply_followed(message, ours, steps),
+                Some(Err(e)) => {
+                    self.follow = None;
+                    return Err(e);
+                }
+                None => {
+                    self.follow = None;
+                    return Err(LogError::Unavailable { cause: "the followed stream ended".into() });
+                }
+            }
+            if steps.len() >= CATCH_UP_READ_MAX {
+                self.hand_over(std::mem::take(steps)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one message read from the log: one of ours (its bytes equal an
+    /// event we opened) without verifying again, anything else in full.
+    fn apply_stored(&mut self, message: StoredMessage, ours: &mut HashMap<String, VerifiedEvent>) -> Step {
+        let seq = message.seq;
+        if let Ok(fund) = FundId::new(fund_token(&message.subject)) {
+            self.fund_last.insert(fund, seq);
+        }
+        let own = match ours.remove(&message.msg_id) {
+            Some(opened) if opened.envelope == message.payload && opened.event.subject() == message.subject => {
+                Some(opened)
+            }
+            _ => None,
+        };
+        let applied = match own {
+            Some(opened) => self.fold.apply_verified(seq, opened),
+            None => {
+                self.contended_batches = CONTENDED_BATCHES; // another writer's message
+                self.fold.apply(seq, Some(&message.subject), &message.payload)
+            }
+        };
+        match applied {
+            Ok(folded) => {
+                self.learn_key(&folded.event.event);
+                Step::Applied { seq, folded }
+            }
+            Err(error) => {
+                tracing::error!(%error, "stream message rejected by the fold");
+                Step::Rejected { seq, envelope: message.payload, error }
+            }
+        }
+    }
+
+    /// Decides a batch; with `stream_wide`, its one expectation is the whole
+    /// stream's last sequence, on its first message. Returns the decisions
+    /// and the steps the fold applied (one per new event, in order).
+    async fn decide_batch(
+        &mut self,
+        batch: &[Command],
+        stream_wide: bool,
+        before: &Before,
+    ) -> (Vec<Decided>, Vec<Step>) {
+        let mut decided: Vec<Decided> = Vec::with_capacity(batch.len());
+        let mut steps: Vec<Step> = Vec::new();
+        let mut in_batch: HashMap<EventId, usize> = HashMap::new();
+        let mut expected: HashSet<String> = HashSet::new();
+        for (i, command) in batch.iter().enumerate() {
+            let opened = match &command.opened {
+                Some(v) => Ok(v.clone()),
+                None => self.fold.open(&command.envelope),
+            };
+            let verified = match opened {
+                Ok(v) => v,
+                Err(e) => {
+                    decided.push(Decided::Answer(Err(e.into())));
+                    continue;
+                }
+            };
+            if let Some(&j) = in_batch.get(&verified.event.id) {
+                let same =
+                    matches!(&steps_of(&steps, &decided, j), Some(earlier) if earlier.payload == verified.payload);
+                decided.push(if same {
+                    Decided::SameAs(j)
+                } else {
+                    Decided::Answer(Err(SubmitError::IdReused { id: verified.event.id.clone(), seq: 0 }))
+                });
+                continue;
+            }
+            match self.decide_one(verified, before, &mut expected, stream_wide, &mut steps).await {
+                Ok(d) => {
+                    if let Decided::New { accepted, .. } = &d {
+                        in_batch.insert(accepted.id.clone(), i);
+                    }
+                    decided.push(d);
+                }
+                Err(e) => decided.push(Decided::Answer(Err(e))),
+            }
+        }
+        (decided, steps)
+    }
+
+    async fn decide_one(
+        &mut self,
+        verified: VerifiedEvent,
+        before: &Before,
+        expected: &mut HashSet<String>,
+        stream_wide: bool,
+        steps: &mut Vec<Step>,
+    ) -> Result<Decided, SubmitError> {
+        let event = &verified.event;
+        if let Some(record) = self.fold.id_record(&event.id) {
+            if record.payload_sha256 != fundtrail_envelope::payload_digest(&verified.payload) {
+                return Err(SubmitError::IdReused { id: event.id.clone(), seq: record.seq });
+            }
+            let accepted = Accepted {
+                id: event.id.clone(),
+                type_name: event.type_name(),
+                fund: event.fund.clone(),
+                seq: record.seq,
+                duplicate: true,
+            };
+            return Ok(Decided::Answer(Ok(accepted)));
+        }
+        self.check_clock(&event.occurred_at)?;
+        if let (Some(pinned), fundtrail_domain::EventBody::HostEstablished(_)) = (&self.config.host_key, &event.body) {
+            if &event.author != pinned {
+                return Err(SubmitError::HostKeyPinned { expected: pinned.clone(), actual: event.author.clone() });
+            }
+        }
+        let events = decide(&self.fold.state, event).map_err(SubmitError::Refused)?;
+        assert_eq!(events.len(), 1, "a new command decides into exactly its own event");
+        let filter = if stream_wide { ALL_EVENTS.to_owned() } else { self.deciding_history(event) };
+        let expect = if expected.insert(filter.clone()) {
+            let last_seq = if filter == ALL_EVENTS {
+                before.fold.position()
+            } else {
+                self.fund_last_seq(&event.fund, &filter, before).await?
+            };
+            Some(Expectation { filter, last_seq })
+        } else {
+            None
+        };
+        let seq = self.fold.position() + 1;
+        let accepted = Accepted {
+            id: event.id.clone(),
+            type_name: event.type_name(),
+            fund: event.fund.clone(),
+            seq,
+            duplicate: false,
+        };
+        let request = AppendRequest {
+            subject: event.subject(),
+            msg_id: event.id.to_string(),
+            payload: verified.envelope.clone(),
+            expect,
+        };
+        let fund = event.fund.clone();
+        self.learn_key(event);
+        let folded = self.fold.apply_verified(seq, verified).expect("decide accepted it, so it applies");
+        steps.push(Step::Applied { seq, folded });
+        self.fund_last.insert(fund, seq);
+        Ok(Decided::New { accepted, request })
+    }
+
+    /// The last sequence of a fund's history as of `before`. A fund this
+    /// process has not seen a message of since it started (its fold came from
+    /// a snapshot) asks the log once.
+    async fn fund_last_seq(&mut self, fund: &FundId, filter: &str, before: &Before) -> Result<u64, SubmitError> {
+        if let Some(seq) = before.fund_last.get(fund) {
+            return Ok(*seq);
+        }
+        let seq = self.log.last_subject_seq(filter).await.map_err(|e| SubmitError::Unavailable(e.to_string()))?;
+        // Only what the fold has seen may be expected: a newer message is
+        // someone else's and the append then loses the race, as it should.
+        Ok(seq.min(before.fold.position()))
+    }
+
+    /// Adds an enrolled key to the directory submitters verify with.
+    fn learn_key(&self, event: &fundtrail_domain::Event) {
+        if let Some((key, parsed)) = fundtrail_envelope::enrolled_key(event) {
+            self.keys.write().expect("key directory lock").insert(key, parsed);
+        }
+    }
+
+    fn check_clock(&self, occurred_at: &DateTime<Utc>) -> Result<(), SubmitError> {
+        let now = self.clock.now();
+        let too_new = *occurred_at > now + self.config.future_skew_max;
+        let too_old = *occurred_at < now - self.config.backdate_max;
+        if too_new || too_old {
+            return Err(SubmitError::Clock {
+                occurred_at: fundtrail_domain::event::format_utc(occurred_at),
+                now: fundtrail_domain::event::format_utc(&now),
+                future_max: human(self.config.future_skew_max),
+                past_max: human(self.config.backdate_max),
+            });
+        }
+        Ok(())
+    }
+
+    /// The subject filter of the history that decides `event` (see the module doc).
+    fn deciding_history(&self, event: &fundtrail_domain::Event) -> String {
+        if event.fund.is_host() {
+            return ALL_EVENTS.to_owned();
+        }
+        let fund_role = fundtrail_domain::event::authoring_roles(event.type_name())
+            .iter()
+            .filter(|r| !r.is_host_wide())
+            .any(|r| self.fold.state.has_role(&event.fund, &event.author, *r));
+        if fund_role {
+            format!("fundtrail.v1.{}.>", event.fund)
+        } else {
+            debug_assert!(self.fold.state.has_role(&FundId::host(), &event.author, Role::HostAdmin));
+            ALL_EVENTS.to_owned()
+        }
+    }
+}
+
+/// The event an earlier command `j` of this batch was decided into.
+fn steps_of<'a>(steps: &'a [Step], decided: &[Decided], j: usize) -> Option<&'a VerifiedEvent> {
+    let index = decided[..j].iter().filter(|d| matches!(d, Decided::New { .. })).count();
+    match steps.get(index)? {
+        Step::Applied { folded, .. } => Some(&folded.event),
+        Step::Rejected { .. } => None,
+    }
+}
+
+/// Keeps the events of a batch that did not land where expected, to apply
+/// them as opened when the log is read again.
+fn remember(ours: &mut HashMap<String, VerifiedEvent>, steps: Vec<Step>) {
+    for step in steps {
+        if let Step::Applied { folded, .. } = step {
+            ours.insert(folded.event.event.id.to_string(), folded.event);
+        }
+    }
+}
+
+/// Turns decisions into answers, given (seq, duplicate) for each new request in order.
+fn resolve(decided: Vec<Decided>, appended: &[(u64, bool)]) -> Vec<Result<Accepted, SubmitError>> {
+    let mut next = appended.iter();
+    let mut answers: Vec<Result<Accepted, SubmitError>> = Vec::with_capacity(decided.len());
+    for d in decided {
+        let answer = match d {
+            Decided::Answer(a) => a,
+            Decided::New { mut accepted, .. } => {
+                let &(seq, duplicate) = next.next().expect("one answer per request");
+                accepted.seq = seq;
+                accepted.duplicate = duplicate;
+                Ok(accepted)
+            }
+            Decided::SameAs(j) => match &answers[j] {
+                Ok(a) => Ok(Accepted { duplicate: true, ..a.clone() }),
+                Err(e) => Err(e.clone()),
+            },
+        };
+        answers.push(answer);
+    }
+    answers
+}
+
+/// The fund token of an event subject `fundtrail.v1.<fund>.<aggregate>.<id>`
+/// (empty when the subject is not an event subject).
+fn fund_token(subject: &str) -> &str {
+    subject.strip_prefix("fundtrail.v1.").and_then(|rest| rest.split('.').next()).unwrap_or("")
+}
+
+fn human(d: chrono::Duration) -> String {
+    if d.num_days() >= 1 {
+        format!("{} days", d.num_days())
+    } else {
+        format!("{} minutes", d.num_minutes())
+    }
+}
+
+/// How long a submitter waits for the sequencer's answer at most.
+pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,0 +1,175 @@
+//! The fold's snapshot: its state at one position, saved so that a restart
+//! reads it and replays only the tail of the log.
+//!
+//! A snapshot is never trusted: one of another format, with a damaged body,
+//! of another ledger or newer than the projections beside it is ignored and
+//! the fold is rebuilt from the log (see `projections::start_fold`).
+//!
+//! File layout (all integers big-endian):
+//!
+//! ```text
+//! magic "FTFOLD\n\0" (8) ‖ format u32 ‖ position u64 ‖ last leaf hash (32)
+//!   ‖ body length u64 ‖ SHA-256(body) (32) ‖ body (postcard of the Fold)
+//! ```
+//!
+//! Written atomically: to a temporary file, fsynced, renamed over the old
+//! one, then the directory fsynced. A crash leaves the old snapshot or the
+//! new one, never a torn one (and a torn one would fail its hash).
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::Path;
+
+use fundtrail_envelope::Fold;
+use fundtrail_ledger::Hash;
+use sha2::{Digest, Sha256};
+
+/// The layout of a snapshot and of what it holds. Bump it whenever `Fold`
+/// or the domain `State` changes shape: older snapshots are then ignored.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+/// The largest snapshot read (a corrupt length must not allocate wildly).
+pub const SNAPSHOT_BYTES_MAX: u64 = 4 << 30;
+
+const MAGIC: &[u8; 8] = b"FTFOLD\n\0";
+const HEADER_LEN: usize = 8 + 4 + 8 + 32 + 8 + 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("snapshot is not a FundTrail fold snapshot (bad magic)")]
+    Magic,
+    #[error("snapshot format {found}, this build reads format {SNAPSHOT_FORMAT}")]
+    Format { found: u32 },
+    #[error("snapshot body is {found} bytes, the header says {expected}")]
+    Length { expected: u64, found: u64 },
+    #[error("snapshot body fails its SHA-256 check")]
+    Hash,
+    #[error("snapshot body does not decode: {0}")]
+    Decode(String),
+    #[error("snapshot header says position {header}, its fold is at {fold}")]
+    Position { header: u64, fold: u64 },
+}
+
+/// A snapshot read back and checked.
+pub struct Loaded {
+    pub fold: Fold,
+    /// The leaf hash of ledger entry `position − 1` when it was saved.
+    pub last_leaf: Hash,
+}
+
+/// Saves `fold` to `path` atomically; returns the bytes written.
+pub fn save(path: &Path, fold: &Fold, last_leaf: Hash) -> Result<u64, SnapshotError> {
+    let io = |source| SnapshotError::Io { path: path.display().to_string(), source };
+    let body = postcard::to_stdvec(fold).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&SNAPSHOT_FORMAT.to_be_bytes());
+    header.extend_from_slice(&fold.position().to_be_bytes());
+    header.extend_from_slice(&last_leaf.0);
+    header.extend_from_slice(&(body.len() as u64).to_be_bytes());
+    header.extend_from_slice(&Sha256::digest(&body));
+    assert_eq!(header.len(), HEADER_LEN);
+    let tmp = path.with_extension("snapshot.tmp");
+    {
+        let mut file = File::create(&tmp).map_err(io)?;
+        file.write_all(&header).map_err(io)?;
+        file.write_all(&body).map_err(io)?;
+        file.sync_all().map_err(io)?;
+    }
+    fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    Ok((HEADER_LEN + body.len()) as u64)
+}
+
+/// Reads and checks the snapshot at `path`; `None` when there is none.
+pub fn load(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
+    let io = |source| SnapshotError::Io { path: path.display().to_string(), source };
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let mut header = [0u8; HEADER_LEN];
+    file.read_exact(&mut header).map_err(|_| SnapshotError::Magic)?;
+    if &header[..8] != MAGIC {
+        return Err(SnapshotError::Magic);
+    }
+    let format = u32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
+    if format != SNAPSHOT_FORMAT {
+        return Err(SnapshotError::Format { found: format });
+    }
+    let position = u64::from_be_bytes(header[12..20].try_into().expect("8 bytes"));
+    let last_leaf = Hash(header[20..52].try_into().expect("32 bytes"));
+    let length = u64::from_be_bytes(header[52..60].try_into().expect("8 bytes"));
+    let digest: [u8; 32] = header[60..92].try_into().expect("32 bytes");
+    if length > SNAPSHOT_BYTES_MAX {
+        return Err(SnapshotError::Length { expected: length, found: 0 });
+    }
+    let mut body = Vec::with_capacity(length as usize);
+    file.take(length + 1).read_to_end(&mut body).map_err(io)?;
+    if body.len() as u64 != length {
+        return Err(SnapshotError::Length { expected: length, found: body.len() as u64 });
+    }
+    if Sha256::digest(&body).as_slice() != digest {
+        return Err(SnapshotError::Hash);
+    }
+    let fold: Fold = postcard::from_bytes(&body).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+    if fold.position() != position {
+        return Err(SnapshotError::Position { header: position, fold: fold.position() });
+    }
+    Ok(Some(Loaded { fold: fold.restored(), last_leaf }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved() -> (tempfile::TempDir, std::path::PathBuf, Fold) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fold.snapshot");
+        let mut fold = Fold::new();
+        fold.skip(1);
+        fold.skip(2);
+        save(&path, &fold, Hash([7; 32])).unwrap();
+        (dir, path, fold)
+    }
+
+    #[test]
+    fn a_snapshot_reads_back_as_saved() {
+        let (_dir, path, fold) = saved();
+        let loaded = load(&path).unwrap().expect("a snapshot");
+        assert_eq!(loaded.fold.position(), fold.position());
+        assert_eq!(loaded.fold.state, fold.state);
+        assert_eq!(loaded.last_leaf, Hash([7; 32]));
+        assert!(load(&path.with_extension("none")).unwrap().is_none(), "no file: no snapshot");
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_snapshot_is_refused_with_its_reason() {
+        let (_dir, path, _) = saved();
+        let good = fs::read(&path).unwrap();
+        type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+        let cases: Vec<(&str, Damage)> = vec![
+            ("bad magic", Box::new(|b: &mut Vec<u8>| b[0] ^= 1)),
+            ("format 2", Box::new(|b: &mut Vec<u8>| b[11] = 2)),
+            ("fails its SHA-256", Box::new(|b: &mut Vec<u8>| *b.last_mut().unwrap() ^= 1)),
+            ("header says 48", Box::new(|b: &mut Vec<u8>| b.truncate(HEADER_LEN + 1))),
+            ("position", Box::new(|b: &mut Vec<u8>| b[19] = 9)),
+        ];
+        for (expected, damage) in cases {
+            let mut bytes = good.clone();
+            damage(&mut bytes);
+            fs::write(&path, &bytes).unwrap();
+            let error = load(&path).err().unwrap_or_else(|| panic!("{expected}: refused"));
+            let message = error.to_string();
+            let words = match expected {
+                "header says 48" => "the header says",
+                other => other.split(' ').next_back().unwrap(),
+            };
+            assert!(message.contains(words), "{expected}: {message}");
+        }
+    }
+}

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{EventId, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
 use crate::money::Fen;
+use crate::subject::{self, Aggregate, AggregateKind as A};
 
 /// Current schema version of every event type. Older versions stay readable:
 /// [`upcast`] lifts them to this one.
@@ -186,8 +187,30 @@ pub struct DisclosureTotals {
     pub goods_distributed_value_fen: Fen,
 }
 
-macro_rules! bodies {
-    ($( $(#[$doc:meta])* $variant:ident = $type:literal { $( $(#[$fdoc:meta])* $field:ident : $ty:ty ),* $(,)? } )*) => {
+/// Whether an event type lives in the host scope (`fund` = "host"), in a fund,
+/// or in either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Host,
+    Fund,
+    Either,
+}
+
+/// The catalogue: one entry per event type declares everything about it —
+/// its wire name, the roles that may author it (none for genesis, which has
+/// its own rule), its scope, the aggregate it belongs to (and so its subject,
+/// see [`crate::subject`]) and its body. Adding an event type is adding one
+/// entry; nothing else matches on type names.
+macro_rules! catalogue {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident = $type:literal {
+            roles: [$( $role:ident ),* $(,)?],
+            scope: $scope:ident,
+            aggregate: |$event:pat_param, $body:pat_param| $aggregate:expr,
+            body: { $( $(#[$fdoc:meta])* $field:ident : $ty:ty ),* $(,)? } $(,)?
+        }
+    )*) => {
         $(
             $(#[$doc])*
             #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,13 +222,50 @@ macro_rules! bodies {
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub enum EventBody { $( $variant($variant) ),* }
 
+        /// An event type without its body: the key to the catalogue's facts.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum EventType { $( #[doc = $type] $variant ),* }
+
         /// Every event type name, in catalogue order.
         pub const EVENT_TYPES: &[&str] = &[$( $type ),*];
 
+        impl EventType {
+            /// Every event type, in catalogue order.
+            pub const ALL: &'static [EventType] = &[$( EventType::$variant ),*];
+
+            /// The wire `type`, e.g. `donation.received`.
+            pub fn name(self) -> &'static str {
+                match self { $( EventType::$variant => $type ),* }
+            }
+
+            /// The event type of a wire `type`, if the catalogue has it.
+            pub fn from_name(name: &str) -> Option<EventType> {
+                match name {
+                    $( $type => Some(EventType::$variant), )*
+                    _ => None,
+                }
+            }
+
+            /// The roles allowed to author events of this type (empty for
+            /// genesis, which only the key it names may sign).
+            pub fn roles(self) -> &'static [Role] {
+                match self { $( EventType::$variant => &[$( Role::$role ),*] ),* }
+            }
+
+            /// Where events of this type live: the host scope, a fund, or either.
+            pub fn scope(self) -> Scope {
+                match self { $( EventType::$variant => Scope::$scope ),* }
+            }
+        }
+
         impl EventBody {
+            pub fn event_type(&self) -> EventType {
+                match self { $( EventBody::$variant(_) => EventType::$variant ),* }
+            }
+
             /// The wire `type`, e.g. `donation.received`.
             pub fn type_name(&self) -> &'static str {
-                match self { $( EventBody::$variant(_) => $type ),* }
+                self.event_type().name()
             }
 
             /// Parses a body of the named type (at the current schema version).
@@ -223,205 +283,361 @@ macro_rules! bodies {
                 value.expect("event bodies always serialise")
             }
         }
+
+        impl Event {
+            /// The aggregate the event belongs to (the last two tokens of its subject).
+            pub fn aggregate(&self) -> Aggregate {
+                match &self.body {
+                    $( EventBody::$variant(body) => {
+                        let ($event, $body) = (self, body);
+                        let (kind, id) = $aggregate;
+                        Aggregate { kind, id: id.to_string() }
+                    } )*
+                }
+            }
+        }
     };
 }
 
-bodies! {
+catalogue! {
     /// Genesis: the first event of the stream. The host's key signs it and becomes host_admin.
     HostEstablished = "host.established" {
-        /// The host organisation, e.g. "某市慈善总会".
-        host_name: String,
-        /// The host's key (must be the author).
-        host_key: KeyId,
-        /// Its raw Ed25519 public key, base64.
-        public_key: String,
+        roles: [],
+        scope: Host,
+        aggregate: |_, _| (A::Host, "genesis"),
+        body: {
+            /// The host organisation, e.g. "某市慈善总会".
+            host_name: String,
+            /// The host's key (must be the author).
+            host_key: KeyId,
+            /// Its raw Ed25519 public key, base64.
+            public_key: String,
+        },
     }
     /// A key becomes known (public key and a label). Roles come separately.
     KeyEnrolled = "key.enrolled" {
-        key: KeyId,
-        /// Raw Ed25519 public key, base64 (standard, padded).
-        public_key: String,
-        /// A label of the key's holder or service, e.g. "收款服务" or "委员 王芳".
-        label: String,
+        roles: [HostAdmin],
+        scope: Host,
+        aggregate: |_, b| (A::Key, &b.key),
+        body: {
+            key: KeyId,
+            /// Raw Ed25519 public key, base64 (standard, padded).
+            public_key: String,
+            /// A label of the key's holder or service, e.g. "收款服务" or "委员 王芳".
+            label: String,
+        },
     }
     /// A role for `key` in the event's fund (or host-wide in the host scope).
     RoleGranted = "role.granted" {
-        key: KeyId,
-        role: Role,
+        roles: [HostAdmin],
+        scope: Either,
+        aggregate: |_, b| (A::Key, &b.key),
+        body: {
+            key: KeyId,
+            role: Role,
+        },
     }
     /// The key loses the role from this point of the stream on.
     RoleRevoked = "role.revoked" {
-        key: KeyId,
-        role: Role,
-        reason: String,
+        roles: [HostAdmin],
+        scope: Either,
+        aggregate: |_, b| (A::Key, &b.key),
+        body: {
+            key: KeyId,
+            role: Role,
+            reason: String,
+        },
     }
     /// Every role `old_key` holds in this scope moves to `new_key` (already enrolled).
     KeyRotated = "key.rotated" {
-        old_key: KeyId,
-        new_key: KeyId,
-        reason: String,
+        roles: [HostAdmin],
+        scope: Either,
+        aggregate: |_, b| (A::Key, &b.old_key),
+        body: {
+            old_key: KeyId,
+            new_key: KeyId,
+            reason: String,
+        },
     }
     /// The host opens a fund for a community under an agreement.
     FundOpened = "fund.opened" {
-        /// The fund's name, e.g. "西湖街道社区发展基金".
-        name: String,
-        /// The community it serves.
-        community: String,
-        /// Currency of every amount: always "CNY".
-        currency: String,
-        /// Hash of the signed agreement between host and community.
-        agreement: Sha256Hex,
+        roles: [HostAdmin],
+        scope: Fund,
+        aggregate: |e, _| (A::Fund, &e.fund),
+        body: {
+            /// The fund's name, e.g. "西湖街道社区发展基金".
+            name: String,
+            /// The community it serves.
+            community: String,
+            /// Currency of every amount: always "CNY".
+            currency: String,
+            /// Hash of the signed agreement between host and community.
+            agreement: Sha256Hex,
+        },
     }
     /// The fund's management committee: odd, at least 3, each holding committee_member.
     CommitteeSeated = "committee.seated" {
-        members: Vec<KeyId>,
-        /// Hash of the minutes of the election or appointment.
-        minutes: Sha256Hex,
+        roles: [HostAdmin],
+        scope: Fund,
+        aggregate: |e, _| (A::Committee, &e.fund),
+        body: {
+            members: Vec<KeyId>,
+            /// Hash of the minutes of the election or appointment.
+            minutes: Sha256Hex,
+        },
     }
     /// A partner or merchant pledges an amount (e.g. a share of a year's revenue).
     PledgeRecorded = "pledge.recorded" {
-        pledge: PledgeId,
-        channel: Channel,
-        donor: Sha256Hex,
-        amount_fen: Fen,
-        /// What the pledge covers, e.g. "2026年度 营业利润的5%".
-        terms: String,
+        roles: [Intake],
+        scope: Fund,
+        aggregate: |_, b| (A::Pledge, &b.pledge),
+        body: {
+            pledge: PledgeId,
+            channel: Channel,
+            donor: Sha256Hex,
+            amount_fen: Fen,
+            /// What the pledge covers, e.g. "2026年度 营业利润的5%".
+            terms: String,
+        },
     }
     /// Cash arrived. The donation's id is the event id.
     DonationReceived = "donation.received" {
-        amount_fen: Fen,
-        channel: Channel,
-        /// Salted commitment to the donor (never a name).
-        donor: Sha256Hex,
-        /// The payment system's reference.
-        payment_ref: String,
-        /// The pledge this payment fulfils, if any.
-        pledge: Option<PledgeId>,
-        /// A purpose the donor restricted the gift to, if any.
-        restricted_purpose: Option<String>,
+        roles: [Intake],
+        scope: Fund,
+        aggregate: |e, _| (A::Donation, &e.id),
+        body: {
+            amount_fen: Fen,
+            channel: Channel,
+            /// Salted commitment to the donor (never a name).
+            donor: Sha256Hex,
+            /// The payment system's reference.
+            payment_ref: String,
+            /// The pledge this payment fulfils, if any.
+            pledge: Option<PledgeId>,
+            /// A purpose the donor restricted the gift to, if any.
+            restricted_purpose: Option<String>,
+        },
     }
     /// Goods arrived in kind.
     GoodsReceived = "goods.received" {
-        channel: Channel,
-        donor: Sha256Hex,
-        items: Vec<GoodsLine>,
-        pledge: Option<PledgeId>,
+        roles: [Intake],
+        scope: Fund,
+        aggregate: |e, _| (A::Donation, &e.id),
+        body: {
+            channel: Channel,
+            donor: Sha256Hex,
+            items: Vec<GoodsLine>,
+            pledge: Option<PledgeId>,
+        },
     }
     /// A cash donation is refunded (in full or in part).
     DonationReversed = "donation.reversed" {
-        donation: EventId,
-        amount_fen: Fen,
-        reason: String,
+        roles: [Intake, HostTreasurer],
+        scope: Fund,
+        aggregate: |_, b| (A::Donation, &b.donation),
+        body: {
+            donation: EventId,
+            amount_fen: Fen,
+            reason: String,
+        },
     }
     /// The host's finance system issued an official receipt (公益事业捐赠票据).
     ReceiptIssued = "receipt.issued" {
-        donation: EventId,
-        receipt_no: String,
+        roles: [HostTreasurer],
+        scope: Fund,
+        aggregate: |_, b| (A::Donation, &b.donation),
+        body: {
+            donation: EventId,
+            receipt_no: String,
+        },
     }
     /// An issued receipt was voided.
     ReceiptVoided = "receipt.voided" {
-        donation: EventId,
-        receipt_no: String,
-        reason: String,
+        roles: [HostTreasurer],
+        scope: Fund,
+        aggregate: |_, b| (A::Donation, &b.donation),
+        body: {
+            donation: EventId,
+            receipt_no: String,
+            reason: String,
+        },
     }
     /// The community organisation proposes a use of the fund.
     ProposalSubmitted = "proposal.submitted" {
-        proposal: ProposalId,
-        title: String,
-        category: ProposalCategory,
-        amount_fen: Fen,
-        /// Who would be paid (an organisation or a role, never a private person's name).
-        payee: String,
-        description: String,
-        evidence: Vec<Sha256Hex>,
+        roles: [Proposer],
+        scope: Fund,
+        aggregate: |_, b| (A::Proposal, &b.proposal),
+        body: {
+            proposal: ProposalId,
+            title: String,
+            category: ProposalCategory,
+            amount_fen: Fen,
+            /// Who would be paid (an organisation or a role, never a private person's name).
+            payee: String,
+            description: String,
+            evidence: Vec<Sha256Hex>,
+        },
     }
     /// Residents' opinions on a proposal (a survey or hearing), with its results.
     OpinionRecorded = "opinion.recorded" {
-        proposal: ProposalId,
-        summary: String,
-        support: u32,
-        oppose: u32,
-        evidence: Vec<Sha256Hex>,
+        roles: [Proposer, CommitteeMember],
+        scope: Fund,
+        aggregate: |_, b| (A::Proposal, &b.proposal),
+        body: {
+            proposal: ProposalId,
+            summary: String,
+            support: u32,
+            oppose: u32,
+            evidence: Vec<Sha256Hex>,
+        },
     }
     /// A seated committee member's vote; at most one per member per proposal.
     VoteCast = "vote.cast" {
-        proposal: ProposalId,
-        choice: VoteChoice,
-        reason: String,
+        roles: [CommitteeMember],
+        scope: Fund,
+        aggregate: |_, b| (A::Proposal, &b.proposal),
+        body: {
+            proposal: ProposalId,
+            choice: VoteChoice,
+            reason: String,
+        },
     }
     /// The committee endorsed the proposal: a strict majority of non-recused seated members approved.
     ProposalEndorsed = "proposal.endorsed" {
-        proposal: ProposalId,
-        /// Hash of the meeting minutes.
-        minutes: Sha256Hex,
+        roles: [CommitteeMember],
+        scope: Fund,
+        aggregate: |_, b| (A::Proposal, &b.proposal),
+        body: {
+            proposal: ProposalId,
+            /// Hash of the meeting minutes.
+            minutes: Sha256Hex,
+        },
     }
     /// The committee rejected the proposal: a majority can no longer be reached.
     ProposalRejected = "proposal.rejected" {
-        proposal: ProposalId,
-        reason: String,
+        roles: [CommitteeMember],
+        scope: Fund,
+        aggregate: |_, b| (A::Proposal, &b.proposal),
+        body: {
+            proposal: ProposalId,
+            reason: String,
+        },
     }
     /// The endorsed proposal goes to the host as an application.
     ApplicationSubmitted = "application.submitted" {
-        proposal: ProposalId,
+        roles: [Proposer],
+        scope: Fund,
+        aggregate: |_, b| (A::Proposal, &b.proposal),
+        body: {
+            proposal: ProposalId,
+        },
     }
     /// The host approves the application and reserves the amount.
     ProposalApproved = "proposal.approved" {
-        proposal: ProposalId,
-        amount_fen: Fen,
+        roles: [HostApprover],
+        scope: Fund,
+        aggregate: |_, b| (A::Proposal, &b.proposal),
+        body: {
+            proposal: ProposalId,
+            amount_fen: Fen,
+        },
     }
     /// The host declines the application.
     ProposalDeclined = "proposal.declined" {
-        proposal: ProposalId,
-        reason: String,
+        roles: [HostApprover],
+        scope: Fund,
+        aggregate: |_, b| (A::Proposal, &b.proposal),
+        body: {
+            proposal: ProposalId,
+            reason: String,
+        },
     }
     /// The treasurer pays (part of) an approved proposal.
     PayoutMade = "payout.made" {
-        proposal: ProposalId,
-        amount_fen: Fen,
-        payment_ref: String,
-        evidence: Vec<Sha256Hex>,
+        roles: [HostTreasurer],
+        scope: Fund,
+        aggregate: |_, b| (A::Proposal, &b.proposal),
+        body: {
+            proposal: ProposalId,
+            amount_fen: Fen,
+            payment_ref: String,
+            evidence: Vec<Sha256Hex>,
+        },
     }
     /// Goods on hand are handed out (optionally for a proposal).
     GoodsDistributed = "goods.distributed" {
-        items: Vec<GoodsOut>,
-        /// To whom or for what, e.g. "重阳节 慰问独居老人 32户".
-        purpose: String,
-        proposal: Option<ProposalId>,
-        evidence: Vec<Sha256Hex>,
+        roles: [Proposer, CommitteeMember],
+        scope: Fund,
+        aggregate: |e, b| match &b.proposal {
+            Some(p) => (A::Proposal, p.to_string()),
+            None => (A::Goods, e.id.to_string()),
+        },
+        body: {
+            items: Vec<GoodsOut>,
+            /// To whom or for what, e.g. "重阳节 慰问独居老人 32户".
+            purpose: String,
+            proposal: Option<ProposalId>,
+            evidence: Vec<Sha256Hex>,
+        },
     }
     /// The proposal is finished (or withdrawn); what was reserved and not paid is released.
     ProposalClosed = "proposal.closed" {
-        proposal: ProposalId,
-        /// Completion report or the reason for withdrawal.
-        report: String,
-        evidence: Vec<Sha256Hex>,
+        roles: [Proposer, HostApprover],
+        scope: Fund,
+        aggregate: |_, b| (A::Proposal, &b.proposal),
+        body: {
+            proposal: ProposalId,
+            /// Completion report or the reason for withdrawal.
+            report: String,
+            evidence: Vec<Sha256Hex>,
+        },
     }
     /// A disclosure report: its period and cumulative totals, which must equal the fold.
     DisclosurePublished = "disclosure.published" {
-        #[serde(with = "utc")]
-        period_start: DateTime<Utc>,
-        #[serde(with = "utc")]
-        period_end: DateTime<Utc>,
-        totals: DisclosureTotals,
-        report: Sha256Hex,
+        roles: [CommitteeMember],
+        scope: Fund,
+        aggregate: |e, _| (A::Disclosure, &e.id),
+        body: {
+            #[serde(with = "utc")]
+            period_start: DateTime<Utc>,
+            #[serde(with = "utc")]
+            period_end: DateTime<Utc>,
+            totals: DisclosureTotals,
+            report: Sha256Hex,
+        },
     }
     /// An auditor's opinion on a year of the fund.
     AuditOpinionRecorded = "audit.opinion" {
-        year: i32,
-        opinion: AuditOpinionKind,
-        summary: String,
-        report: Sha256Hex,
+        roles: [Auditor],
+        scope: Fund,
+        aggregate: |e, _| (A::Audit, &e.id),
+        body: {
+            year: i32,
+            opinion: AuditOpinionKind,
+            summary: String,
+            report: Sha256Hex,
+        },
     }
     /// An amendment note on an earlier event (money is corrected by reversals, never edits).
     CorrectionRecorded = "correction.recorded" {
-        corrects: EventId,
-        note: String,
-        evidence: Vec<Sha256Hex>,
+        roles: [HostAdmin, CommitteeMember],
+        scope: Either,
+        aggregate: |e, _| (A::Correction, &e.id),
+        body: {
+            corrects: EventId,
+            note: String,
+            evidence: Vec<Sha256Hex>,
+        },
     }
     /// The host's annual work report for a year (due by 31 May of the next year).
     AnnualReportPublished = "annual_report.published" {
-        year: i32,
-        report: Sha256Hex,
+        roles: [HostAdmin],
+        scope: Host,
+        aggregate: |_, b| (A::Report, b.year),
+        body: {
+            year: i32,
+            report: Sha256Hex,
+        },
     }
 }
 
@@ -518,49 +734,14 @@ impl Event {
         self.body.type_name()
     }
 
-    /// The NATS subject the event is published on:
-    /// `fundtrail.v1.<fund>.<aggregate>.<id>`.
-    pub fn subject(&self) -> String {
-        let (aggregate, id) = self.aggregate();
-        format!("fundtrail.v1.{}.{}.{}", self.fund, aggregate, id)
+    pub fn event_type(&self) -> EventType {
+        self.body.event_type()
     }
 
-    /// The aggregate (kind, id) the event belongs to.
-    pub fn aggregate(&self) -> (&'static str, String) {
-        use EventBody as B;
-        let own = || self.id.to_string();
-        match &self.body {
-            B::HostEstablished(_) => ("host", "genesis".to_owned()),
-            B::KeyEnrolled(b) => ("key", b.key.to_string()),
-            B::RoleGranted(b) => ("key", b.key.to_string()),
-            B::RoleRevoked(b) => ("key", b.key.to_string()),
-            B::KeyRotated(b) => ("key", b.old_key.to_string()),
-            B::FundOpened(_) => ("fund", self.fund.to_string()),
-            B::CommitteeSeated(_) => ("committee", self.fund.to_string()),
-            B::PledgeRecorded(b) => ("pledge", b.pledge.to_string()),
-            B::DonationReceived(_) | B::GoodsReceived(_) => ("donation", own()),
-            B::DonationReversed(b) => ("donation", b.donation.to_string()),
-            B::ReceiptIssued(b) => ("donation", b.donation.to_string()),
-            B::ReceiptVoided(b) => ("donation", b.donation.to_string()),
-            B::ProposalSubmitted(b) => ("proposal", b.proposal.to_string()),
-            B::OpinionRecorded(b) => ("proposal", b.proposal.to_string()),
-            B::VoteCast(b) => ("proposal", b.proposal.to_string()),
-            B::ProposalEndorsed(b) => ("proposal", b.proposal.to_string()),
-            B::ProposalRejected(b) => ("proposal", b.proposal.to_string()),
-            B::ApplicationSubmitted(b) => ("proposal", b.proposal.to_string()),
-            B::ProposalApproved(b) => ("proposal", b.proposal.to_string()),
-            B::ProposalDeclined(b) => ("proposal", b.proposal.to_string()),
-            B::PayoutMade(b) => ("proposal", b.proposal.to_string()),
-            B::GoodsDistributed(b) => match &b.proposal {
-                Some(p) => ("proposal", p.to_string()),
-                None => ("goods", own()),
-            },
-            B::ProposalClosed(b) => ("proposal", b.proposal.to_string()),
-            B::DisclosurePublished(_) => ("disclosure", own()),
-            B::AuditOpinionRecorded(_) => ("audit", own()),
-            B::CorrectionRecorded(_) => ("correction", own()),
-            B::AnnualReportPublished(b) => ("report", b.year.to_string()),
-        }
+    /// The NATS subject the event is published on:
+    /// `fundtrail.v1.<fund>.<aggregate>.<id>` (see [`crate::subject`]).
+    pub fn subject(&self) -> String {
+        subject::build(&self.fund, &self.aggregate())
     }
 }
 
@@ -603,48 +784,5 @@ pub fn upcast(type_name: &str, v: u32, body: serde_json::Value) -> Result<serde_
         SCHEMA_VERSION => Ok(body),
         v if v > SCHEMA_VERSION => Err(EventParseError::FutureVersion { type_name: type_name.to_owned(), v }),
         v => Err(EventParseError::UnknownVersion { type_name: type_name.to_owned(), v }),
-    }
-}
-
-/// The roles allowed to author an event type (besides the special genesis rule).
-pub fn authoring_roles(type_name: &str) -> &'static [Role] {
-    use Role::*;
-    match type_name {
-        "host.established" => &[],
-        "key.enrolled"
-        | "role.granted"
-        | "role.revoked"
-        | "key.rotated"
-        | "fund.opened"
-        | "committee.seated"
-        | "annual_report.published" => &[HostAdmin],
-        "pledge.recorded" | "donation.received" | "goods.received" => &[Intake],
-        "donation.reversed" => &[Intake, HostTreasurer],
-        "receipt.issued" | "receipt.voided" | "payout.made" => &[HostTreasurer],
-        "proposal.submitted" | "application.submitted" => &[Proposer],
-        "opinion.recorded" | "goods.distributed" => &[Proposer, CommitteeMember],
-        "vote.cast" | "proposal.endorsed" | "proposal.rejected" | "disclosure.published" => &[CommitteeMember],
-        "proposal.approved" | "proposal.declined" => &[HostApprover],
-        "proposal.closed" => &[Proposer, HostApprover],
-        "audit.opinion" => &[Auditor],
-        "correction.recorded" => &[HostAdmin, CommitteeMember],
-        _ => &[],
-    }
-}
-
-/// Whether an event type lives in the host scope (`fund` = "host"), in a fund,
-/// or in either.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    Host,
-    Fund,
-    Either,
-}
-
-pub fn scope_of(type_name: &str) -> Scope {
-    match type_name {
-        "host.established" | "key.enrolled" | "annual_report.published" => Scope::Host,
-        "role.granted" | "role.revoked" | "key.rotated" | "correction.recorded" => Scope::Either,
-        _ => Scope::Fund,
     }
 }

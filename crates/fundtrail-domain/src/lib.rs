@@ -1,6 +1,11 @@
 //! FundTrail's domain: the rules of a community fund as a pure fold.
 //!
-//! - [`event`]: the event catalogue (what can happen, who may author it).
+//! - [`event`]: the event catalogue (what can happen, who may author it,
+//!   where, and which aggregate it belongs to).
+//! - [`subject`]: the subject format `fundtrail.v1.<fund>.<aggregate>.<id>`,
+//!   built and parsed.
+//! - [`admission`]: the rules a command passes when it arrives (clock window,
+//!   pinned host key, id reuse), with the time given.
 //! - [`rules`]: [`decide`] (command + state → events or a [`Refusal`]) and
 //!   [`evolve`] (state + event → state, checking every rule again).
 //! - [`state`]: what the fold builds.
@@ -11,6 +16,7 @@
 //! in the server, in every projection and in an auditor's replay, and gives the
 //! same bytes everywhere.
 
+pub mod admission;
 pub mod compliance;
 pub mod event;
 pub mod ids;
@@ -18,11 +24,13 @@ pub mod money;
 pub mod refusal;
 pub mod rules;
 pub mod state;
+pub mod subject;
 pub mod testing;
 
-pub use event::{Event, EventBody, EventParseError, Role};
+pub use admission::{admit, Admission, AdmissionPolicy, IdRecord};
+pub use event::{Event, EventBody, EventParseError, EventType, Role};
 pub use ids::{donor_commitment, EventId, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
 pub use money::Fen;
-pub use refusal::Refusal;
+pub use refusal::{Refusal, RefusalClass};
 pub use rules::{decide, evolve, replay, Applied};
 pub use state::State;

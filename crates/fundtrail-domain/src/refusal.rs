@@ -3,7 +3,9 @@
 //! Each variant names the rule, the things involved and the numbers, so the
 //! message alone tells a committee member or an auditor what is wrong.
 
-use crate::event::Role;
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::event::{format_utc, Role};
 use crate::ids::{EventId, FundId, KeyId, PledgeId, ProposalId};
 use crate::money::{Fen, MoneyOverflow};
 
@@ -138,8 +140,43 @@ pub enum Refusal {
     TooFew { field: &'static str, count: usize, min: usize },
     #[error("event {corrects} to correct is unknown")]
     UnknownEvent { corrects: EventId },
-    #[error("event {id} reuses an id already in the stream with other content")]
-    IdReused { id: EventId },
+
+    // --- admission (checked when a command arrives, never on replay; see
+    // `crate::admission`) -------------------------------------------------------
+    #[error("event id {id} is already used by another event at sequence {seq}")]
+    IdReused { id: EventId, seq: u64 },
+    #[error(
+        "occurred_at {} is too far from the service's clock ({}): at most {} ahead and {} behind",
+        format_utc(.occurred_at), format_utc(.now), human(.future_skew_max), human(.backdate_max)
+    )]
+    ClockWindow { occurred_at: DateTime<Utc>, now: DateTime<Utc>, future_skew_max: TimeDelta, backdate_max: TimeDelta },
+    #[error("genesis must be signed by the pinned host key {expected}, not {actual}")]
+    HostKeyPinned { expected: KeyId, actual: KeyId },
+}
+
+/// What kind of "no" a refusal is: who may not, what already exists, or
+/// which rule. HTTP answers 401, 403, 409 or 422 from this alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RefusalClass {
+    /// The signer is not known to the fund (401).
+    Unauthenticated,
+    /// The signer is known but may not author this (403).
+    Forbidden,
+    /// The command creates something that already exists (409, `exists`).
+    Exists,
+    /// The event's identity collides with other content (409, its own code).
+    Conflict,
+    /// A rule about money, votes, shape or time refuses it (422).
+    Rule,
+}
+
+/// A duration as a person says it: whole days, else whole minutes.
+fn human(d: &TimeDelta) -> String {
+    if d.num_days() >= 1 {
+        format!("{} days", d.num_days())
+    } else {
+        format!("{} minutes", d.num_minutes())
+    }
 }
 
 fn roles_list(roles: &[Role]) -> String {
@@ -180,12 +217,78 @@ impl Refusal {
             }
             EmptyText { .. } | TextTooLong { .. } | TooMany { .. } | TooFew { .. } | UnknownEvent { .. } => "shape",
             IdReused { .. } => "id-reused",
+            ClockWindow { .. } => "clock",
+            HostKeyPinned { .. } => "host-key-pinned",
+        }
+    }
+
+    /// The class of the refusal. Every variant is named here, so a new one
+    /// must be classified before the crate compiles.
+    pub fn class(&self) -> RefusalClass {
+        use Refusal::*;
+        use RefusalClass as C;
+        match self {
+            UnknownKey { .. } => C::Unauthenticated,
+            NotAuthorised { .. } | GenesisAuthor { .. } | HostKeyPinned { .. } => C::Forbidden,
+            HostAlreadyEstablished
+            | KeyAlreadyEnrolled { .. }
+            | FundExists { .. }
+            | ProposalExists { .. }
+            | PledgeExists { .. }
+            | AnnualReportExists { .. } => C::Exists,
+            IdReused { .. } => C::Conflict,
+            NoHost
+            | KeyIdMismatch { .. }
+            | BadPublicKey { .. }
+            | RoleScope { .. }
+            | RoleAlreadyHeld { .. }
+            | RoleNotHeld { .. }
+            | NothingToRotate { .. }
+            | RotateToSelf { .. }
+            | WrongScope { .. }
+            | UnknownFund { .. }
+            | Currency { .. }
+            | CommitteeSize { .. }
+            | CommitteeDuplicate { .. }
+            | CommitteeMemberLacksRole { .. }
+            | NoCommittee { .. }
+            | NotSeated { .. }
+            | AlreadyVoted { .. }
+            | NoMajority { .. }
+            | NoQuorum { .. }
+            | MajorityStillPossible { .. }
+            | AmountNotPositive { .. }
+            | AmountNegative { .. }
+            | InsufficientFunds { .. }
+            | ApprovalExceedsRequest { .. }
+            | PayoutExceedsRemainder { .. }
+            | RefundExceeds { .. }
+            | Money(_)
+            | UnknownPledge { .. }
+            | PledgeChannel { .. }
+            | UnknownDonation { .. }
+            | ReceiptAlreadyIssued { .. }
+            | NoSuchReceipt { .. }
+            | ReceiptNumberUsed { .. }
+            | UnknownProposal { .. }
+            | ProposalStatus { .. }
+            | GoodsShortfall { .. }
+            | Quantity { .. }
+            | DisclosureMismatch { .. }
+            | DisclosurePeriod { .. }
+            | Year { .. }
+            | EmptyText { .. }
+            | TextTooLong { .. }
+            | TooMany { .. }
+            | TooFew { .. }
+            | UnknownEvent { .. }
+            | ClockWindow { .. } => C::Rule,
         }
     }
 
     /// True for refusals about who signed (unknown key, missing role), which
     /// HTTP reports as 401/403 rather than 422.
     pub fn is_authorisation(&self) -> bool {
-        matches!(self, Refusal::UnknownKey { .. } | Refusal::NotAuthorised { .. } | Refusal::GenesisAuthor { .. })
+        matches!(self.class(), RefusalClass::Unauthenticated | RefusalClass::Forbidden)
     }
 }

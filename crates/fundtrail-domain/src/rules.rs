@@ -75,7 +75,7 @@ pub fn check(state: &State, event: &Event) -> Result<(), Refusal> {
 
 fn check_scope(state: &State, event: &Event) -> Result<(), Refusal> {
     let type_name = event.type_name();
-    match scope_of(type_name) {
+    match event.event_type().scope() {
         Scope::Host if !event.fund.is_host() => {
             return Err(Refusal::WrongScope { type_name, fund: event.fund.clone(), expected: "the host scope" })
         }
@@ -108,7 +108,7 @@ fn authorise(state: &State, event: &Event) -> Result<(), Refusal> {
         return Err(Refusal::UnknownKey { key: event.author.clone() });
     }
     let type_name = event.type_name();
-    let allowed = authoring_roles(type_name);
+    let allowed = event.event_type().roles();
     let host = FundId::host();
     let holds = |role: &Role| {
         let scope = if role.is_host_wide() { &host } else { &event.fund };

@@ -136,7 +136,7 @@ fn author(by: usize, body: &EventBody) -> &'static str {
 
 /// Invariant 4, checked independently of `check`: the author held an allowed role.
 fn author_may(w: &World, event: &Event) -> bool {
-    let allowed = authoring_roles(event.type_name());
+    let allowed = event.event_type().roles();
     allowed.iter().any(|role| {
         let scope = if role.is_host_wide() { FundId::host() } else { event.fund.clone() };
         w.state.has_role(&scope, &event.author, *role)

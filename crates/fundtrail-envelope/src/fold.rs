@@ -31,13 +31,9 @@ pub enum FoldError {
     Subject { seq: u64, subject: String, expected: String },
 }
 
-/// Where an event id first appeared and what it said.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdRecord {
-    pub seq: u64,
-    /// SHA-256 of the signed payload: the same id with another payload is a reuse.
-    pub payload_sha256: [u8; 32],
-}
+/// Where an event id first appeared and what it said: the domain's type,
+/// which [`fundtrail_domain::admit`] takes to refuse an id reused for other content.
+pub use fundtrail_domain::IdRecord;
 
 /// What applying one message did.
 #[derive(Debug)]

@@ -12,12 +12,16 @@
 //! | 409 | the event's identity collides with what exists | `id-reused`, `exists` |
 //! | 413 | too large | `too-large` |
 //! | 415 | the body is declared as something other than JSON | `media-type` |
-//! | 422 | a rule refused it | [`Refusal::code`], `clock` |
+//! | 422 | a rule refused it | [`Refusal::code`], e.g. `clock` |
+//!
+//! A refusal's status follows from its class alone ([`Refusal::class`], where
+//! every variant is classified): `Unauthenticated` 401, `Forbidden` 403,
+//! `Exists` 409 with code `exists`, `Conflict` 409, `Rule` 422.
 //! | 503 | try again later (with `Retry-After`) | `busy`, `overloaded`, `unavailable`, `shutting-down`, `timeout` |
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use fundtrail_domain::Refusal;
+use fundtrail_domain::{Refusal, RefusalClass};
 use fundtrail_envelope::EnvelopeError;
 use fundtrail_service::SubmitError;
 use serde::Serialize;
@@ -77,10 +81,10 @@ impl Problem {
                 let (status, code) = envelope_status(e);
                 Problem::new(status, code, detail)
             }
-            SubmitError::Refused(r) => Problem::new(refusal_status(r), refusal_code(r), detail),
-            SubmitError::IdReused { .. } => Problem::new(StatusCode::CONFLICT, "id-reused", detail),
-            SubmitError::Clock { .. } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "clock", detail),
-            SubmitError::HostKeyPinned { .. } => Problem::new(StatusCode::FORBIDDEN, "host-key-pinned", detail),
+            SubmitError::Refused(r) => {
+                let (status, code) = refusal_status(r);
+                Problem::new(status, code, detail)
+            }
             SubmitError::Busy { .. } => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail).retry_after(RETRY_BUSY_SECS)
             }
@@ -119,36 +123,15 @@ pub fn envelope_status(error: &EnvelopeError) -> (StatusCode, &'static str) {
     (status, code)
 }
 
-/// A refusal that creates what already exists: the request conflicts with the
-/// resource's state rather than breaking a rule about money or votes.
-fn is_conflict(refusal: &Refusal) -> bool {
-    use Refusal as R;
-    matches!(
-        refusal,
-        R::IdReused { .. }
-            | R::HostAlreadyEstablished
-            | R::KeyAlreadyEnrolled { .. }
-            | R::FundExists { .. }
-            | R::ProposalExists { .. }
-            | R::PledgeExists { .. }
-            | R::AnnualReportExists { .. }
-    )
-}
-
-fn refusal_status(refusal: &Refusal) -> StatusCode {
-    match refusal {
-        Refusal::UnknownKey { .. } => StatusCode::UNAUTHORIZED,
-        r if r.is_authorisation() => StatusCode::FORBIDDEN,
-        r if is_conflict(r) => StatusCode::CONFLICT,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
+/// The status and code of a refusal, from its class.
+pub fn refusal_status(refusal: &Refusal) -> (StatusCode, &'static str) {
+    match refusal.class() {
+        RefusalClass::Unauthenticated => (StatusCode::UNAUTHORIZED, refusal.code()),
+        RefusalClass::Forbidden => (StatusCode::FORBIDDEN, refusal.code()),
+        RefusalClass::Exists => (StatusCode::CONFLICT, "exists"),
+        RefusalClass::Conflict => (StatusCode::CONFLICT, refusal.code()),
+        RefusalClass::Rule => (StatusCode::UNPROCESSABLE_ENTITY, refusal.code()),
     }
-}
-
-fn refusal_code(refusal: &Refusal) -> &'static str {
-    if is_conflict(refusal) && !matches!(refusal, Refusal::IdReused { .. }) {
-        return "exists";
-    }
-    refusal.code()
 }
 
 /// A short summary of the problem type: the same for every problem of one code.
@@ -196,7 +179,7 @@ impl IntoResponse for Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fundtrail_domain::{Fen, ProposalId};
+    use fundtrail_domain::{EventId, Fen, FundId, KeyId, ProposalId};
 
     #[test]
     fn a_refusal_keeps_its_numbers_and_rule() {
@@ -223,5 +206,36 @@ mod tests {
         assert_eq!((exists.status, exists.code.as_str()), (StatusCode::CONFLICT, "exists"));
         let no_host = Problem::from_submit(&SubmitError::Refused(Refusal::NoHost));
         assert_eq!(no_host.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn admission_refusals_keep_their_statuses_and_codes() {
+        let key = |name: &str| KeyId::of_public_key(&[name.len() as u8; 32]);
+        let id = EventId::new("0190a000-0000-7000-8000-000000000001").unwrap();
+        let now = chrono::DateTime::from_timestamp(1_767_600_000, 0).unwrap();
+        let cases = [
+            (Refusal::IdReused { id, seq: 7 }, StatusCode::CONFLICT, "id-reused"),
+            (
+                Refusal::ClockWindow {
+                    occurred_at: now + chrono::TimeDelta::hours(1),
+                    now,
+                    future_skew_max: chrono::TimeDelta::minutes(5),
+                    backdate_max: chrono::TimeDelta::days(7),
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "clock",
+            ),
+            (
+                Refusal::HostKeyPinned { expected: key("a"), actual: key("bb") },
+                StatusCode::FORBIDDEN,
+                "host-key-pinned",
+            ),
+            (Refusal::UnknownKey { key: key("a") }, StatusCode::UNAUTHORIZED, "unknown-key"),
+            (Refusal::FundExists { fund: FundId::new("f").unwrap() }, StatusCode::CONFLICT, "exists"),
+        ];
+        for (refusal, status, code) in cases {
+            let p = Problem::from_submit(&SubmitError::Refused(refusal.clone()));
+            assert_eq!((p.status, p.code.as_str(), p.detail), (status, code, refusal.to_string()));
+        }
     }
 }

@@ -48,9 +48,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
-use fundtrail_domain::{decide, EventId, FundId, KeyId, Refusal, Role};
+use fundtrail_domain::admission::{Admission, AdmissionPolicy, IdRecord};
+use fundtrail_domain::{decide, subject, EventId, FundId, KeyId, Refusal, Role};
 use fundtrail_envelope::{EnvelopeError, Fold, FoldError, Folded, VerifiedEvent};
 use fundtrail_store::{AppendError, AppendRequest, EventLog, Expectation, LogError, StoredMessage};
 use futures::{FutureExt, StreamExt};
@@ -80,28 +80,11 @@ pub const FOLLOW_RETRY_DELAY: Duration = Duration::from_millis(500);
 pub const CONTENDED_BATCHES: u32 = 32;
 
 /// The subject filter of the whole stream.
-pub const ALL_EVENTS: &str = "fundtrail.v1.>";
+pub use fundtrail_domain::subject::ALL_EVENTS;
 
-#[derive(Clone, Debug)]
-pub struct WriterConfig {
-    /// Only this key may sign the genesis event (the trust anchor).
-    pub host_key: Option<KeyId>,
-    /// How far in the future of the service's clock `occurred_at` may be.
-    pub future_skew_max: chrono::Duration,
-    /// How far in the past `occurred_at` may be (late bookings are normal,
-    /// back-dating a year is not).
-    pub backdate_max: chrono::Duration,
-}
-
-impl Default for WriterConfig {
-    fn default() -> Self {
-        WriterConfig {
-            host_key: None,
-            future_skew_max: chrono::Duration::minutes(5),
-            backdate_max: chrono::Duration::days(7),
-        }
-    }
-}
+/// What the sequencer admits (pinned host key, clock window): the domain's
+/// admission rules, [`fundtrail_domain::admit`], with this policy.
+pub type WriterConfig = AdmissionPolicy;
 
 /// An accepted command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,14 +103,10 @@ pub struct Accepted {
 pub enum SubmitError {
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
+    /// A rule refused it: an admission rule (id reused, clock window, pinned
+    /// host key) or a fund rule.
     #[error("{0}")]
     Refused(Refusal),
-    #[error("event id {id} is already used by another event at sequence {seq}")]
-    IdReused { id: EventId, seq: u64 },
-    #[error("occurred_at {occurred_at} is too far from the service's clock ({now}): at most {future_max} ahead and {past_max} behind")]
-    Clock { occurred_at: String, now: String, future_max: String, past_max: String },
-    #[error("genesis must be signed by the pinned host key {expected}, not {actual}")]
-    HostKeyPinned { expected: KeyId, actual: KeyId },
     #[error("the fund is busy: the command lost {attempts} races in a row; retry")]
     Busy { attempts: u32 },
     #[error("the event log is unavailable: {0}")]
@@ -275,6 +254,8 @@ enum Decided {
     },
     /// The same event as an earlier command of this batch.
     SameAs(usize),
+    /// Other content under the id of an earlier command of this batch.
+    IdReusedIn(usize),
 }
 
 /// The sequencer's state before a batch, to put back when the batch does not
@@ -415,7 +396,8 @@ impl Sequencer {
             self.contended_batches = self.contended_batches.saturating_sub(1);
             let before = Before { fold: self.fold.clone(), fund_last: self.fund_last.clone() };
             let (decided, steps) = self.decide_batch(batch, stream_wide, &before).await;
-            if skipped_catch_up && decided.iter().any(|d| matches!(d, Decided::Answer(Err(_)))) {
+            let refused = |d: &Decided| matches!(d, Decided::Answer(Err(_)) | Decided::IdReusedIn(_));
+            if skipped_catch_up && decided.iter().any(refused) {
                 self.put_back(before, false);
                 continue;
             }
@@ -540,8 +522,8 @@ impl Sequencer {
     /// event we opened) without verifying again, anything else in full.
     fn apply_stored(&mut self, message: StoredMessage, ours: &mut HashMap<String, VerifiedEvent>) -> Step {
         let seq = message.seq;
-        if let Ok(fund) = FundId::new(fund_token(&message.subject)) {
-            self.fund_last.insert(fund, seq);
+        if let Ok(parts) = subject::parse(&message.subject) {
+            self.fund_last.insert(parts.fund, seq);
         }
         let own = match ours.remove(&message.msg_id) {
             Some(opened) if opened.envelope == message.payload && opened.event.subject() == message.subject => {
@@ -596,11 +578,7 @@ impl Sequencer {
             if let Some(&j) = in_batch.get(&verified.event.id) {
                 let same =
                     matches!(&steps_of(&steps, &decided, j), Some(earlier) if earlier.payload == verified.payload);
-                decided.push(if same {
-                    Decided::SameAs(j)
-                } else {
-                    Decided::Answer(Err(SubmitError::IdReused { id: verified.event.id.clone(), seq: 0 }))
-                });
+                decided.push(if same { Decided::SameAs(j) } else { Decided::IdReusedIn(j) });
                 continue;
             }
             match self.decide_one(verified, before, &mut expected, stream_wide, &mut steps).await {
@@ -625,24 +603,25 @@ impl Sequencer {
         steps: &mut Vec<Step>,
     ) -> Result<Decided, SubmitError> {
         let event = &verified.event;
-        if let Some(record) = self.fold.id_record(&event.id) {
-            if record.payload_sha256 != fundtrail_envelope::payload_digest(&verified.payload) {
-                return Err(SubmitError::IdReused { id: event.id.clone(), seq: record.seq });
-            }
+        // Only a command whose id the fold knows needs its payload hashed here
+        // (a new one's is hashed once, as the fold records it).
+        let earlier: Option<IdRecord> = self.fold.id_record(&event.id);
+        let payload_sha256 = match &earlier {
+            Some(_) => fundtrail_envelope::payload_digest(&verified.payload),
+            None => [0; 32],
+        };
+        let admission =
+            fundtrail_domain::admit(&self.config, event, &payload_sha256, self.clock.now(), earlier.as_ref())
+                .map_err(SubmitError::Refused)?;
+        if let Admission::Duplicate { seq } = admission {
             let accepted = Accepted {
                 id: event.id.clone(),
                 type_name: event.type_name(),
                 fund: event.fund.clone(),
-                seq: record.seq,
+                seq,
                 duplicate: true,
             };
             return Ok(Decided::Answer(Ok(accepted)));
-        }
-        self.check_clock(&event.occurred_at)?;
-        if let (Some(pinned), fundtrail_domain::EventBody::HostEstablished(_)) = (&self.config.host_key, &event.body) {
-            if &event.author != pinned {
-                return Err(SubmitError::HostKeyPinned { expected: pinned.clone(), actual: event.author.clone() });
-            }
         }
         let events = decide(&self.fold.state, event).map_err(SubmitError::Refused)?;
         assert_eq!(events.len(), 1, "a new command decides into exactly its own event");
@@ -699,32 +678,19 @@ impl Sequencer {
         }
     }
 
-    fn check_clock(&self, occurred_at: &DateTime<Utc>) -> Result<(), SubmitError> {
-        let now = self.clock.now();
-        let too_new = *occurred_at > now + self.config.future_skew_max;
-        let too_old = *occurred_at < now - self.config.backdate_max;
-        if too_new || too_old {
-            return Err(SubmitError::Clock {
-                occurred_at: fundtrail_domain::event::format_utc(occurred_at),
-                now: fundtrail_domain::event::format_utc(&now),
-                future_max: human(self.config.future_skew_max),
-                past_max: human(self.config.backdate_max),
-            });
-        }
-        Ok(())
-    }
-
     /// The subject filter of the history that decides `event` (see the module doc).
     fn deciding_history(&self, event: &fundtrail_domain::Event) -> String {
         if event.fund.is_host() {
             return ALL_EVENTS.to_owned();
         }
-        let fund_role = fundtrail_domain::event::authoring_roles(event.type_name())
+        let fund_role = event
+            .event_type()
+            .roles()
             .iter()
             .filter(|r| !r.is_host_wide())
             .any(|r| self.fold.state.has_role(&event.fund, &event.author, *r));
         if fund_role {
-            format!("fundtrail.v1.{}.>", event.fund)
+            subject::fund_filter(&event.fund)
         } else {
             debug_assert!(self.fold.state.has_role(&FundId::host(), &event.author, Role::HostAdmin));
             ALL_EVENTS.to_owned()
@@ -768,24 +734,15 @@ fn resolve(decided: Vec<Decided>, appended: &[(u64, bool)]) -> Vec<Result<Accept
                 Ok(a) => Ok(Accepted { duplicate: true, ..a.clone() }),
                 Err(e) => Err(e.clone()),
             },
+            // The refusal names the sequence the earlier command landed at.
+            Decided::IdReusedIn(j) => match &answers[j] {
+                Ok(a) => Err(SubmitError::Refused(Refusal::IdReused { id: a.id.clone(), seq: a.seq })),
+                Err(e) => Err(e.clone()),
+            },
         };
         answers.push(answer);
     }
     answers
-}
-
-/// The fund token of an event subject `fundtrail.v1.<fund>.<aggregate>.<id>`
-/// (empty when the subject is not an event subject).
-fn fund_token(subject: &str) -> &str {
-    subject.strip_prefix("fundtrail.v1.").and_then(|rest| rest.split('.').next()).unwrap_or("")
-}
-
-fn human(d: chrono::Duration) -> String {
-    if d.num_days() >= 1 {
-        format!("{} days", d.num_days())
-    } else {
-        format!("{} minutes", d.num_minutes())
-    }
 }
 
 /// How long a submitter waits for the sequencer's answer at most.

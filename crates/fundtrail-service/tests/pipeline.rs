@@ -128,7 +128,7 @@ async fn an_id_reused_for_other_content_is_refused(nats: bool) {
     let mut other = event.clone();
     other.body = h_body(&h, 999);
     let err = h.service.submit(h.cast.intake.sign_event(&other)).await.unwrap_err();
-    assert!(matches!(err, SubmitError::IdReused { .. }), "{err}");
+    assert!(matches!(err, SubmitError::Refused(Refusal::IdReused { .. })), "{err}");
     assert_eq!(h.available(), Fen::new(100).unwrap());
 }
 
@@ -184,10 +184,10 @@ async fn bad_input_is_refused_and_changes_nothing(nats: bool) {
     // occurred_at too far from the service's clock, both ways.
     let future = t0() + chrono::Duration::hours(1);
     let err = h.service.submit(h.cast.donation(7, future).1).await.unwrap_err();
-    assert!(matches!(err, SubmitError::Clock { .. }), "{err}");
+    assert!(matches!(err, SubmitError::Refused(Refusal::ClockWindow { .. })), "{err}");
     let past = t0() - chrono::Duration::days(30);
     let err = h.service.submit(h.cast.donation(7, past).1).await.unwrap_err();
-    assert!(matches!(err, SubmitError::Clock { .. }), "{err}");
+    assert!(matches!(err, SubmitError::Refused(Refusal::ClockWindow { .. })), "{err}");
 
     // An unknown fund.
     let nowhere = fundtrail_domain::FundId::new("nowhere").unwrap();

@@ -1,0 +1,131 @@
+//! The catalogue: every event type has its facts (roles, scope, aggregate and
+//! so its subject), declared once, and they agree with each other.
+
+use std::collections::BTreeSet;
+
+use fundtrail_domain::event::*;
+use fundtrail_domain::ids::HOST_SCOPE;
+use fundtrail_domain::subject::{self, AggregateKind};
+use fundtrail_domain::testing::*;
+use fundtrail_domain::{EventType, FundId, KeyId, Refusal, RefusalClass};
+
+#[test]
+fn every_type_has_a_name_that_reads_back() {
+    assert_eq!(EventType::ALL.len(), EVENT_TYPES.len());
+    for (t, name) in EventType::ALL.iter().zip(EVENT_TYPES) {
+        assert_eq!(t.name(), *name);
+        assert_eq!(EventType::from_name(name), Some(*t));
+    }
+    let names: BTreeSet<&str> = EVENT_TYPES.iter().copied().collect();
+    assert_eq!(names.len(), EVENT_TYPES.len(), "type names are unique");
+    assert_eq!(EventType::from_name("donation.recieved"), None);
+}
+
+#[test]
+fn every_type_but_genesis_has_authoring_roles() {
+    for t in EventType::ALL {
+        let roles = t.roles();
+        if *t == EventType::HostEstablished {
+            assert!(roles.is_empty(), "genesis has its own rule, not a role");
+        } else {
+            assert!(!roles.is_empty(), "{} has no authoring role", t.name());
+        }
+        let unique: BTreeSet<Role> = roles.iter().copied().collect();
+        assert_eq!(unique.len(), roles.len(), "{} lists a role twice", t.name());
+    }
+}
+
+#[test]
+fn host_scope_types_are_authored_by_host_wide_roles() {
+    for t in EventType::ALL.iter().filter(|t| t.scope() == Scope::Host) {
+        assert!(t.roles().iter().all(|r| r.is_host_wide()), "{} is host-scoped", t.name());
+    }
+}
+
+#[test]
+fn every_event_has_a_subject_that_parses_back_to_its_fund_and_aggregate() {
+    let w = World::every_event_type();
+    let mut seen = BTreeSet::new();
+    for event in &w.log {
+        seen.insert(event.event_type());
+        let aggregate = event.aggregate();
+        let subject = event.subject();
+        let parts = subject::parse(&subject).unwrap_or_else(|e| panic!("{}: {e}", event.type_name()));
+        assert_eq!(parts.fund, event.fund, "{subject}");
+        assert_eq!(parts.kind(), Some(aggregate.kind), "{subject}");
+        assert_eq!(parts.id, aggregate.id, "{subject}");
+        let in_scope = match event.event_type().scope() {
+            Scope::Host => event.fund.is_host(),
+            Scope::Fund => !event.fund.is_host(),
+            Scope::Either => true,
+        };
+        assert!(in_scope, "{} in {}", event.type_name(), event.fund);
+    }
+    let missing: Vec<&str> = EventType::ALL.iter().filter(|t| !seen.contains(t)).map(|t| t.name()).collect();
+    assert!(missing.is_empty(), "the world has no event of {missing:?}");
+}
+
+#[test]
+fn subjects_of_the_catalogue() {
+    let mut w = World::new();
+    w.genesis("admin");
+    assert_eq!(w.log[0].subject(), "fundtrail.v1.host.host.genesis");
+
+    let mut w = World::with_fund();
+    let d = w.donate(10);
+    assert_eq!(d.subject(), format!("fundtrail.v1.{FUND}.donation.{}", d.id));
+    let receipt = w.event(
+        "treasurer",
+        FUND,
+        EventBody::ReceiptIssued(ReceiptIssued { donation: d.id.clone(), receipt_no: "浙财0001".into() }),
+    );
+    assert_eq!(receipt.subject(), d.subject(), "a receipt belongs to its donation");
+
+    let goods = EventBody::GoodsDistributed(GoodsDistributed {
+        items: vec![],
+        purpose: "慰问".into(),
+        proposal: None,
+        evidence: vec![],
+    });
+    let out = w.event("proposer", FUND, goods);
+    assert_eq!(out.aggregate().kind, AggregateKind::Goods);
+    assert_eq!(out.subject(), format!("fundtrail.v1.{FUND}.goods.{}", out.id));
+
+    let report = w.event(
+        "admin",
+        HOST_SCOPE,
+        EventBody::AnnualReportPublished(AnnualReportPublished { year: 2025, report: hash("r") }),
+    );
+    assert_eq!(report.subject(), "fundtrail.v1.host.report.2025");
+    assert_eq!(subject::fund_filter(&FundId::new(FUND).unwrap()), format!("fundtrail.v1.{FUND}.>"));
+}
+
+// --- refusal classes ------------------------------------------------------------
+
+#[test]
+fn refusals_are_classified_as_http_has_always_answered_them() {
+    let key = || KeyId::of_public_key(&World::public_key("k"));
+    let fund = FundId::new(FUND).unwrap();
+    let cases = [
+        (Refusal::UnknownKey { key: key() }, RefusalClass::Unauthenticated),
+        (
+            Refusal::NotAuthorised { author: key(), type_name: "vote.cast", fund: fund.clone(), allowed: vec![] },
+            RefusalClass::Forbidden,
+        ),
+        (Refusal::GenesisAuthor { host_key: key(), author: key() }, RefusalClass::Forbidden),
+        (Refusal::HostKeyPinned { expected: key(), actual: key() }, RefusalClass::Forbidden),
+        (Refusal::HostAlreadyEstablished, RefusalClass::Exists),
+        (Refusal::KeyAlreadyEnrolled { key: key() }, RefusalClass::Exists),
+        (Refusal::FundExists { fund: fund.clone() }, RefusalClass::Exists),
+        (Refusal::ProposalExists { proposal: pid("P-1"), fund: fund.clone() }, RefusalClass::Exists),
+        (Refusal::AnnualReportExists { year: 2025 }, RefusalClass::Exists),
+        (Refusal::NoHost, RefusalClass::Rule),
+        (Refusal::UnknownFund { fund }, RefusalClass::Rule),
+        (Refusal::AlreadyVoted { key: key(), proposal: pid("P-1") }, RefusalClass::Rule),
+    ];
+    for (refusal, class) in cases {
+        assert_eq!(refusal.class(), class, "{refusal}");
+        let authorisation = matches!(class, RefusalClass::Unauthenticated | RefusalClass::Forbidden);
+        assert_eq!(refusal.is_authorisation(), authorisation, "{refusal}");
+    }
+}

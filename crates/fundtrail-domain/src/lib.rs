@@ -18,6 +18,8 @@ pub mod money;
 pub mod refusal;
 pub mod rules;
 pub mod state;
+/// Test fixtures; only with the `testing` feature (dev-dependencies turn it on).
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use event::{Event, EventBody, EventParseError, Role};

@@ -35,7 +35,13 @@ pub fn post_signed(client: &Client, event: &Event, envelope: &[u8]) -> Result<Po
 }
 
 /// Signs `body` in `fund` with `key` at `at` (a new UUIDv7 id) and posts it.
-pub fn sign_and_post(client: &Client, key: &ActorKey, fund: &FundId, at: DateTime<Utc>, body: EventBody) -> Result<Posted> {
+pub fn sign_and_post(
+    client: &Client,
+    key: &ActorKey,
+    fund: &FundId,
+    at: DateTime<Utc>,
+    body: EventBody,
+) -> Result<Posted> {
     let (event, envelope) = sign_new(key, fund, at, body);
     post_signed(client, &event, &envelope)
 }
@@ -110,7 +116,10 @@ pub fn give(
             });
             let path = format!("/private/v1/donors/{}", record.commitment);
             Client::new(v.url)?.put_json(&path, &body).with_context(|| {
-                format!("the donation was recorded, but the private vault at {} did not store the donor (retry the vault)", v.url)
+                format!(
+                    "the donation was recorded, but the private vault at {} did not store the donor (retry the vault)",
+                    v.url
+                )
             })?;
             Some(v.url.to_owned())
         }

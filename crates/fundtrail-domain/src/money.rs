@@ -260,7 +260,10 @@ mod tests {
         // Beyond u64 once multiplied by 100, and beyond u64 outright.
         assert_eq!(parse_yuan("184467440737095516.16"), Err(AmountError::Overflow));
         assert_eq!(parse_yuan("99999999999999999999999999"), Err(AmountError::Overflow));
-        assert_eq!(AmountError::Overflow.to_string(), "too large: at most ¥90,071,992,547,409.91 (9007199254740991 fen)");
+        assert_eq!(
+            AmountError::Overflow.to_string(),
+            "too large: at most ¥90,071,992,547,409.91 (9007199254740991 fen)"
+        );
     }
 
     #[test]

@@ -488,8 +488,7 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
         C::Pledge { pledge, channel, amount, terms, donor, ctx } => {
             let lines =
                 vec![("pledge", format!("{pledge}: {amount} via {}", channel.as_str())), ("terms", terms.clone())];
-            let body =
-                |donor| B::PledgeRecorded(PledgeRecorded { pledge, channel, donor, amount_fen: amount, terms });
+            let body = |donor| B::PledgeRecorded(PledgeRecorded { pledge, channel, donor, amount_fen: amount, terms });
             submit_donation(&ctx, body, &donor, lines)
         }
         C::Donate { amount, channel, payment_ref, pledge, purpose, donor, ctx } => {

@@ -15,6 +15,10 @@
 //! acknowledged message is fsynced, as production must run) unless started with
 //! [`Sync::Default`] (the server's default 2-minute sync, for benchmarks).
 //!
+//! Beside it: [`service`] starts a `Service` (embedded or NATS) in-process, with the
+//! HTTP API when wanted; [`serve`] runs `fundtrail serve` as a child process; [`web`]
+//! is a blocking HTTP client for tests; [`cast`] is a cast of actors with real keys.
+//!
 //! Architecture invariant: the harness never listens on 4222 and never touches anything
 //! outside its own temporary directory.
 
@@ -283,7 +287,8 @@ fn is_executable(path: &Path) -> bool {
 
 /// A free loopback port, never 4222. The OS picks it; the listener is dropped at once,
 /// so another process may take it before the server binds it (`start` retries).
-fn free_port() -> Result<u16> {
+/// A free loopback port (never 4222).
+pub fn free_port() -> Result<u16> {
     loop {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding a free port")?;
         let port = listener.local_addr()?.port();
@@ -346,3 +351,6 @@ mod tests {
 }
 
 pub mod cast;
+pub mod serve;
+pub mod service;
+pub mod web;

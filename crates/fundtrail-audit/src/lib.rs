@@ -35,6 +35,8 @@ pub mod receipt;
 pub mod report;
 pub mod source;
 pub mod state_file;
+/// Test fixtures; only with the `testing` feature (dev-dependencies turn it on).
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod verify;
 

@@ -25,6 +25,8 @@ pub mod refusal;
 pub mod rules;
 pub mod state;
 pub mod subject;
+/// Test fixtures; only with the `testing` feature (dev-dependencies turn it on).
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use admission::{admit, Admission, AdmissionPolicy, IdRecord};

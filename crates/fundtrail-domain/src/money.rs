@@ -110,9 +110,169 @@ pub fn format_yuan(fen: i64) -> String {
     format!("{sign}¥{grouped}.{cents:02}")
 }
 
+/// Why a yuan amount typed by a person was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    #[error("no amount given")]
+    Empty,
+    #[error("amounts are never negative")]
+    Negative,
+    /// Not digits with an optional '.' and one or two decimals.
+    #[error("not an amount in yuan: digits, optionally '.' and 1 or 2 decimals, e.g. 1234.56")]
+    Syntax,
+    /// Full-width digits or punctuation (０-９, ．, ，), as a Chinese input method types them.
+    #[error("full-width digits or punctuation: type the amount with ASCII digits 0-9, '.' and ',', e.g. 1234.56")]
+    FullWidth,
+    /// A third decimal would need rounding, which is refused: the smallest unit is 1 fen.
+    #[error("at most 2 decimals: the smallest unit is 1 fen (0.01); amounts are never rounded")]
+    TooManyDecimals,
+    #[error("thousands separators must group 3 digits, e.g. 1,234.56")]
+    Grouping,
+    #[error("too large: at most {} ({AMOUNT_FEN_MAX} fen)", format_yuan(AMOUNT_FEN_MAX))]
+    Overflow,
+}
+
+/// Parses yuan typed by a person exactly into fen: `1234.56` → 123456 fen, the
+/// inverse of [`format_yuan`] for non-negative amounts. Accepts an optional `¥`/`￥`,
+/// thousands separators grouping 3 digits (`1,234.56`), one or two decimals. Refuses
+/// signs, a third decimal (never rounds), full-width digits, anything else, and
+/// amounts beyond [`AMOUNT_FEN_MAX`].
+pub fn parse_yuan(text: &str) -> Result<Fen, AmountError> {
+    let text = text.strip_prefix('¥').or_else(|| text.strip_prefix('￥')).unwrap_or(text);
+    if text.is_empty() {
+        return Err(AmountError::Empty);
+    }
+    if text.starts_with('-') || text.starts_with('－') {
+        return Err(AmountError::Negative);
+    }
+    if text.chars().any(|c| ('０'..='９').contains(&c) || c == '．' || c == '，') {
+        return Err(AmountError::FullWidth);
+    }
+    let (whole, decimals) = match text.split_once('.') {
+        Some((w, d)) => (w, Some(d)),
+        None => (text, None),
+    };
+    let digits = ungroup(whole)?;
+    let fraction: u64 = match decimals {
+        None => 0,
+        Some(d) if d.is_empty() || !d.bytes().all(|b| b.is_ascii_digit()) => return Err(AmountError::Syntax),
+        Some(d) if d.len() > 2 => return Err(AmountError::TooManyDecimals),
+        Some(d) if d.len() == 1 => u64::from(d.as_bytes()[0] - b'0') * 10,
+        Some(d) => u64::from(d.as_bytes()[0] - b'0') * 10 + u64::from(d.as_bytes()[1] - b'0'),
+    };
+    assert!(fraction < 100, "two decimal digits are below 100");
+    let mut yuan: u64 = 0;
+    for b in digits.bytes() {
+        yuan = yuan.checked_mul(10).and_then(|y| y.checked_add(u64::from(b - b'0'))).ok_or(AmountError::Overflow)?;
+    }
+    let fen = yuan.checked_mul(100).and_then(|f| f.checked_add(fraction)).ok_or(AmountError::Overflow)?;
+    let fen = i64::try_from(fen).map_err(|_| AmountError::Overflow)?;
+    let parsed = Fen::new(fen).map_err(|_| AmountError::Overflow)?;
+    assert!(!parsed.is_negative(), "a parsed amount is never negative");
+    Ok(parsed)
+}
+
+/// The digits of the whole part, thousands separators checked and removed.
+fn ungroup(whole: &str) -> Result<String, AmountError> {
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit() || b == b',') {
+        return Err(AmountError::Syntax);
+    }
+    if !whole.contains(',') {
+        return Ok(whole.to_owned());
+    }
+    let groups: Vec<&str> = whole.split(',').collect();
+    let first_ok = (1..=3).contains(&groups[0].len());
+    if !first_ok || groups[1..].iter().any(|g| g.len() != 3) {
+        return Err(AmountError::Grouping);
+    }
+    Ok(groups.concat())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fen(s: &str) -> i64 {
+        parse_yuan(s).unwrap().fen()
+    }
+
+    #[test]
+    fn yuan_parse_exactly_to_fen() {
+        assert_eq!(fen("1234.56"), 123_456);
+        assert_eq!(fen("0.05"), 5);
+        assert_eq!(fen("0.5"), 50);
+        assert_eq!(fen("12.5"), 1_250);
+        assert_eq!(fen("100"), 10_000);
+        assert_eq!(fen("0"), 0);
+        assert_eq!(fen("007.10"), 710);
+        assert_eq!(fen("¥1,234.56"), 123_456);
+        assert_eq!(fen("￥190,000"), 19_000_000);
+        assert_eq!(fen("1,234,567.89"), 123_456_789);
+        // 0.1 + 0.2 style traps do not exist without floats.
+        assert_eq!(fen("0.29"), 29);
+        assert_eq!(fen("1.13"), 113);
+    }
+
+    #[test]
+    fn yuan_refusals_are_specific() {
+        use AmountError as E;
+        let err = |s: &str| parse_yuan(s).unwrap_err();
+        assert_eq!(err(""), E::Empty);
+        assert_eq!(err("¥"), E::Empty);
+        assert_eq!(err("-1"), E::Negative);
+        assert_eq!(err("-0.01"), E::Negative);
+        assert_eq!(err("－5"), E::Negative);
+        assert_eq!(err("+1"), E::Syntax);
+        assert_eq!(err(".5"), E::Syntax);
+        assert_eq!(err("5."), E::Syntax);
+        assert_eq!(err("1.2.3"), E::Syntax);
+        assert_eq!(err("1e3"), E::Syntax);
+        assert_eq!(err(" 1"), E::Syntax);
+        assert_eq!(err("1 000"), E::Syntax);
+        assert_eq!(err("一百"), E::Syntax);
+        assert_eq!(err("1,23.00"), E::Grouping);
+        assert_eq!(err("1234,567"), E::Grouping);
+        assert_eq!(err(",123"), E::Grouping);
+    }
+
+    #[test]
+    fn yuan_never_rounds() {
+        assert_eq!(parse_yuan("1.234"), Err(AmountError::TooManyDecimals));
+        assert_eq!(parse_yuan("0.001"), Err(AmountError::TooManyDecimals));
+        assert_eq!(parse_yuan("0.995"), Err(AmountError::TooManyDecimals));
+        assert_eq!(parse_yuan("12.340"), Err(AmountError::TooManyDecimals), "even a trailing zero is a third decimal");
+        assert!(AmountError::TooManyDecimals.to_string().contains("never rounded"));
+    }
+
+    #[test]
+    fn full_width_digits_are_refused_with_a_hint() {
+        for typed in ["１２３", "１２３．４５", "１，２３４", "¥５００", "12．5"] {
+            assert_eq!(parse_yuan(typed), Err(AmountError::FullWidth), "{typed}");
+        }
+        assert!(AmountError::FullWidth.to_string().contains("ASCII digits"));
+    }
+
+    #[test]
+    fn yuan_range_is_json_safe() {
+        // 2^53 − 1 fen is the largest amount any JSON reader holds exactly.
+        assert_eq!(fen("90071992547409.91"), AMOUNT_FEN_MAX);
+        assert_eq!(parse_yuan("90071992547409.92"), Err(AmountError::Overflow));
+        // Beyond u64 once multiplied by 100, and beyond u64 outright.
+        assert_eq!(parse_yuan("184467440737095516.16"), Err(AmountError::Overflow));
+        assert_eq!(parse_yuan("99999999999999999999999999"), Err(AmountError::Overflow));
+        assert_eq!(
+            AmountError::Overflow.to_string(),
+            "too large: at most ¥90,071,992,547,409.91 (9007199254740991 fen)"
+        );
+    }
+
+    #[test]
+    fn yuan_round_trips_through_format_yuan() {
+        for fen in [0_i64, 1, 99, 100, 123_456, 19_000_000, AMOUNT_FEN_MAX] {
+            let shown = format_yuan(fen);
+            assert_eq!(parse_yuan(&shown).unwrap().fen(), fen, "{shown}");
+        }
+    }
 
     #[test]
     fn displays_yuan_with_separators() {

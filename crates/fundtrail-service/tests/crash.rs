@@ -13,11 +13,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
 use fundtrail_envelope::ActorKey;
-use fundtrail_ledger::LogSigner;
 use fundtrail_service::*;
 use fundtrail_testkit::cast::Cast;
+use fundtrail_testkit::service::{t0, ServiceSetup};
 
 const CHILD_DIR_ENV: &str = "FUNDTRAIL_PROJECTION_CRASH_DIR";
 const CHILD_SEED_ENV: &str = "FUNDTRAIL_PROJECTION_CRASH_SEED";
@@ -25,20 +24,14 @@ const DONATIONS: i64 = 3_000;
 const ROUNDS: u64 = 6;
 
 fn config(dir: &std::path::Path, projections: &str, seed: &[u8; 32], chunk: usize) -> ServiceConfig {
-    ServiceConfig {
-        backend: LogBackend::Embedded(dir.join("log")),
-        projections_dir: dir.join(projections),
-        writer: WriterConfig::default(),
-        log_signer: LogSigner::from_seed("fundtrail.test/ledger", seed).unwrap(),
-        checkpoint_entries: 500,
-        checkpoint_interval: Duration::from_millis(50),
-        chunk_messages_max: chunk,
-        snapshot_events: 500,
-    }
-}
-
-fn t0() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+    let mut setup = ServiceSetup::embedded(dir);
+    setup.projections_dir = dir.join(projections);
+    setup.log_seed = *seed;
+    setup.checkpoint_entries = 500;
+    setup.checkpoint_interval = Duration::from_millis(50);
+    setup.chunk_messages_max = chunk;
+    setup.snapshot_events = 500;
+    setup.config()
 }
 
 /// The child: runs the projections until killed. Does nothing unless started by the parent.

@@ -2,61 +2,23 @@
 //! gets its own error and changes nothing; nothing accepted is lost or
 //! applied twice; reads see your writes.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
 use fundtrail_domain::{EventBody, Fen, Refusal};
 use fundtrail_envelope::{ActorKey, EnvelopeError};
-use fundtrail_ledger::LogSigner;
 use fundtrail_service::*;
-use fundtrail_store::StreamSettings;
-use fundtrail_testkit::cast::Cast;
-use fundtrail_testkit::NatsServer;
+use fundtrail_testkit::service::{t0, Store, TestService as Harness};
 
-pub struct Harness {
-    pub service: Service,
-    pub clock: ManualClock,
-    pub cast: Cast,
-    pub dir: tempfile::TempDir,
-    _nats: Option<NatsServer>,
+/// A service on a fresh log of its own, on the embedded store or NATS.
+async fn start(nats: bool) -> Harness {
+    Harness::start(Store::nats_if(nats)).await
 }
 
-pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+trait FundView {
+    fn available(&self) -> Fen;
 }
 
-pub async fn start(nats: bool) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let server = nats.then(|| NatsServer::start().expect("nats-server"));
-    let backend = match &server {
-        Some(s) => LogBackend::Nats { url: s.url(), settings: StreamSettings::default() },
-        None => LogBackend::Embedded(dir.path().join("log")),
-    };
-    let clock = ManualClock::new(t0());
-    let log_key = ActorKey::generate().unwrap();
-    let config = ServiceConfig {
-        backend,
-        projections_dir: dir.path().join("projections"),
-        writer: WriterConfig::default(),
-        log_signer: LogSigner::from_seed("fundtrail.test/ledger", &log_key.seed()).unwrap(),
-        checkpoint_entries: 64,
-        checkpoint_interval: Duration::from_millis(100),
-        chunk_messages_max: projections::CHUNK_MESSAGES_MAX,
-        snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
-    };
-    let service = Service::start(config, Arc::new(clock.clone())).await.expect("service starts");
-    Harness { service, clock, cast: Cast::new("xihu-01"), dir, _nats: server }
-}
-
-impl Harness {
-    async fn setup(&self) {
-        for envelope in self.cast.setup(t0()) {
-            let s = self.service.submit(envelope).await.expect("setup accepted");
-            assert!(s.applied);
-        }
-    }
-
+impl FundView for Harness {
     fn available(&self) -> Fen {
         self.service.read.fund(&self.cast.fund).expect("fund view").cash.available_fen
     }

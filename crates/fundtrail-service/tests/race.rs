@@ -10,24 +10,18 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use fundtrail_domain::Fen;
 use fundtrail_envelope::{ActorKey, Fold};
-use fundtrail_ledger::LogSigner;
 use fundtrail_service::*;
-use fundtrail_store::StreamSettings;
 use fundtrail_testkit::cast::Cast;
+use fundtrail_testkit::service::ServiceSetup;
 use fundtrail_testkit::NatsServer;
 
 async fn replica(url: &str, dir: &std::path::Path, name: &str, clock: &ManualClock, log_key: &ActorKey) -> Service {
-    let config = ServiceConfig {
-        backend: LogBackend::Nats { url: url.to_owned(), settings: StreamSettings::default() },
-        projections_dir: dir.join(name),
-        writer: WriterConfig::default(),
-        log_signer: LogSigner::from_seed("fundtrail.test/ledger", &log_key.seed()).unwrap(),
-        checkpoint_entries: 1_000,
-        checkpoint_interval: Duration::from_millis(200),
-        chunk_messages_max: projections::CHUNK_MESSAGES_MAX,
-        snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
-    };
-    Service::start(config, Arc::new(clock.clone())).await.expect("replica starts")
+    let mut setup = ServiceSetup::nats(url, dir);
+    setup.projections_dir = dir.join(name);
+    setup.log_seed = log_key.seed();
+    setup.checkpoint_entries = 1_000;
+    setup.checkpoint_interval = Duration::from_millis(200);
+    setup.start(Arc::new(clock.clone())).await.expect("replica starts")
 }
 
 /// Two replicas on one fresh stream, the fund set up through the first.

@@ -3,44 +3,29 @@
 //! refused, with a non-zero exit).
 //!
 //! Amounts are typed in yuan (`--amount 1234.56`) and parsed exactly to fen by
-//! [`parse_yuan`]: no floats anywhere. Donors appear only as salted
-//! commitments: the donor's reference never leaves this machine; its salt is
-//! kept beside it in a private donor file, from which `receipt` later builds a
-//! receipt the donor can check with `fundtrail verify-receipt`.
+//! `fundtrail_domain::money::parse_yuan`: no floats anywhere. Donors appear only
+//! as salted commitments: the donor's reference never leaves this machine; its
+//! salt is kept beside it in a private donor file, from which `receipt` later
+//! builds a receipt the donor can check with `fundtrail verify-receipt`.
+//!
+//! This file is arguments and output only; what each action does is in
+//! `fundtrail_client::{actions, wallet}`.
 
-#[path = "client.rs"]
-pub mod client;
-
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
+use fundtrail_client::actions::{self, digest_of_file, key_id_of_b64, role_scope, Gift, VaultDonor};
+use fundtrail_client::http::{Client, Posted, SERVER_DEFAULT};
+use fundtrail_client::wallet::{fetch_receipt, verify_receipt_hint, ReceiptFiles, RECEIPT_DIR_DEFAULT};
 use fundtrail_domain::event::*;
-use fundtrail_domain::money::AMOUNT_FEN_MAX;
-use fundtrail_domain::{donor_commitment, EventId, Fen, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
-use fundtrail_envelope::actor::sign_new;
+use fundtrail_domain::money::parse_yuan;
+use fundtrail_domain::{EventId, Fen, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
 use fundtrail_envelope::{parse_public_key, ActorKey};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::keys_cmd::load_key;
-use client::{Client, Posted};
-
-/// Where donor files (salt and reference) go unless `--receipt-dir` says otherwise.
-pub const RECEIPT_DIR_DEFAULT: &str = "fundtrail-receipts";
-/// Size of the salt behind a donor commitment, in bytes.
-pub const SALT_SIZE: usize = 32;
-/// Largest key, donor or evidence file read, in bytes.
-const INPUT_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
-/// How long `receipt` waits for a checkpoint to cover a fresh event.
-const RECEIPT_WAIT_MS_MAX: u64 = 5_000;
-const RECEIPT_POLL_MS: u64 = 250;
 
 // ---------------------------------------------------------------------------
 // arguments
@@ -49,7 +34,7 @@ const RECEIPT_POLL_MS: u64 = 250;
 #[derive(Args, Clone)]
 pub struct Conn {
     /// The FundTrail server.
-    #[arg(long, env = "FUNDTRAIL_SERVER", default_value = client::SERVER_DEFAULT, value_name = "URL")]
+    #[arg(long, env = "FUNDTRAIL_SERVER", default_value = SERVER_DEFAULT, value_name = "URL")]
     pub server: String,
     /// Print the server's answer as JSON (for scripts).
     #[arg(long)]
@@ -501,37 +486,29 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
             submit(&ctx, B::CommitteeSeated(CommitteeSeated { members, minutes }), lines)
         }
         C::Pledge { pledge, channel, amount, terms, donor, ctx } => {
-            let salt = new_salt()?;
-            let commitment = donor_commitment(&salt, &donor.donor_ref);
             let lines =
                 vec![("pledge", format!("{pledge}: {amount} via {}", channel.as_str())), ("terms", terms.clone())];
-            let body = B::PledgeRecorded(PledgeRecorded {
-                pledge,
-                channel,
-                donor: commitment.clone(),
-                amount_fen: amount,
-                terms,
-            });
-            submit_donation(&ctx, body, &donor, salt, lines)
+            let body = |donor| B::PledgeRecorded(PledgeRecorded { pledge, channel, donor, amount_fen: amount, terms });
+            submit_donation(&ctx, body, &donor, lines)
         }
         C::Donate { amount, channel, payment_ref, pledge, purpose, donor, ctx } => {
-            let salt = new_salt()?;
             let mut lines = vec![("amount", format!("{amount} via {}", channel.as_str()))];
             if let Some(p) = &pledge {
                 lines.push(("pledge", p.to_string()));
             }
-            let body = B::DonationReceived(DonationReceived {
-                amount_fen: amount,
-                channel,
-                donor: donor_commitment(&salt, &donor.donor_ref),
-                payment_ref,
-                pledge,
-                restricted_purpose: purpose,
-            });
-            submit_donation(&ctx, body, &donor, salt, lines)
+            let body = |donor| {
+                B::DonationReceived(DonationReceived {
+                    amount_fen: amount,
+                    channel,
+                    donor,
+                    payment_ref,
+                    pledge,
+                    restricted_purpose: purpose,
+                })
+            };
+            submit_donation(&ctx, body, &donor, lines)
         }
         C::DonateGoods { items, channel, pledge, donor, ctx } => {
-            let salt = new_salt()?;
             let mut lines: Vec<(&str, String)> = Vec::new();
             let mut total = Fen::ZERO;
             for line in &items {
@@ -543,13 +520,8 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
                 ));
             }
             lines.push(("estimated", format!("{total} via {}", channel.as_str())));
-            let body = B::GoodsReceived(GoodsReceived {
-                channel,
-                donor: donor_commitment(&salt, &donor.donor_ref),
-                items,
-                pledge,
-            });
-            submit_donation(&ctx, body, &donor, salt, lines)
+            let body = |donor| B::GoodsReceived(GoodsReceived { channel, donor, items, pledge });
+            submit_donation(&ctx, body, &donor, lines)
         }
         C::Refund { donation, amount, reason, ctx } => {
             let lines = vec![("refund", format!("{amount} of donation {donation}"))];
@@ -634,14 +606,6 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
     }
 }
 
-fn role_scope(fund: Option<FundId>, role: Role) -> Result<FundId> {
-    match (fund, role.is_host_wide()) {
-        (Some(fund), _) => Ok(fund),
-        (None, true) => Ok(FundId::host()),
-        (None, false) => bail!("--fund is required: {role} is granted per fund"),
-    }
-}
-
 /// Signs `body` in `ctx.fund` with `ctx.signer`'s key and posts it.
 fn submit(ctx: &InFund, body: EventBody, lines: Vec<(&str, String)>) -> Result<()> {
     let key = load_key(&ctx.signer.key)?;
@@ -658,70 +622,37 @@ fn submit_with(
 ) -> Result<()> {
     let client = Client::new(&signer.conn.server)?;
     let at = signer.at.unwrap_or_else(Utc::now);
-    let (event, envelope) = sign_new(key, &fund, at, body);
-    let posted = post_signed(&client, &event, &envelope)?;
+    let posted = actions::sign_and_post(&client, key, &fund, at, body)?;
     print_posted(&posted, &lines, extra, signer.conn.json);
     Ok(())
 }
 
-/// Posts a signed event and names it in any refusal.
-pub fn post_signed(client: &Client, event: &Event, envelope: &[u8]) -> Result<Posted> {
-    let posted = client
-        .post_envelope(envelope)
-        .with_context(|| format!("{} {} was not recorded by {}", event.type_name(), event.id, client.base()))?;
-    if posted.id != event.id.as_str() {
-        bail!("the server answered for event {} but {} was sent", posted.id, event.id);
-    }
-    Ok(posted)
-}
-
-/// A donation or pledge: the donor file is written before the event is posted (so an
-/// accepted event never lacks its salt) and removed again if the server refuses it.
+/// A donation or pledge (`body` around the donor's commitment), with its donor file.
 fn submit_donation(
     ctx: &InFund,
-    body: EventBody,
+    body: impl FnOnce(Sha256Hex) -> EventBody,
     donor: &Donor,
-    salt: [u8; SALT_SIZE],
     lines: Vec<(&str, String)>,
 ) -> Result<()> {
     let key = load_key(&ctx.signer.key)?;
     let client = Client::new(&ctx.signer.conn.server)?;
-    let when = ctx.signer.at.unwrap_or_else(Utc::now);
-    let (event, envelope) = sign_new(&key, &ctx.fund, when, body);
-    let record = DonorRecord::of(&event, &donor.donor_ref, salt, client.base());
-    let path = write_donor_file(&donor.receipt_dir, &record, true)?;
-    let posted = match client.post_envelope(&envelope) {
-        Ok(posted) => posted,
-        Err(e) => {
-            if e.downcast_ref::<client::Problem>().is_some() {
-                // Refused for certain: nothing to prove later.
-                let _ = std::fs::remove_file(&path);
-            }
-            return Err(e.context(format!("{} {} was not recorded by {}", event.type_name(), event.id, client.base())));
-        }
-    };
+    let at = ctx.signer.at.unwrap_or_else(Utc::now);
+    let vault = donor.vault.as_deref().map(|url| VaultDonor {
+        url,
+        name: donor.donor_name.as_deref(),
+        contact: donor.donor_contact.as_deref(),
+    });
+    let giver = actions::Donor { reference: &donor.donor_ref, receipt_dir: &donor.receipt_dir, vault };
+    let Gift { posted, record, donor_file, vault } = actions::give(&client, &key, &ctx.fund, at, &giver, body)?;
     let mut lines = lines;
     lines.push(("donor", format!("commitment {}", record.commitment)));
-    lines.push(("donor file", format!("{} (private: salt and reference; keep it)", path.display())));
-    if let Some(vault) = &donor.vault {
-        let body = json!({
-            "salt": base64::engine::general_purpose::STANDARD.encode(salt),
-            "reference": donor.donor_ref,
-            "name": donor.donor_name,
-            "contact": donor.donor_contact,
-            "consent_public_thanks": false,
-        });
-        let path = format!("/private/v1/donors/{}", record.commitment);
-        Client::new(vault)?.put_json(&path, &body).with_context(|| {
-            format!(
-                "the donation was recorded, but the private vault at {vault} did not store the donor (retry the vault)"
-            )
-        })?;
+    lines.push(("donor file", format!("{} (private: salt and reference; keep it)", donor_file.display())));
+    if let Some(vault) = &vault {
         lines.push(("vault", format!("stored in the private vault at {vault}")));
     }
     let mut extra = Map::new();
     extra.insert("donor_commitment".into(), json!(record.commitment));
-    extra.insert("donor_file".into(), json!(path.display().to_string()));
+    extra.insert("donor_file".into(), json!(donor_file.display().to_string()));
     print_posted(&posted, &lines, extra, ctx.signer.conn.json);
     Ok(())
 }
@@ -748,12 +679,12 @@ fn print_posted(posted: &Posted, lines: &[(&str, String)], extra: Map<String, Va
 
 fn disclose(ctx: InFund, from: DateTime<Utc>, to: Option<DateTime<Utc>>, report: Sha256Hex) -> Result<()> {
     let client = Client::new(&ctx.signer.conn.server)?;
-    let when = ctx.signer.at.unwrap_or_else(Utc::now);
-    let to = to.unwrap_or(when);
-    let fund = client.get_json(&format!("/v1/funds/{}", ctx.fund))?;
-    let totals = totals_from_view(&fund).context("reading the fund's current totals")?;
+    let at = ctx.signer.at.unwrap_or_else(Utc::now);
+    let key = load_key(&ctx.signer.key)?;
+    let done = actions::disclose(&client, &key, &ctx.fund, at, from, to, report)?;
+    let totals = &done.totals;
     let lines = vec![
-        ("period", format!("{} – {}", format_utc(&from), format_utc(&to))),
+        ("period", format!("{} – {}", format_utc(&from), format_utc(&done.period_end))),
         ("received", totals.received_fen.to_string()),
         ("refunded", totals.refunded_fen.to_string()),
         ("reserved", totals.reserved_fen.to_string()),
@@ -762,188 +693,8 @@ fn disclose(ctx: InFund, from: DateTime<Utc>, to: Option<DateTime<Utc>>, report:
         ("goods in", totals.goods_received_value_fen.to_string()),
         ("goods out", totals.goods_distributed_value_fen.to_string()),
     ];
-    let body =
-        EventBody::DisclosurePublished(DisclosurePublished { period_start: from, period_end: to, totals, report });
-    let key = load_key(&ctx.signer.key)?;
-    let (event, envelope) = sign_new(&key, &ctx.fund, when, body);
-    let posted = post_signed(&client, &event, &envelope)
-        .context("the fund's figures may have changed since they were read: run disclose again")?;
-    print_posted(&posted, &lines, Map::new(), ctx.signer.conn.json);
+    print_posted(&done.posted, &lines, Map::new(), ctx.signer.conn.json);
     Ok(())
-}
-
-/// The disclosure totals from `GET /v1/funds/{fund}`.
-pub fn totals_from_view(fund: &Value) -> Result<DisclosureTotals> {
-    let fen = |v: &Value, path: &str| -> Result<Fen> {
-        let n = v.pointer(path).and_then(Value::as_i64).with_context(|| format!("no integer at {path}"))?;
-        Ok(Fen::new(n)?)
-    };
-    Ok(DisclosureTotals {
-        received_fen: fen(fund, "/cash/received_fen")?,
-        refunded_fen: fen(fund, "/cash/refunded_fen")?,
-        reserved_fen: fen(fund, "/cash/reserved_fen")?,
-        paid_fen: fen(fund, "/cash/paid_fen")?,
-        available_fen: fen(fund, "/cash/available_fen")?,
-        goods_received_value_fen: fen(fund, "/goods_received_value_fen")?,
-        goods_distributed_value_fen: fen(fund, "/goods_distributed_value_fen")?,
-    })
-}
-
-// ---------------------------------------------------------------------------
-// donor files and receipts
-
-/// What a donor needs to prove a donation is theirs: the salt and their reference.
-/// Kept privately (mode 0600); never sent to the server.
-#[derive(Clone, Debug)]
-pub struct DonorRecord {
-    pub event: EventId,
-    pub fund: FundId,
-    pub type_name: &'static str,
-    pub donor_reference: String,
-    pub salt: [u8; SALT_SIZE],
-    pub commitment: Sha256Hex,
-    pub server: String,
-}
-
-impl DonorRecord {
-    pub fn of(event: &Event, donor_reference: &str, salt: [u8; SALT_SIZE], server: &str) -> DonorRecord {
-        let commitment = donor_commitment(&salt, donor_reference);
-        DonorRecord {
-            event: event.id.clone(),
-            fund: event.fund.clone(),
-            type_name: event.type_name(),
-            donor_reference: donor_reference.to_owned(),
-            salt,
-            commitment,
-            server: server.to_owned(),
-        }
-    }
-
-    fn to_json(&self) -> Value {
-        json!({
-            "kind": "fundtrail-donor-file/v1",
-            "event": self.event, "fund": self.fund, "type": self.type_name,
-            "donor_reference": self.donor_reference,
-            "salt": B64.encode(self.salt),
-            "commitment": self.commitment,
-            "server": self.server,
-        })
-    }
-}
-
-pub fn donor_file_path(dir: &Path, event: &EventId) -> PathBuf {
-    dir.join(format!("{event}.donor.json"))
-}
-
-/// A new salt from the OS random number generator.
-pub fn new_salt() -> Result<[u8; SALT_SIZE]> {
-    let mut salt = [0u8; SALT_SIZE];
-    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("the OS random number generator failed: {e}"))?;
-    Ok(salt)
-}
-
-/// Writes the donor file (mode 0600 from creation); `durable` syncs it to disk.
-pub fn write_donor_file(dir: &Path, record: &DonorRecord, durable: bool) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = donor_file_path(dir, &record.event);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    let text = serde_json::to_string_pretty(&record.to_json())? + "\n";
-    file.write_all(text.as_bytes())?;
-    if durable {
-        file.sync_all()?;
-    }
-    Ok(path)
-}
-
-/// The salt and reference of a donation, if its donor file is in `dir`.
-pub fn read_donor_file(dir: &Path, event: &EventId) -> Result<Option<([u8; SALT_SIZE], String)>> {
-    let path = donor_file_path(dir, event);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let bytes = read_limited(&path)?;
-    let v: Value = serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", path.display()))?;
-    let bad = || format!("{} is not a FundTrail donor file", path.display());
-    let salt = v.get("salt").and_then(Value::as_str).with_context(bad)?;
-    let salt: [u8; SALT_SIZE] = B64
-        .decode(salt)
-        .ok()
-        .and_then(|s| s.try_into().ok())
-        .with_context(|| format!("{}: salt is not 32 bytes of base64", path.display()))?;
-    let reference = v.get("donor_reference").and_then(Value::as_str).with_context(bad)?.to_owned();
-    let commitment = v.get("commitment").and_then(Value::as_str).with_context(bad)?;
-    if donor_commitment(&salt, &reference).as_str() != commitment {
-        bail!("{}: salt and reference do not give its commitment", path.display());
-    }
-    Ok(Some((salt, reference)))
-}
-
-/// The files `receipt` wrote.
-pub struct ReceiptFiles {
-    pub event: EventId,
-    pub index: u64,
-    pub proof: PathBuf,
-    pub entry: PathBuf,
-    /// The donor reference, when the receipt carries the donor's salt.
-    pub donor_reference: Option<String>,
-    pub server: String,
-}
-
-/// Fetches `/v1/receipts/{event}` and writes `<event>.tlog-proof` (with the donor's salt
-/// as its `extra` line when the donor file is in `donor_dir`) and `<event>.entry`.
-pub fn fetch_receipt(client: &Client, event: &EventId, donor_dir: &Path, out: &Path) -> Result<ReceiptFiles> {
-    let answer = get_receipt_waiting(client, event)?;
-    let index = answer.get("index").and_then(Value::as_u64).context("receipt answer has no index")?;
-    let entry_b64 = answer.get("entry").and_then(Value::as_str).context("receipt answer has no entry")?;
-    let entry = B64.decode(entry_b64).context("receipt answer's entry is not base64")?;
-    let text = answer.get("receipt").and_then(Value::as_str).context("receipt answer has no receipt")?;
-    let mut receipt = fundtrail_ledger::Receipt::parse(text.as_bytes()).context("the server's receipt")?;
-    if receipt.index != index {
-        bail!("the server's receipt is for entry {} but it says {index}", receipt.index);
-    }
-    let decoded = fundtrail_ledger::decode_entry(&entry).context("the server's entry")?;
-    if decoded.index != index {
-        bail!("the server's entry has index {} but the receipt is for {index}", decoded.index);
-    }
-    let donor = read_donor_file(donor_dir, event)?;
-    receipt.extra = donor.as_ref().map(|(salt, _)| salt.to_vec());
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let proof = out.join(format!("{event}.tlog-proof"));
-    let entry_path = out.join(format!("{event}.entry"));
-    std::fs::write(&proof, receipt.to_bytes()).with_context(|| format!("writing {}", proof.display()))?;
-    std::fs::write(&entry_path, &entry).with_context(|| format!("writing {}", entry_path.display()))?;
-    Ok(ReceiptFiles {
-        event: event.clone(),
-        index,
-        proof,
-        entry: entry_path,
-        donor_reference: donor.map(|(_, r)| r),
-        server: client.base().to_owned(),
-    })
-}
-
-/// A fresh event may not be covered by a signed checkpoint yet: wait a little.
-fn get_receipt_waiting(client: &Client, event: &EventId) -> Result<Value> {
-    let path = format!("/v1/receipts/{event}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(RECEIPT_WAIT_MS_MAX);
-    loop {
-        match client.get_json(&path) {
-            Ok(v) => return Ok(v),
-            Err(e) => {
-                let waitable =
-                    e.downcast_ref::<client::Problem>().is_some_and(|p| matches!(p.status, 404 | 409 | 425 | 503));
-                if !waitable || std::time::Instant::now() >= deadline {
-                    return Err(e);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(RECEIPT_POLL_MS));
-            }
-        }
-    }
 }
 
 fn print_receipt_files(files: &ReceiptFiles, conn: &Conn) {
@@ -966,99 +717,8 @@ fn print_receipt_files(files: &ReceiptFiles, conn: &Conn) {
     println!("  check it:  {}", verify_receipt_hint(files));
 }
 
-/// The command a donor runs to check the receipt.
-pub fn verify_receipt_hint(files: &ReceiptFiles) -> String {
-    let donor = files.donor_reference.as_ref().map(|r| format!(" --donor {r}")).unwrap_or_default();
-    format!(
-        "fundtrail verify-receipt {} --entry {}{donor} --ledger {}/ledger --vkey \"$(curl -s {}/ledger/vkey)\"",
-        files.proof.display(),
-        files.entry.display(),
-        files.server,
-        files.server
-    )
-}
-
 // ---------------------------------------------------------------------------
 // argument parsers
-
-/// Why a yuan amount was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AmountError {
-    Empty,
-    Negative,
-    /// Not digits with an optional '.' and one or two decimals.
-    Syntax,
-    TooManyDecimals,
-    Grouping,
-    Overflow,
-}
-
-impl std::fmt::Display for AmountError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let max = Fen::new(AMOUNT_FEN_MAX).expect("the maximum is in range");
-        match self {
-            AmountError::Empty => f.write_str("no amount given"),
-            AmountError::Negative => f.write_str("amounts are never negative"),
-            AmountError::Syntax => {
-                f.write_str("not an amount in yuan: digits, optionally '.' and 1 or 2 decimals, e.g. 1234.56")
-            }
-            AmountError::TooManyDecimals => f.write_str("at most 2 decimals: the smallest unit is 1 fen (0.01)"),
-            AmountError::Grouping => f.write_str("thousands separators must group 3 digits, e.g. 1,234.56"),
-            AmountError::Overflow => write!(f, "too large: at most {max}"),
-        }
-    }
-}
-
-impl std::error::Error for AmountError {}
-
-/// Parses yuan exactly into fen: `1234.56` → 123456 fen. Accepts an optional `¥`/`￥`,
-/// thousands separators grouping 3 digits (`1,234.56`), one or two decimals. Refuses
-/// signs, more than two decimals, anything else, and amounts beyond ±(2^53−1) fen.
-pub fn parse_yuan(text: &str) -> Result<Fen, AmountError> {
-    let text = text.strip_prefix('¥').or_else(|| text.strip_prefix('￥')).unwrap_or(text);
-    if text.is_empty() {
-        return Err(AmountError::Empty);
-    }
-    if text.starts_with('-') {
-        return Err(AmountError::Negative);
-    }
-    let (whole, decimals) = match text.split_once('.') {
-        Some((w, d)) => (w, Some(d)),
-        None => (text, None),
-    };
-    let digits = ungroup(whole)?;
-    let fraction: u64 = match decimals {
-        None => 0,
-        Some(d) if d.is_empty() || !d.bytes().all(|b| b.is_ascii_digit()) => return Err(AmountError::Syntax),
-        Some(d) if d.len() > 2 => return Err(AmountError::TooManyDecimals),
-        Some(d) if d.len() == 1 => u64::from(d.as_bytes()[0] - b'0') * 10,
-        Some(d) => u64::from(d.as_bytes()[0] - b'0') * 10 + u64::from(d.as_bytes()[1] - b'0'),
-    };
-    assert!(fraction < 100);
-    let mut yuan: u64 = 0;
-    for b in digits.bytes() {
-        yuan = yuan.checked_mul(10).and_then(|y| y.checked_add(u64::from(b - b'0'))).ok_or(AmountError::Overflow)?;
-    }
-    let fen = yuan.checked_mul(100).and_then(|f| f.checked_add(fraction)).ok_or(AmountError::Overflow)?;
-    let fen = i64::try_from(fen).map_err(|_| AmountError::Overflow)?;
-    Fen::new(fen).map_err(|_| AmountError::Overflow)
-}
-
-/// The digits of the whole part, thousands separators checked and removed.
-fn ungroup(whole: &str) -> Result<String, AmountError> {
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit() || b == b',') {
-        return Err(AmountError::Syntax);
-    }
-    if !whole.contains(',') {
-        return Ok(whole.to_owned());
-    }
-    let groups: Vec<&str> = whole.split(',').collect();
-    let first_ok = (1..=3).contains(&groups[0].len());
-    if !first_ok || groups[1..].iter().any(|g| g.len() != 3) {
-        return Err(AmountError::Grouping);
-    }
-    Ok(groups.concat())
-}
 
 fn yuan_arg(s: &str) -> Result<Fen, String> {
     parse_yuan(s).map_err(|e| e.to_string())
@@ -1076,31 +736,9 @@ fn digest_arg(s: &str) -> Result<Sha256Hex, String> {
     }
     let path = Path::new(s);
     if path.is_file() {
-        let bytes = read_limited(path).map_err(|e| format!("{e:#}"))?;
-        return Ok(sha256_hex(&bytes));
+        return digest_of_file(path).map_err(|e| format!("{e:#}"));
     }
     Err("neither a file nor a SHA-256 hex digest (64 hex digits)".into())
-}
-
-/// SHA-256 of bytes as a digest field.
-pub fn sha256_hex(bytes: &[u8]) -> Sha256Hex {
-    Sha256Hex::new(hex::encode(Sha256::digest(bytes))).expect("hex of a SHA-256 is a digest")
-}
-
-fn read_limited(path: &Path) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut data = Vec::new();
-    file.take(INPUT_FILE_BYTES_MAX + 1).read_to_end(&mut data)?;
-    if data.len() as u64 > INPUT_FILE_BYTES_MAX {
-        bail!("{} is larger than {INPUT_FILE_BYTES_MAX} bytes", path.display());
-    }
-    Ok(data)
-}
-
-fn key_id_of_b64(b64: &str) -> Result<KeyId> {
-    let key = parse_public_key(b64)?;
-    Ok(KeyId::of_public_key(key.as_bytes()))
 }
 
 /// A key: its id (32 hex), its base64 public key, or a key file.
@@ -1206,67 +844,6 @@ fn nonempty(s: &str, what: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn fen(s: &str) -> i64 {
-        parse_yuan(s).unwrap().fen()
-    }
-
-    #[test]
-    fn yuan_parse_exactly_to_fen() {
-        assert_eq!(fen("1234.56"), 123_456);
-        assert_eq!(fen("0.05"), 5);
-        assert_eq!(fen("0.5"), 50);
-        assert_eq!(fen("12.5"), 1_250);
-        assert_eq!(fen("100"), 10_000);
-        assert_eq!(fen("0"), 0);
-        assert_eq!(fen("007.10"), 710);
-        assert_eq!(fen("¥1,234.56"), 123_456);
-        assert_eq!(fen("￥190,000"), 19_000_000);
-        assert_eq!(fen("1,234,567.89"), 123_456_789);
-        // 0.1 + 0.2 style traps do not exist without floats.
-        assert_eq!(fen("0.29"), 29);
-        assert_eq!(fen("1.13"), 113);
-    }
-
-    #[test]
-    fn yuan_refusals() {
-        use AmountError as E;
-        let err = |s: &str| parse_yuan(s).unwrap_err();
-        assert_eq!(err(""), E::Empty);
-        assert_eq!(err("¥"), E::Empty);
-        assert_eq!(err("-1"), E::Negative);
-        assert_eq!(err("-0.01"), E::Negative);
-        assert_eq!(err("+1"), E::Syntax);
-        assert_eq!(err("1.234"), E::TooManyDecimals);
-        assert_eq!(err("0.001"), E::TooManyDecimals);
-        assert_eq!(err(".5"), E::Syntax);
-        assert_eq!(err("5."), E::Syntax);
-        assert_eq!(err("1.2.3"), E::Syntax);
-        assert_eq!(err("1e3"), E::Syntax);
-        assert_eq!(err(" 1"), E::Syntax);
-        assert_eq!(err("1 000"), E::Syntax);
-        assert_eq!(err("一百"), E::Syntax);
-        assert_eq!(err("1,23.00"), E::Grouping);
-        assert_eq!(err("1234,567"), E::Grouping);
-        assert_eq!(err(",123"), E::Grouping);
-    }
-
-    #[test]
-    fn yuan_range_is_json_safe() {
-        // 2^53 − 1 fen is the largest amount any JSON reader holds exactly.
-        assert_eq!(fen("90071992547409.91"), AMOUNT_FEN_MAX);
-        assert_eq!(parse_yuan("90071992547409.92"), Err(AmountError::Overflow));
-        assert_eq!(parse_yuan("184467440737095516.16"), Err(AmountError::Overflow));
-        assert_eq!(parse_yuan("99999999999999999999999999"), Err(AmountError::Overflow));
-    }
-
-    #[test]
-    fn yuan_round_trips_through_display() {
-        for fen in [0_i64, 1, 99, 100, 123_456, 19_000_000, AMOUNT_FEN_MAX] {
-            let shown = Fen::new(fen).unwrap().to_string();
-            assert_eq!(parse_yuan(&shown).unwrap().fen(), fen, "{shown}");
-        }
-    }
-
     #[test]
     fn goods_lines() {
         let line = parse_goods_in("大米:20:袋:60.00").unwrap();
@@ -1299,20 +876,5 @@ mod tests {
         assert!(channel_arg("micro_workshop").is_ok() && channel_arg("cash").is_err());
         assert_eq!(vote_arg("recuse").unwrap(), VoteChoice::Recuse);
         assert!(category_arg("renovation").is_ok() && category_arg("party").is_err());
-    }
-
-    #[test]
-    fn donor_files_round_trip_and_are_private() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = ActorKey::from_seed(&[1; 32]);
-        let body = EventBody::ApplicationSubmitted(ApplicationSubmitted { proposal: ProposalId::new("P-1").unwrap() });
-        let (event, _) = sign_new(&key, &FundId::new("f").unwrap(), Utc::now(), body);
-        let salt = [9u8; SALT_SIZE];
-        let record = DonorRecord::of(&event, "DEMO-R-001", salt, "http://x");
-        let path = write_donor_file(dir.path(), &record, false).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(read_donor_file(dir.path(), &event.id).unwrap(), Some((salt, "DEMO-R-001".to_owned())));
-        assert!(write_donor_file(dir.path(), &record, false).is_err(), "never overwritten");
     }
 }

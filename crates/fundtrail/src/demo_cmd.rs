@@ -5,45 +5,26 @@
 //! Without `--server` it starts an embedded server in this process whose clock
 //! the demo moves day by day through the year, and keeps serving afterwards.
 //! With `--server` it plays against that server with today's times and exits.
-
-#[path = "demo/cast.rs"]
-mod cast;
-#[path = "demo/play.rs"]
-mod play;
-#[path = "demo/year.rs"]
-mod year;
+//!
+//! Arguments, the embedded server and output only: the year is
+//! `fundtrail_client::demo`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, FromArgMatches};
+use fundtrail_client::demo::{self, cast, Cast, Outcome, Player, BACKDATE_DAYS_MAX};
+use fundtrail_client::wallet::{fetch_receipt, verify_receipt_hint, ReceiptFiles};
+use fundtrail_client::Client;
 use fundtrail_domain::event::Channel;
 use fundtrail_domain::{Fen, FundId};
 use fundtrail_service::ManualClock;
-use serde_json::{json, Value};
 
-use crate::actors_cmd::client::Client;
-use crate::actors_cmd::{fetch_receipt, totals_from_view, verify_receipt_hint, ReceiptFiles};
 use crate::audit_cmd;
 use crate::serve_cmd::{start_server, ServerOptions};
-use cast::Cast;
-use play::Player;
-use year::{bj, Outcome};
-
-/// Marks a directory as made by the demo (only such a directory is ever wiped).
-const DATA_MARKER: &str = ".fundtrail-demo";
-/// How far back the embedded server accepts `occurred_at` (the demo books a whole year).
-const BACKDATE_DAYS_MAX: i64 = 800;
-/// How long to wait for a server to become ready.
-const READY_WAIT_MS_MAX: u64 = 15_000;
-const READY_POLL_MS: u64 = 100;
-/// How long to wait for the views to show what was accepted.
-const VIEWS_WAIT_MS_MAX: u64 = 5_000;
-/// How long to wait for a checkpoint that covers every event the demo posted.
-const CHECKPOINT_WAIT_MS_MAX: u64 = 10_000;
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -72,19 +53,19 @@ pub struct DemoArgs {
 
 pub fn demo(args: DemoArgs) -> Result<()> {
     let started = Instant::now();
-    prepare_data_dir(&args.data, args.fresh)?;
+    demo::prepare_data_dir(&args.data, args.fresh)?;
     let cast = Cast::generate(&args.data.join("keys"))?;
     let donors_dir = args.data.join("receipts");
-    let start = bj(1, 5, 9);
+    let start = demo::start();
     match &args.server {
         Some(url) => {
             let client = Client::new(url)?;
-            wait_ready(&client)?;
+            demo::wait_ready(&client)?;
             let vkey = client.get_text("/ledger/vkey").context("reading the log's verifier key")?.trim().to_owned();
             println!("Playing 2026 of {} against {url} (times are now)…", cast::FUND_NAME);
             let mut player = Player::new(client, None, start, args.fund.clone(), donors_dir);
             player.verbose = !args.quiet;
-            let outcome = play_year(&cast, &mut player)?;
+            let outcome = demo::play_year(&cast, &mut player)?;
             finish(&args, &player, &outcome, &vkey, started)
         }
         None => {
@@ -102,11 +83,12 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             // The server's tasks run on the runtime's workers; this thread plays the year.
             let server = runtime.block_on(start_server(options)).context("starting the embedded server")?;
             let client = Client::new(&server.url)?;
-            wait_ready(&client)?;
+            demo::wait_ready(&client)?;
             println!("Playing 2026 of {} on an embedded server at {} (simulated dates)…", cast::FUND_NAME, server.url);
-            let mut player = Player::new(client, Some(clock), start, args.fund.clone(), donors_dir);
+            let set_clock: demo::SetClock = Box::new(move |t| clock.set(t));
+            let mut player = Player::new(client, Some(set_clock), start, args.fund.clone(), donors_dir);
             player.verbose = !args.quiet;
-            let outcome = play_year(&cast, &mut player)?;
+            let outcome = demo::play_year(&cast, &mut player)?;
             finish(&args, &player, &outcome, &server.vkey, started)?;
             if args.no_wait {
                 return Ok(());
@@ -119,51 +101,12 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     }
 }
 
-fn play_year(cast: &Cast, p: &mut Player) -> Result<Outcome> {
-    p.day(bj(1, 5, 9), "慈善总会建立账本，开设西湖街道社区发展基金，选举管理委员会");
-    cast.setup(p)?;
-    year::play(cast, p)
-}
-
-/// Refuses a non-empty directory unless `--fresh`, and wipes only one a demo made.
-fn prepare_data_dir(dir: &Path, fresh: bool) -> Result<()> {
-    let non_empty = dir.exists() && std::fs::read_dir(dir)?.next().is_some();
-    if non_empty {
-        if !fresh {
-            bail!(
-                "{} is not empty: the demo needs fresh keys and a fresh log — pass --fresh to wipe it, or choose another --data",
-                dir.display()
-            );
-        }
-        if !dir.join(DATA_MARKER).exists() {
-            bail!("refusing to wipe {}: it was not made by `fundtrail demo` (no {DATA_MARKER} file)", dir.display());
-        }
-        std::fs::remove_dir_all(dir).with_context(|| format!("wiping {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join(DATA_MARKER), "made by `fundtrail demo`; safe to delete\n")?;
-    Ok(())
-}
-
-fn wait_ready(client: &Client) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_millis(READY_WAIT_MS_MAX);
-    loop {
-        match client.get_bytes("/readyz") {
-            Ok(_) => return Ok(()),
-            Err(e) if Instant::now() >= deadline => {
-                return Err(e.context(format!("{} was not ready within {READY_WAIT_MS_MAX} ms", client.base())))
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(READY_POLL_MS)),
-        }
-    }
-}
-
 /// Checks the server against the demo's own fold, prints the year and where to look,
 /// fetches a donor's receipt and verifies the ledger and the receipt in-process.
 fn finish(args: &DemoArgs, p: &Player, outcome: &Outcome, vkey: &str, started: Instant) -> Result<()> {
     let url = p.client.base().to_owned();
     let fund = &p.fund;
-    check_balances(p)?;
+    demo::check_balances(p)?;
     print_year(p, outcome, started);
     println!("✓ the server's balances equal the demo's own fold of every event it signed, to the fen");
 
@@ -208,43 +151,6 @@ fn finish(args: &DemoArgs, p: &Player, outcome: &Outcome, vkey: &str, started: I
     println!();
     println!("Done in {:.1} s.", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// The server's balances must equal the demo's own fold (a submission answered 202
-/// is in the log but maybe not yet in the views: give them a moment).
-fn check_balances(p: &Player) -> Result<()> {
-    let folded = p.totals();
-    let deadline = Instant::now() + Duration::from_millis(VIEWS_WAIT_MS_MAX);
-    loop {
-        let view = p.client.get_json(&format!("/v1/funds/{}", p.fund))?;
-        let served = totals_from_view(&view).context("the server's fund view")?;
-        if served == folded {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!("the server's balances differ from the demo's own fold:\n  server {served:?}\n  demo   {folded:?}");
-        }
-        std::thread::sleep(Duration::from_millis(READY_POLL_MS));
-    }
-}
-
-/// Waits until a signed checkpoint covers the first `size` entries, so that the
-/// verification and the receipt below cover the whole year.
-fn wait_checkpoint(client: &Client, size: u64) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_millis(CHECKPOINT_WAIT_MS_MAX);
-    loop {
-        let note = client.get_text("/ledger/checkpoint")?;
-        let signed: u64 =
-            note.lines().nth(1).and_then(|l| l.parse().ok()).context("the checkpoint has no size line")?;
-        if signed >= size {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            println!("(the latest checkpoint covers {signed} of {size} entries; verifying that)");
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(READY_POLL_MS));
-    }
 }
 
 /// Builds a command's arguments exactly as the command line would.
@@ -319,40 +225,18 @@ fn print_year(p: &Player, o: &Outcome, started: Instant) {
 }
 
 fn write_summary(args: &DemoArgs, p: &Player, o: &Outcome, vkey: &str, receipt: Option<&ReceiptFiles>) -> Result<()> {
-    let f = p.fund_state();
-    let by_channel: serde_json::Map<String, Value> = f
-        .by_channel
-        .iter()
-        .map(|(ch, t)| {
-            let v = json!({
-                "received_fen": t.received, "refunded_fen": t.refunded, "goods_value_fen": t.goods_value,
-                "donations": t.donations, "pledged_fen": t.pledged,
-            });
-            (ch.as_str().to_owned(), v)
-        })
-        .collect();
-    let proposals: serde_json::Map<String, Value> = f
-        .proposals
-        .iter()
-        .map(|(id, x)| {
-            (id.to_string(), json!({"status": x.status.as_str(), "paid_fen": x.paid, "released_fen": x.released}))
-        })
-        .collect();
-    let summary = json!({
-        "fund": p.fund, "name": cast::FUND_NAME, "server": p.client.base(), "vkey": vkey,
-        "events": p.posted,
-        "totals": serde_json::to_value(p.totals())?,
-        "by_channel": by_channel,
-        "proposals": proposals,
-        "merchants": o.merchants.len(), "goods_lines": o.goods_lines,
-        "receipts_issued": o.receipts_issued, "receipts_voided": o.receipts_voided,
-        "disclosures": o.disclosures,
-        "example_receipt": receipt.map(|r| json!({
-            "event": r.event, "index": r.index, "receipt": r.proof, "entry": r.entry, "donor": r.donor_reference,
-        })),
-    });
+    let summary = demo::summary(p, o, vkey, receipt)?;
     let path = args.data.join("summary.json");
     std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Waits for a checkpoint covering `size` entries; says so when the latest covers fewer.
+fn wait_checkpoint(client: &Client, size: u64) -> Result<()> {
+    let signed = demo::wait_checkpoint(client, size)?;
+    if signed < size {
+        println!("(the latest checkpoint covers {signed} of {size} entries; verifying that)");
+    }
     Ok(())
 }

@@ -3,7 +3,6 @@
 
 mod actors_cmd;
 mod audit_cmd;
-mod bench_cmd;
 mod demo_cmd;
 mod keys_cmd;
 mod serve_cmd;
@@ -49,9 +48,6 @@ enum Command {
     /// Ledger tools (static mirror).
     #[command(subcommand)]
     Ledger(serve_cmd::LedgerCommand),
-    /// Benchmarks that print figures.
-    #[command(subcommand)]
-    Bench(bench_cmd::BenchCommand),
     /// Play a realistic year of one community fund through the public API.
     Demo(demo_cmd::DemoArgs),
     #[command(flatten)]
@@ -69,7 +65,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::serve(args),
         Command::Rebuild(args) => serve_cmd::rebuild(args),
         Command::Ledger(cmd) => serve_cmd::ledger(cmd),
-        Command::Bench(cmd) => bench_cmd::bench(cmd),
         Command::Demo(args) => demo_cmd::demo(args),
         Command::Actor(cmd) => actors_cmd::run(cmd),
     };

@@ -64,8 +64,9 @@ pub struct RebuildArgs {
     /// The data directory of a stopped server.
     #[arg(long, default_value = "fundtrail-data")]
     data: PathBuf,
-    /// Projections to drop (all when none is named): keys, funds, proposals,
-    /// donations, donors, disclosures, events, ledger.
+    /// Projections to drop (all when none is named): donations, donors,
+    /// events, ledger. (Funds, proposals, keys and disclosures are the
+    /// fold's state, rebuilt by every start from the snapshot or the log.)
     #[arg(long = "projection")]
     projections: Vec<String>,
 }

@@ -3,95 +3,33 @@
 //! refusals a user meets (with the server's own reason on stderr and a non-zero
 //! exit), and a donor's receipt that `verify-receipt` accepts.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
+use fundtrail_testkit::serve::ServeProcess;
+use fundtrail_testkit::web::{self, agent, get_json};
 use serde_json::Value;
 
-/// How long a child server may take to become ready.
-const READY_WAIT: Duration = Duration::from_secs(60);
-
-/// A `fundtrail serve` child on a free loopback port; killed on drop.
+/// A `fundtrail serve` child with its private donor vault listener, and a
+/// directory for the test's keys and files.
 struct Server {
-    child: Child,
+    _process: ServeProcess,
     url: String,
-    dir: tempfile::TempDir,
     /// The private donor vault's listener.
     vault: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().unwrap().port()
+    dir: tempfile::TempDir,
 }
 
 fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let private_port = free_port();
-    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--private-listen",
-            &format!("127.0.0.1:{private_port}"),
-            "--data",
-        ])
-        .arg(dir.path().join("server"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn fundtrail serve");
-    let mut server = Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        dir,
-        vault: format!("http://127.0.0.1:{private_port}"),
-    };
-    let agent = agent();
-    let deadline = Instant::now() + READY_WAIT;
-    loop {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            let log = std::fs::read_to_string(server.dir.path().join("serve.log")).unwrap_or_default();
-            panic!("fundtrail serve exited ({status}) before it was ready:\n{log}");
-        }
-        if agent.get(format!("{}/readyz", server.url)).call().is_ok_and(|r| r.status() == 200) {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "fundtrail serve was not ready within {READY_WAIT:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .new_agent()
-}
-
-fn get_json(url: &str) -> Value {
-    let mut response = agent().get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    assert_eq!(response.status(), 200, "GET {url}");
-    serde_json::from_slice(&response.body_mut().read_to_vec().unwrap()).unwrap()
+    let binary = Path::new(env!("CARGO_BIN_EXE_fundtrail"));
+    let process = ServeProcess::start_with_private(binary, &dir.path().join("server"), &[]);
+    let (url, vault) = (process.url.clone(), process.private_url.clone().expect("a private listener"));
+    Server { _process: process, url, vault, dir }
 }
 
 fn get_text(url: &str) -> String {
-    let mut response = agent().get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    assert_eq!(response.status(), 200, "GET {url}");
-    response.body_mut().read_to_string().unwrap()
+    web::get_text(url).unwrap_or_else(|| panic!("GET {url} did not answer 200"))
 }
 
 fn stdout(o: &Output) -> String {
@@ -472,7 +410,7 @@ fn a_fund_from_nothing_money_in_and_out_with_refusals() {
 fn errors_name_the_cause() {
     let w = World::new();
     // Nothing listens on a freshly freed port.
-    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dead = format!("http://127.0.0.1:{}", fundtrail_testkit::free_port().unwrap());
     std::fs::create_dir_all(&w.keys).unwrap();
     w.ok(&["keys", "new", "--out", s(&w.key("host"))]);
     let out = w.run(&["host-init", "--name", "某市慈善总会", "--key", s(&w.key("host")), "--server", &dead]);

@@ -2,40 +2,21 @@
 //! are now) and with its own embedded server (simulated dates). The server's
 //! balances must equal the figures the demo reports, to the fen.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use fundtrail_testkit::serve::ServeProcess;
+use fundtrail_testkit::web::get_json;
+use fundtrail_testkit::NatsServer;
 use serde_json::Value;
 
-/// How long a child server may take to become ready.
-const READY_WAIT: Duration = Duration::from_secs(60);
-
+/// A `fundtrail serve` child (on NATS when given a server) and its directory.
 struct Server {
-    child: Child,
+    _process: ServeProcess,
     url: String,
     dir: tempfile::TempDir,
-    _nats: Option<fundtrail_testkit::NatsServer>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .new_agent()
+    _nats: Option<NatsServer>,
 }
 
 fn start_server() -> Server {
@@ -43,35 +24,13 @@ fn start_server() -> Server {
 }
 
 /// `fundtrail serve` as a child process: on the embedded store, or on NATS JetStream.
-fn start_server_on(nats: Option<fundtrail_testkit::NatsServer>) -> Server {
+fn start_server_on(nats: Option<NatsServer>) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fundtrail"));
-    command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"]).arg(dir.path().join("server"));
-    if let Some(n) = &nats {
-        command.args(["--nats", &n.url()]);
-    }
-    let child = command.stdout(Stdio::null()).stderr(log).spawn().expect("spawn fundtrail serve");
-    let mut server = Server { child, url: format!("http://127.0.0.1:{port}"), dir, _nats: nats };
-    let deadline = Instant::now() + READY_WAIT;
-    loop {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            let log = std::fs::read_to_string(server.dir.path().join("serve.log")).unwrap_or_default();
-            panic!("fundtrail serve exited ({status}) before it was ready:\n{log}");
-        }
-        if agent().get(format!("{}/readyz", server.url)).call().is_ok_and(|r| r.status() == 200) {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "fundtrail serve was not ready within {READY_WAIT:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn get_json(url: &str) -> Value {
-    let mut response = agent().get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    assert_eq!(response.status(), 200, "GET {url}");
-    serde_json::from_slice(&response.body_mut().read_to_vec().unwrap()).unwrap()
+    let url_arg = nats.as_ref().map(NatsServer::url);
+    let extra: Vec<&str> = url_arg.as_deref().map(|url| vec!["--nats", url]).unwrap_or_default();
+    let binary = Path::new(env!("CARGO_BIN_EXE_fundtrail"));
+    let process = ServeProcess::start(binary, &dir.path().join("server"), &extra);
+    Server { url: process.url.clone(), _process: process, dir, _nats: nats }
 }
 
 fn fundtrail(args: &[&str]) -> Output {
@@ -185,7 +144,7 @@ fn demo_plays_a_year_against_a_server_on_nats() {
 fn demo_plays_a_year_on_its_own_server() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let port = free_port();
+    let port = fundtrail_testkit::free_port().unwrap();
     let listen = format!("127.0.0.1:{port}");
     let started = Instant::now();
     let out = fundtrail(&["demo", "--data", data.to_str().unwrap(), "--listen", &listen, "--no-wait", "--quiet"]);

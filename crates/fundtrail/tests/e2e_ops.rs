@@ -3,109 +3,43 @@
 //! byte; a static `ledger mirror` that `fundtrail verify` accepts; and a server
 //! pinned to one host key, which only that key can found.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use fundtrail_envelope::ActorKey;
 use fundtrail_testkit::cast::Cast;
+use fundtrail_testkit::serve::ServeProcess;
+use fundtrail_testkit::web::agent;
 use serde_json::Value;
 
-/// How long a child server may take to become ready (loaded 2-core machine).
-const READY_WAIT: Duration = Duration::from_secs(120);
 /// How long a server may take to sign a checkpoint covering the whole log.
 const CHECKPOINT_WAIT: Duration = Duration::from_secs(120);
-/// How long a graceful shutdown may take after SIGTERM.
-const STOP_WAIT: Duration = Duration::from_secs(60);
-/// Times one server start is tried with a fresh port (another process may take it).
-const START_ATTEMPTS_MAX: u32 = 3;
 /// Times one request is resent after a 503 (same envelope: at most one effect).
 const POST_ATTEMPTS_MAX: u32 = 100;
 
 const FUND: &str = "xihu-ops";
 
-/// A `fundtrail serve` child; killed and reaped on drop unless stopped.
-struct Server {
-    child: Option<Child>,
-    url: String,
-    log: PathBuf,
+/// A `fundtrail serve` child (the test kit's), with the reads this test makes.
+struct Server(ServeProcess);
+
+impl std::ops::Deref for Server {
+    type Target = ServeProcess;
+    fn deref(&self) -> &ServeProcess {
+        &self.0
+    }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut ServeProcess {
+        &mut self.0
     }
 }
 
 impl Server {
     /// `fundtrail serve --data DATA EXTRA…` on a free port, embedded store.
     fn start(data: &Path, extra: &[&str]) -> Server {
-        let mut last = String::new();
-        for attempt in 0..START_ATTEMPTS_MAX {
-            let port = free_port();
-            let log = data.with_extension(format!("serve-{}-{attempt}.log", std::process::id()));
-            let child = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-                .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-                .arg(data)
-                .args(extra)
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .expect("spawn fundtrail serve");
-            let mut server = Server { child: Some(child), url: format!("http://127.0.0.1:{port}"), log };
-            match server.wait_ready() {
-                Ok(()) => return server,
-                Err(why) => last = why,
-            }
-        }
-        panic!("fundtrail serve did not start in {START_ATTEMPTS_MAX} attempts: {last}");
-    }
-
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + READY_WAIT;
-        loop {
-            if let Ok(Some(status)) = self.child.as_mut().unwrap().try_wait() {
-                return Err(format!("exited ({status}):\n{}", self.log_text()));
-            }
-            // A panicked task (the projection runner) never gets ready: say why now.
-            if self.log_text().contains("panicked at") {
-                panic!("{} panicked while starting:\n{}", self.url, self.log_text());
-            }
-            if agent().get(format!("{}/readyz", self.url)).call().is_ok_and(|r| r.status() == 200) {
-                return Ok(());
-            }
-            assert!(Instant::now() < deadline, "{} not ready within {READY_WAIT:?}:\n{}", self.url, self.log_text());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// SIGTERM, then the exit status of the graceful shutdown.
-    fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
-        let pid = child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid}");
-        let deadline = Instant::now() + STOP_WAIT;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for serve") {
-                return status;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("fundtrail serve did not stop within {STOP_WAIT:?} of SIGTERM:\n{}", self.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        Server(ServeProcess::start(Path::new(env!("CARGO_BIN_EXE_fundtrail")), data, extra))
     }
 
     fn get(&self, path: &str) -> Value {
@@ -186,18 +120,6 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().unwrap().port()
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .new_agent()
 }
 
 fn fundtrail(args: &[&str]) -> Output {

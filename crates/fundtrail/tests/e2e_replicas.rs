@@ -6,26 +6,19 @@
 //! approved, and `fundtrail verify` accepts A's ledger.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fundtrail_testkit::cast::Cast;
+use fundtrail_testkit::serve::ServeProcess;
+use fundtrail_testkit::web::{accept, agent, get_json, get_text, post, ready, Answer};
 use fundtrail_testkit::NatsServer;
 use serde_json::Value;
 
-/// How long a child server may take to become ready (loaded 2-core machine).
-const READY_WAIT: Duration = Duration::from_secs(120);
 /// How long the replicas may take to converge and sign a covering checkpoint.
 const CONVERGE_WAIT: Duration = Duration::from_secs(120);
-/// Times one server start is tried with a fresh port (another process may take it).
-const START_ATTEMPTS_MAX: u32 = 3;
-/// Times one request is resent after a 503 or no answer (same envelope: idempotent).
-const POST_ATTEMPTS_MAX: u32 = 200;
-/// One request's time limit.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 const FUND: &str = "xihu-e2e";
 /// ¥5,000 in the fund.
@@ -39,137 +32,10 @@ const PAYOUT_ROUNDS: usize = 12;
 /// Concurrent client threads in the race.
 const CLIENTS: usize = 8;
 
-/// A `fundtrail serve` child; killed and reaped on drop.
-struct Replica {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Replica {
-    fn start(name: &str, root: &Path, nats: &str, log_key: &Path) -> Replica {
-        let mut last = String::new();
-        for attempt in 0..START_ATTEMPTS_MAX {
-            let port = free_port();
-            let log = root.join(format!("{name}-{attempt}.log"));
-            let child = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-                .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--nats", nats, "--data"])
-                .arg(root.join(name))
-                .arg("--log-key")
-                .arg(log_key)
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .expect("spawn fundtrail serve");
-            let mut replica = Replica { child, url: format!("http://127.0.0.1:{port}"), log };
-            match replica.wait_ready() {
-                Ok(()) => return replica,
-                Err(why) => last = why,
-            }
-        }
-        panic!("replica {name} did not start in {START_ATTEMPTS_MAX} attempts: {last}");
-    }
-
-    /// Ok once /readyz answers 200; Err with the log if the process exited.
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + READY_WAIT;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("exited ({status}):\n{}", self.log_text()));
-            }
-            // A panicked task (the projection runner) never gets ready: say why now.
-            if self.log_text().contains("panicked at") {
-                panic!("{} panicked while starting:\n{}", self.url, self.log_text());
-            }
-            if ready(&self.url) {
-                return Ok(());
-            }
-            assert!(Instant::now() < deadline, "{} not ready within {READY_WAIT:?}:\n{}", self.url, self.log_text());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().unwrap().port()
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(REQUEST_TIMEOUT)).build().new_agent()
-}
-
-fn ready(url: &str) -> bool {
-    agent().get(format!("{url}/readyz")).call().is_ok_and(|r| r.status() == 200)
-}
-
-fn get_json(url: &str) -> Value {
-    let mut response = agent().get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    assert_eq!(response.status(), 200, "GET {url}");
-    serde_json::from_slice(&response.body_mut().read_to_vec().unwrap()).unwrap()
-}
-
-fn get_text(url: &str) -> Option<String> {
-    let mut response = agent().get(url).call().ok()?;
-    if response.status() != 200 {
-        return None;
-    }
-    response.body_mut().read_to_string().ok()
-}
-
-/// An answer to a POST: its status, content type and JSON body.
-struct Answer {
-    status: u16,
-    content_type: String,
-    body: Value,
-}
-
-/// Posts one envelope, resending it (same bytes, so at most one effect) after a
-/// 503 or no answer, a bounded number of times.
-fn post(agent: &ureq::Agent, base: &str, envelope: &[u8]) -> Answer {
-    let url = format!("{base}/v1/events");
-    for attempt in 0..POST_ATTEMPTS_MAX {
-        match agent.post(&url).header("Content-Type", "application/json").send(envelope) {
-            Ok(mut response) => {
-                let status = response.status().as_u16();
-                let content_type =
-                    response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-                let bytes = response.body_mut().read_to_vec().expect("read the answer");
-                let body: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                    panic!("{status} answer is not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
-                });
-                if status == 503 {
-                    // busy, overloaded or timeout: an honest "retry".
-                    std::thread::sleep(Duration::from_millis(20 + 10 * u64::from(attempt.min(20))));
-                    continue;
-                }
-                return Answer { status, content_type, body };
-            }
-            Err(e) => {
-                eprintln!("no answer from {url} ({e}); resending the same envelope");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-    }
-    panic!("{url}: no final answer after {POST_ATTEMPTS_MAX} tries");
-}
-
-/// Posts an envelope that must be accepted; returns its sequence.
-fn accept(agent: &ureq::Agent, base: &str, envelope: &[u8]) -> u64 {
-    let answer = post(agent, base, envelope);
-    assert!(matches!(answer.status, 200..=202), "{} {}", answer.status, answer.body);
-    answer.body["seq"].as_u64().expect("seq")
+/// One replica: `fundtrail serve --nats URL --log-key KEY` on a data dir of its own.
+fn replica(name: &str, root: &Path, nats: &str, log_key: &Path) -> ServeProcess {
+    let binary = Path::new(env!("CARGO_BIN_EXE_fundtrail"));
+    ServeProcess::start(binary, &root.join(name), &["--nats", nats, "--log-key", log_key.to_str().unwrap()])
 }
 
 fn run(args: &[&str]) -> Output {
@@ -298,8 +164,8 @@ fn two_replicas_race_over_http_and_converge() {
     let log_key = dir.path().join("log.key");
     let out = run(&["keys", "new", "--out", log_key.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
-    let a = Replica::start("a", dir.path(), &nats.url(), &log_key);
-    let b = Replica::start("b", dir.path(), &nats.url(), &log_key);
+    let a = replica("a", dir.path(), &nats.url(), &log_key);
+    let b = replica("b", dir.path(), &nats.url(), &log_key);
     let vkey = get_text(&format!("{}/ledger/vkey", a.url)).expect("vkey").trim().to_owned();
     assert_eq!(get_text(&format!("{}/ledger/vkey", b.url)).unwrap().trim(), vkey, "one log key, one vkey");
 

@@ -1,6 +1,6 @@
-//! A real service behind the real router on 127.0.0.1:0, a blocking HTTP client
-//! (ureq, in `spawn_blocking`), and the OpenAPI document every answer is checked
-//! against.
+//! A real service behind the real router on 127.0.0.1:0 (both from the test kit's
+//! `service` harness), a blocking HTTP client (ureq, in `spawn_blocking`), and the
+//! OpenAPI document every answer is checked against.
 
 #![allow(dead_code)]
 
@@ -8,21 +8,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
 use fundtrail_envelope::schema::{SCHEMA_BASE, SCHEMA_FILES};
-use fundtrail_envelope::ActorKey;
 use fundtrail_http::AppState;
-use fundtrail_ledger::LogSigner;
 use fundtrail_service::*;
-use fundtrail_store::StreamSettings;
 use fundtrail_testkit::cast::Cast;
+pub use fundtrail_testkit::service::t0;
+use fundtrail_testkit::service::{Store, TestHttp, TestService};
 use fundtrail_testkit::NatsServer;
 use jsonschema::{Draft, Retrieve, Uri};
 use serde_json::Value;
-
-pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
-}
 
 pub struct Server {
     pub url: String,
@@ -32,6 +26,7 @@ pub struct Server {
     pub cast: Cast,
     pub agent: ureq::Agent,
     pub spec: Spec,
+    _http: TestHttp,
     _dir: tempfile::TempDir,
     _nats: Option<NatsServer>,
 }
@@ -66,39 +61,19 @@ pub fn agent() -> ureq::Agent {
 }
 
 pub async fn start(nats: bool) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let server = nats.then(|| NatsServer::start().expect("nats-server"));
-    let backend = match &server {
-        Some(s) => LogBackend::Nats { url: s.url(), settings: StreamSettings::default() },
-        None => LogBackend::Embedded(dir.path().join("log")),
-    };
-    let clock = ManualClock::new(t0());
-    let log_key = ActorKey::generate().unwrap();
-    let config = ServiceConfig {
-        backend,
-        projections_dir: dir.path().join("projections"),
-        writer: WriterConfig::default(),
-        log_signer: LogSigner::from_seed("fundtrail.test/ledger", &log_key.seed()).unwrap(),
-        checkpoint_entries: 64,
-        checkpoint_interval: Duration::from_millis(100),
-        chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
-        snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
-    };
-    let service = Arc::new(Service::start(config, Arc::new(clock.clone())).await.expect("service starts"));
-    let state = AppState::new(service.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(fundtrail_http::serve(listener, state.clone(), std::future::pending()));
+    let TestService { service, clock, cast, dir, nats } = TestService::start(Store::nats_if(nats)).await;
+    let http = TestHttp::serve(service.clone()).await.expect("the HTTP server starts");
     Server {
-        url,
-        state,
+        url: http.url.clone(),
+        state: http.state.clone(),
         service,
         clock,
-        cast: Cast::new("xihu-01"),
+        cast,
         agent: agent(),
         spec: Spec::load(),
+        _http: http,
         _dir: dir,
-        _nats: server,
+        _nats: nats,
     }
 }
 

@@ -1,10 +1,15 @@
-//! `fundtrail bench ingest`: signed donations through the whole pipeline and
+//! `fundtrail-bench`: benchmarks that print figures, in a binary of their own so
+//! that the release `fundtrail` never links the test kit (which starts scratch
+//! nats-servers and services here). Run with
+//! `cargo run --release -p fundtrail-bench -- ingest` (or `-- http`).
+//!
+//! `fundtrail-bench ingest`: signed donations through the whole pipeline and
 //! the projections, against a baseline in the same run on the same store —
 //! the same envelopes, each verified once, then appended raw (pipelined
 //! publishes to JetStream, or batched appends to sled). The ratio is the
 //! figure to compare: the machine's noise cancels out of it.
 //!
-//! `fundtrail bench http`: the same signed donations posted by concurrent HTTP
+//! `fundtrail-bench http`: the same signed donations posted by concurrent HTTP
 //! clients to a server started in this process, against the pipeline alone
 //! (`Writer::submit`, same events and concurrency) on a second, fresh stream.
 
@@ -13,18 +18,42 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clap::{Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use fundtrail_domain::event::*;
 use fundtrail_domain::{donor_commitment, Fen, FundId, Role};
 use fundtrail_envelope::actor::sign_new;
 use fundtrail_envelope::ActorKey;
-use fundtrail_ledger::LogSigner;
-use fundtrail_service::{LogBackend, Service, ServiceConfig, SystemClock, WriterConfig};
-use fundtrail_store::{AppendRequest, EventLog, SledLog, StreamSettings};
+use fundtrail_service::{Service, SystemClock};
+use fundtrail_store::{AppendRequest, EventLog, SledLog};
+use fundtrail_testkit::service::{ServiceSetup, TestHttp};
 use tokio::sync::Mutex;
+
+/// mimalloc, as in the `fundtrail` binary, so that both measure the same allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The checkpoint origin of the benchmarks' ledgers.
+const BENCH_ORIGIN: &str = "fundtrail.bench/ledger";
 
 /// Largest number of events one run may ingest.
 pub const BENCH_EVENTS_MAX: usize = 1_000_000;
+
+#[derive(Parser)]
+#[command(name = "fundtrail-bench", version, about = "FundTrail benchmarks that print figures.")]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+fn main() -> std::process::ExitCode {
+    match bench(Cli::parse().command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -217,22 +246,14 @@ async fn run(
     concurrency: usize,
 ) -> Result<Report> {
     let work = workload(events, funds)?;
-    let backend = match &nats {
-        Some(url) => LogBackend::Nats { url: url.clone(), settings: StreamSettings::default() },
-        None => LogBackend::Embedded(dir.join("log")),
+    let mut setup = match &nats {
+        Some(url) => ServiceSetup::nats(url, dir),
+        None => ServiceSetup::embedded(dir),
     };
-    let log_key = ActorKey::generate()?;
-    let config = ServiceConfig {
-        backend,
-        projections_dir: dir.join("projections"),
-        writer: WriterConfig::default(),
-        log_signer: LogSigner::from_seed("fundtrail.bench/ledger", &log_key.seed())?,
-        checkpoint_entries: 10_000,
-        checkpoint_interval: Duration::from_millis(250),
-        chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
-        snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
-    };
-    let service = Arc::new(Service::start(config, Arc::new(SystemClock)).await?);
+    setup.origin = BENCH_ORIGIN.into();
+    setup.checkpoint_entries = 10_000;
+    setup.checkpoint_interval = Duration::from_millis(250);
+    let service = Arc::new(setup.start(Arc::new(SystemClock)).await?);
     if service.log.last_seq().await? != 0 {
         bail!("the FUNDTRAIL stream is not empty: run the benchmark against a scratch server");
     }
@@ -425,17 +446,8 @@ fn bench_http(
 /// fund, and times `clients` HTTP clients posting the donations.
 async fn http_phase(nats: &str, dir: &std::path::Path, events: usize, clients: usize) -> Result<Phase> {
     let work = workload(events, 1)?;
-    let options = crate::serve_cmd::ServerOptions {
-        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        data_dir: dir.to_path_buf(),
-        nats: Some(nats.to_owned()),
-        log_key: None,
-        host_key: None,
-        clock: Arc::new(SystemClock),
-        backdate_max: chrono::Duration::days(7),
-    };
-    let server = crate::serve_cmd::start_server(options).await?;
-    let service = server.service.clone();
+    let service = Arc::new(serve_setup(nats, dir).start(Arc::new(SystemClock)).await?);
+    let server = TestHttp::serve(service.clone()).await?;
     if service.log.last_seq().await? != 0 {
         bail!("the FUNDTRAIL stream at {nats} is not empty: run the benchmark against a scratch server");
     }
@@ -452,6 +464,7 @@ async fn http_phase(nats: &str, dir: &std::path::Path, events: usize, clients: u
     }
     let elapsed = started.elapsed();
     server.stop().await?;
+    service.shutdown();
     Ok(Phase::new(events, elapsed, latencies))
 }
 
@@ -512,19 +525,7 @@ fn post_one(agent: &ureq::Agent, url: &str, envelope: &[u8]) -> Result<()> {
 /// hand the donations to `Writer::submit`, then the projections catch up.
 async fn pipeline_phase(nats: &str, dir: &std::path::Path, events: usize, concurrency: usize) -> Result<Phase> {
     let work = workload(events, 1)?;
-    let log_key = ActorKey::generate()?;
-    // The checkpoint cadence of `serve`, so that both runs sign alike.
-    let config = ServiceConfig {
-        backend: LogBackend::Nats { url: nats.to_owned(), settings: StreamSettings::default() },
-        projections_dir: dir.join("projections"),
-        writer: WriterConfig::default(),
-        log_signer: LogSigner::from_seed("fundtrail.bench/ledger", &log_key.seed())?,
-        checkpoint_entries: 1_000,
-        checkpoint_interval: Duration::from_millis(250),
-        chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
-        snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
-    };
-    let service = Arc::new(Service::start(config, Arc::new(SystemClock)).await?);
+    let service = Arc::new(serve_setup(nats, dir).start(Arc::new(SystemClock)).await?);
     if service.log.last_seq().await? != 0 {
         bail!("the FUNDTRAIL stream at {nats} is not empty: run the benchmark against a scratch server");
     }
@@ -540,4 +541,14 @@ async fn pipeline_phase(nats: &str, dir: &std::path::Path, events: usize, concur
     let elapsed = started.elapsed();
     service.shutdown();
     Ok(Phase::new(events, elapsed, latencies))
+}
+
+/// A service on the stream at `nats` with the checkpoint cadence of `fundtrail serve`
+/// (every 1,000 entries or 250 ms), so that the HTTP and pipeline runs sign alike.
+fn serve_setup(nats: &str, dir: &std::path::Path) -> ServiceSetup {
+    let mut setup = ServiceSetup::nats(nats, dir);
+    setup.origin = BENCH_ORIGIN.into();
+    setup.checkpoint_entries = 1_000;
+    setup.checkpoint_interval = Duration::from_millis(250);
+    setup
 }

@@ -15,15 +15,24 @@ use fundtrail_domain::state::Fund;
 use fundtrail_domain::{donor_commitment, evolve, Event, EventBody, EventId, FundId, Sha256Hex, State};
 use fundtrail_envelope::actor::sign_new;
 use fundtrail_envelope::ActorKey;
-use fundtrail_service::ManualClock;
 
-use crate::actors_cmd::client::{Client, Posted};
-use crate::actors_cmd::{new_salt, post_signed, write_donor_file, DonorRecord, SALT_SIZE};
+use crate::actions::{post_signed, sha256_hex};
+use crate::http::{Client, Posted};
+use crate::wallet::{new_salt, write_donor_file, DonorRecord, SALT_SIZE};
 
 /// Most submissions in flight at once (the writer commits them as a group).
 pub const POST_CONCURRENCY_MAX: usize = 8;
 /// Most events in one batch.
 pub const BATCH_EVENTS_MAX: usize = 512;
+
+/// Sets the embedded server's clock (a `fundtrail_service::ManualClock`): the demo
+/// moves it day by day through the year. The client knows no server types.
+pub type SetClock = Box<dyn Fn(DateTime<Utc>) + Send + Sync>;
+
+/// A document the demo refers to by hash (the file itself lives elsewhere).
+pub fn doc(title: &str) -> Sha256Hex {
+    sha256_hex(title.as_bytes())
+}
 
 /// One event to post: who signs it, where, and (for gifts) the donor behind it.
 pub struct Job<'k> {
@@ -37,7 +46,7 @@ pub struct Job<'k> {
 pub struct Player {
     pub client: Client,
     /// The embedded server's clock; `None` against a live server (times are now).
-    clock: Option<ManualClock>,
+    clock: Option<SetClock>,
     now: DateTime<Utc>,
     pub fund: FundId,
     /// The fold of every event this player posted.
@@ -51,13 +60,13 @@ pub struct Player {
 impl Player {
     pub fn new(
         client: Client,
-        clock: Option<ManualClock>,
+        clock: Option<SetClock>,
         start: DateTime<Utc>,
         fund: FundId,
         donors_dir: PathBuf,
     ) -> Player {
-        if let Some(clock) = &clock {
-            clock.set(start);
+        if let Some(set) = &clock {
+            set(start);
         }
         Player { client, clock, now: start, fund, state: State::default(), donors_dir, posted: 0, verbose: true }
     }
@@ -70,8 +79,8 @@ impl Player {
     pub fn day(&mut self, t: DateTime<Utc>, what: &str) {
         assert!(t >= self.now, "the demo's clock only moves forward: {t} < {}", self.now);
         self.now = t;
-        if let Some(clock) = &self.clock {
-            clock.set(t);
+        if let Some(set) = &self.clock {
+            set(t);
         }
         if self.verbose {
             let local = t + chrono::Duration::hours(8);

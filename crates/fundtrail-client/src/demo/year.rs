@@ -20,8 +20,7 @@ use fundtrail_domain::event::*;
 use fundtrail_domain::{EventId, Fen, PledgeId, ProposalId, Sha256Hex};
 
 use super::cast::Cast;
-use super::play::{Job, Player};
-use crate::actors_cmd::sha256_hex;
+use super::play::{doc, Job, Player};
 
 /// The year the demo plays.
 pub const YEAR: i32 = 2026;
@@ -29,11 +28,6 @@ pub const YEAR: i32 = 2026;
 const MERCHANTS: usize = 300;
 /// Cash donations below this get no official receipt unless asked for.
 const RECEIPT_THRESHOLD_YUAN: i64 = 2_000;
-
-/// A document the demo refers to by hash (the file itself lives elsewhere).
-pub fn doc(title: &str) -> Sha256Hex {
-    sha256_hex(title.as_bytes())
-}
 
 /// Beijing wall time (UTC+8) in the demo's year.
 pub fn bj(month: u32, day: u32, hour: u32) -> DateTime<Utc> {

@@ -13,8 +13,7 @@ use fundtrail_domain::event::*;
 use fundtrail_domain::{FundId, KeyId};
 use fundtrail_envelope::ActorKey;
 
-use super::play::{Job, Player};
-use super::year::doc;
+use super::play::{doc, Job, Player};
 
 pub const HOST_NAME: &str = "某市慈善总会";
 pub const FUND_NAME: &str = "西湖街道社区发展基金";

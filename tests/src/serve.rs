@@ -1,0 +1,130 @@
+//! `fundtrail serve` as a child process, as an operator runs it: on a free
+//! loopback port (and a second one for `--private-listen` when asked), its log in
+//! a file beside the data directory, ready once `/readyz` answers 200. Killed and
+//! reaped on drop unless stopped with SIGTERM.
+//!
+//! The binary is the caller's (`env!("CARGO_BIN_EXE_fundtrail")` in the CLI's
+//! tests): the test kit does not build it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::{free_port, web};
+
+/// How long a child server may take to become ready (loaded 2-core machine).
+pub const READY_WAIT: Duration = Duration::from_secs(120);
+/// How long a graceful shutdown may take after SIGTERM.
+pub const STOP_WAIT: Duration = Duration::from_secs(60);
+/// Times one start is tried with fresh ports (another process may take one).
+pub const START_ATTEMPTS_MAX: u32 = 3;
+const POLL: Duration = Duration::from_millis(100);
+
+/// Numbers the log files of the servers one test process starts.
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// A running `fundtrail serve` child.
+pub struct ServeProcess {
+    child: Option<Child>,
+    /// Base URL of the public listener, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+    /// Base URL of the private donor vault listener, when started with one.
+    pub private_url: Option<String>,
+    log: PathBuf,
+}
+
+impl ServeProcess {
+    /// `BINARY serve --listen 127.0.0.1:<free> --data DATA EXTRA…`.
+    pub fn start(binary: &Path, data: &Path, extra: &[&str]) -> ServeProcess {
+        ServeProcess::start_inner(binary, data, extra, false)
+    }
+
+    /// Like [`ServeProcess::start`], with `--private-listen 127.0.0.1:<free>` too.
+    pub fn start_with_private(binary: &Path, data: &Path, extra: &[&str]) -> ServeProcess {
+        ServeProcess::start_inner(binary, data, extra, true)
+    }
+
+    fn start_inner(binary: &Path, data: &Path, extra: &[&str], private: bool) -> ServeProcess {
+        let mut last = String::new();
+        for _ in 0..START_ATTEMPTS_MAX {
+            let port = free_port().expect("a free port");
+            let n = STARTED.fetch_add(1, Ordering::Relaxed);
+            let log = data.with_extension(format!("serve-{}-{n}.log", std::process::id()));
+            let mut command = Command::new(binary);
+            command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"]).arg(data).args(extra);
+            let private_url = private.then(|| {
+                let port = free_port().expect("a free port");
+                command.args(["--private-listen", &format!("127.0.0.1:{port}")]);
+                format!("http://127.0.0.1:{port}")
+            });
+            let stderr = std::fs::File::create(&log).expect("create the serve log");
+            let child = command
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {} serve: {e}", binary.display()));
+            let mut server =
+                ServeProcess { child: Some(child), url: format!("http://127.0.0.1:{port}"), private_url, log };
+            match server.wait_ready() {
+                Ok(()) => return server,
+                Err(why) => last = why,
+            }
+        }
+        panic!("fundtrail serve did not start in {START_ATTEMPTS_MAX} attempts: {last}");
+    }
+
+    /// Ok once `/readyz` answers 200; Err with the log if the process exited.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + READY_WAIT;
+        loop {
+            if let Ok(Some(status)) = self.child.as_mut().expect("running").try_wait() {
+                return Err(format!("exited ({status}):\n{}", self.log_text()));
+            }
+            // A panicked task (the projection runner) never gets ready: say why now.
+            if self.log_text().contains("panicked at") {
+                panic!("{} panicked while starting:\n{}", self.url, self.log_text());
+            }
+            if web::ready(&self.url) {
+                return Ok(());
+            }
+            assert!(Instant::now() < deadline, "{} not ready within {READY_WAIT:?}:\n{}", self.url, self.log_text());
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// What the server logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status of the graceful shutdown.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + STOP_WAIT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for serve") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("fundtrail serve did not stop within {STOP_WAIT:?} of SIGTERM:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

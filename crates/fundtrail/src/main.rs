@@ -7,6 +7,7 @@ mod bench_cmd;
 mod demo_cmd;
 mod keys_cmd;
 mod serve_cmd;
+mod witness_cmd;
 
 use std::process::ExitCode;
 
@@ -54,6 +55,9 @@ enum Command {
     Bench(bench_cmd::BenchCommand),
     /// Play a realistic year of one community fund through the public API.
     Demo(demo_cmd::DemoArgs),
+    /// Run a witness that cosigns consistent checkpoints (C2SP tlog-witness); witness keys.
+    #[command(subcommand)]
+    Witness(witness_cmd::WitnessCommand),
     #[command(flatten)]
     Actor(actors_cmd::ActorCommand),
 }
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Ledger(cmd) => serve_cmd::ledger(cmd),
         Command::Bench(cmd) => bench_cmd::bench(cmd),
         Command::Demo(args) => demo_cmd::demo(args),
+        Command::Witness(cmd) => witness_cmd::run(cmd),
         Command::Actor(cmd) => actors_cmd::run(cmd),
     };
     match outcome {

@@ -279,7 +279,7 @@ impl Policy {
         if self.witnesses.len() == POLICY_WITNESSES_MAX {
             return Err(PolicyError::TooMany { line, what: "witnesses", max: POLICY_WITNESSES_MAX });
         }
-        names.define(*name, line, Member::Witness(self.witnesses.len()))?;
+        names.define(name, line, Member::Witness(self.witnesses.len()))?;
         self.witnesses.push(PolicyWitness { name: name.to_string(), verifier, url });
         Ok(())
     }
@@ -313,7 +313,7 @@ impl Policy {
         if self.groups.len() == POLICY_GROUPS_MAX {
             return Err(PolicyError::TooMany { line, what: "groups", max: POLICY_GROUPS_MAX });
         }
-        names.define(*name, line, Member::Group(self.groups.len()))?;
+        names.define(name, line, Member::Group(self.groups.len()))?;
         self.groups.push(Group { name: name.to_string(), written: threshold.to_string(), threshold: k, members });
         Ok(())
     }

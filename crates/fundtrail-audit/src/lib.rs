@@ -21,6 +21,8 @@
 //!   and against the ledger now.
 //! - [`nats`]: [`verify_nats`]: the `FUNDTRAIL` stream itself, read-only, against the
 //!   published checkpoint.
+//! - [`witnessed`]: [`check_policy`]: a checkpoint's cosignatures against a witness
+//!   policy (C2SP tlog-policy): the quorum met, or who cosigned and who is missing.
 //! - [`report`]: what is reported, in fen for scripts and [`format_yuan`] for people.
 //! - [`testing`]: builds really signed ledgers and publishes them, for tests and benches.
 //!
@@ -39,6 +41,7 @@ pub mod state_file;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod verify;
+pub mod witnessed;
 
 pub use nats::verify_nats;
 pub use receipt::{verify_donor_receipt, DonationInfo, LedgerView, ReceiptFailure, ReceiptInput, ReceiptReport};
@@ -46,3 +49,4 @@ pub use report::{format_yuan, CheckpointInfo, FundReport, Report};
 pub use source::{fetch_tile, open_source, DirSource, HttpSource, LedgerSource, SourceError};
 pub use state_file::{StateError, StateFile};
 pub use verify::{verify_ledger, Cause, Progress, VerifyFailure, VerifyOptions};
+pub use witnessed::{check_policy, CosignerInfo, WitnessInfo};

@@ -65,6 +65,10 @@
 //!   verifier working from a static mirror's tiles).
 //! - [`checkpoint`]: the three-line tree head; [`note`]: signing and verifying it, and
 //!   witness cosignatures.
+//! - [`cosignature`]: a witness's key ([`WitnessSigner`]) and its `cosignature/v1`
+//!   lines (C2SP tlog-cosignature), checked one by one ([`verify_witness_answer`]).
+//! - [`policy`]: witness policies in the C2SP tlog-policy (Sigsum) format: which logs
+//!   and witnesses, and the quorum a checkpoint needs ([`Policy::verify_checkpoint`]).
 //! - [`receipt`]: donors' tlog-proof receipts; [`consistency`]: rollback and forks.
 //!
 //! ## Format crates: what is pinned, what is ours, and why
@@ -96,15 +100,21 @@
 
 pub mod checkpoint;
 pub mod consistency;
+pub mod cosignature;
 pub mod entry;
 pub mod hash;
 pub mod note;
+pub mod policy;
 pub mod receipt;
 pub mod tiles;
 pub mod tree;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use consistency::{check_consistency, check_new_checkpoint, ConsistencyError};
+pub use cosignature::{
+    attach_cosignature, parse_signature_lines, verify_cosignature, verify_witness_answer, CosignatureError,
+    SignatureLine, WitnessSigner,
+};
 pub use entry::{
     decode_entry, encode_entry, verify_chain, Chain, ChainError, Entry, EntryError, ENTRY_SIZE_MAX, ENVELOPE_SIZE_MAX,
 };
@@ -113,6 +123,7 @@ pub use note::{
     add_cosignature, cosignature_message, verify_cosigned_checkpoint, Cosignature, KeyError, LogSigner, LogVerifier,
     NoteError, WitnessVerifier,
 };
+pub use policy::{Policy, PolicyCheckError, PolicyError, PolicyLog, PolicyWitness, Witnessed};
 pub use receipt::{build_receipt, verify_receipt, LeafInput, Receipt, ReceiptError, VerifiedReceipt};
 pub use tiles::{Tile, TileError, TileHashReader, TileKind, TilePathError, TileSource};
 pub use tree::{

@@ -85,7 +85,7 @@ pub fn key_id(name: &str, signature_type: u8, public_key: &[u8]) -> u32 {
     u32::from_be_bytes(digest[..4].try_into().expect("4 bytes"))
 }
 
-fn check_key_name(name: &str) -> Result<(), KeyError> {
+pub(crate) fn check_key_name(name: &str) -> Result<(), KeyError> {
     let valid = !name.is_empty()
         && name.len() <= KEY_NAME_LEN_MAX
         && signed_note::is_key_name_valid(name)
@@ -100,15 +100,15 @@ fn check_key_name(name: &str) -> Result<(), KeyError> {
 /// An Ed25519 verifier key of a given signature type: the log's (0x01) or a witness's
 /// (0x04).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Ed25519Key {
-    name: String,
-    signature_type: u8,
-    key: VerifyingKey,
-    key_id: u32,
+pub(crate) struct Ed25519Key {
+    pub(crate) name: String,
+    pub(crate) signature_type: u8,
+    pub(crate) key: VerifyingKey,
+    pub(crate) key_id: u32,
 }
 
 impl Ed25519Key {
-    fn new(name: &str, signature_type: u8, public_key: &[u8; 32]) -> Result<Self, KeyError> {
+    pub(crate) fn new(name: &str, signature_type: u8, public_key: &[u8; 32]) -> Result<Self, KeyError> {
         check_key_name(name)?;
         let key =
             VerifyingKey::from_bytes(public_key).map_err(|_| KeyError::BadPublicKey { name: name.to_string() })?;
@@ -222,7 +222,7 @@ impl signed_note::Signer for LogSigner {
 
 /// The log's verifier key (type 0x01), as a donor or auditor configures it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogVerifier(Ed25519Key);
+pub struct LogVerifier(pub(crate) Ed25519Key);
 
 impl LogVerifier {
     /// Parses a vkey, `<name>+<key ID hex>+<base64(0x01 ‖ public key)>`.
@@ -244,6 +244,11 @@ impl LogVerifier {
 
     pub fn vkey(&self) -> String {
         self.0.vkey()
+    }
+
+    /// The 32-byte Ed25519 public key.
+    pub fn public_key(&self) -> &[u8; 32] {
+        self.0.key.as_bytes()
     }
 
     /// Verifies a signed note's log signature and returns the note text.
@@ -287,7 +292,7 @@ impl signed_note::Verifier for LogVerifier {
 
 /// A witness's cosigning key (type 0x04, C2SP tlog-cosignature).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WitnessVerifier(Ed25519Key);
+pub struct WitnessVerifier(pub(crate) Ed25519Key);
 
 impl WitnessVerifier {
     /// Parses a witness vkey, `<name>+<key ID hex>+<base64(0x04 ‖ public key)>`.
@@ -309,6 +314,11 @@ impl WitnessVerifier {
 
     pub fn vkey(&self) -> String {
         self.0.vkey()
+    }
+
+    /// The 32-byte Ed25519 public key.
+    pub fn public_key(&self) -> &[u8; 32] {
+        self.0.key.as_bytes()
     }
 }
 
@@ -335,7 +345,7 @@ impl signed_note::Verifier for WitnessVerifier {
     }
 }
 
-fn split_cosignature(sig: &[u8]) -> Option<(u64, &[u8])> {
+pub(crate) fn split_cosignature(sig: &[u8]) -> Option<(u64, &[u8])> {
     if sig.len() != COSIGNATURE_SIZE {
         return None;
     }
@@ -481,7 +491,7 @@ fn check_size(size: usize) -> Result<(), NoteError> {
 /// The C2SP signed-note format rules, each with its own error, before the note reaches
 /// the `signed_note` parser (which reports every violation as one "malformed note").
 /// Returns the note text (up to and including its final newline).
-fn precheck(note: &[u8]) -> Result<&str, NoteError> {
+pub(crate) fn precheck(note: &[u8]) -> Result<&str, NoteError> {
     check_size(note.len())?;
     let note = std::str::from_utf8(note).map_err(|_| NoteError::NotUtf8)?;
     if let Some(offset) = note.bytes().position(|b| b < 0x20 && b != b'\n') {

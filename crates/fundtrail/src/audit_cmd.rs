@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use fundtrail_audit::{
-    format_yuan, open_source, verify_donor_receipt, verify_ledger, verify_nats, FundReport, LedgerSource, Progress,
-    ReceiptInput, ReceiptReport, Report, StateFile, VerifyFailure, VerifyOptions,
+    check_policy, format_yuan, open_source, verify_donor_receipt, verify_ledger, verify_nats, FundReport, LedgerSource,
+    Progress, ReceiptInput, ReceiptReport, Report, StateFile, VerifyFailure, VerifyOptions, WitnessInfo,
 };
-use fundtrail_ledger::LogVerifier;
+use fundtrail_ledger::{LogVerifier, Policy, Receipt};
 
 /// Largest receipt or entry file read, in bytes.
 const INPUT_FILE_BYTES_MAX: u64 = 1024 * 1024;
@@ -24,9 +24,14 @@ pub struct VerifyArgs {
     /// the checkpoint of --ledger, or else the latest in FUNDTRAIL_CHECKPOINTS.
     #[arg(long, value_name = "URL")]
     nats: Option<String>,
-    /// The log's verifier key (<name>+<id>+<key>), or a file containing it.
-    #[arg(long, value_name = "VKEY")]
-    vkey: String,
+    /// The log's verifier key (<name>+<id>+<key>), or a file containing it; taken from
+    /// --policy when the policy lists one log.
+    #[arg(long, value_name = "VKEY", required_unless_present = "policy")]
+    vkey: Option<String>,
+    /// A witness policy (C2SP tlog-policy): the checkpoint must carry a quorum of its
+    /// witnesses' cosignatures.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// The last verified checkpoint: the ledger must extend it; updated on success.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
@@ -51,12 +56,52 @@ pub struct VerifyReceiptArgs {
     /// checkpoint; prints what the fund did with its money.
     #[arg(long, value_name = "URL|DIR")]
     ledger: Option<String>,
-    /// The log's verifier key (<name>+<id>+<key>), or a file containing it.
-    #[arg(long, value_name = "VKEY")]
-    vkey: String,
+    /// The log's verifier key (<name>+<id>+<key>), or a file containing it; taken from
+    /// --policy when the policy lists one log.
+    #[arg(long, value_name = "VKEY", required_unless_present = "policy")]
+    vkey: Option<String>,
+    /// A witness policy (C2SP tlog-policy): the receipt's checkpoint (and the ledger's,
+    /// with --ledger) must carry a quorum of its witnesses' cosignatures.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `--policy FILE`, parsed.
+fn read_policy(path: &Option<PathBuf>) -> Result<Option<Policy>> {
+    let Some(path) = path else { return Ok(None) };
+    let text = read_input(path, "policy")?;
+    let policy = Policy::parse(&text).with_context(|| format!("--policy {}", path.display()))?;
+    Ok(Some(policy))
+}
+
+/// The log key: `--vkey`, or the policy's only log.
+fn log_key(vkey: &Option<String>, policy: &Option<Policy>) -> Result<LogVerifier> {
+    match (vkey, policy) {
+        (Some(vkey), _) => log_verifier(vkey),
+        (None, Some(policy)) => match policy.logs() {
+            [log] => Ok(log.verifier.clone()),
+            logs => bail!("the policy lists {} logs: give --vkey to say which one", logs.len()),
+        },
+        (None, None) => bail!("give --vkey or --policy"),
+    }
+}
+
+/// The policy's verdict on a checkpoint note, as a command error when refused.
+fn witnessed(note: &[u8], policy: &Option<Policy>, what: &str) -> Result<Option<WitnessInfo>, String> {
+    let Some(policy) = policy else { return Ok(None) };
+    check_policy(note, policy).map(Some).map_err(|e| format!("{what}: {e}"))
+}
+
+fn print_witnesses(info: &Option<WitnessInfo>) {
+    let Some(info) = info else { return };
+    let names: Vec<&str> = info.cosigned_by.iter().map(|c| c.witness.as_str()).collect();
+    println!("  witnessed    quorum {} met: cosigned by {}", info.quorum, names.join(", "));
+    if !info.missing.is_empty() {
+        println!("               not (yet) cosigned by {}", info.missing.join(", "));
+    }
 }
 
 /// `--vkey`: the key text itself, or a file holding it.
@@ -112,11 +157,17 @@ fn failed(json: bool, failure: impl std::fmt::Display, index: Option<u64>) -> an
 }
 
 pub fn verify(args: VerifyArgs) -> Result<()> {
-    let log = log_verifier(&args.vkey)?;
+    let policy = read_policy(&args.policy)?;
+    let log = log_key(&args.vkey, &policy)?;
     let source: Option<Box<dyn LedgerSource>> = match &args.ledger {
         Some(ledger) => Some(open_source(ledger).context("--ledger")?),
         None => None,
     };
+    // Refuse an unwitnessed checkpoint before replaying anything.
+    if let (Some(source), Some(_)) = (&source, &policy) {
+        let note = source.checkpoint().context("reading the ledger's checkpoint")?;
+        witnessed(&note, &policy, "the ledger's checkpoint").map_err(|e| failed(args.json, e, None))?;
+    }
     let previous = match &args.state {
         Some(path) => StateFile::load(path, &log)?,
         None => None,
@@ -133,6 +184,9 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
         bar.finish_and_clear();
     }
     let report = outcome.map_err(|f| failed(args.json, &f, f.index))?;
+    // The note verified in full is the one that must be witnessed.
+    let witnesses = witnessed(report.note.as_bytes(), &policy, "the ledger's checkpoint")
+        .map_err(|e| failed(args.json, e, None))?;
     if let Some(path) = &args.state {
         let checkpoint = log.verify_checkpoint(report.note.as_bytes()).expect("the report's note verified");
         StateFile::of(&checkpoint, &report.note).save(path)?;
@@ -140,9 +194,11 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
     if args.json {
         let mut value = serde_json::to_value(&report)?;
         value["ok"] = true.into();
+        value["witnesses"] = serde_json::to_value(&witnesses)?;
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print_report(&report, args.nats.is_some());
+        print_witnesses(&witnesses);
     }
     Ok(())
 }
@@ -201,8 +257,18 @@ fn print_fund(fund: &FundReport) {
 }
 
 pub fn verify_receipt(args: VerifyReceiptArgs) -> Result<()> {
-    let log = log_verifier(&args.vkey)?;
+    let policy = read_policy(&args.policy)?;
+    let log = log_key(&args.vkey, &policy)?;
     let receipt = read_input(&args.receipt, "receipt")?;
+    // The receipt carries its checkpoint with the cosignatures as signature lines.
+    let receipt_witnesses = match &policy {
+        None => None,
+        Some(_) => {
+            let parsed = Receipt::parse(&receipt).map_err(|e| failed(args.json, e, None))?;
+            witnessed(&parsed.checkpoint, &policy, "the receipt's checkpoint")
+                .map_err(|e| failed(args.json, e, None))?
+        }
+    };
     let entry = match &args.entry {
         Some(path) => Some(read_input(path, "entry")?),
         None => None,
@@ -217,6 +283,14 @@ pub fn verify_receipt(args: VerifyReceiptArgs) -> Result<()> {
         donor_reference: args.donor.as_deref(),
         ledger: source.as_deref(),
     };
+    let ledger_note = match (&source, &policy) {
+        (Some(source), Some(_)) => {
+            let note = source.checkpoint().context("reading the ledger's checkpoint")?;
+            witnessed(&note, &policy, "the ledger's checkpoint").map_err(|e| failed(args.json, e, None))?;
+            Some(note)
+        }
+        _ => None,
+    };
     let bar = progress_bar();
     let mut progress = on_progress(&bar);
     let outcome = verify_donor_receipt(&input, &log, Some(&mut progress));
@@ -230,12 +304,25 @@ pub fn verify_receipt(args: VerifyReceiptArgs) -> Result<()> {
         };
         failed(args.json, &e, index)
     })?;
+    if let (Some(note), Some(now)) = (&ledger_note, &report.ledger) {
+        // The checkpoint verified in full must be the witnessed one read before.
+        let checked = log.verify_checkpoint(note).context("the ledger's checkpoint")?;
+        if checked.size != now.checkpoint.size || checked.root.to_base64() != now.checkpoint.root {
+            bail!(
+                "the ledger's checkpoint changed during verification (size {} → {}): run again",
+                checked.size,
+                now.checkpoint.size
+            );
+        }
+    }
     if args.json {
         let mut value = serde_json::to_value(&report)?;
         value["ok"] = true.into();
+        value["witnesses"] = serde_json::to_value(&receipt_witnesses)?;
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print_receipt(&report);
+        print_witnesses(&receipt_witnesses);
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod audit_cmd;
 mod demo_cmd;
 mod keys_cmd;
 mod serve_cmd;
+mod witness_cmd;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,9 @@ enum Command {
     Ledger(serve_cmd::LedgerCommand),
     /// Play a realistic year of one community fund through the public API.
     Demo(demo_cmd::DemoArgs),
+    /// Run a witness that cosigns consistent checkpoints (C2SP tlog-witness); witness keys.
+    #[command(subcommand)]
+    Witness(witness_cmd::WitnessCommand),
     #[command(flatten)]
     Actor(actors_cmd::ActorCommand),
 }
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Rebuild(args) => serve_cmd::rebuild(args),
         Command::Ledger(cmd) => serve_cmd::ledger(cmd),
         Command::Demo(args) => demo_cmd::demo(args),
+        Command::Witness(cmd) => witness_cmd::run(cmd),
         Command::Actor(cmd) => actors_cmd::run(cmd),
     };
     match outcome {

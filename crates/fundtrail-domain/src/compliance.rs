@@ -53,14 +53,31 @@ pub struct CostRatios {
     pub management_at_risk: bool,
 }
 
-/// What a fund owes the public at `now`.
+/// The host's annual report for one year, as one fund sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AnnualReportDue {
+    /// The reported year: last calendar year (UTC).
+    pub year: i32,
+    /// 31 May of the year after, 23:59:59 UTC.
+    pub due: DateTime<Utc>,
+    /// Whether the fund owes a report for `year` at all: not when it was opened
+    /// after that year ended.
+    pub owed: bool,
+    /// Owed, past due and not published.
+    pub late: bool,
+}
+
+/// What a fund owes the public at `now`. Nothing is owed for time before the
+/// fund was opened: a project's periods count from the later of its approval
+/// (or closure) and the fund's opening.
 pub fn disclosures_due(fund: &Fund, now: DateTime<Utc>) -> Vec<DisclosureDue> {
     let mut due = Vec::new();
     for (id, p) in &fund.proposals {
-        let Some(started) = p.approved_at else { continue };
+        let Some(approved_at) = p.approved_at else { continue };
+        let started = approved_at.max(fund.opened_at);
         let disclosed_after = |t: DateTime<Utc>| fund.disclosures.iter().any(|d| d.published_at >= t);
         if p.status == ProposalStatus::Closed {
-            let ended = p.closed_at.expect("a closed proposal has closed_at");
+            let ended = p.closed_at.expect("a closed proposal has closed_at").max(fund.opened_at);
             if !disclosed_after(ended) {
                 let at = add_months(ended, DISCLOSURE_INTERVAL_MONTHS);
                 due.push(DisclosureDue { proposal: id.clone(), kind: "final", due: at, overdue: now > at });
@@ -77,14 +94,17 @@ pub fn disclosures_due(fund: &Fund, now: DateTime<Utc>) -> Vec<DisclosureDue> {
     due
 }
 
-/// The host's annual report for last year: when it is due and whether it is late.
-pub fn annual_report_due(state: &State, now: DateTime<Utc>) -> (i32, DateTime<Utc>, bool) {
+/// The host's annual report for last year as `fund` sees it: when it is due,
+/// whether the fund owes it (a fund opened after the year ended does not) and
+/// whether it is late.
+pub fn annual_report_due(state: &State, fund: &Fund, now: DateTime<Utc>) -> AnnualReportDue {
     let year = now.year() - 1;
     let due = Utc.from_utc_datetime(
         &NaiveDate::from_ymd_opt(now.year(), 5, 31).expect("valid date").and_hms_opt(23, 59, 59).expect("valid time"),
     );
-    let late = now > due && !state.annual_reports.contains_key(&year);
-    (year, due, late)
+    let owed = fund.opened_at.year() <= year;
+    let late = owed && now > due && !state.annual_reports.contains_key(&year);
+    AnnualReportDue { year, due, owed, late }
 }
 
 /// Cost ratios of `year`.

@@ -52,7 +52,12 @@ impl World {
     /// `admin` (host_admin), `intake`, `proposer`, `c1`..`c5`, `approver`,
     /// `treasurer`, `auditor`, each with their role in the fund.
     pub fn with_fund() -> World {
-        let mut w = World::new();
+        World::with_fund_opened_at(World::new().now)
+    }
+
+    /// [`World::with_fund`], the world's clock starting at `at`.
+    pub fn with_fund_opened_at(at: DateTime<Utc>) -> World {
+        let mut w = World { now: at, ..World::new() };
         w.genesis("admin");
         let roles = [
             ("intake", Role::Intake),

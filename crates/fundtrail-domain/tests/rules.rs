@@ -756,6 +756,62 @@ fn long_projects_owe_quarterly_disclosures_and_a_final_one() {
     assert_eq!((due[0].kind, due[0].overdue), ("final", false));
 }
 
+fn utc(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+#[test]
+fn a_fund_owes_no_annual_report_for_a_year_before_it_was_opened() {
+    use fundtrail_domain::compliance::*;
+    // Given a fund opened on 1 December 2026,
+    let w = World::with_fund_opened_at(utc("2026-12-01T00:00:00Z"));
+    // when its compliance is asked the next day, after 2025's report fell due,
+    let r = annual_report_due(&w.state, w.fund(), utc("2026-12-02T00:00:00Z"));
+    // then it owes no report for 2025, so none is late.
+    assert_eq!((r.year, r.owed, r.late), (2025, false, false));
+    // The report for 2026, its first year, it owes, and it is late after 31 May 2027.
+    let r = annual_report_due(&w.state, w.fund(), utc("2027-06-01T00:00:00Z"));
+    assert_eq!((r.year, r.owed, r.late), (2026, true, true));
+    assert_eq!(r.due, utc("2027-05-31T23:59:59Z"));
+}
+
+#[test]
+fn a_fund_open_during_the_year_owes_its_report_until_published() {
+    use fundtrail_domain::compliance::*;
+    // Given a fund opened in January 2026,
+    let mut w = World::with_fund();
+    // when asked before 31 May 2027, then the 2026 report is owed but not late;
+    let r = annual_report_due(&w.state, w.fund(), utc("2027-05-31T12:00:00Z"));
+    assert_eq!((r.year, r.owed, r.late), (2026, true, false));
+    // when asked after, then it is late,
+    let r = annual_report_due(&w.state, w.fund(), utc("2027-06-01T00:00:00Z"));
+    assert_eq!((r.owed, r.late), (true, true));
+    // and once the host publishes it, it is not.
+    let report = EventBody::AnnualReportPublished(AnnualReportPublished { year: 2026, report: hash("r") });
+    w.given("admin", HOST_SCOPE, report);
+    let r = annual_report_due(&w.state, w.fund(), utc("2027-06-01T00:00:00Z"));
+    assert_eq!((r.owed, r.late), (true, false));
+}
+
+#[test]
+fn a_fund_owes_no_disclosure_for_a_period_before_it_was_opened() {
+    use fundtrail_domain::compliance::*;
+    // Given a fund opened on 1 December 2026 and a proposal approved with an
+    // earlier date (recorded late),
+    let mut w = World::with_fund_opened_at(utc("2026-12-01T00:00:00Z"));
+    let opened_at = w.fund().opened_at;
+    w.donate(1000);
+    w.now = utc("2026-01-10T00:00:00Z");
+    w.approved_proposal("P-1", 500);
+    // when asked the next day, then no quarterly disclosure is due yet: the
+    // project's periods count from the fund's opening;
+    assert!(disclosures_due(w.fund(), utc("2026-12-02T00:00:00Z")).is_empty());
+    // six months after the opening it owes one, due three months after the opening.
+    let due = disclosures_due(w.fund(), utc("2027-06-02T00:00:00Z"));
+    assert_eq!((due.len(), due[0].kind, due[0].overdue), (1, "periodic", true));
+    assert_eq!(due[0].due, opened_at.checked_add_months(chrono::Months::new(3)).unwrap());
+}
+
 #[test]
 fn cost_ratios_flag_risk() {
     use fundtrail_domain::compliance::*;

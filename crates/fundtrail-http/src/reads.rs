@@ -8,7 +8,9 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::{DateTime, Datelike, Utc};
-use fundtrail_domain::compliance::{annual_report_due, cost_ratios, disclosures_due, CostRatios, DisclosureDue};
+use fundtrail_domain::compliance::{
+    annual_report_due, cost_ratios, disclosures_due, AnnualReportDue, CostRatios, DisclosureDue,
+};
 use fundtrail_domain::{EventId, Fen, FundId, KeyId, ProposalId};
 use fundtrail_service::views::{DonationView, FundView, KeyView, ProposalView};
 use serde::{Deserialize, Serialize};
@@ -67,15 +69,8 @@ struct Compliance {
     /// The service clock's time the figures were computed at.
     as_of: DateTime<Utc>,
     disclosures_due: Vec<DisclosureDue>,
-    annual_report: AnnualReport,
+    annual_report: AnnualReportDue,
     cost_ratios: Ratios,
-}
-
-#[derive(Serialize)]
-struct AnnualReport {
-    year: i32,
-    due: DateTime<Utc>,
-    late: bool,
 }
 
 #[derive(Serialize)]
@@ -92,11 +87,10 @@ pub(crate) async fn fund(State(app): State<AppState>, p: Result<Path<String>, Pa
     let view = fundtrail_service::views::fund_view(&state, &id).ok_or_else(|| unknown_fund(&id))?;
     let fund = state.funds.get(&id).ok_or_else(|| unknown_fund(&id))?;
     let now = service.clock.now();
-    let (year, due, late) = annual_report_due(&state, now);
     let compliance = Compliance {
         as_of: now,
         disclosures_due: disclosures_due(fund, now),
-        annual_report: AnnualReport { year, due, late },
+        annual_report: annual_report_due(&state, fund, now),
         cost_ratios: Ratios {
             current_year: cost_ratios(fund, now.year()),
             last_year: cost_ratios(fund, now.year() - 1),

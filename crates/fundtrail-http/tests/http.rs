@@ -138,6 +138,10 @@ async fn a_fund_year_over_http(nats: bool) {
     let f = s.fund().await;
     assert_eq!(f["cash"]["received_fen"], 200_000);
     assert_eq!(f["cash"]["paid_fen"], 50_000);
+    // Income by channel: every amount carries the _fen suffix.
+    let direct = &f["by_channel"]["direct"];
+    assert_eq!((&direct["received_fen"], &direct["donations"]), (&serde_json::json!(200_000), &serde_json::json!(3)));
+    assert!(direct.get("received").is_none(), "{direct}");
     assert_eq!(f["cash"]["reserved_fen"], 0);
     assert_eq!(f["cash"]["available_fen"], 150_000);
     assert_eq!(f["compliance"]["as_of"], "2026-03-01T09:00:00Z");

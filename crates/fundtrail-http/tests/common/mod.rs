@@ -189,7 +189,8 @@ impl Spec {
     }
 
     /// A validator for `schema`, with the spec's components and the event schemas
-    /// of `schemas/` reachable by reference.
+    /// of `schemas/` reachable by their relative references (the document's base
+    /// URI is `openapi.json` beside them).
     pub fn validator(&self, schema: &Value) -> jsonschema::Validator {
         let mut root = serde_json::Map::new();
         root.insert("$schema".into(), "https://json-schema.org/draft/2020-12/schema".into());
@@ -203,6 +204,7 @@ impl Spec {
             .collect();
         jsonschema::options()
             .with_draft(Draft::Draft202012)
+            .with_base_uri(format!("{SCHEMA_BASE}openapi.json"))
             .with_retriever(Embedded(files))
             .build(&Value::Object(root))
             .expect("the response schema compiles")

@@ -61,6 +61,10 @@ pub(crate) async fn stream(
     q: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
     let q = query(q)?;
+    if q.from == Some(0) {
+        // Sequences start at 1; 0 was quietly read as 1, below the documented minimum.
+        return Err(Problem::bad_request("query", "from must be at least 1: log sequences start at 1"));
+    }
     let mut stop = app.stopping();
     if *stop.borrow() {
         return Err(unavailable("shutting-down", "the service is shutting down".into()));
@@ -71,7 +75,7 @@ pub(crate) async fn stream(
         })?;
     let log = &app.service().log;
     let from = match (q.from, last_event_id(&headers)) {
-        (Some(from), _) => from.max(1),
+        (Some(from), _) => from,
         (None, Some(last_seen)) => last_seen.saturating_add(1),
         (None, None) => log.last_seq().await.map_err(|e| unavailable("unavailable", e.to_string()))? + 1,
     };

@@ -42,6 +42,7 @@ macro_rules! embedded_only {
 
 both_stores!(a_fund_year_over_http, the_live_feed_sends_each_event);
 embedded_only!(
+    the_document_and_the_server_agree_on_every_edge,
     bad_input_gets_a_problem_and_changes_nothing,
     tiles_verify_against_the_checkpoint,
     health_readiness_and_metrics
@@ -237,6 +238,84 @@ async fn a_fund_year_over_http(nats: bool) {
     assert_eq!((no_route.status, no_route.content_type.as_str()), (404, "application/problem+json"));
     let bad_id = s.get_checked("/v1/events/not-a-uuid", "/v1/events/{id}").await;
     assert_eq!(bad_id.status, 400);
+}
+
+/// The integer query parameters: (path with `{}` for the value, spec path, name).
+const INTEGER_QUERIES: [(&str, &str, &str); 5] = [
+    ("/v1/ledger/proof?index=0&size={}", "/v1/ledger/proof", "size"),
+    ("/v1/ledger/proof?index={}", "/v1/ledger/proof", "index"),
+    ("/v1/ledger/consistency?from=0&to={}", "/v1/ledger/consistency", "to"),
+    ("/v1/funds/xihu-01/donations?after={}", "/v1/funds/{fund}/donations", "after"),
+    ("/v1/funds/xihu-01/donations?limit={}", "/v1/funds/{fund}/donations", "limit"),
+];
+
+/// Where a newcomer found the document and the server disagreeing, they now agree:
+/// every integer query parameter's documented bounds are the server's, the
+/// stream refuses `from=0`, a consistency proof `from > to` is a documented 400,
+/// and the document states the size limits behind 413.
+async fn the_document_and_the_server_agree_on_every_edge(nats: bool) {
+    let s = start(nats).await;
+    s.setup().await;
+    assert_eq!(s.cast.fund.as_str(), "xihu-01");
+    // A checkpoint is signed within the interval; the ledger routes answer from it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while s.get("/ledger/checkpoint").await.status != 200 {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint signed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let param = |template: &str, name: &str| -> Value {
+        let params = s.spec.doc["paths"][template]["get"]["parameters"].as_array().unwrap().clone();
+        params.into_iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{template} {name}"))["schema"].clone()
+    };
+    for (path, template, name) in INTEGER_QUERIES {
+        let schema = param(template, name);
+        let max = schema["maximum"].as_u64().unwrap_or_else(|| panic!("{template} {name}: no maximum: {schema}"));
+        assert_eq!(max, u64::MAX, "{template} {name}");
+        // Values from 2^63 to the largest documented are answered as documented (never 400)…
+        for value in [1u64 << 63, max] {
+            let reply = s.get_checked(&path.replace("{}", &value.to_string()), template).await;
+            assert_ne!(reply.status, 400, "{name}={value}: {}", reply.text());
+        }
+        // …one more is a 400 naming the parameter, and so is one below the minimum.
+        let min = schema["minimum"].as_u64().unwrap();
+        let beyond = (u128::from(max) + 1).to_string();
+        let below = (i128::from(min) - 1).to_string();
+        for value in [beyond, below] {
+            let reply = s.get_checked(&path.replace("{}", &value), template).await;
+            assert_eq!(reply.status, 400, "{name}={value}: {}", reply.text());
+            assert!(reply.json()["detail"].as_str().unwrap().contains(name), "{}", reply.text());
+        }
+    }
+
+    // The live feed: from=0 is below the documented minimum of 1.
+    assert_eq!(param("/v1/stream", "from")["minimum"], 1);
+    let reply = s.get_checked("/v1/stream?from=0", "/v1/stream").await;
+    assert_eq!((reply.status, reply.json()["code"].as_str()), (400, Some("query")));
+    assert!(reply.json()["detail"].as_str().unwrap().contains("at least 1"), "{}", reply.text());
+
+    // A consistency proof from a larger tree to a smaller one: 400, as documented.
+    let reply = s.get_checked("/v1/ledger/consistency?from=3&to=2", "/v1/ledger/consistency").await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(reply.json()["detail"].as_str().unwrap().contains("larger than to"), "{}", reply.text());
+    let described = &s.spec.doc["paths"]["/v1/ledger/consistency"]["get"]["responses"]["400"]["description"];
+    assert!(described.as_str().unwrap().contains("from greater than to"), "{described}");
+
+    // 413: the document names the limits the server applies.
+    let body = &s.spec.doc["paths"]["/v1/events"]["post"]["requestBody"];
+    assert_eq!(body["x-envelope-bytes-max"].as_u64(), Some(fundtrail_envelope::ENVELOPE_SIZE_MAX as u64));
+    assert_eq!(body["x-body-bytes-max"].as_u64(), Some(fundtrail_http::BODY_BYTES_MAX as u64));
+    let too_large = s.spec.doc["paths"]["/v1/events"]["post"]["responses"]["413"]["description"].as_str().unwrap();
+    for limit in [fundtrail_envelope::ENVELOPE_SIZE_MAX, fundtrail_http::BODY_BYTES_MAX] {
+        assert!(too_large.contains(&limit.to_string()), "{too_large}");
+    }
+
+    // The live feed's two kinds of event are both described.
+    let events =
+        &s.spec.doc["paths"]["/v1/stream"]["get"]["responses"]["200"]["content"]["text/event-stream"]["x-sse-events"];
+    assert_eq!(events["event"]["$ref"], "#/components/schemas/StreamMessage");
+    assert_eq!(events["error"]["$ref"], "#/components/schemas/StreamError");
+    let error = s.spec.validator(&serde_json::json!({ "$ref": "#/components/schemas/StreamError" }));
+    assert!(error.is_valid(&serde_json::json!({"code": "unavailable", "detail": "the event log: connection lost"})));
 }
 
 /// Checks a problem answer and that nothing changed: the log and the fund's cash.

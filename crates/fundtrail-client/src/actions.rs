@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn host_wide_roles_need_no_fund() {
-        assert_eq!(role_scope(None, Role::HostTreasurer).unwrap(), FundId::host());
+        assert_eq!(role_scope(None, Role::HostAdmin).unwrap(), FundId::host());
         let fund = FundId::new("xihu").unwrap();
         assert_eq!(role_scope(Some(fund.clone()), Role::Intake).unwrap(), fund);
         let err = role_scope(None, Role::Intake).unwrap_err();

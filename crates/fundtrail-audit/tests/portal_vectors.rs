@@ -30,12 +30,29 @@ fn vectors_dir() -> PathBuf {
 /// An edit to one file of a published ledger, applied the same way by the JS test.
 #[derive(Clone)]
 enum Op {
-    Xor { file: &'static str, offset: usize, mask: u8 },
-    Truncate { file: &'static str, len: usize },
-    Remove { file: &'static str },
+    Xor {
+        file: &'static str,
+        offset: usize,
+        mask: u8,
+    },
+    Truncate {
+        file: &'static str,
+        len: usize,
+    },
+    Remove {
+        file: &'static str,
+    },
     /// Replace bytes `start..end` with `insert`.
-    Splice { file: &'static str, start: usize, end: usize, insert: Vec<u8> },
-    Write { file: &'static str, data: Vec<u8> },
+    Splice {
+        file: &'static str,
+        start: usize,
+        end: usize,
+        insert: Vec<u8>,
+    },
+    Write {
+        file: &'static str,
+        data: Vec<u8>,
+    },
 }
 
 impl Op {
@@ -149,7 +166,7 @@ fn main_builder() -> LedgerBuilder {
 /// A small ledger whose event `bad` is appended unfolded, then a few honest donations:
 /// honest in every format, so only the replay catches it.
 fn small_with(bad: impl FnOnce(&mut LedgerBuilder) -> Vec<u8>) -> (LedgerBuilder, u64) {
-    let mut b = LedgerBuilder::realistic(8);
+    let mut b = LedgerBuilder::realistic(40);
     let envelope = bad(&mut b);
     let index = b.push_unfolded(envelope);
     for i in 0..3 {
@@ -336,7 +353,8 @@ fn write_vectors(out: &Path) {
             "expect": verdict(scratch.path(), signer, case.previous.as_ref()),
         }));
     }
-    let event_indexes = json!({"bad-event-signature": badsig_index, "unknown-key": unknown_index, "key-without-the-role": role_index});
+    let event_indexes =
+        json!({"bad-event-signature": badsig_index, "unknown-key": unknown_index, "key-without-the-role": role_index});
 
     // Receipts: donor 123's, good and spoiled, with what verify_donor_receipt says.
     let donor = 123u32;
@@ -352,8 +370,13 @@ fn write_vectors(out: &Path) {
     flipped[2] = if flipped[2] == b'A' { b'B' } else { b'A' };
     tampered = tampered.replacen(&proof_line, std::str::from_utf8(&flipped).unwrap(), 1);
     let other_log = LogSigner::from_seed("other.example/log", &[1; 32]).unwrap();
-    let other_note = other_log.sign_checkpoint(&Checkpoint::new("other.example/log", published.checkpoint.size, published.checkpoint.root).unwrap()).unwrap();
-    let other = text.replacen(std::str::from_utf8(&published.note).unwrap(), std::str::from_utf8(&other_note).unwrap(), 1);
+    let other_note = other_log
+        .sign_checkpoint(
+            &Checkpoint::new("other.example/log", published.checkpoint.size, published.checkpoint.root).unwrap(),
+        )
+        .unwrap();
+    let other =
+        text.replacen(std::str::from_utf8(&published.note).unwrap(), std::str::from_utf8(&other_note).unwrap(), 1);
     let not_donation = published.receipt(0, Some(&salt));
     let receipts = [
         ("good", receipt.clone(), entry.clone(), Some(reference.clone())),
@@ -367,10 +390,13 @@ fn write_vectors(out: &Path) {
     ];
     let mut receipt_json = Vec::new();
     for (name, bytes, entry, reference) in receipts {
-        let input = ReceiptInput { receipt: &bytes, entry: Some(&entry), donor_reference: reference.as_deref(), ledger: None };
+        let input =
+            ReceiptInput { receipt: &bytes, entry: Some(&entry), donor_reference: reference.as_deref(), ledger: None };
         let expect = match verify_donor_receipt(&input, &main.signer.verifier(), None) {
-            Ok(r) => json!({"ok": true, "index": r.index, "amount_fen": r.donation.amount_fen, "channel": r.donation.channel,
-                "donor_commitment": r.donation.donor_commitment, "donor_matched": r.donor_matched, "fund": r.donation.fund}),
+            Ok(r) => {
+                json!({"ok": true, "index": r.index, "amount_fen": r.donation.amount_fen, "channel": r.donation.channel,
+                "donor_commitment": r.donation.donor_commitment, "donor_matched": r.donor_matched, "fund": r.donation.fund})
+            }
             Err(e) => json!({"ok": false, "message": e.to_string()}),
         };
         receipt_json.push(json!({
@@ -424,7 +450,11 @@ fn portal_vectors_are_current() {
     let want = files(fresh.path());
     let have = if committed.exists() { files(&committed) } else { BTreeMap::new() };
     let names = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
-    assert_eq!(names(&have), names(&want), "portal/test/vectors is stale: run UPDATE_PORTAL_VECTORS=1 cargo test -p fundtrail-audit --test portal_vectors");
+    assert_eq!(
+        names(&have),
+        names(&want),
+        "portal/test/vectors is stale: run UPDATE_PORTAL_VECTORS=1 cargo test -p fundtrail-audit --test portal_vectors"
+    );
     for (name, data) in &want {
         assert!(have[name] == *data, "portal/test/vectors/{name} is stale: run UPDATE_PORTAL_VECTORS=1 cargo test -p fundtrail-audit --test portal_vectors");
     }

@@ -99,7 +99,8 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         v.split(',').any(|coding| {
             let mut parts = coding.trim().split(';');
             let name = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| matches!(p.trim().replace(' ', "").as_str(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            let refused =
+                parts.any(|p| matches!(p.trim().replace(' ', "").as_str(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
             name.eq_ignore_ascii_case("gzip") && !refused
         })
     })
@@ -160,7 +161,10 @@ mod tests {
     #[test]
     fn the_page_pins_the_key_and_names_its_sources() {
         let page = index_html(Mode::Server, "log.example+01234567+AQ\"<x>");
-        assert!(page.contains(r#"<meta name="fundtrail-vkey" content="log.example+01234567+AQ&quot;&lt;x&gt;">"#), "{page}");
+        assert!(
+            page.contains(r#"<meta name="fundtrail-vkey" content="log.example+01234567+AQ&quot;&lt;x&gt;">"#),
+            "{page}"
+        );
         assert!(page.contains(r#"content="/v1/""#) && page.contains(r#"content="/ledger/""#));
         let site = index_html(Mode::Static, "k");
         assert!(site.contains(r#"content="api/""#) && site.contains(r#"content="./""#));

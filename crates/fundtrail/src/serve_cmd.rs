@@ -368,7 +368,8 @@ fn write_portal(to: &Path, api: &str, vkey: &str) -> Result<usize> {
                 bail!("{fund}: more than {MIRROR_DONATION_PAGES_MAX} pages of donations");
             }
             let answer = client.get_json(&format!("/v1/funds/{fund}/donations?limit=500&after={after}"))?;
-            donations.extend(answer["donations"].as_array().context("donations page without donations")?.iter().cloned());
+            donations
+                .extend(answer["donations"].as_array().context("donations page without donations")?.iter().cloned());
             match answer["next_after"].as_u64() {
                 Some(next) => after = next,
                 None => break,

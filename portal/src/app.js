@@ -8,7 +8,7 @@ import { api, config, ledgerBase } from './api.js';
 import { barChart, disposeCharts, resizeCharts } from './charts.js';
 import { b64encode } from './core/bytes.js';
 import { decodeEntry, hashFromBase64, leafHash, nodeHash, parseReceipt, parseVkey, treeHash, verifyInclusion } from './core/ledger.js';
-import { VerifyFailure, checkGrowth, tileReader } from './core/verify.js';
+import { VerifyFailure, checkGrowth, checkSizes, tileReader } from './core/verify.js';
 import { donationOf, donorCommitment, parseReceiptLink } from './core/donor.js';
 import { currentCheckpoint, fetchEntry, verifyDonorReceipt } from './core/receipt.js';
 import { ledgerReader } from './core/fetch.js';
@@ -41,7 +41,7 @@ const main = () => document.getElementById('main');
 function render(...nodes) {
   disposeCharts();
   const m = main();
-  m.replaceChildren(...nodes.flat());
+  m.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
   m.setAttribute('aria-busy', 'false');
 }
 
@@ -467,7 +467,7 @@ async function disclosuresPage(fund) {
           h('p', {}, t('disclosures.report'), ': ', h('code', {}, shortHex(b.report))),
           signedEntry(e, (k) => labelMap.get(k)));
       })),
-      years.length ? h('p', {}, t('annual.published', { years: years.join(', ') })) : null);
+      years.length ? h('p', {}, t('annual.published', { years: years.join(', ') })) : '');
   } catch (e) {
     published.replaceChildren(h('p', { class: 'error', role: 'alert' }, e.message));
   }
@@ -490,9 +490,9 @@ function checkList() {
       }
       li.className = `check ${state}`;
       li.dataset.check = key;
-      li.replaceChildren(h('span', { class: 'mark', 'aria-hidden': 'true' }, t(state === 'ok' ? 'my.ok' : state === 'fail' ? 'my.fail' : 'my.pending')),
+      li.replaceChildren(...[h('span', { class: 'mark', 'aria-hidden': 'true' }, t(state === 'ok' ? 'my.ok' : state === 'fail' ? 'my.fail' : 'my.pending')),
         h('span', { class: 'label' }, t(`my.check.${key}`)), detail ? h('span', { class: 'detail' }, detail) : null,
-        h('span', { class: 'sr-only' }, state));
+        h('span', { class: 'sr-only' }, state)].filter(Boolean));
     },
   };
 }
@@ -649,6 +649,7 @@ async function checkDonation(out, log, { linkParts = null, receipt = null, refer
     const seen = loadSeen(now.origin);
     let leaves = null;
     try {
+      for (const earlier of [receiptCheckpoint, seen]) if (earlier) checkSizes(earlier, now);
       leaves = await levelZero(read, now);
       for (const earlier of [receiptCheckpoint, seen]) if (earlier) checkGrowth(earlier, now, leaves);
       checks.set('grew', 'ok', seen ? `${seen.size} → ${now.size}` : `${now.size}`);
@@ -714,7 +715,7 @@ async function levelZero(read, checkpoint) {
 async function showAfter(out, donation, index) {
   out.replaceChildren(h('h2', {}, t('my.gift')),
     h('p', { class: 'gift' }, t('my.gift.line', { date: formatDate(donation.occurred_at), channel: channelName(donation.channel), amount: formatFen(donation.amount_fen), index })),
-    donation.goods.length ? h('ul', {}, donation.goods.map((g) => h('li', {}, g))) : null);
+    donation.goods.length ? h('ul', {}, donation.goods.map((g) => h('li', {}, g))) : '');
   let proposals;
   try {
     proposals = await api.proposals(donation.fund);

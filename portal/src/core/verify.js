@@ -392,4 +392,7 @@ export function checkGrowth(previous, checkpoint, leaves) {
   checkPreviousRoot(previous, checkpoint, leaves);
 }
 
+/** Fork, rollback, another log: from the sizes and roots alone (before any tile is read). */
+export const checkSizes = checkPreviousSizes;
+
 export { fromHex, nodeHash };

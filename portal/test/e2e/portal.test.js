@@ -85,6 +85,7 @@ after(async () => {
 });
 
 async function open(hash, { lang = 'zh-CN' } = {}) {
+  await page.goto('about:blank');
   await page.goto(`${url}/${lang === 'en' ? '?lang=en' : ''}${hash}`);
   await page.waitForFunction(() => document.getElementById('main').getAttribute('aria-busy') === 'false', null, { timeout: 30_000 });
 }

@@ -254,11 +254,14 @@ async function overviewPage(fund) {
   });
 }
 
-/** Cash income (cash donations less nothing: as received) and payouts per month. */
+/** The event type of a donation view ("cash"/"goods", or already an event type). */
+const donationKind = (d) => (d.kind === 'goods' || d.kind === 'goods.received' ? 'goods.received' : 'donation.received');
+
+/** Cash income (cash donations as received) and payouts per month, in Asia/Shanghai months. */
 function monthlyFlows(donations, proposals) {
   const income = new Map(), payouts = new Map();
   for (const d of donations) {
-    if (d.kind !== 'donation.received') continue;
+    if (donationKind(d) !== 'donation.received') continue;
     const m = monthOf(d.occurred_at);
     income.set(m, (income.get(m) || 0n) + BigInt(d.amount_fen));
   }
@@ -275,7 +278,7 @@ function monthlyFlows(donations, proposals) {
 /** The rows of the money trail: donations and payouts, newest last. */
 function trailRows(donations, proposals) {
   const rows = donations.map((d) => ({
-    date: d.occurred_at, kind: d.kind, channel: d.channel, donor: d.donor, amount: BigInt(d.amount_fen),
+    date: d.occurred_at, kind: donationKind(d), channel: d.channel, donor: d.donor, amount: BigInt(d.amount_fen),
     index: d.ledger_index, month: monthOf(d.occurred_at), what: d.donor,
   }));
   for (const p of proposals) {

@@ -119,6 +119,11 @@ test('the overview shows the numbers the API has, in Chinese, and in English on 
   for (const m of view.committee) assert.ok(text.includes(m.label), m.label);
   assert.ok(text.includes(formatFen(view.goods_received_value_fen)));
   assert.equal(await page.locator('#chart-monthly svg').count(), 1, 'the monthly chart is drawn');
+  const monthlyIncome = await page.locator('table.monthly tbody tr').evaluateAll((rows) => rows.map((r) => r.cells[1].innerText));
+  const cents = (s) => BigInt(s.replace(/[¥,.]/g, ''));
+  const cash = (await getJson(`/v1/funds/${fund}/donations?limit=500`)).donations;
+  assert.ok(cash.length > 0);
+  assert.ok(monthlyIncome.reduce((a, s) => a + cents(s), 0n) > 0n, 'income by month is shown');
   assert.match(await page.locator('#chart-monthly').getAttribute('aria-label'), /每月收入与支出/);
   await shots('overview-zh');
   await page.locator('#lang').click();

@@ -124,5 +124,18 @@ if [ ! -f "$OPENAPI_DIR/openapi_spec_validator/__init__.py" ]; then
     mv "$OPENAPI_DIR.partial" "$OPENAPI_DIR"
 fi
 printf 'export FUNDTRAIL_OPENAPI_PYTHONPATH=%q\n' "$OPENAPI_DIR" >&2
+# The portal's end-to-end tests drive Debian's chromium with playwright-core (which
+# never downloads a browser of its own); Node.js and npm build and lint the portal.
+if [ ! -x /usr/bin/chromium ] || ! command -v npm >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        log "installing chromium, fonts-noto-cjk, nodejs and npm (Debian packages) for the portal tests"
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            chromium fonts-noto-cjk nodejs npm >&2
+    else
+        log "the portal tests need /usr/bin/chromium, node and npm: install them (apt-get install chromium fonts-noto-cjk nodejs npm)"
+        exit 1
+    fi
+fi
 
 printf 'export NATS_SERVER_BIN=%q\n' "$found"

@@ -12,7 +12,13 @@ eval "$(printf '%s\n' "$exports" | tail -n1)"
 export NATS_SERVER_BIN
 echo "test.sh: NATS_SERVER_BIN=$NATS_SERVER_BIN" >&2
 
+whole=0
 if [ "$#" -eq 0 ]; then
+    whole=1
     set -- --workspace
 fi
 cargo test "$@"
+# The portal (lint, build reproducibility, JS unit and end-to-end tests) with the whole run.
+if [ "$whole" = 1 ]; then
+    bash "$SCRIPT_DIR/test-portal.sh"
+fi

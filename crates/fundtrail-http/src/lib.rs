@@ -30,6 +30,7 @@
 
 mod ledger;
 pub mod metrics;
+pub mod portal;
 pub mod problem;
 mod reads;
 mod stream;
@@ -146,6 +147,11 @@ impl AppState {
         Some((note, checkpoint))
     }
 
+    /// The log's verifier key, pinned in the portal's page.
+    fn vkey(&self) -> String {
+        self.inner.verifier.vkey()
+    }
+
     fn checked(&self, note: &[u8]) -> Option<Checkpoint> {
         match self.inner.verifier.verify_checkpoint(note) {
             Ok(c) => Some(c),
@@ -181,6 +187,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))
+        .route("/", get(portal::index))
+        .route("/index.html", get(portal::index))
+        .route("/app.js", get(portal::asset))
+        .route("/worker.js", get(portal::asset))
+        .route("/style.css", get(portal::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

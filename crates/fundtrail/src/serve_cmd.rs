@@ -85,6 +85,13 @@ pub enum LedgerCommand {
         /// The log's verifier key (text or file): the checkpoint is verified before anything is written.
         #[arg(long)]
         vkey: String,
+        /// Also write the public portal (index.html, app.js, worker.js, style.css) and
+        /// the JSON its pages read (api/…), so the directory is a static site.
+        #[arg(long)]
+        portal: bool,
+        /// The server's base URL for the JSON (default: --from without its /ledger suffix).
+        #[arg(long, value_name = "URL", requires = "portal")]
+        api: Option<String>,
     },
 }
 
@@ -302,7 +309,7 @@ pub fn rebuild(args: RebuildArgs) -> Result<()> {
 }
 
 pub fn ledger(cmd: LedgerCommand) -> Result<()> {
-    let LedgerCommand::Mirror { from, to, vkey } = cmd;
+    let LedgerCommand::Mirror { from, to, vkey, portal, api } = cmd;
     let vkey = if Path::new(&vkey).is_file() { std::fs::read_to_string(&vkey)?.trim().to_owned() } else { vkey };
     let verifier = LogVerifier::from_vkey(&vkey).context("--vkey is not a C2SP verifier key")?;
     let source = fundtrail_audit::source::open_source(&from)?;
@@ -314,11 +321,68 @@ pub fn ledger(cmd: LedgerCommand) -> Result<()> {
         write_file(&to, &tile_path(&tile), &bytes)?;
         written += 1;
     }
+    if portal {
+        let api = api.unwrap_or_else(|| from.trim_end_matches('/').trim_end_matches("/ledger").to_string());
+        let files = write_portal(&to, &api, &verifier.vkey())?;
+        println!("wrote the portal and {files} JSON files of {api}/v1 into {}", to.display());
+    }
     // The checkpoint last, so that a mirror never names tiles it lacks.
     write_file(&to, "checkpoint", &note)?;
     println!("mirrored {} entries ({written} tiles and bundles) into {}", checkpoint.size, to.display());
     println!("verify it with: fundtrail verify --ledger {} --vkey '{vkey}'", to.display());
     Ok(())
+}
+
+/// Largest number of donation pages read per fund for a static portal.
+const MIRROR_DONATION_PAGES_MAX: usize = 100_000;
+
+/// The portal's files and the JSON its pages read in static mode (`api/funds.json`,
+/// `api/funds/<fund>.json`, `…/proposals.json`, `…/donations.json`, `api/keys.json`).
+/// Returns how many JSON files were written.
+fn write_portal(to: &Path, api: &str, vkey: &str) -> Result<usize> {
+    let client = crate::actors_cmd::client::Client::new(api)?;
+    let mut written = 0;
+    let mut json = |path: String, value: &serde_json::Value| -> Result<()> {
+        write_file(to, &path, &(serde_json::to_vec(value)?))?;
+        written += 1;
+        Ok(())
+    };
+    let funds = client.get_json("/v1/funds")?;
+    json("api/funds.json".into(), &funds)?;
+    json("api/keys.json".into(), &client.get_json("/v1/keys")?)?;
+    let ids: Vec<String> = funds["funds"]
+        .as_array()
+        .context("GET /v1/funds: no funds array")?
+        .iter()
+        .filter_map(|f| f["fund"].as_str().map(str::to_owned))
+        .collect();
+    for fund in &ids {
+        // Fund ids are validated by the server ([a-z0-9-]): safe as file names.
+        if !fund.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            bail!("fund id {fund:?} is not a safe file name");
+        }
+        json(format!("api/funds/{fund}.json"), &client.get_json(&format!("/v1/funds/{fund}"))?)?;
+        json(format!("api/funds/{fund}/proposals.json"), &client.get_json(&format!("/v1/funds/{fund}/proposals"))?)?;
+        let mut donations = Vec::new();
+        let mut after = 0u64;
+        for page in 0.. {
+            if page == MIRROR_DONATION_PAGES_MAX {
+                bail!("{fund}: more than {MIRROR_DONATION_PAGES_MAX} pages of donations");
+            }
+            let answer = client.get_json(&format!("/v1/funds/{fund}/donations?limit=500&after={after}"))?;
+            donations
+                .extend(answer["donations"].as_array().context("donations page without donations")?.iter().cloned());
+            match answer["next_after"].as_u64() {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        json(format!("api/funds/{fund}/donations.json"), &serde_json::json!({ "donations": donations }))?;
+    }
+    for (path, bytes) in fundtrail_http::portal::static_site(vkey) {
+        write_file(to, path, &bytes)?;
+    }
+    Ok(written)
 }
 
 fn tile_path(tile: &Tile) -> String {

@@ -1,0 +1,461 @@
+//! Golden vectors for the portal's in-browser verifier (`portal/src/core/`), written by
+//! the Rust code: an honest ledger published in the C2SP tlog-tiles layout, the tamper
+//! catalogue of `tests/verify.rs` as edits to its files, each with what
+//! `verify_ledger` says, and donor receipts with what `verify_donor_receipt` says. The
+//! portal's `node --test` checks that the browser says the same.
+//!
+//! The committed vectors must be what this code writes: the test fails when they are
+//! stale. `UPDATE_PORTAL_VECTORS=1 cargo test -p fundtrail-audit --test portal_vectors`
+//! rewrites them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::prelude::*;
+use fundtrail_audit::testing::{donor_reference, salt_of, LedgerBuilder, Published, FUND, ORIGIN};
+use fundtrail_audit::{verify_donor_receipt, verify_ledger, DirSource, ReceiptInput, VerifyOptions};
+use fundtrail_domain::event::{Channel, DonationReceived, EventBody};
+use fundtrail_domain::testing::hash;
+use fundtrail_domain::Fen;
+use fundtrail_ledger::{Checkpoint, LogSigner};
+use serde_json::{json, Value};
+
+/// Tree sizes the main ledger is published through (see tests/verify.rs).
+const STEPS: [u64; 4] = [100, 256, 300, 332];
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../portal/test/vectors")
+}
+
+/// An edit to one file of a published ledger, applied the same way by the JS test.
+#[derive(Clone)]
+enum Op {
+    Xor {
+        file: &'static str,
+        offset: usize,
+        mask: u8,
+    },
+    Truncate {
+        file: &'static str,
+        len: usize,
+    },
+    Remove {
+        file: &'static str,
+    },
+    /// Replace bytes `start..end` with `insert`.
+    Splice {
+        file: &'static str,
+        start: usize,
+        end: usize,
+        insert: Vec<u8>,
+    },
+    Write {
+        file: &'static str,
+        data: Vec<u8>,
+    },
+}
+
+impl Op {
+    fn apply(&self, dir: &Path) {
+        let path = |f: &str| dir.join(f);
+        match self {
+            Op::Xor { file, offset, mask } => {
+                let mut data = std::fs::read(path(file)).unwrap();
+                data[*offset] ^= mask;
+                std::fs::write(path(file), data).unwrap();
+            }
+            Op::Truncate { file, len } => {
+                let mut data = std::fs::read(path(file)).unwrap();
+                data.truncate(*len);
+                std::fs::write(path(file), data).unwrap();
+            }
+            Op::Remove { file } => std::fs::remove_file(path(file)).unwrap(),
+            Op::Splice { file, start, end, insert } => {
+                let mut data = std::fs::read(path(file)).unwrap();
+                data.splice(*start..*end, insert.iter().copied());
+                std::fs::write(path(file), data).unwrap();
+            }
+            Op::Write { file, data } => std::fs::write(path(file), data).unwrap(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            Op::Xor { file, offset, mask } => json!({"file": file, "xor": [offset, mask]}),
+            Op::Truncate { file, len } => json!({"file": file, "truncate": len}),
+            Op::Remove { file } => json!({"file": file, "remove": true}),
+            Op::Splice { file, start, end, insert } => {
+                json!({"file": file, "splice": [start, end, BASE64_STANDARD.encode(insert)]})
+            }
+            Op::Write { file, data } => json!({"file": file, "write": BASE64_STANDARD.encode(data)}),
+        }
+    }
+}
+
+/// Byte offset of entry `position`'s bytes in a bundle, and its length.
+fn entry_span(bundle: &[u8], position: usize) -> (usize, usize) {
+    let mut offset = 0;
+    for _ in 0..position {
+        offset += 2 + usize::from(u16::from_be_bytes([bundle[offset], bundle[offset + 1]]));
+    }
+    (offset + 2, usize::from(u16::from_be_bytes([bundle[offset], bundle[offset + 1]])))
+}
+
+/// Every file under `dir`, by relative path.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_str().unwrap().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for (rel, data) in files(from) {
+        let p = to.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+}
+
+fn checkpoint_json(c: &Checkpoint) -> Value {
+    json!({"origin": c.origin, "size": c.size, "root": c.root.to_base64()})
+}
+
+/// What `verify_ledger` says of `dir`; file locations are made relative to it.
+fn verdict(dir: &Path, signer: &LogSigner, previous: Option<&Checkpoint>) -> Value {
+    let options = VerifyOptions { previous: previous.cloned(), ..Default::default() };
+    match verify_ledger(&DirSource::new(dir), &signer.verifier(), options) {
+        Ok(report) => json!({"ok": true, "entries": report.entries, "root": report.checkpoint.root}),
+        Err(failure) => {
+            let prefix = format!("{}/", dir.display());
+            let kind = format!("{:?}", failure.cause);
+            let kind = kind.split(['(', ' ', '{']).next().unwrap().to_string();
+            json!({
+                "ok": false,
+                "index": failure.index,
+                "kind": kind,
+                "message": failure.to_string().replace(&prefix, ""),
+            })
+        }
+    }
+}
+
+struct Case {
+    name: &'static str,
+    ledger: &'static str,
+    ops: Vec<Op>,
+    previous: Option<Checkpoint>,
+}
+
+fn main_builder() -> LedgerBuilder {
+    let b = LedgerBuilder::realistic(300);
+    assert_eq!(b.envelopes.len(), 332);
+    b
+}
+
+/// A small ledger whose event `bad` is appended unfolded, then a few honest donations:
+/// honest in every format, so only the replay catches it.
+fn small_with(bad: impl FnOnce(&mut LedgerBuilder) -> Vec<u8>) -> (LedgerBuilder, u64) {
+    let mut b = LedgerBuilder::realistic(40);
+    let envelope = bad(&mut b);
+    let index = b.push_unfolded(envelope);
+    for i in 0..3 {
+        b.donate(Fen::yuan(10 + i), Channel::Direct, &[3; 32], "later donor");
+    }
+    (b, index)
+}
+
+fn donation_body(reference: &str) -> EventBody {
+    EventBody::DonationReceived(DonationReceived {
+        amount_fen: Fen::yuan(88),
+        channel: Channel::Direct,
+        donor: hash(reference),
+        payment_ref: "WX-BAD".into(),
+        pledge: None,
+        restricted_purpose: None,
+    })
+}
+
+/// Builds every vector into `out`.
+fn write_vectors(out: &Path) {
+    let main = main_builder();
+    let ledgers = out.join("ledgers");
+    let main_dir = ledgers.join("main");
+    let published: Published = main.publish(&main_dir, &STEPS);
+
+    // The signature of an event flipped, the tree and checkpoint honestly rebuilt.
+    let (badsig, badsig_index) = small_with(|b| {
+        let envelope = b.sign("intake", FUND, donation_body("flipped"));
+        let mut wire: Value = serde_json::from_slice(&envelope).unwrap();
+        let mut sig = BASE64_STANDARD.decode(wire["signatures"][0]["sig"].as_str().unwrap()).unwrap();
+        sig[5] ^= 0x01;
+        wire["signatures"][0]["sig"] = json!(BASE64_STANDARD.encode(sig));
+        serde_json::to_vec(&wire).unwrap()
+    });
+    badsig.publish(&ledgers.join("badsig"), &[]);
+    // Signed by a key that was never enrolled.
+    let (unknown, unknown_index) = small_with(|b| b.sign("stranger", FUND, donation_body("stranger")));
+    unknown.publish(&ledgers.join("unknown-key"), &[]);
+    // Signed by an enrolled key without the role: only the domain rules catch it.
+    let (role, role_index) = small_with(|b| b.sign("proposer", FUND, donation_body("no role")));
+    role.publish(&ledgers.join("role"), &[]);
+
+    let bundle1 = std::fs::read(main_dir.join("tile/entries/001.p/76")).unwrap();
+    let bundle0 = std::fs::read(main_dir.join("tile/entries/000")).unwrap();
+    let note = std::fs::read(main_dir.join("checkpoint")).unwrap();
+
+    let mut cases = vec![
+        Case { name: "honest", ledger: "main", ops: vec![], previous: None },
+        Case { name: "unknown-key", ledger: "unknown-key", ops: vec![], previous: None },
+        Case { name: "bad-event-signature", ledger: "badsig", ops: vec![], previous: None },
+        Case { name: "key-without-the-role", ledger: "role", ops: vec![], previous: None },
+    ];
+    let (start, len) = entry_span(&bundle1, 10);
+    cases.push(Case {
+        name: "flipped-byte-in-an-entry",
+        ledger: "main",
+        ops: vec![Op::Xor { file: "tile/entries/001.p/76", offset: start + len / 2, mask: 0x01 }],
+        previous: None,
+    });
+    // A byte of an entry's signature, in its bundle: the bundle no longer matches.
+    let (start, _) = entry_span(&bundle1, 20);
+    let sig_at = start + bundle1[start..].windows(7).position(|w| w == b"\"sig\":\"").unwrap() + 12;
+    cases.push(Case {
+        name: "flipped-signature-in-a-bundle",
+        ledger: "main",
+        ops: vec![Op::Xor { file: "tile/entries/001.p/76", offset: sig_at, mask: 0x01 }],
+        previous: None,
+    });
+    cases.push(Case {
+        name: "flipped-byte-in-a-level-0-tile",
+        ledger: "main",
+        ops: vec![Op::Xor { file: "tile/0/000", offset: 7 * 32 + 3, mask: 0x80 }],
+        previous: None,
+    });
+    cases.push(Case {
+        name: "flipped-byte-in-an-upper-tile",
+        ledger: "main",
+        ops: vec![Op::Xor { file: "tile/1/000.p/1", offset: 0, mask: 0x01 }],
+        previous: None,
+    });
+    // In the size line, the root, and the signature line (ASCII stays ASCII).
+    for (name, offset) in [
+        ("flipped-byte-in-the-checkpoint-size", 30usize),
+        ("flipped-byte-in-the-checkpoint-root", 60),
+        ("flipped-byte-in-the-checkpoint-signature", 120),
+    ] {
+        let at = offset.min(note.len() - 2);
+        let replacement = if note[at] == b'A' { b'B' } else { b'A' };
+        cases.push(Case {
+            name,
+            ledger: "main",
+            ops: vec![Op::Xor { file: "checkpoint", offset: at, mask: note[at] ^ replacement }],
+            previous: None,
+        });
+    }
+    let (a, a_len) = entry_span(&bundle0, 5);
+    let (b, b_len) = entry_span(&bundle0, 6);
+    let mut swapped = bundle0[b - 2..b + b_len].to_vec();
+    swapped.extend_from_slice(&bundle0[a - 2..a + a_len]);
+    cases.push(Case {
+        name: "reordered-entries",
+        ledger: "main",
+        ops: vec![Op::Splice { file: "tile/entries/000", start: a - 2, end: b + b_len, insert: swapped }],
+        previous: None,
+    });
+    let (start, len) = entry_span(&bundle1, 44);
+    cases.push(Case {
+        name: "dropped-entry",
+        ledger: "main",
+        ops: vec![Op::Splice { file: "tile/entries/001.p/76", start: start - 2, end: start + len, insert: vec![] }],
+        previous: None,
+    });
+    cases.push(Case {
+        name: "bundle-cut-inside-the-last-entry",
+        ledger: "main",
+        ops: vec![Op::Truncate { file: "tile/entries/001.p/76", len: bundle1.len() - 10 }],
+        previous: None,
+    });
+    let (start, _) = entry_span(&bundle1, 73);
+    cases.push(Case {
+        name: "bundle-missing-its-last-entries",
+        ledger: "main",
+        ops: vec![Op::Truncate { file: "tile/entries/001.p/76", len: start - 2 }],
+        previous: None,
+    });
+    cases.push(Case {
+        name: "bundle-missing",
+        ledger: "main",
+        ops: vec![Op::Remove { file: "tile/entries/001.p/76" }],
+        previous: None,
+    });
+    let impostor = LogSigner::from_seed(ORIGIN, &[8; 32]).unwrap();
+    cases.push(Case {
+        name: "checkpoint-signed-by-another-key",
+        ledger: "main",
+        ops: vec![Op::Write { file: "checkpoint", data: impostor.sign_checkpoint(&published.checkpoint).unwrap() }],
+        previous: None,
+    });
+    // Fork, rollback, growth: against an earlier checkpoint this verifier saw.
+    let tree300 = fundtrail_ledger::tree_hash(300, &published.tree).unwrap();
+    let seen300 = Checkpoint::new(ORIGIN, 300, tree300).unwrap();
+    cases.push(Case { name: "grew-since-300", ledger: "main", ops: vec![], previous: Some(seen300.clone()) });
+    let other_root = fundtrail_ledger::leaf_hash(b"another history");
+    cases.push(Case {
+        name: "fork-same-size",
+        ledger: "main",
+        ops: vec![],
+        previous: Some(Checkpoint::new(ORIGIN, 332, other_root).unwrap()),
+    });
+    cases.push(Case {
+        name: "not-consistent-with-300",
+        ledger: "main",
+        ops: vec![],
+        previous: Some(Checkpoint::new(ORIGIN, 300, other_root).unwrap()),
+    });
+    let old_note = main.signer.sign_checkpoint(&seen300).unwrap();
+    cases.push(Case {
+        name: "rollback",
+        ledger: "main",
+        ops: vec![Op::Write { file: "checkpoint", data: old_note.clone() }],
+        previous: Some(published.checkpoint.clone()),
+    });
+    cases.push(Case {
+        name: "other-log",
+        ledger: "main",
+        ops: vec![],
+        previous: Some(Checkpoint::new("other.example/log", 3, other_root).unwrap()),
+    });
+
+    let mut case_json = Vec::new();
+    for case in &cases {
+        let scratch = tempfile::tempdir().unwrap();
+        copy_dir(&ledgers.join(case.ledger), scratch.path());
+        for op in &case.ops {
+            op.apply(scratch.path());
+        }
+        let signer = &main.signer;
+        case_json.push(json!({
+            "name": case.name,
+            "ledger": case.ledger,
+            "ops": case.ops.iter().map(Op::to_json).collect::<Vec<_>>(),
+            "previous": case.previous.as_ref().map(checkpoint_json),
+            "expect": verdict(scratch.path(), signer, case.previous.as_ref()),
+        }));
+    }
+    let event_indexes =
+        json!({"bad-event-signature": badsig_index, "unknown-key": unknown_index, "key-without-the-role": role_index});
+
+    // Receipts: donor 123's, good and spoiled, with what verify_donor_receipt says.
+    let donor = 123u32;
+    let index = main.donation_indexes[donor as usize];
+    let salt = salt_of(donor);
+    let reference = donor_reference(donor);
+    let receipt = published.receipt(index, Some(&salt));
+    let entry = published.entries[index as usize].clone();
+    let text = String::from_utf8(receipt.clone()).unwrap();
+    let mut tampered = text.clone();
+    let proof_line = text.lines().nth(3).unwrap().to_string();
+    let mut flipped = proof_line.clone().into_bytes();
+    flipped[2] = if flipped[2] == b'A' { b'B' } else { b'A' };
+    tampered = tampered.replacen(&proof_line, std::str::from_utf8(&flipped).unwrap(), 1);
+    let other_log = LogSigner::from_seed("other.example/log", &[1; 32]).unwrap();
+    let other_note = other_log
+        .sign_checkpoint(
+            &Checkpoint::new("other.example/log", published.checkpoint.size, published.checkpoint.root).unwrap(),
+        )
+        .unwrap();
+    let other =
+        text.replacen(std::str::from_utf8(&published.note).unwrap(), std::str::from_utf8(&other_note).unwrap(), 1);
+    let not_donation = published.receipt(0, Some(&salt));
+    let receipts = [
+        ("good", receipt.clone(), entry.clone(), Some(reference.clone())),
+        ("good-without-reference", receipt.clone(), entry.clone(), None),
+        ("wrong-reference", receipt.clone(), entry.clone(), Some("+86 138 0000 9999".to_string())),
+        ("tampered-proof-hash", tampered.into_bytes(), entry.clone(), Some(reference.clone())),
+        ("checkpoint-of-another-log", other.into_bytes(), entry.clone(), Some(reference.clone())),
+        ("entry-not-a-donation", not_donation, published.entries[0].clone(), Some(reference.clone())),
+        ("truncated", receipt[..receipt.len() / 2].to_vec(), entry.clone(), Some(reference.clone())),
+        ("not-a-receipt", b"PK\x03\x04 a zip file".to_vec(), entry.clone(), Some(reference.clone())),
+    ];
+    let mut receipt_json = Vec::new();
+    for (name, bytes, entry, reference) in receipts {
+        let input =
+            ReceiptInput { receipt: &bytes, entry: Some(&entry), donor_reference: reference.as_deref(), ledger: None };
+        let expect = match verify_donor_receipt(&input, &main.signer.verifier(), None) {
+            Ok(r) => {
+                json!({"ok": true, "index": r.index, "amount_fen": r.donation.amount_fen, "channel": r.donation.channel,
+                "donor_commitment": r.donation.donor_commitment, "donor_matched": r.donor_matched, "fund": r.donation.fund})
+            }
+            Err(e) => json!({"ok": false, "message": e.to_string()}),
+        };
+        receipt_json.push(json!({
+            "name": name,
+            "receipt": BASE64_STANDARD.encode(&bytes),
+            "entry": BASE64_STANDARD.encode(&entry),
+            "reference": reference,
+            "expect": expect,
+        }));
+    }
+    let link = format!("{index}/{}/{}", BASE64_URL_SAFE_NO_PAD.encode(salt), percent_encode(&reference));
+
+    let vectors = json!({
+        "comment": "Written by crates/fundtrail-audit/tests/portal_vectors.rs; do not edit.",
+        "vkey": main.signer.vkey(),
+        "checkpoint": checkpoint_json(&published.checkpoint),
+        "cases": case_json,
+        "event_indexes": event_indexes,
+        "receipts": receipt_json,
+        "receipt_link": {"path": link, "index": index, "salt": BASE64_STANDARD.encode(salt), "reference": reference},
+    });
+    std::fs::write(out.join("vectors.json"), serde_json::to_string_pretty(&vectors).unwrap() + "\n").unwrap();
+}
+
+/// Percent-encodes like JavaScript's encodeURIComponent (unreserved: A-Z a-z 0-9 - _ . ! ~ * ' ( )).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn portal_vectors_are_current() {
+    let fresh = tempfile::tempdir().unwrap();
+    write_vectors(fresh.path());
+    let committed = vectors_dir();
+    if std::env::var_os("UPDATE_PORTAL_VECTORS").is_some() {
+        if committed.exists() {
+            std::fs::remove_dir_all(&committed).unwrap();
+        }
+        std::fs::create_dir_all(&committed).unwrap();
+        copy_dir(fresh.path(), &committed);
+        return;
+    }
+    let want = files(fresh.path());
+    let have = if committed.exists() { files(&committed) } else { BTreeMap::new() };
+    let names = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        names(&have),
+        names(&want),
+        "portal/test/vectors is stale: run UPDATE_PORTAL_VECTORS=1 cargo test -p fundtrail-audit --test portal_vectors"
+    );
+    for (name, data) in &want {
+        assert!(have[name] == *data, "portal/test/vectors/{name} is stale: run UPDATE_PORTAL_VECTORS=1 cargo test -p fundtrail-audit --test portal_vectors");
+    }
+}

@@ -1,0 +1,35 @@
+// The whole-ledger verification, off the page's thread. Message in: {base, vkey,
+// previous?, collect?}; messages out: {type: 'progress', done, total}, then
+// {type: 'done', entries, root, size, engine, events?} or {type: 'failed', message, index, kind}.
+
+import { b64encode } from './core/bytes.js';
+import { engine } from './core/ed25519.js';
+import { ledgerReader } from './core/fetch.js';
+import { hashFromBase64, parseVkey } from './core/ledger.js';
+import { verifyLedger } from './core/verify.js';
+
+self.onmessage = async (message) => {
+  const { base, vkey, previous, collect } = message.data;
+  const events = collect ? [] : null;
+  try {
+    const log = parseVkey(vkey);
+    let last = 0;
+    const result = await verifyLedger(ledgerReader(base), log, {
+      previous: previous ? { origin: previous.origin, size: BigInt(previous.size), root: hashFromBase64(previous.root) } : null,
+      progress: (done, total) => {
+        const now = Date.now();
+        if (now - last > 100 || done === total) {
+          last = now;
+          self.postMessage({ type: 'progress', done: Number(done), total: Number(total) });
+        }
+      },
+      onEvent: events ? (index, opened) => events.push({ index: Number(index), keyid: opened.keyid, signature: opened.signature, event: opened.event }) : null,
+    });
+    self.postMessage({
+      type: 'done', entries: Number(result.entries), size: String(result.checkpoint.size),
+      root: b64encode(result.checkpoint.root), origin: result.checkpoint.origin, engine: engine(), events,
+    });
+  } catch (e) {
+    self.postMessage({ type: 'failed', message: e.message, index: e.index === undefined || e.index === null ? null : String(e.index), kind: e.kind || e.name });
+  }
+};

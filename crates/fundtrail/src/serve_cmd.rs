@@ -340,7 +340,7 @@ const MIRROR_DONATION_PAGES_MAX: usize = 100_000;
 /// `api/funds/<fund>.json`, `…/proposals.json`, `…/donations.json`, `api/keys.json`).
 /// Returns how many JSON files were written.
 fn write_portal(to: &Path, api: &str, vkey: &str) -> Result<usize> {
-    let client = crate::actors_cmd::client::Client::new(api)?;
+    let client = fundtrail_client::http::Client::new(api)?;
     let mut written = 0;
     let mut json = |path: String, value: &serde_json::Value| -> Result<()> {
         write_file(to, &path, &(serde_json::to_vec(value)?))?;

@@ -21,6 +21,8 @@
 //!   and against the ledger now.
 //! - [`nats`]: [`verify_nats`]: the `FUNDTRAIL` stream itself, read-only, against the
 //!   published checkpoint.
+//! - [`parallel`]: envelopes opened a window ahead on every core ([`Threads`]), with
+//!   exactly the outcome of opening them one by one.
 //! - [`report`]: what is reported, in fen for scripts and [`format_yuan`] for people.
 //! - [`testing`]: builds really signed ledgers and publishes them, for tests and benches.
 //!
@@ -31,6 +33,7 @@
 //! writes to the ledger or the stream: the only file it writes is its own state file.
 
 pub mod nats;
+pub mod parallel;
 pub mod receipt;
 pub mod report;
 pub mod source;
@@ -43,4 +46,5 @@ pub use receipt::{verify_donor_receipt, DonationInfo, LedgerView, ReceiptFailure
 pub use report::{format_yuan, CheckpointInfo, FundReport, Report};
 pub use source::{fetch_tile, open_source, DirSource, HttpSource, LedgerSource, SourceError};
 pub use state_file::{StateError, StateFile};
-pub use verify::{verify_ledger, Cause, Progress, VerifyFailure, VerifyOptions};
+pub use parallel::Threads;
+pub use verify::{verify_ledger, verify_ledger_with, Cause, Progress, VerifyFailure, VerifyOptions};

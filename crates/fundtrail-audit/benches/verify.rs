@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use rayon::prelude::*;
 use ed25519_dalek::{Signature, VerifyingKey};
 use fundtrail_audit::testing::LedgerBuilder;
 use fundtrail_audit::{verify_ledger_with, DirSource, Threads, VerifyOptions};
 use fundtrail_envelope::dsse::WireEnvelope;
 use fundtrail_envelope::{pae, parse_public_key, PAYLOAD_TYPE};
+use rayon::prelude::*;
 
 const DONATIONS: u32 = 20_000;
 

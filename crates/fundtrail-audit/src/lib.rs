@@ -42,9 +42,9 @@ pub mod testing;
 pub mod verify;
 
 pub use nats::verify_nats;
+pub use parallel::Threads;
 pub use receipt::{verify_donor_receipt, DonationInfo, LedgerView, ReceiptFailure, ReceiptInput, ReceiptReport};
 pub use report::{format_yuan, CheckpointInfo, FundReport, Report};
 pub use source::{fetch_tile, open_source, DirSource, HttpSource, LedgerSource, SourceError};
 pub use state_file::{StateError, StateFile};
-pub use parallel::Threads;
 pub use verify::{verify_ledger, verify_ledger_with, Cause, Progress, VerifyFailure, VerifyOptions};

@@ -145,9 +145,7 @@ async fn verify_nats_async(
         let (applied, opened_now) = openers.overlap(
             || openers.open_all(&snapshot, &envelopes, true),
             || match opened.take() {
-                Some((window, aheads)) => {
-                    window.apply(aheads, openers, &mut replay, &checkpoint, &mut report_progress)
-                }
+                Some((window, aheads)) => window.apply(aheads, openers, &mut replay, &checkpoint, &mut report_progress),
                 None => Ok(()),
             },
         );

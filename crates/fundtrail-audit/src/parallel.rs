@@ -122,7 +122,6 @@ pub(crate) enum Reopen<'a> {
 /// Where envelopes are opened: a pool of worker threads, or the calling thread.
 pub(crate) struct Openers {
     pool: Option<rayon::ThreadPool>,
-    threads: Threads,
 }
 
 impl Openers {
@@ -136,11 +135,7 @@ impl Openers {
                     .build()?,
             ),
         };
-        Ok(Openers { pool, threads })
-    }
-
-    pub(crate) fn threads(&self) -> Threads {
-        self.threads
+        Ok(Openers { pool })
     }
 
     /// Opens every envelope ahead against `snapshot`, in order.

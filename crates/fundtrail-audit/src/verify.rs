@@ -301,8 +301,7 @@ pub fn verify_ledger_with(
 }
 
 pub(crate) fn openers(threads: Threads) -> Result<Openers, VerifyFailure> {
-    Openers::new(threads)
-        .map_err(|e| fail(None, Cause::Threads { threads: threads.get(), detail: e.to_string() }))
+    Openers::new(threads).map_err(|e| fail(None, Cause::Threads { threads: threads.get(), detail: e.to_string() }))
 }
 
 /// The tile at position `n` of a level for a tree of `size` leaves (full or partial).

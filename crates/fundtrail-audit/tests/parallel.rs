@@ -17,7 +17,7 @@ use fundtrail_ledger::{Checkpoint, LogVerifier};
 use crate::catalogue::Tamper;
 
 /// Thread counts compared with one thread: more than this machine may have, too.
-const THREADS: [usize; 3] = [2, 3, 8];
+const THREADS: [usize; 2] = [2, 5];
 
 type Outcome = Result<Report, VerifyFailure>;
 
@@ -101,7 +101,9 @@ mod catalogue {
                 data.drain(start - 2..start + len);
             })
         }),
-        ("a bundle cut inside its last entry", |d| edit(d, "tile/entries/001.p/76", |data| data.truncate(data.len() - 10))),
+        ("a bundle cut inside its last entry", |d| {
+            edit(d, "tile/entries/001.p/76", |data| data.truncate(data.len() - 10))
+        }),
         ("a bundle missing its last three entries", |d| {
             edit(d, "tile/entries/001.p/76", |data| {
                 let (start, _) = entry_span(data, 73);
@@ -138,7 +140,8 @@ fn the_tamper_catalogue_fails_alike_on_any_number_of_threads() {
     let fork_dir = tempfile::tempdir().unwrap();
     publish_envelopes(&forked, &b.signer, fork_dir.path(), &[]);
     assert!(same_on_every_thread_count(fork_dir.path(), &log, Some(&new.checkpoint)).is_err());
-    assert!(same_on_every_thread_count(fork_dir.path(), &log, None).is_err());
+    // On its own, the other history is a valid ledger.
+    assert!(same_on_every_thread_count(fork_dir.path(), &log, None).is_ok());
 }
 
 fn donation(n: i64) -> EventBody {

@@ -157,11 +157,7 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print_report(&report, args.nats.is_some());
-        println!(
-            "  checked in   {:.2} s: {rate_per_s} entries/s on {} threads",
-            elapsed.as_secs_f64(),
-            threads.get()
-        );
+        println!("  checked in   {:.2} s: {rate_per_s} entries/s on {} threads", elapsed.as_secs_f64(), threads.get());
     }
     Ok(())
 }

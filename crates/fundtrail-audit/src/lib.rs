@@ -41,7 +41,7 @@ pub mod state_file;
 pub mod testing;
 pub mod verify;
 
-pub use nats::verify_nats;
+pub use nats::{verify_nats, verify_nats_with};
 pub use parallel::Threads;
 pub use receipt::{verify_donor_receipt, DonationInfo, LedgerView, ReceiptFailure, ReceiptInput, ReceiptReport};
 pub use report::{format_yuan, CheckpointInfo, FundReport, Report};

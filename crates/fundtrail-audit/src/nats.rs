@@ -238,7 +238,7 @@ impl Messages {
             if seq == checkpoint.size {
                 check_prefix_root(replay, checkpoint)?;
             }
-            if seq % 256 == 0 {
+            if seq.is_multiple_of(256) {
                 report_progress(seq);
             }
             Ok(enrolled)

@@ -58,8 +58,8 @@ impl Default for Threads {
 
 /// What opening an envelope ahead of its turn gave.
 pub(crate) enum Ahead {
-    /// Opened, with the key the snapshot resolved for its signer.
-    Opened(Opened),
+    /// Opened, with the key the snapshot resolved for its signer (boxed: most are).
+    Opened(Box<Opened>),
     /// The snapshot does not know the signer's key: open it again once the fold does.
     Waiting(KeyId),
     /// Anything else (nothing to open, a bad signature or JSON, a genesis event opened
@@ -86,7 +86,7 @@ pub(crate) fn open_ahead(snapshot: &Fold, envelope: Option<&[u8]>, with_subject:
     match (opened, resolved.get()) {
         (Ok(verified), Some(key)) => {
             let subject = with_subject.then(|| verified.event.subject());
-            Ahead::Opened(Opened { verified, key, subject })
+            Ahead::Opened(Box::new(Opened { verified, key, subject }))
         }
         (Err(EnvelopeError::UnknownKey(id)), _) => Ahead::Waiting(id),
         _ => Ahead::Fold,
@@ -102,9 +102,10 @@ impl Ahead {
         if fold.key(&opened.verified.signer) != Some(opened.key) {
             return None;
         }
-        match (subject, &opened.subject) {
-            (None, _) => Some(opened.verified),
-            (Some(given), Some(own)) if given == own => Some(opened.verified),
+        let Opened { verified, subject: own, .. } = *opened;
+        match (subject, own) {
+            (None, _) => Some(verified),
+            (Some(given), Some(own)) if given == own => Some(verified),
             (Some(_), _) => None,
         }
     }

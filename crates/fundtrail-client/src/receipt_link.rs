@@ -223,7 +223,7 @@ mod tests {
                 '█' => (false, false),
                 other => panic!("unexpected {other:?}"),
             };
-            if y % 2 == 0 {
+            if y.is_multiple_of(2) {
                 top
             } else {
                 bottom

@@ -23,6 +23,8 @@
 //!   published checkpoint.
 //! - [`witnessed`]: [`check_policy`]: a checkpoint's cosignatures against a witness
 //!   policy (C2SP tlog-policy): the quorum met, or who cosigned and who is missing.
+//! - [`parallel`]: envelopes opened a window ahead on every core ([`Threads`]), with
+//!   exactly the outcome of opening them one by one.
 //! - [`report`]: what is reported, in fen for scripts and [`format_yuan`] for people.
 //! - [`testing`]: builds really signed ledgers and publishes them, for tests and benches.
 //!
@@ -33,6 +35,7 @@
 //! writes to the ledger or the stream: the only file it writes is its own state file.
 
 pub mod nats;
+pub mod parallel;
 pub mod receipt;
 pub mod report;
 pub mod source;
@@ -43,10 +46,11 @@ pub mod testing;
 pub mod verify;
 pub mod witnessed;
 
-pub use nats::verify_nats;
+pub use nats::{verify_nats, verify_nats_with};
+pub use parallel::Threads;
 pub use receipt::{verify_donor_receipt, DonationInfo, LedgerView, ReceiptFailure, ReceiptInput, ReceiptReport};
 pub use report::{format_yuan, CheckpointInfo, FundReport, Report};
 pub use source::{fetch_tile, open_source, DirSource, HttpSource, LedgerSource, SourceError};
 pub use state_file::{StateError, StateFile};
-pub use verify::{verify_ledger, Cause, Progress, VerifyFailure, VerifyOptions};
+pub use verify::{verify_ledger, verify_ledger_with, Cause, Progress, VerifyFailure, VerifyOptions};
 pub use witnessed::{check_policy, CosignerInfo, WitnessInfo};

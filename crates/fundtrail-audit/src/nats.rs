@@ -9,6 +9,9 @@
 //! `FUNDTRAIL_CHECKPOINTS`) must verify with the log key, its size must be at most the
 //! stream's length, and its root must be the root of that prefix of the stream.
 //!
+//! Messages are read a window at a time; each window's envelopes are opened on every
+//! core while the previous window is folded in order ([`crate::parallel`]).
+//!
 //! Read-only: no stream is created or changed; the ordered consumer is an ephemeral,
 //! server-side cursor that goes away with the connection. (This module talks to
 //! JetStream directly rather than through the store crate, whose `JetStreamLog`
@@ -20,9 +23,10 @@ use fundtrail_ledger::{tree_hash, Checkpoint, LogVerifier, TileHashReader};
 use fundtrail_store::{CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, EVENT_STREAM};
 use futures::StreamExt;
 
+use crate::parallel::{apply_window, Ahead, Openers, Threads, WINDOW_ENTRIES_MAX};
 use crate::report::Report;
 use crate::source::{LedgerSource, TileCache};
-use crate::verify::{check_previous, fail, Cause, Progress, Replay, VerifyFailure, VerifyOptions};
+use crate::verify::{check_previous, fail, openers, Cause, Progress, Replay, VerifyFailure, VerifyOptions};
 
 /// Time allowed to connect to NATS.
 pub const NATS_CONNECT_TIMEOUT_MS: u64 = 10_000;
@@ -41,11 +45,24 @@ pub fn verify_nats(
     log: &LogVerifier,
     options: VerifyOptions<'_>,
 ) -> Result<Report, VerifyFailure> {
+    verify_nats_with(nats_url, ledger, log, options, Threads::available())
+}
+
+/// [`verify_nats`] with envelopes opened on `threads` threads. The outcome does not
+/// depend on `threads`.
+pub fn verify_nats_with(
+    nats_url: &str,
+    ledger: Option<&dyn LedgerSource>,
+    log: &LogVerifier,
+    options: VerifyOptions<'_>,
+    threads: Threads,
+) -> Result<Report, VerifyFailure> {
+    let openers = openers(threads)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| stream_failure(None, format!("starting the async runtime: {e}")))?;
-    runtime.block_on(verify_nats_async(nats_url, ledger, log, options))
+    runtime.block_on(verify_nats_async(nats_url, ledger, log, options, &openers))
 }
 
 async fn within<T, E: std::fmt::Display>(
@@ -64,6 +81,7 @@ async fn verify_nats_async(
     ledger: Option<&dyn LedgerSource>,
     log: &LogVerifier,
     mut options: VerifyOptions<'_>,
+    openers: &Openers,
 ) -> Result<Report, VerifyFailure> {
     let client = within(
         &format!("connecting to {nats_url}"),
@@ -113,31 +131,123 @@ async fn verify_nats_async(
         }
     };
     report_progress(0);
-    for seq in 1..=stream_length {
-        let index = seq - 1;
-        let message = match tokio::time::timeout(Duration::from_millis(NATS_READ_TIMEOUT_MS), messages.next()).await {
-            Ok(Some(Ok(message))) => message,
-            Ok(Some(Err(e))) => return Err(stream_failure(Some(index), format!("reading message {seq}: {e}"))),
-            Ok(None) => return Err(stream_failure(Some(index), format!("the stream ended before message {seq}"))),
-            Err(_) => return Err(stream_failure(Some(index), format!("message {seq}: no answer within the timeout"))),
-        };
-        let found = message.info().map_err(|e| stream_failure(Some(index), e))?.stream_sequence;
-        if found != seq {
-            return Err(stream_failure(Some(index), format!("message {found} arrived where {seq} was expected")));
+    // While window w is folded here, window w + 1 (read just before) is opened on the
+    // workers against the fold as it was before window w.
+    let mut next_seq = 1;
+    let mut opened: Option<(Messages, Vec<Ahead>)> = None;
+    loop {
+        let read = read_window(&mut messages, &mut next_seq, stream_length).await;
+        if read.is_empty() && opened.is_none() {
+            break;
         }
-        replay.push_envelope(message.subject.as_str(), &message.payload)?;
-        if seq == checkpoint.size {
-            check_prefix_root(&replay, &checkpoint)?;
-        }
-        if seq % 256 == 0 {
-            report_progress(seq);
-        }
+        let snapshot = replay.fold.clone();
+        let envelopes = read.envelopes();
+        let (applied, opened_now) = openers.overlap(
+            || openers.open_all(&snapshot, &envelopes, true),
+            || match opened.take() {
+                Some((window, aheads)) => window.apply(aheads, openers, &mut replay, &checkpoint, &mut report_progress),
+                None => Ok(()),
+            },
+        );
+        drop(envelopes);
+        applied?;
+        opened = (!read.is_empty()).then_some((read, opened_now));
     }
     report_progress(stream_length);
     if checkpoint.size == 0 {
         check_prefix_root(&replay, &checkpoint)?;
     }
     replay.into_report(checkpoint, note, &options)
+}
+
+/// Messages read in order, then the failure that stopped the reading, if one did: it
+/// is reported only if every message before it verifies.
+struct Messages {
+    first_seq: u64,
+    messages: Vec<async_nats::jetstream::Message>,
+    failure: Option<VerifyFailure>,
+}
+
+/// Reads messages `next_seq..` up to [`WINDOW_ENTRIES_MAX`] of them and at most up to
+/// `stream_length`; none after a failure.
+async fn read_window(
+    messages: &mut async_nats::jetstream::consumer::pull::Ordered,
+    next_seq: &mut u64,
+    stream_length: u64,
+) -> Messages {
+    let mut window = Messages { first_seq: *next_seq, messages: Vec::new(), failure: None };
+    while *next_seq <= stream_length && window.messages.len() < WINDOW_ENTRIES_MAX {
+        let seq = *next_seq;
+        match read_message(messages, seq).await {
+            Ok(message) => {
+                window.messages.push(message);
+                *next_seq += 1;
+            }
+            Err(failure) => {
+                window.failure = Some(failure);
+                *next_seq = stream_length + 1;
+            }
+        }
+    }
+    window
+}
+
+/// Message `seq`, which must come next.
+async fn read_message(
+    messages: &mut async_nats::jetstream::consumer::pull::Ordered,
+    seq: u64,
+) -> Result<async_nats::jetstream::Message, VerifyFailure> {
+    let index = seq - 1;
+    let message = match tokio::time::timeout(Duration::from_millis(NATS_READ_TIMEOUT_MS), messages.next()).await {
+        Ok(Some(Ok(message))) => message,
+        Ok(Some(Err(e))) => return Err(stream_failure(Some(index), format!("reading message {seq}: {e}"))),
+        Ok(None) => return Err(stream_failure(Some(index), format!("the stream ended before message {seq}"))),
+        Err(_) => return Err(stream_failure(Some(index), format!("message {seq}: no answer within the timeout"))),
+    };
+    let found = message.info().map_err(|e| stream_failure(Some(index), e))?.stream_sequence;
+    if found != seq {
+        return Err(stream_failure(Some(index), format!("message {found} arrived where {seq} was expected")));
+    }
+    Ok(message)
+}
+
+impl Messages {
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.failure.is_none()
+    }
+
+    fn envelopes(&self) -> Vec<Option<&[u8]>> {
+        self.messages.iter().map(|m| Some(&m.payload[..])).collect()
+    }
+
+    /// Folds every message in order (`aheads`: what opening each ahead gave), checking
+    /// the checkpoint's root when its last entry is in; then the read failure, if any.
+    fn apply(
+        self,
+        aheads: Vec<Ahead>,
+        openers: &Openers,
+        replay: &mut Replay,
+        checkpoint: &Checkpoint,
+        report_progress: &mut impl FnMut(u64),
+    ) -> Result<(), VerifyFailure> {
+        let envelopes = self.envelopes();
+        apply_window(openers, replay, &envelopes, aheads, true, |replay, i, ahead| {
+            let seq = self.first_seq + i as u64;
+            let message = &self.messages[i];
+            let enrolled = replay.push_envelope(message.subject.as_str(), &message.payload, ahead)?;
+            if seq == checkpoint.size {
+                check_prefix_root(replay, checkpoint)?;
+            }
+            if seq.is_multiple_of(256) {
+                report_progress(seq);
+            }
+            Ok(enrolled)
+        })?;
+        match self.failure {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The root of the first `checkpoint.size` entries rebuilt from the stream must be the

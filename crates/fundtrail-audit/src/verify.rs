@@ -9,8 +9,13 @@
 //! appended to a tree of our own. Last, the root of that tree must be the signed root,
 //! every upper tile fetched must equal ours, and the earlier checkpoint's root must be
 //! the root of the first entries.
+//!
+//! Entries are read a window ahead and their envelopes opened on every core while the
+//! previous window is applied in order ([`crate::parallel`]): the outcome, and the
+//! first failure, are those of the one-by-one replay.
 
-use fundtrail_envelope::{Fold, FoldError};
+use fundtrail_domain::KeyId;
+use fundtrail_envelope::{enrolled_key, Fold, FoldError};
 use fundtrail_ledger::tiles::{read_tile, tile_hashes, verify_entry_bundle, TILE_WIDTH};
 use fundtrail_ledger::{
     check_consistency, decode_entry, leaf_hash, prove_consistency, tree_hash, Chain, ChainError, Checkpoint,
@@ -19,6 +24,7 @@ use fundtrail_ledger::{
 };
 use thiserror::Error;
 
+use crate::parallel::{apply_window, Ahead, Openers, Threads, WINDOW_ENTRIES_MAX};
 use crate::report::{fund_reports, CheckpointInfo, Report};
 use crate::source::{LedgerSource, SourceError, TileCache};
 
@@ -86,6 +92,8 @@ pub enum Cause {
     OtherLog { found: String, expected: String },
     #[error("event stream: {detail}")]
     Stream { detail: String },
+    #[error("cannot start {threads} verifying threads: {detail}")]
+    Threads { threads: usize, detail: String },
 }
 
 pub(crate) fn fail(index: Option<u64>, cause: Cause) -> VerifyFailure {
@@ -106,26 +114,57 @@ impl Replay {
 
     /// Entry bytes read from the ledger: the next link of the chain, then its envelope
     /// through the fold (sequence = index + 1; the ledger carries no subject).
-    pub(crate) fn push_entry(&mut self, entry: &[u8]) -> Result<(), VerifyFailure> {
+    /// `ahead` is what opening its envelope ahead gave. Returns the key the event
+    /// enrolled, if any.
+    pub(crate) fn push_entry(&mut self, entry: &[u8], ahead: Ahead) -> Result<Option<KeyId>, VerifyFailure> {
         let index = self.chain.next_index();
         let leaf = self.chain.push(entry).map_err(|e| fail(Some(index), Cause::Chain(e)))?;
         let decoded = decode_entry(entry).expect("the chain decoded it");
-        self.fold.apply(index + 1, None, decoded.envelope).map_err(|e| fail(Some(index), Cause::Fold(e)))?;
+        let enrolled = self.fold_envelope(index, None, decoded.envelope, ahead)?;
         self.append(index, leaf);
-        Ok(())
+        Ok(enrolled)
     }
 
     /// An envelope read from the stream (message `index + 1`, on `subject`): the entry
     /// is built here, exactly as the ledger projection builds it.
-    pub(crate) fn push_envelope(&mut self, subject: &str, envelope: &[u8]) -> Result<(), VerifyFailure> {
+    pub(crate) fn push_envelope(
+        &mut self,
+        subject: &str,
+        envelope: &[u8],
+        ahead: Ahead,
+    ) -> Result<Option<KeyId>, VerifyFailure> {
         let index = self.chain.next_index();
         let (_, leaf) = self
             .chain
             .append(envelope)
             .map_err(|e| fail(Some(index), Cause::Stream { detail: format!("message {}: {e}", index + 1) }))?;
-        self.fold.apply(index + 1, Some(subject), envelope).map_err(|e| fail(Some(index), Cause::Fold(e)))?;
+        let enrolled = self.fold_envelope(index, Some(subject), envelope, ahead)?;
         self.append(index, leaf);
-        Ok(())
+        Ok(enrolled)
+    }
+
+    /// Folds entry `index`'s envelope: the event opened ahead when the fold would open
+    /// it to exactly that event now, else `Fold::apply`, which opens it (or refuses it)
+    /// itself. Returns the key the event enrolled, if any.
+    fn fold_envelope(
+        &mut self,
+        index: u64,
+        subject: Option<&str>,
+        envelope: &[u8],
+        ahead: Ahead,
+    ) -> Result<Option<KeyId>, VerifyFailure> {
+        let seq = index + 1;
+        assert_eq!(seq, self.fold.position() + 1, "entries are folded in order");
+        let result = match ahead.usable(&self.fold, subject) {
+            Some(verified) => {
+                debug_assert_eq!(verified.envelope, envelope);
+                self.fold.apply_verified(seq, verified)
+            }
+            None => self.fold.apply(seq, subject, envelope),
+        };
+        let folded = result.map_err(|e| fail(Some(index), Cause::Fold(e)))?;
+        assert_eq!(self.fold.position(), seq);
+        Ok(enrolled_key(&folded.event.event).map(|(key, _)| key))
     }
 
     fn append(&mut self, index: u64, leaf: Hash) {
@@ -195,11 +234,23 @@ pub(crate) fn check_previous(
     }
 }
 
-/// Verifies the whole ledger served by `source` against the log key `log`.
+/// Verifies the whole ledger served by `source` against the log key `log`, opening
+/// envelopes on every core.
 pub fn verify_ledger(
     source: &dyn LedgerSource,
     log: &LogVerifier,
+    options: VerifyOptions<'_>,
+) -> Result<Report, VerifyFailure> {
+    verify_ledger_with(source, log, options, Threads::available())
+}
+
+/// [`verify_ledger`] with envelopes opened on `threads` threads. The outcome does not
+/// depend on `threads`.
+pub fn verify_ledger_with(
+    source: &dyn LedgerSource,
+    log: &LogVerifier,
     mut options: VerifyOptions<'_>,
+    threads: Threads,
 ) -> Result<Report, VerifyFailure> {
     let note = source.checkpoint().map_err(|e| fail(None, Cause::Fetch { source: e }))?;
     let checkpoint = log.verify_checkpoint(&note).map_err(|e| fail(None, Cause::Checkpoint(e)))?;
@@ -209,6 +260,7 @@ pub fn verify_ledger(
     if let Some(previous) = &options.previous {
         check_previous(previous, &checkpoint, Some(&reader))?;
     }
+    let openers = openers(threads)?;
     let mut replay = Replay::new();
     let mut progress = |done: u64| {
         if let Some(callback) = options.progress.as_mut() {
@@ -216,10 +268,28 @@ pub fn verify_ledger(
         }
     };
     progress(0);
-    let bundles = checkpoint.size.div_ceil(u64::from(TILE_WIDTH));
-    for n in 0..bundles {
-        verify_bundle(n, &checkpoint, &tiles, &reader, &mut replay)?;
-        progress(replay.tree.size());
+    let mut bundles = Bundles { next: 0, total: checkpoint.size.div_ceil(u64::from(TILE_WIDTH)) };
+    // A pipeline of windows: while window w is applied here, window w + 1 is opened on
+    // the workers (against the fold as it was before window w), and window w + 2 is
+    // fetched here once window w is applied.
+    let mut fetched = bundles.fetch_window(&checkpoint, &tiles, &reader);
+    let mut opened: Option<(Window, Vec<Ahead>)> = None;
+    while !(fetched.is_empty() && opened.is_none()) {
+        let snapshot = replay.fold.clone();
+        let envelopes = fetched.envelopes();
+        let (applied, opened_now) = openers.overlap(
+            || openers.open_all(&snapshot, &envelopes, false),
+            || -> Result<Window, VerifyFailure> {
+                if let Some((window, opened)) = opened.take() {
+                    window.apply(opened, &openers, &mut replay, &tiles, &mut progress)?;
+                }
+                Ok(bundles.fetch_window(&checkpoint, &tiles, &reader))
+            },
+        );
+        drop(envelopes);
+        let next = applied?;
+        opened = (!fetched.is_empty()).then_some((fetched, opened_now));
+        fetched = next;
     }
     assert_eq!(replay.tree.size(), checkpoint.size);
     let computed = replay.tree.root();
@@ -230,6 +300,10 @@ pub fn verify_ledger(
     replay.into_report(checkpoint, note, &options)
 }
 
+pub(crate) fn openers(threads: Threads) -> Result<Openers, VerifyFailure> {
+    Openers::new(threads).map_err(|e| fail(None, Cause::Threads { threads: threads.get(), detail: e.to_string() }))
+}
+
 /// The tile at position `n` of a level for a tree of `size` leaves (full or partial).
 fn tile_width(n: u64, size: u64) -> u16 {
     let start = n * u64::from(TILE_WIDTH);
@@ -237,15 +311,106 @@ fn tile_width(n: u64, size: u64) -> u16 {
     (size - start).min(u64::from(TILE_WIDTH)) as u16
 }
 
-/// Entry bundle `n`: its level-0 tile authenticated, the bundle checked against it,
-/// each entry replayed.
-fn verify_bundle(
+/// The entry bundles still to fetch.
+struct Bundles {
+    next: u64,
+    total: u64,
+}
+
+/// Entry bundles fetched and checked against their authenticated level-0 tiles, in
+/// order, then the failure that stopped the fetching, if one did: it is reported only
+/// if every entry before it verifies, as the one-by-one replay would.
+struct Window {
+    bundles: Vec<Bundle>,
+    failure: Option<VerifyFailure>,
+}
+
+struct Bundle {
+    level0: Tile,
+    entries: Vec<Vec<u8>>,
+}
+
+impl Bundles {
+    /// The next bundles, up to [`WINDOW_ENTRIES_MAX`] entries; none after a failure.
+    fn fetch_window(
+        &mut self,
+        checkpoint: &Checkpoint,
+        tiles: &TileCache<'_>,
+        reader: &TileHashReader<'_, TileCache<'_>>,
+    ) -> Window {
+        let mut window = Window { bundles: Vec::new(), failure: None };
+        let mut entries = 0;
+        while self.next < self.total && entries < WINDOW_ENTRIES_MAX {
+            match fetch_bundle(self.next, checkpoint, tiles, reader) {
+                Ok(bundle) => {
+                    entries += bundle.entries.len();
+                    window.bundles.push(bundle);
+                    self.next += 1;
+                }
+                Err(failure) => {
+                    window.failure = Some(failure);
+                    self.next = self.total;
+                }
+            }
+        }
+        window
+    }
+}
+
+impl Window {
+    fn is_empty(&self) -> bool {
+        self.bundles.is_empty() && self.failure.is_none()
+    }
+
+    /// Each entry's envelope, for opening ahead (`None` if the entry does not decode:
+    /// the chain refuses it at its turn).
+    fn envelopes(&self) -> Vec<Option<&[u8]>> {
+        let entries = self.bundles.iter().flat_map(|b| &b.entries);
+        entries.map(|entry| decode_entry(entry).ok().map(|e| e.envelope)).collect()
+    }
+
+    /// Replays every entry in order (`aheads` holds what opening each entry's envelope
+    /// ahead gave), reporting progress after each bundle; then the fetch failure, if any.
+    fn apply(
+        self,
+        aheads: Vec<Ahead>,
+        openers: &Openers,
+        replay: &mut Replay,
+        tiles: &TileCache<'_>,
+        progress: &mut impl FnMut(u64),
+    ) -> Result<(), VerifyFailure> {
+        let envelopes = self.envelopes();
+        let entries: Vec<&[u8]> = self.bundles.iter().flat_map(|b| &b.entries).map(Vec::as_slice).collect();
+        let mut bundle_ends = self.bundles.iter().scan(0, |end, b| {
+            *end += b.entries.len();
+            Some((*end, &b.level0))
+        });
+        let mut next_end = bundle_ends.next();
+        apply_window(openers, replay, &envelopes, aheads, false, |replay, i, ahead| {
+            let enrolled = replay.push_entry(entries[i], ahead)?;
+            if let Some((end, level0)) = next_end.filter(|(end, _)| *end == i + 1) {
+                assert_eq!(end, i + 1);
+                tiles.forget(level0);
+                progress(replay.tree.size());
+                next_end = bundle_ends.next();
+            }
+            Ok(enrolled)
+        })?;
+        assert!(next_end.is_none(), "every bundle was replayed");
+        match self.failure {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Entry bundle `n`: its level-0 tile authenticated, the bundle checked against it.
+fn fetch_bundle(
     n: u64,
     checkpoint: &Checkpoint,
     tiles: &TileCache<'_>,
     reader: &TileHashReader<'_, TileCache<'_>>,
-    replay: &mut Replay,
-) -> Result<(), VerifyFailure> {
+) -> Result<Bundle, VerifyFailure> {
     let first = n * u64::from(TILE_WIDTH);
     let width = tile_width(n, checkpoint.size);
     let level0 = Tile::hashes(0, n, width);
@@ -260,11 +425,7 @@ fn verify_bundle(
         Err(e) => return Err(diagnose_bundle(first, &bundle, &bundle_data, &level0_data, e)),
     };
     assert_eq!(entries.len(), usize::from(width));
-    for entry in entries {
-        replay.push_entry(entry)?;
-    }
-    tiles.forget(&level0);
-    Ok(())
+    Ok(Bundle { level0, entries: entries.into_iter().map(<[u8]>::to_vec).collect() })
 }
 
 /// A level-0 tile failed authentication: find the first hash in it that is not the

@@ -26,6 +26,7 @@ use fundtrail_envelope::{parse_public_key, ActorKey};
 use serde_json::{json, Map, Value};
 
 use crate::keys_cmd::load_key;
+use crate::qr_cmd::{self, QrArgs};
 
 // ---------------------------------------------------------------------------
 // arguments
@@ -198,6 +199,8 @@ pub enum ActorCommand {
         #[command(flatten)]
         donor: Donor,
         #[command(flatten)]
+        qr: QrArgs,
+        #[command(flatten)]
         ctx: InFund,
     },
     /// Record goods donated in kind (intake).
@@ -211,6 +214,8 @@ pub enum ActorCommand {
         pledge: Option<PledgeId>,
         #[command(flatten)]
         donor: Donor,
+        #[command(flatten)]
+        qr: QrArgs,
         #[command(flatten)]
         ctx: InFund,
     },
@@ -424,6 +429,8 @@ pub enum ActorCommand {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         #[command(flatten)]
+        qr: QrArgs,
+        #[command(flatten)]
         conn: Conn,
     },
 }
@@ -489,9 +496,9 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
             let lines =
                 vec![("pledge", format!("{pledge}: {amount} via {}", channel.as_str())), ("terms", terms.clone())];
             let body = |donor| B::PledgeRecorded(PledgeRecorded { pledge, channel, donor, amount_fen: amount, terms });
-            submit_donation(&ctx, body, &donor, lines)
+            submit_donation(&ctx, body, &donor, lines, &QrArgs::default())
         }
-        C::Donate { amount, channel, payment_ref, pledge, purpose, donor, ctx } => {
+        C::Donate { amount, channel, payment_ref, pledge, purpose, donor, qr, ctx } => {
             let mut lines = vec![("amount", format!("{amount} via {}", channel.as_str()))];
             if let Some(p) = &pledge {
                 lines.push(("pledge", p.to_string()));
@@ -506,9 +513,9 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
                     restricted_purpose: purpose,
                 })
             };
-            submit_donation(&ctx, body, &donor, lines)
+            submit_donation(&ctx, body, &donor, lines, &qr)
         }
-        C::DonateGoods { items, channel, pledge, donor, ctx } => {
+        C::DonateGoods { items, channel, pledge, donor, qr, ctx } => {
             let mut lines: Vec<(&str, String)> = Vec::new();
             let mut total = Fen::ZERO;
             for line in &items {
@@ -521,7 +528,7 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
             }
             lines.push(("estimated", format!("{total} via {}", channel.as_str())));
             let body = |donor| B::GoodsReceived(GoodsReceived { channel, donor, items, pledge });
-            submit_donation(&ctx, body, &donor, lines)
+            submit_donation(&ctx, body, &donor, lines, &qr)
         }
         C::Refund { donation, amount, reason, ctx } => {
             let lines = vec![("refund", format!("{amount} of donation {donation}"))];
@@ -596,11 +603,15 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
             let lines = vec![("audit", format!("{year}: {opinion:?}"))];
             submit(&ctx, B::AuditOpinionRecorded(AuditOpinionRecorded { year, opinion, summary, report }), lines)
         }
-        C::Receipt { event, receipt_dir, out, conn } => {
+        C::Receipt { event, receipt_dir, out, qr, conn } => {
             let client = Client::new(&conn.server)?;
             let out = out.unwrap_or_else(|| receipt_dir.clone());
             let files = fetch_receipt(&client, &event, &receipt_dir, &out)?;
-            print_receipt_files(&files, &conn);
+            let code = qr_cmd::for_receipt(&qr, &files, &receipt_dir)?;
+            print_receipt_files(&files, &conn, code.as_ref());
+            if let Some(code) = code {
+                code.print_terminal(conn.json);
+            }
             Ok(())
         }
     }
@@ -633,6 +644,7 @@ fn submit_donation(
     body: impl FnOnce(Sha256Hex) -> EventBody,
     donor: &Donor,
     lines: Vec<(&str, String)>,
+    qr: &QrArgs,
 ) -> Result<()> {
     let key = load_key(&ctx.signer.key)?;
     let client = Client::new(&ctx.signer.conn.server)?;
@@ -653,7 +665,15 @@ fn submit_donation(
     let mut extra = Map::new();
     extra.insert("donor_commitment".into(), json!(record.commitment));
     extra.insert("donor_file".into(), json!(donor_file.display().to_string()));
+    let code = qr_cmd::emit(qr, client.base(), posted.ledger_index, &record.salt, &donor.donor_ref)?;
+    if let Some(code) = &code {
+        lines.extend(code.lines());
+        extra.extend(code.json());
+    }
     print_posted(&posted, &lines, extra, ctx.signer.conn.json);
+    if let Some(code) = code {
+        code.print_terminal(ctx.signer.conn.json);
+    }
     Ok(())
 }
 
@@ -697,13 +717,16 @@ fn disclose(ctx: InFund, from: DateTime<Utc>, to: Option<DateTime<Utc>>, report:
     Ok(())
 }
 
-fn print_receipt_files(files: &ReceiptFiles, conn: &Conn) {
+fn print_receipt_files(files: &ReceiptFiles, conn: &Conn, code: Option<&qr_cmd::Written>) {
     if conn.json {
-        let value = json!({
+        let mut value = json!({
             "ok": true, "event": files.event, "index": files.index,
             "receipt": files.proof.display().to_string(), "entry": files.entry.display().to_string(),
             "salt_included": files.donor_reference.is_some(),
         });
+        if let (Some(code), Value::Object(map)) = (code, &mut value) {
+            map.extend(code.json());
+        }
         println!("{value}");
         return;
     }
@@ -715,6 +738,9 @@ fn print_receipt_files(files: &ReceiptFiles, conn: &Conn) {
         None => println!("  salt       not included (no donor file for this event in --receipt-dir)"),
     }
     println!("  check it:  {}", verify_receipt_hint(files));
+    for (label, value) in code.map(qr_cmd::Written::lines).unwrap_or_default() {
+        println!("  {label:<10} {value}");
+    }
 }
 
 // ---------------------------------------------------------------------------

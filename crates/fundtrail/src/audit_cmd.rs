@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use fundtrail_audit::{
-    check_policy, format_yuan, open_source, verify_donor_receipt, verify_ledger, verify_nats, FundReport, LedgerSource,
-    Progress, ReceiptInput, ReceiptReport, Report, StateFile, VerifyFailure, VerifyOptions, WitnessInfo,
+    check_policy, format_yuan, open_source, verify_donor_receipt, verify_ledger_with, verify_nats_with, FundReport,
+    LedgerSource, Progress, ReceiptInput, ReceiptReport, Report, StateFile, Threads, VerifyFailure, VerifyOptions,
+    WitnessInfo,
 };
 use fundtrail_ledger::{LogVerifier, Policy, Receipt};
 
@@ -35,9 +36,17 @@ pub struct VerifyArgs {
     /// The last verified checkpoint: the ledger must extend it; updated on success.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Threads that check signatures (default: one per core).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    threads: Option<Threads>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+fn parse_threads(text: &str) -> Result<Threads, String> {
+    let n: usize = text.parse().map_err(|_| format!("{text:?} is not a number of threads"))?;
+    Threads::new(n).ok_or_else(|| "at least 1 thread is needed".to_string())
 }
 
 #[derive(Args)]
@@ -175,11 +184,14 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
     let bar = progress_bar();
     let mut progress = on_progress(&bar);
     let options = VerifyOptions { previous: previous.clone(), progress: Some(&mut progress) };
+    let threads = args.threads.unwrap_or_else(Threads::available);
+    let started = std::time::Instant::now();
     let outcome: Result<Report, VerifyFailure> = match (&args.nats, &source) {
-        (Some(url), source) => verify_nats(url, source.as_deref(), &log, options),
-        (None, Some(source)) => verify_ledger(source.as_ref(), &log, options),
+        (Some(url), source) => verify_nats_with(url, source.as_deref(), &log, options, threads),
+        (None, Some(source)) => verify_ledger_with(source.as_ref(), &log, options, threads),
         (None, None) => bail!("give --ledger URL|DIR or --nats URL"),
     };
+    let elapsed = started.elapsed();
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -191,13 +203,17 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
         let checkpoint = log.verify_checkpoint(report.note.as_bytes()).expect("the report's note verified");
         StateFile::of(&checkpoint, &report.note).save(path)?;
     }
+    let rate_per_s = (report.entries as f64 / elapsed.as_secs_f64().max(1e-6)).round();
     if args.json {
         let mut value = serde_json::to_value(&report)?;
         value["ok"] = true.into();
         value["witnesses"] = serde_json::to_value(&witnesses)?;
+        value["threads"] = threads.get().into();
+        value["entries_per_s"] = rate_per_s.into();
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print_report(&report, args.nats.is_some());
+        println!("  checked in   {:.2} s: {rate_per_s} entries/s on {} threads", elapsed.as_secs_f64(), threads.get());
         print_witnesses(&witnesses);
     }
     Ok(())

@@ -117,11 +117,12 @@ fn finish(args: &DemoArgs, p: &Player, outcome: &Outcome, vkey: &str, started: I
         Some(id) => Some(fetch_receipt(&p.client, id, &p.donors_dir, &p.donors_dir)?),
         None => None,
     };
-    write_summary(args, p, outcome, vkey, receipt.as_ref())?;
+    let link = receipt.as_ref().map(|files| demo::example_receipt_link(&url, files, &p.donors_dir)).transpose()?;
+    write_summary(args, p, outcome, vkey, receipt.as_ref(), link.as_deref())?;
 
     println!();
     println!("Where to look:");
-    println!("  server       {url}/");
+    println!("  portal       {url}/");
     println!("  the fund     {url}/v1/funds/{fund}");
     println!("  proposals    {url}/v1/funds/{fund}/proposals");
     println!("  donations    {url}/v1/funds/{fund}/donations");
@@ -133,6 +134,10 @@ fn finish(args: &DemoArgs, p: &Player, outcome: &Outcome, vkey: &str, started: I
         println!("  a donor's receipt (with the salt) {}", files.proof.display());
         println!("               entry {}", files.entry.display());
         println!("  check it:    {}", verify_receipt_hint(files));
+    }
+    if let Some(link) = &link {
+        println!("  {}'s receipt in the portal (the link carries their salt and reference):", outcome.example_donor);
+        println!("               {link}");
     }
 
     println!();
@@ -224,8 +229,15 @@ fn print_year(p: &Player, o: &Outcome, started: Instant) {
     );
 }
 
-fn write_summary(args: &DemoArgs, p: &Player, o: &Outcome, vkey: &str, receipt: Option<&ReceiptFiles>) -> Result<()> {
-    let summary = demo::summary(p, o, vkey, receipt)?;
+fn write_summary(
+    args: &DemoArgs,
+    p: &Player,
+    o: &Outcome,
+    vkey: &str,
+    receipt: Option<&ReceiptFiles>,
+    link: Option<&str>,
+) -> Result<()> {
+    let summary = demo::summary(p, o, vkey, receipt, link)?;
     let path = args.data.join("summary.json");
     std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;

@@ -5,6 +5,7 @@ mod actors_cmd;
 mod audit_cmd;
 mod demo_cmd;
 mod keys_cmd;
+mod qr_cmd;
 mod serve_cmd;
 mod witness_cmd;
 

@@ -241,11 +241,19 @@ fn a_fund_from_nothing_money_in_and_out_with_refusals() {
             "DEMO-R-0001",
             "--purpose",
             "重阳节慰问",
+            "--qr",
+            s(&w.server.dir.path().join("gift.png")),
         ],
     );
     assert_eq!(gift["type"], "donation.received");
     assert_eq!(gift["duplicate"], false);
     let gift_id = gift["id"].as_str().unwrap().to_owned();
+    // The QR code on the donor's slip opens the portal's "My donation" page, with no
+    // personal data unless asked for.
+    let link = gift["receipt_link"].as_str().unwrap().to_owned();
+    let prefix = format!("{}/#/my/{}/", w.server.url, gift["ledger_index"]);
+    assert!(link.starts_with(&prefix) && link.len() == prefix.len() + 43, "{link}");
+    assert_eq!(scan_png(&w.server.dir.path().join("gift.png")), (link.clone(), gift["qr_modules"].as_u64().unwrap()));
     let donor_file = PathBuf::from(gift["donor_file"].as_str().unwrap());
     let donor_text = std::fs::read_to_string(&donor_file).unwrap();
     assert!(donor_text.contains("DEMO-R-0001") && donor_text.contains("\"salt\""), "{donor_text}");
@@ -382,8 +390,16 @@ fn a_fund_from_nothing_money_in_and_out_with_refusals() {
     assert_eq!(received, 123_456 + 52_000 + 8_800);
 
     // The donor's receipt, with the salt, verifies offline and against the ledger.
-    let receipt = w.ok_json(&["receipt", &gift_id]);
+    let png = w.server.dir.path().join("receipt.png");
+    let receipt =
+        w.ok_json(&["receipt", &gift_id, "--qr", s(&png), "--qr-include-ref", "--portal", "https://p.example/"]);
     assert_eq!(receipt["salt_included"], true);
+    assert_eq!(receipt["receipt_link"], format!("https://p.example{}/DEMO-R-0001", &link[w.server.url.len()..]));
+    let (scanned, modules) = scan_png(&png);
+    assert_eq!(scanned, receipt["receipt_link"].as_str().unwrap());
+    assert!(modules <= 41, "at most version 6: {modules} modules");
+    let terminal = w.ok(&["receipt", &gift_id, "--qr-terminal"]);
+    assert!(terminal.contains(&link) && terminal.contains('▀'), "{terminal}");
     let proof = receipt["receipt"].as_str().unwrap().to_owned();
     let entry = receipt["entry"].as_str().unwrap().to_owned();
     assert!(std::fs::read_to_string(&proof).unwrap().lines().nth(1).unwrap().starts_with("extra "));
@@ -404,6 +420,22 @@ fn a_fund_from_nothing_money_in_and_out_with_refusals() {
     assert!(out.contains("this donation is yours"), "{out}");
     let out = w.run(&["verify-receipt", &proof, "--entry", &entry, "--donor", "DEMO-R-9999", "--vkey", &vkey]);
     assert!(!out.status.success(), "someone else's reference does not open the commitment");
+}
+
+/// Reads a QR code back from a PNG with an independent decoder: (text, modules a side).
+fn scan_png(path: &Path) -> (String, u64) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in {}", path.display());
+    let (meta, text) = grids[0].decode().expect("the QR code decodes");
+    assert_eq!(meta.ecc_level, 0, "error correction M");
+    (text, 17 + 4 * meta.version.0 as u64)
 }
 
 #[test]

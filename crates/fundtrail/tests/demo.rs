@@ -101,6 +101,15 @@ fn check_against_server(url: &str, data: &Path, stdout: &str) {
     let receipt = &summary["example_receipt"];
     let proof = std::fs::read_to_string(receipt["receipt"].as_str().unwrap()).unwrap();
     assert!(proof.starts_with("c2sp.org/tlog-proof@v1\nextra "), "{proof}");
+    // The portal, and the example donor's "My donation" link: index, salt, reference.
+    assert!(stdout.contains(&format!("portal       {url}/\n")), "{stdout}");
+    let link = receipt["portal_link"].as_str().expect("a portal link");
+    let rest = link.strip_prefix(&format!("{url}/#/my/{}/", receipt["index"])).expect(link);
+    let (salt, reference) = rest.split_once('/').expect("salt/reference");
+    assert_eq!(salt.len(), 43, "{link}");
+    assert!(salt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{link}");
+    assert_eq!(Some(reference), receipt["donor"].as_str(), "the demo's references need no escaping");
+    assert!(stdout.contains(link), "{stdout}");
     assert!(stdout.contains("this donation is yours"), "the demo verified the donor's receipt: {stdout}");
     assert!(stdout.contains("✓ ledger"), "the demo verified the ledger: {stdout}");
     assert!(stdout.contains("equal the demo's own fold"), "{stdout}");

@@ -116,8 +116,25 @@ pub fn wait_checkpoint(client: &Client, size: u64) -> Result<u64> {
     }
 }
 
-/// What the year produced, as `summary.json` holds it.
-pub fn summary(p: &Player, o: &Outcome, vkey: &str, receipt: Option<&ReceiptFiles>) -> Result<Value> {
+/// The portal's "My donation" link for the example donor (see
+/// [`crate::receipt_link`] for the format). The demo owns this donor, so the
+/// link carries their reference too; it must fit a receipt's QR code.
+pub fn example_receipt_link(url: &str, files: &ReceiptFiles, donors_dir: &Path) -> Result<String> {
+    let link = crate::receipt_link::link_from_donor_file(url, &files.event, files.index, donors_dir, true)
+        .with_context(|| format!("the demo's donor file for {}", files.event))?;
+    crate::receipt_link::encode(&link).context("the demo's receipt link must fit a receipt's QR code")?;
+    Ok(link)
+}
+
+/// What the year produced, as `summary.json` holds it; `link` is the example
+/// donor's portal link ([`example_receipt_link`]).
+pub fn summary(
+    p: &Player,
+    o: &Outcome,
+    vkey: &str,
+    receipt: Option<&ReceiptFiles>,
+    link: Option<&str>,
+) -> Result<Value> {
     let f = p.fund_state();
     let by_channel: serde_json::Map<String, Value> = f
         .by_channel
@@ -148,6 +165,7 @@ pub fn summary(p: &Player, o: &Outcome, vkey: &str, receipt: Option<&ReceiptFile
         "disclosures": o.disclosures,
         "example_receipt": receipt.map(|r| json!({
             "event": r.event, "index": r.index, "receipt": r.proof, "entry": r.entry, "donor": r.donor_reference,
+            "portal_link": link,
         })),
     }))
 }

@@ -99,6 +99,11 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.client_port)
     }
 
+    /// The server's process id, while it runs (to read its resident memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|c| c.id())
+    }
+
     /// The client port.
     pub fn port(&self) -> u16 {
         self.client_port

@@ -63,6 +63,7 @@ impl Store {
 
 /// Everything a `Service` is started with, with test defaults (checkpoints every 64
 /// entries or 100 ms, the default writer, a fresh log key).
+#[derive(Clone)]
 pub struct ServiceSetup {
     pub backend: LogBackend,
     pub projections_dir: PathBuf,

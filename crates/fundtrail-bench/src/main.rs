@@ -28,12 +28,17 @@ use fundtrail_store::{AppendRequest, EventLog, SledLog};
 use fundtrail_testkit::service::{ServiceSetup, TestHttp};
 use tokio::sync::Mutex;
 
+mod scale;
+
 /// mimalloc, as in the `fundtrail` binary, so that both measure the same allocator.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The checkpoint origin of the benchmarks' ledgers.
-const BENCH_ORIGIN: &str = "fundtrail.bench/ledger";
+pub(crate) const BENCH_ORIGIN: &str = "fundtrail.bench/ledger";
+
+/// Most funds a run opens (a city has a few hundred communities).
+pub const FUNDS_MAX: usize = 1_000;
 
 /// Largest number of events one run may ingest.
 pub const BENCH_EVENTS_MAX: usize = 1_000_000;
@@ -79,6 +84,19 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A city's worth of funds and up to 10^6 donations on one stream: ingest
+    /// rate at the start and at the end, resident memory, restart to ready
+    /// with and without the fold's snapshot.
+    Scale {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 261)]
+        funds: usize,
+        #[arg(long, default_value_t = 512)]
+        concurrency: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Signed donations posted over HTTP by concurrent clients, against the
     /// pipeline alone (no HTTP) on a second, fresh stream.
     Http {
@@ -112,6 +130,12 @@ pub enum SyncMode {
 
 pub fn bench(cmd: BenchCommand) -> Result<()> {
     let (nats, embedded, sync, events, funds, concurrency, json) = match cmd {
+        BenchCommand::Scale { events, funds, concurrency, json } => {
+            if events == 0 || events > BENCH_EVENTS_MAX {
+                bail!("--events must be between 1 and {BENCH_EVENTS_MAX}");
+            }
+            return scale::scale(events, funds.clamp(1, FUNDS_MAX), concurrency.clamp(1, 8_192), json);
+        }
         BenchCommand::Ingest { nats, embedded, sync, events, funds, concurrency, json } => {
             (nats, embedded, sync, events, funds, concurrency, json)
         }
@@ -122,7 +146,7 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
     if events == 0 || events > BENCH_EVENTS_MAX {
         bail!("--events must be between 1 and {BENCH_EVENTS_MAX}");
     }
-    let funds = funds.clamp(1, 100);
+    let funds = funds.clamp(1, FUNDS_MAX);
     let concurrency = concurrency.clamp(1, 8_192);
     let runtime = tokio::runtime::Runtime::new()?;
     let scratch = tempfile::tempdir()?;
@@ -152,6 +176,8 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
             "p99_ms": report.p99_ms,
             "verify_per_s": report.verify_per_s,
             "appended_per_s": report.appended_per_s,
+            "checkpoint_p50_ms": report.checkpoint_p50_ms,
+            "checkpoint_p99_ms": report.checkpoint_p99_ms,
         });
         println!("{value}");
     } else {
@@ -160,6 +186,10 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
         println!("pipeline:        {:.0} events/s (verify, decide, append, projections, ledger)", report.events_per_s);
         println!("appended:        {:.0} events/s (in the log, before projections caught up)", report.appended_per_s);
         println!("append latency:  p50 {:.1} ms, p99 {:.1} ms", report.p50_ms, report.p99_ms);
+        println!(
+            "ack → checkpoint: p50 {:.0} ms, p99 {:.0} ms (in a signed checkpoint)",
+            report.checkpoint_p50_ms, report.checkpoint_p99_ms
+        );
         println!("baseline:        {:.0} events/s (verify once, raw pipelined append)", report.baseline_per_s);
         println!("ratio:           {:.2}", report.events_per_s / report.baseline_per_s);
     }
@@ -174,6 +204,30 @@ struct Report {
     verify_per_s: f64,
     /// Accepted into the log (before the projections caught up).
     appended_per_s: f64,
+    /// Acknowledged → in a signed checkpoint.
+    checkpoint_p50_ms: f64,
+    checkpoint_p99_ms: f64,
+}
+
+/// Signed checkpoints as they appeared: (size, when).
+static CHECKPOINTS_SEEN: std::sync::Mutex<Vec<(u64, Instant)>> = std::sync::Mutex::new(Vec::new());
+
+/// Notes each newly signed checkpoint's size and the moment it appeared.
+async fn watch_checkpoints(read: fundtrail_service::ReadModel) {
+    let mut next = 1;
+    loop {
+        let Some(note) = read.wait_checkpoint(next, Duration::from_secs(3600)).await else { continue };
+        let size = fundtrail_service::projections::checkpoint_size(&note, &read.origin).unwrap_or(next);
+        CHECKPOINTS_SEEN.lock().expect("checkpoints seen").push((size, Instant::now()));
+        next = size + 1;
+    }
+}
+
+fn quantile_of(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3
 }
 
 struct Workload {
@@ -183,6 +237,51 @@ struct Workload {
 }
 
 fn workload(events: usize, funds: usize) -> Result<Workload> {
+    let (setup, mut rounds) = workload_rounds(events, funds, events)?;
+    let donations = rounds.next_round().unwrap_or_default();
+    Ok(Workload { setup, donations, intake: rounds.intake })
+}
+
+/// Signed donations, made round by round so that a long run does not hold
+/// them all in memory.
+pub(crate) struct Rounds {
+    intake: ActorKey,
+    funds: Vec<FundId>,
+    now: chrono::DateTime<chrono::Utc>,
+    next: usize,
+    events: usize,
+    round: usize,
+}
+
+impl Rounds {
+    /// The next round's signed donations, `None` once all are made.
+    pub(crate) fn next_round(&mut self) -> Option<Vec<Vec<u8>>> {
+        if self.next >= self.events {
+            return None;
+        }
+        let end = (self.next + self.round).min(self.events);
+        let mut salt = [0u8; 32];
+        let round = (self.next..end)
+            .map(|i| {
+                salt[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                let body = EventBody::DonationReceived(DonationReceived {
+                    amount_fen: Fen::new(100 + (i as i64 % 10_000)).expect("in range"),
+                    channel: Channel::ALL[i % 4],
+                    donor: donor_commitment(&salt, &format!("donor-{}", i % 5_000)),
+                    payment_ref: format!("BENCH-{i}"),
+                    pledge: None,
+                    restricted_purpose: None,
+                });
+                sign_new(&self.intake, &self.funds[i % self.funds.len()], self.now, body).1
+            })
+            .collect();
+        self.next = end;
+        Some(round)
+    }
+}
+
+/// The set-up events (host, intake key, `funds` funds) and the donations to come.
+pub(crate) fn workload_rounds(events: usize, funds: usize, round: usize) -> Result<(Vec<Vec<u8>>, Rounds)> {
     let now = chrono::Utc::now();
     let host = ActorKey::generate()?;
     let intake = ActorKey::generate()?;
@@ -200,7 +299,7 @@ fn workload(events: usize, funds: usize) -> Result<Workload> {
         label: "收款服务".into(),
     });
     setup.push(sign_new(&host, &host_scope, now, enrol).1);
-    let fund_ids: Vec<FundId> = (0..funds).map(|i| FundId::new(format!("bench-{i:02}")).expect("valid")).collect();
+    let fund_ids: Vec<FundId> = (0..funds).map(|i| FundId::new(format!("bench-{i:03}")).expect("valid")).collect();
     for fund in &fund_ids {
         let agreement = fundtrail_domain::Sha256Hex::new("0".repeat(64)).expect("valid");
         let open = EventBody::FundOpened(FundOpened {
@@ -210,32 +309,11 @@ fn workload(events: usize, funds: usize) -> Result<Workload> {
             agreement,
         });
         setup.push(sign_new(&host, fund, now, open).1);
-        setup.push(
-            sign_new(
-                &host,
-                fund,
-                now,
-                EventBody::RoleGranted(RoleGranted { key: intake.key_id(), role: Role::Intake }),
-            )
-            .1,
-        );
+        let grant = EventBody::RoleGranted(RoleGranted { key: intake.key_id(), role: Role::Intake });
+        setup.push(sign_new(&host, fund, now, grant).1);
     }
-    let mut salt = [0u8; 32];
-    let donations = (0..events)
-        .map(|i| {
-            salt[..8].copy_from_slice(&(i as u64).to_be_bytes());
-            let body = EventBody::DonationReceived(DonationReceived {
-                amount_fen: Fen::new(100 + (i as i64 % 10_000)).expect("in range"),
-                channel: Channel::ALL[i % 4],
-                donor: donor_commitment(&salt, &format!("donor-{}", i % 5_000)),
-                payment_ref: format!("BENCH-{i}"),
-                pledge: None,
-                restricted_purpose: None,
-            });
-            sign_new(&intake, &fund_ids[i % funds], now, body).1
-        })
-        .collect();
-    Ok(Workload { setup, donations, intake })
+    let rounds = Rounds { intake, funds: fund_ids, now, next: 0, events, round: round.max(1) };
+    Ok((setup, rounds))
 }
 
 async fn run(
@@ -261,15 +339,30 @@ async fn run(
         service.submit(envelope.clone()).await?;
     }
 
-    // The pipeline: `concurrency` submitters share the queue of envelopes.
+    // The pipeline: `concurrency` submitters share the queue of envelopes,
+    // while a watcher notes when each signed checkpoint appears.
+    let watcher = tokio::spawn(watch_checkpoints(service.read.clone()));
     let started = Instant::now();
-    let mut latencies = submit_all(&service, work.donations.clone(), concurrency).await?;
+    let acked = submit_all_acked(&service, work.donations.clone(), concurrency).await?;
     let appended = started.elapsed();
     let last = service.log.last_seq().await?;
     if !service.read.wait_applied(last, Duration::from_secs(600)).await {
         bail!("projections did not catch up");
     }
     let pipeline = started.elapsed();
+    if service.read.wait_checkpoint(last, Duration::from_secs(60)).await.is_none() {
+        bail!("no checkpoint signed over the whole run");
+    }
+    watcher.abort();
+    let signed = CHECKPOINTS_SEEN.lock().map(|v| v.clone()).unwrap_or_default();
+    let mut to_checkpoint: Vec<Duration> = acked
+        .iter()
+        .filter_map(|(_, seq, at)| {
+            signed.iter().find(|(size, _)| size >= seq).map(|(_, t)| t.saturating_duration_since(*at))
+        })
+        .collect();
+    to_checkpoint.sort();
+    let mut latencies: Vec<Duration> = acked.iter().map(|(latency, _, _)| *latency).collect();
     latencies.sort();
     let quantile =
         |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
@@ -293,12 +386,27 @@ async fn run(
         p99_ms: quantile(0.99),
         verify_per_s: events as f64 / verify.as_secs_f64(),
         appended_per_s: events as f64 / appended.as_secs_f64(),
+        checkpoint_p50_ms: quantile_of(&to_checkpoint, 0.50),
+        checkpoint_p99_ms: quantile_of(&to_checkpoint, 0.99),
     })
 }
 
 /// Submits every envelope to the service's writer with `concurrency` submitters
 /// sharing one queue; answers each submission's latency.
-async fn submit_all(service: &Arc<Service>, envelopes: Vec<Vec<u8>>, concurrency: usize) -> Result<Vec<Duration>> {
+pub(crate) async fn submit_all(
+    service: &Arc<Service>,
+    envelopes: Vec<Vec<u8>>,
+    concurrency: usize,
+) -> Result<Vec<Duration>> {
+    Ok(submit_all_acked(service, envelopes, concurrency).await?.into_iter().map(|(l, _, _)| l).collect())
+}
+
+/// As [`submit_all`], with each submission's sequence and the moment it was acknowledged.
+async fn submit_all_acked(
+    service: &Arc<Service>,
+    envelopes: Vec<Vec<u8>>,
+    concurrency: usize,
+) -> Result<Vec<(Duration, u64, Instant)>> {
     let count = envelopes.len();
     let queue = Arc::new(Mutex::new(envelopes.into_iter().collect::<VecDeque<_>>()));
     let workers = (0..concurrency).map(|_| {
@@ -308,8 +416,8 @@ async fn submit_all(service: &Arc<Service>, envelopes: Vec<Vec<u8>>, concurrency
             loop {
                 let Some(envelope) = queue.lock().await.pop_front() else { return Ok::<_, anyhow::Error>(latencies) };
                 let t = Instant::now();
-                service.writer.submit(envelope).await?;
-                latencies.push(t.elapsed());
+                let accepted = service.writer.submit(envelope).await?;
+                latencies.push((t.elapsed(), accepted.seq, Instant::now()));
             }
         })
     });

@@ -1,0 +1,117 @@
+//! `fundtrail-bench scale`: a city's worth of funds and up to 10^6 signed
+//! donations on one stream, in rounds. Prints the ingest rate of the first
+//! and of the last rounds (a flat rate is the target), the resident memory
+//! of this process (the service; the workload is generated round by round and
+//! dropped) and of the scratch nats-server, and the time a replica restarting
+//! on that log takes to be ready, with its fold's snapshot and without.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use fundtrail_service::SystemClock;
+use fundtrail_testkit::service::ServiceSetup;
+
+use crate::{submit_all, workload_rounds, BENCH_ORIGIN};
+
+/// Donations signed and submitted per round.
+pub const ROUND_EVENTS: usize = 25_000;
+/// How long a restarted replica may take to be ready.
+const READY_WAIT_MAX: Duration = Duration::from_secs(600);
+
+pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let scratch = tempfile::tempdir()?;
+    let server = fundtrail_testkit::NatsServer::start_with(fundtrail_testkit::Sync::Default)
+        .context("starting a scratch nats-server")?;
+    let mut setup = ServiceSetup::nats(&server.url(), scratch.path());
+    setup.origin = BENCH_ORIGIN.into();
+    setup.checkpoint_entries = 10_000;
+    setup.checkpoint_interval = Duration::from_millis(250);
+    let report = runtime.block_on(async {
+        let service = Arc::new(setup.clone().start(Arc::new(SystemClock)).await?);
+        let (setup_events, mut rounds) = workload_rounds(events, funds, ROUND_EVENTS)?;
+        for envelope in setup_events {
+            service.submit(envelope).await?;
+        }
+        let mut rates = Vec::new();
+        while let Some(round) = rounds.next_round() {
+            let count = round.len();
+            let started = Instant::now();
+            submit_all(&service, round, concurrency).await?;
+            let last = service.log.last_seq().await?;
+            if !service.read.wait_applied(last, READY_WAIT_MAX).await {
+                bail!("projections did not catch up");
+            }
+            rates.push(count as f64 / started.elapsed().as_secs_f64());
+        }
+        let service_rss_mb = rss_mb(std::process::id());
+        let nats_rss_mb = server.pid().map(rss_mb).unwrap_or(f64::NAN);
+        let last = service.log.last_seq().await?;
+        service.shutdown();
+        drop(service);
+        tokio::time::sleep(Duration::from_secs(2)).await; // the last snapshot lands
+        let with_snapshot = restart(&setup, last).await?;
+        let snapshot = fundtrail_service::projections::snapshot_path(&setup.projections_dir);
+        std::fs::remove_file(&snapshot).with_context(|| format!("no snapshot at {}", snapshot.display()))?;
+        let without_snapshot = restart(&setup, last).await?;
+        Ok::<_, anyhow::Error>(Scale { rates, service_rss_mb, nats_rss_mb, last, with_snapshot, without_snapshot })
+    })?;
+    let edge = report.rates.len().div_ceil(10).max(1);
+    let start: f64 = report.rates[..edge].iter().sum::<f64>() / edge as f64;
+    let end: f64 = report.rates[report.rates.len() - edge..].iter().sum::<f64>() / edge as f64;
+    if json {
+        let value = serde_json::json!({
+            "events": events, "funds": funds, "log_messages": report.last,
+            "start_events_per_s": start, "end_events_per_s": end, "end_to_start": end / start,
+            "service_rss_mb": report.service_rss_mb, "nats_rss_mb": report.nats_rss_mb,
+            "ready_with_snapshot_s": report.with_snapshot.as_secs_f64(),
+            "ready_without_snapshot_s": report.without_snapshot.as_secs_f64(),
+        });
+        println!("{value}");
+    } else {
+        println!("store:           nats-server, default sync");
+        println!("events:          {events} signed donations over {funds} funds ({} messages)", report.last);
+        println!("ingest:          {start:.0} events/s in the first rounds, {end:.0} in the last ({:.2})", end / start);
+        println!("resident memory: service {:.0} MB, nats-server {:.0} MB", report.service_rss_mb, report.nats_rss_mb);
+        println!(
+            "restart → ready: {:.1} s with the fold's snapshot, {:.1} s without",
+            report.with_snapshot.as_secs_f64(),
+            report.without_snapshot.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+struct Scale {
+    rates: Vec<f64>,
+    service_rss_mb: f64,
+    nats_rss_mb: f64,
+    last: u64,
+    with_snapshot: Duration,
+    without_snapshot: Duration,
+}
+
+/// Starts a replica on the same stream and projections and times it until it
+/// has applied `last` (what `/readyz` waits for).
+async fn restart(setup: &ServiceSetup, last: u64) -> Result<Duration> {
+    let started = Instant::now();
+    let service = setup.clone().start(Arc::new(SystemClock)).await?;
+    if !service.read.wait_applied(last, READY_WAIT_MAX).await {
+        bail!("the restarted replica did not catch up within {READY_WAIT_MAX:?}");
+    }
+    let ready = started.elapsed();
+    service.shutdown();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(ready)
+}
+
+/// Resident memory of a process, in MB (VmRSS), NaN when unreadable.
+pub fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}

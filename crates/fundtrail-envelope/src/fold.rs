@@ -76,11 +76,6 @@ impl Fold {
         self
     }
 
-    /// How many event ids the fold remembers (one per applied event).
-    pub fn ids_len(&self) -> usize {
-        self.ids.len()
-    }
-
     /// The last sequence applied or skipped (0 before the first message).
     pub fn position(&self) -> u64 {
         self.position

@@ -444,8 +444,8 @@ impl Sequencer {
                 }
                 Err(e) => {
                     // An unknown outcome: the batch may have landed. The log is
-                    // read as it is before anything is decided again.
-                    remember(&mut ours, steps);
+                    // read as it is (by the follow stream, verifying in full)
+                    // before anything is decided again.
                     self.put_back(before, false);
                     let message = e.to_string();
                     return batch.iter().map(|_| Err(SubmitError::Unavailable(message.clone()))).collect();

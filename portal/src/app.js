@@ -730,11 +730,13 @@ async function showAfter(out, donation, index) {
   for (const p of proposals) for (const pay of p.payouts || []) if (pay.paid_at > donation.occurred_at) payouts.push({ p, pay });
   payouts.sort((a, b) => (a.pay.paid_at < b.pay.paid_at ? -1 : 1));
   const total = sumFen(payouts.map((x) => x.pay.amount));
-  out.append(h('h3', {}, t('my.after')), payouts.length === 0 ? h('p', {}, t('my.after.none')) : [
+  // Element.append stringifies an array: every node is its own argument.
+  const body = payouts.length === 0 ? [h('p', {}, t('my.after.none'))] : [
     h('p', {}, t('my.after.total', { amount: formatFen(total), n: new Set(payouts.map((x) => x.p.proposal)).size })),
     table(t('my.after'), [t('col.date'), t('col.proposal'), t('col.payee'), t('col.amount')],
       payouts.map(({ p, pay }) => [formatDate(pay.paid_at), h('a', { href: `#/funds/${encodeURIComponent(donation.fund)}/proposals/${encodeURIComponent(p.proposal)}` }, `${p.proposal} ${p.title}`), p.payee, formatFen(pay.amount)]), { class: 'after' }),
-  ]);
+  ];
+  out.append(h('h3', {}, t('my.after')), ...body);
 }
 
 // ---------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ export const STRINGS = {
   'my.fork': ['账本出现分叉：同一长度有两个不同的根。请保存本页面并联系监督方。', 'The ledger forked: two roots for one size. Keep this page and tell an auditor.'],
   'my.rollback': ['账本被回滚：比本浏览器上次看到的更短。', 'The ledger was rolled back: it is shorter than this browser saw before.'],
   'my.gift': ['您的捐赠', 'Your gift'],
-  'my.gift.line': ['{date} 经{channel}捐赠 {amount}，账本序号 {index}', '{amount} given {date} through {channel}, ledger index {index}'],
+  'my.gift.line': ['{date} 通过「{channel}」渠道捐赠 {amount}，账本序号 {index}', '{amount} given {date} through {channel}, ledger index {index}'],
   'my.after': ['此后基金的支出', 'What the fund paid out after your gift'],
   'my.after.none': ['您捐赠之后，基金还没有支出。', 'The fund has paid nothing out since your gift.'],
   'my.after.total': ['此后共支出 {amount}，涉及 {n} 个项目', '{amount} paid out since, for {n} proposals'],

@@ -766,7 +766,13 @@ function verifyPage() {
       status.textContent = t('verify.progress', { done: r.entries, total: r.entries, rate });
       status.dataset.rate = String(rate);
       verdict.replaceChildren(h('p', { class: 'ok', role: 'alert' }, t('verify.ok', { n: r.entries, root: r.root, key: config.vkey.split('+').slice(0, 2).join('+') })),
-        h('p', {}, t('verify.engine', { engine: r.engine === 'webcrypto' ? 'Web Crypto Ed25519' : '@noble/ed25519' })));
+        h('p', {}, t('verify.engine', { engine: r.engine === 'webcrypto' ? 'Web Crypto Ed25519' : '@noble/ed25519' })),
+        h('h2', {}, t('verify.funds')),
+        table(t('verify.funds'), [t('col.fund'), t('cash.received'), t('cash.refunded'), t('cash.reserved'), t('cash.paid'), t('cash.available'), t('verify.donations')],
+          (r.funds || []).map((f) => [f.fund, ...['received_fen', 'refunded_fen', 'reserved_fen', 'paid_fen', 'available_fen'].map((k) => formatFen(BigInt(f.cash[k]))), String(f.donations)]),
+          { class: 'verify-funds', id: 'verify-funds' }));
+    } else if (r.rule) {
+      verdict.replaceChildren(h('p', { class: 'fail', role: 'alert', 'data-rule': r.rule }, t('verify.rule_broken', { rule: r.rule, detail: r.message })));
     } else {
       verdict.replaceChildren(h('p', { class: 'fail', role: 'alert' }, t('verify.fail', { detail: r.message })));
     }

@@ -13,9 +13,12 @@ use std::path::{Path, PathBuf};
 
 use base64::prelude::*;
 use fundtrail_audit::testing::{donor_reference, salt_of, LedgerBuilder, Published, FUND, ORIGIN};
-use fundtrail_audit::{verify_donor_receipt, verify_ledger, DirSource, ReceiptInput, VerifyOptions};
-use fundtrail_domain::event::{Channel, DonationReceived, EventBody};
-use fundtrail_domain::testing::hash;
+use fundtrail_audit::{verify_donor_receipt, verify_ledger, Cause, DirSource, ReceiptInput, VerifyOptions};
+use fundtrail_envelope::FoldError;
+use fundtrail_domain::event::{
+    ApplicationSubmitted, Channel, DonationReceived, EventBody, ProposalEndorsed, Role, RoleRevoked, VoteChoice,
+};
+use fundtrail_domain::testing::{approve, hash, payout, pid, proposal, vote};
 use fundtrail_domain::Fen;
 use fundtrail_ledger::{Checkpoint, LogSigner};
 use serde_json::{json, Value};
@@ -135,8 +138,26 @@ fn checkpoint_json(c: &Checkpoint) -> Value {
 fn verdict(dir: &Path, signer: &LogSigner, previous: Option<&Checkpoint>) -> Value {
     let options = VerifyOptions { previous: previous.cloned(), ..Default::default() };
     match verify_ledger(&DirSource::new(dir), &signer.verifier(), options) {
-        Ok(report) => json!({"ok": true, "entries": report.entries, "root": report.checkpoint.root}),
+        Ok(report) => {
+            // Every fund's money as the report gives it: the browser's replay must say the same.
+            let funds: Vec<Value> = report
+                .funds
+                .iter()
+                .map(|f| {
+                    json!({
+                        "fund": f.fund, "name": f.name, "cash": f.cash,
+                        "goods": {"received_value_fen": f.goods.received_value_fen, "distributed_value_fen": f.goods.distributed_value_fen},
+                        "proposals": f.proposals, "donations": f.donations,
+                    })
+                })
+                .collect();
+            json!({"ok": true, "entries": report.entries, "root": report.checkpoint.root, "funds": funds})
+        }
         Err(failure) => {
+            let rule = match &failure.cause {
+                Cause::Fold(FoldError::Rule { source, .. }) => Some(source.code()),
+                _ => None,
+            };
             let prefix = format!("{}/", dir.display());
             let kind = format!("{:?}", failure.cause);
             let kind = kind.split(['(', ' ', '{']).next().unwrap().to_string();
@@ -144,6 +165,7 @@ fn verdict(dir: &Path, signer: &LogSigner, previous: Option<&Checkpoint>) -> Val
                 "ok": false,
                 "index": failure.index,
                 "kind": kind,
+                "rule": rule,
                 "message": failure.to_string().replace(&prefix, ""),
             })
         }
@@ -210,6 +232,41 @@ fn write_vectors(out: &Path) {
     let (role, role_index) = small_with(|b| b.sign("proposer", FUND, donation_body("no role")));
     role.publish(&ledgers.join("role"), &[]);
 
+    // Cryptographically intact ledgers that break a money or role rule: refused by the
+    // replay alone, in Rust and in the browser, at the same entry for the same rule.
+    // A payout signed by the host's approver, who does not hold host_treasurer.
+    let (payout_role, payout_role_index) = small_with(|b| b.sign("approver", FUND, payout("P-1", Fen::yuan(10))));
+    payout_role.publish(&ledgers.join("payout-role"), &[]);
+    // A payout beyond what is left of the approval (500 approved, 320 paid).
+    let (beyond, beyond_index) = small_with(|b| b.sign("treasurer", FUND, payout("P-1", Fen::yuan(181))));
+    beyond.publish(&ledgers.join("payout-beyond-approval"), &[]);
+    // An approval of more than the fund has available: an overspend.
+    let (overspend, overspend_index) = small_with(|b| {
+        b.given("proposer", FUND, proposal("P-2", 1_000_000));
+        for c in ["c1", "c2", "c3", "c4", "c5"] {
+            b.given(c, FUND, vote("P-2", VoteChoice::Approve));
+        }
+        b.given("c1", FUND, EventBody::ProposalEndorsed(ProposalEndorsed { proposal: pid("P-2"), minutes: hash("m2") }));
+        b.given("proposer", FUND, EventBody::ApplicationSubmitted(ApplicationSubmitted { proposal: pid("P-2") }));
+        b.sign("approver", FUND, approve("P-2", 1_000_000))
+    });
+    overspend.publish(&ledgers.join("overspend"), &[]);
+    // The intake key's role revoked, then the key used again.
+    let (revoked, revoked_index) = {
+        let mut b = LedgerBuilder::realistic(40);
+        let key = b.key_id("intake");
+        b.given(
+            "admin",
+            FUND,
+            EventBody::RoleRevoked(RoleRevoked { key, role: Role::Intake, reason: "合同到期".into() }),
+        );
+        let envelope = b.sign("intake", FUND, donation_body("after revocation"));
+        let index = b.push_unfolded(envelope);
+        b.pay("P-1", Fen::yuan(10));
+        (b, index)
+    };
+    revoked.publish(&ledgers.join("revoked-key"), &[]);
+
     let bundle1 = std::fs::read(main_dir.join("tile/entries/001.p/76")).unwrap();
     let bundle0 = std::fs::read(main_dir.join("tile/entries/000")).unwrap();
     let note = std::fs::read(main_dir.join("checkpoint")).unwrap();
@@ -219,6 +276,10 @@ fn write_vectors(out: &Path) {
         Case { name: "unknown-key", ledger: "unknown-key", ops: vec![], previous: None },
         Case { name: "bad-event-signature", ledger: "badsig", ops: vec![], previous: None },
         Case { name: "key-without-the-role", ledger: "role", ops: vec![], previous: None },
+        Case { name: "payout-signed-without-the-role", ledger: "payout-role", ops: vec![], previous: None },
+        Case { name: "payout-beyond-approval", ledger: "payout-beyond-approval", ops: vec![], previous: None },
+        Case { name: "approval-beyond-available", ledger: "overspend", ops: vec![], previous: None },
+        Case { name: "key-used-after-its-role-was-revoked", ledger: "revoked-key", ops: vec![], previous: None },
     ];
     let (start, len) = entry_span(&bundle1, 10);
     cases.push(Case {
@@ -353,8 +414,11 @@ fn write_vectors(out: &Path) {
             "expect": verdict(scratch.path(), signer, case.previous.as_ref()),
         }));
     }
-    let event_indexes =
-        json!({"bad-event-signature": badsig_index, "unknown-key": unknown_index, "key-without-the-role": role_index});
+    let event_indexes = json!({
+        "bad-event-signature": badsig_index, "unknown-key": unknown_index, "key-without-the-role": role_index,
+        "payout-signed-without-the-role": payout_role_index, "payout-beyond-approval": beyond_index,
+        "approval-beyond-available": overspend_index, "key-used-after-its-role-was-revoked": revoked_index,
+    });
 
     // Receipts: donor 123's, good and spoiled, with what verify_donor_receipt says.
     let donor = 123u32;

@@ -20,7 +20,7 @@ use fundtrail_domain::event::{
 };
 use fundtrail_domain::testing::{approve, hash, payout, pid, proposal, vote};
 use fundtrail_domain::Fen;
-use fundtrail_ledger::{Checkpoint, LogSigner};
+use fundtrail_ledger::{Checkpoint, LogSigner, Policy, WitnessSigner};
 use serde_json::{json, Value};
 
 /// Tree sizes the main ledger is published through (see tests/verify.rs).
@@ -473,8 +473,11 @@ fn write_vectors(out: &Path) {
     }
     let link = format!("{index}/{}/{}", BASE64_URL_SAFE_NO_PAD.encode(salt), percent_encode(&reference));
 
+    let witness = witness_vectors(&main.signer, &published);
+
     let vectors = json!({
         "comment": "Written by crates/fundtrail-audit/tests/portal_vectors.rs; do not edit.",
+        "witness": witness,
         "vkey": main.signer.vkey(),
         "checkpoint": checkpoint_json(&published.checkpoint),
         "cases": case_json,
@@ -483,6 +486,92 @@ fn write_vectors(out: &Path) {
         "receipt_link": {"path": link, "index": index, "salt": BASE64_STANDARD.encode(salt), "reference": reference},
     });
     std::fs::write(out.join("vectors.json"), serde_json::to_string_pretty(&vectors).unwrap() + "\n").unwrap();
+}
+
+/// Witness policies (C2SP tlog-policy) and cosigned checkpoints (C2SP tlog-cosignature),
+/// with what `Policy::parse` and `check_policy` (`fundtrail verify --policy`) say.
+fn witness_vectors(log: &LogSigner, published: &Published) -> Value {
+    let witnesses: Vec<WitnessSigner> = ["street", "bureau", "paper", "stranger"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| WitnessSigner::from_seed(&format!("{name}.example/w"), &[40 + i as u8; 32]).unwrap())
+        .collect();
+    let policy_text = format!(
+        "# the portal's witnesses\nlog {}\nwitness street {} https://street.example/w\nwitness bureau {}\nwitness paper {}\ngroup local 2 street bureau paper\nquorum local\n",
+        log.vkey(),
+        witnesses[0].vkey(),
+        witnesses[1].vkey(),
+        witnesses[2].vkey()
+    );
+    let policy = Policy::parse(policy_text.as_bytes()).unwrap();
+    let checkpoint = &published.checkpoint;
+    let earlier = Checkpoint::new(ORIGIN, 300, fundtrail_ledger::tree_hash(300, &published.tree).unwrap()).unwrap();
+    let line = |w: usize, over: &Checkpoint, time: u64| witnesses[w].cosign(over, time).to_line();
+    let with = |lines: &[String]| {
+        let mut note = published.note.clone();
+        for l in lines {
+            note.extend_from_slice(l.as_bytes());
+        }
+        note
+    };
+    let mut forged = witnesses[1].cosign(checkpoint, 1_767_000_100);
+    forged.signature[20] ^= 0x01;
+    let other_log = LogSigner::from_seed("other.example/log", &[1; 32]).unwrap();
+    let other_note = other_log
+        .sign_checkpoint(&Checkpoint::new("other.example/log", checkpoint.size, checkpoint.root).unwrap())
+        .unwrap();
+    let notes: Vec<(&str, Vec<u8>)> = vec![
+        ("two-of-three", with(&[line(0, checkpoint, 1_767_000_000), line(2, checkpoint, 1_767_000_200)])),
+        (
+            "all-three",
+            with(&[
+                line(0, checkpoint, 1_767_000_000),
+                line(1, checkpoint, 1_767_000_100),
+                line(2, checkpoint, 1_767_000_200),
+            ]),
+        ),
+        ("forged-cosignature", with(&[line(0, checkpoint, 1_767_000_000), forged.to_line()])),
+        (
+            "cosignature-over-another-checkpoint",
+            with(&[line(0, checkpoint, 1_767_000_000), line(1, &earlier, 1_767_000_100)]),
+        ),
+        ("unknown-witness-does-not-count", with(&[line(0, checkpoint, 1_767_000_000), line(3, checkpoint, 1_767_000_300)])),
+        ("quorum-not-met", with(&[line(2, checkpoint, 1_767_000_200)])),
+        ("no-cosignature", published.note.clone()),
+        ("checkpoint-of-another-log", other_note),
+    ];
+    let checks: Vec<Value> = notes
+        .into_iter()
+        .map(|(name, note)| {
+            let expect = match fundtrail_audit::check_policy(&note, &policy) {
+                Ok(info) => json!({"ok": true, "quorum": info.quorum, "cosigned_by": info.cosigned_by, "missing": info.missing}),
+                Err(e) => json!({"ok": false, "message": e.to_string()}),
+            };
+            json!({"name": name, "note": String::from_utf8(note).unwrap(), "expect": expect})
+        })
+        .collect();
+    // Policies refused, each for its own reason.
+    let vkey = |i: usize| witnesses[i].vkey();
+    let bad_policies = [
+        ("no-quorum", format!("log {}\nwitness a {}\n", log.vkey(), vkey(0))),
+        ("unknown-keyword", format!("log {}\nwitnes a {}\nquorum none\n", log.vkey(), vkey(0))),
+        ("undefined-member", format!("witness a {}\ngroup g 1 a b\nquorum g\n", vkey(0))),
+        ("threshold-too-high", format!("witness a {}\nwitness b {}\ngroup g 3 a b\nquorum g\n", vkey(0), vkey(1))),
+        ("same-witness-key-twice", format!("witness a {}\nwitness b {}\nquorum a\n", vkey(0), vkey(0))),
+        ("log-key-as-witness", format!("witness a {}\nquorum a\n", log.vkey())),
+        ("name-taken", format!("witness a {}\nwitness b {}\ngroup a any b\nquorum a\n", vkey(0), vkey(1))),
+        ("none-is-reserved", format!("witness none {}\nquorum none\n", vkey(0))),
+        ("second-quorum", format!("witness a {}\nquorum a\nquorum none\n", vkey(0))),
+        ("control-character", format!("witness a {}\r\nquorum a\n", vkey(0))),
+    ];
+    let policies: Vec<Value> = bad_policies
+        .iter()
+        .map(|(name, text)| {
+            let message = Policy::parse(text.as_bytes()).expect_err(name).to_string();
+            json!({"name": name, "policy": text, "message": message})
+        })
+        .collect();
+    json!({"policy": policy_text, "checks": checks, "bad_policies": policies})
 }
 
 /// Percent-encodes like JavaScript's encodeURIComponent (unreserved: A-Z a-z 0-9 - _ . ! ~ * ' ( )).

@@ -189,6 +189,13 @@ export const STRINGS = {
   'my.bad_link': ['收据链接有误：{detail}', 'The receipt link is damaged: {detail}'],
   'my.empty': ['请粘贴收据链接或选择收据文件。', 'Paste a receipt link or pick a receipt file.'],
   'verify.title': ['核验整个账本', 'Verify the whole ledger'],
+  'my.check.witness': ['见证方联署（本页内置的见证策略）', 'Cosigned by witnesses (the policy pinned in this page)'],
+  'witness.none': ['本账本未配置见证方：检查点只有账本自己的签名。', 'This ledger is not witnessed: its checkpoints carry the log\'s own signature only.'],
+  'witness.ok': ['✓ 见证达到法定数（{quorum}）：由 {by} 联署', '✓ Witness quorum ({quorum}) met: cosigned by {by}'],
+  'witness.ok_missing': ['✓ 见证达到法定数（{quorum}）：由 {by} 联署；未联署：{missing}', '✓ Witness quorum ({quorum}) met: cosigned by {by}; missing {missing}'],
+  'witness.nobody': ['无', 'nobody'],
+  'witness.fail': ['✗ 见证未通过：{detail}', '✗ Not witnessed as the policy requires: {detail}'],
+  'witness.bad_policy': ['✗ 本页内置的见证策略无法读取：{detail}', '✗ The witness policy pinned in this page cannot be read: {detail}'],
   'verify.intro': [
     '在本浏览器中下载账本的每一个分片，核对签名的根哈希、哈希链和每一条记录的 Ed25519 签名。',
     'Downloads every tile of the ledger in this browser and checks them against the signed root, the hash chain and every entry\'s Ed25519 signature.',

@@ -29,6 +29,7 @@ self.onmessage = async (message) => {
     const funds = JSON.parse(JSON.stringify(result.funds, (_, v) => (typeof v === 'bigint' ? v.toString() : v)));
     self.postMessage({
       type: 'done', entries: Number(result.entries), size: String(result.checkpoint.size), funds,
+      note: new TextDecoder().decode(result.checkpoint.note),
       root: b64encode(result.checkpoint.root), origin: result.checkpoint.origin, engine: engine(), events,
     });
   } catch (e) {

@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use base64::prelude::*;
 use fundtrail_audit::testing::{donor_reference, salt_of, LedgerBuilder, Published, FUND, ORIGIN};
 use fundtrail_audit::{verify_donor_receipt, verify_ledger, Cause, DirSource, ReceiptInput, VerifyOptions};
-use fundtrail_envelope::FoldError;
 use fundtrail_domain::event::{
     ApplicationSubmitted, Channel, DonationReceived, EventBody, ProposalEndorsed, Role, RoleRevoked, VoteChoice,
 };
 use fundtrail_domain::testing::{approve, hash, payout, pid, proposal, vote};
 use fundtrail_domain::Fen;
+use fundtrail_envelope::FoldError;
 use fundtrail_ledger::{Checkpoint, LogSigner, Policy, WitnessSigner};
 use serde_json::{json, Value};
 
@@ -246,7 +246,11 @@ fn write_vectors(out: &Path) {
         for c in ["c1", "c2", "c3", "c4", "c5"] {
             b.given(c, FUND, vote("P-2", VoteChoice::Approve));
         }
-        b.given("c1", FUND, EventBody::ProposalEndorsed(ProposalEndorsed { proposal: pid("P-2"), minutes: hash("m2") }));
+        b.given(
+            "c1",
+            FUND,
+            EventBody::ProposalEndorsed(ProposalEndorsed { proposal: pid("P-2"), minutes: hash("m2") }),
+        );
         b.given("proposer", FUND, EventBody::ApplicationSubmitted(ApplicationSubmitted { proposal: pid("P-2") }));
         b.sign("approver", FUND, approve("P-2", 1_000_000))
     });
@@ -535,7 +539,10 @@ fn witness_vectors(log: &LogSigner, published: &Published) -> Value {
             "cosignature-over-another-checkpoint",
             with(&[line(0, checkpoint, 1_767_000_000), line(1, &earlier, 1_767_000_100)]),
         ),
-        ("unknown-witness-does-not-count", with(&[line(0, checkpoint, 1_767_000_000), line(3, checkpoint, 1_767_000_300)])),
+        (
+            "unknown-witness-does-not-count",
+            with(&[line(0, checkpoint, 1_767_000_000), line(3, checkpoint, 1_767_000_300)]),
+        ),
         ("quorum-not-met", with(&[line(2, checkpoint, 1_767_000_200)])),
         ("no-cosignature", published.note.clone()),
         ("checkpoint-of-another-log", other_note),
@@ -544,7 +551,9 @@ fn witness_vectors(log: &LogSigner, published: &Published) -> Value {
         .into_iter()
         .map(|(name, note)| {
             let expect = match fundtrail_audit::check_policy(&note, &policy) {
-                Ok(info) => json!({"ok": true, "quorum": info.quorum, "cosigned_by": info.cosigned_by, "missing": info.missing}),
+                Ok(info) => {
+                    json!({"ok": true, "quorum": info.quorum, "cosigned_by": info.cosigned_by, "missing": info.missing})
+                }
                 Err(e) => json!({"ok": false, "message": e.to_string()}),
             };
             json!({"name": name, "note": String::from_utf8(note).unwrap(), "expect": expect})

@@ -117,6 +117,8 @@ struct Inner {
     verifier: LogVerifier,
     streams: Arc<Semaphore>,
     stop: watch::Sender<bool>,
+    /// The witness policy (C2SP tlog-policy) the portal's page pins, when the operator gave one.
+    witness_policy: std::sync::OnceLock<String>,
 }
 
 impl AppState {
@@ -124,8 +126,14 @@ impl AppState {
     pub fn new(service: Arc<Service>) -> AppState {
         let verifier = LogVerifier::from_vkey(&service.read.vkey).expect("the service's own vkey parses");
         let (stop, _) = watch::channel(false);
-        let inner =
-            Inner { service, metrics: Metrics::new(), verifier, streams: Arc::new(Semaphore::new(STREAMS_MAX)), stop };
+        let inner = Inner {
+            service,
+            metrics: Metrics::new(),
+            verifier,
+            streams: Arc::new(Semaphore::new(STREAMS_MAX)),
+            stop,
+            witness_policy: std::sync::OnceLock::new(),
+        };
         AppState { inner: Arc::new(inner) }
     }
 
@@ -135,6 +143,22 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Pins a witness policy (C2SP tlog-policy text) in the portal's page, whose checks then
+    /// enforce it in the browser. Refused when it does not parse, does not list this log,
+    /// or a policy is pinned already.
+    pub fn pin_witness_policy(&self, text: &str) -> Result<(), String> {
+        let policy = fundtrail_ledger::Policy::parse(text.as_bytes()).map_err(|e| e.to_string())?;
+        if policy.log(self.inner.verifier.name()).is_none() {
+            return Err(format!("the witness policy lists no log named {}", self.inner.verifier.name()));
+        }
+        self.inner.witness_policy.set(text.to_owned()).map_err(|_| "a witness policy is pinned already".to_owned())
+    }
+
+    /// The witness policy pinned in the portal's page, if any.
+    pub fn witness_policy(&self) -> Option<&str> {
+        self.inner.witness_policy.get().map(String::as_str)
     }
 
     /// Ends every open live feed and refuses new ones, so that a graceful shutdown

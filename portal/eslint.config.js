@@ -5,7 +5,7 @@ export default [
   { ignores: ['dist/', 'node_modules/', 'test/artifacts/'] },
   js.configs.recommended,
   {
-    languageOptions: { ecmaVersion: 2022, sourceType: 'module', globals: { ...globals.browser } },
+    languageOptions: { ecmaVersion: 2025, sourceType: 'module', globals: { ...globals.browser } },
     rules: { 'no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
   },
   { files: ['src/worker.js'], languageOptions: { globals: { ...globals.worker } } },

@@ -14,6 +14,8 @@ export const config = {
   api: meta('fundtrail-api', '/v1/'),
   ledger: meta('fundtrail-ledger', '/ledger/'),
   vkey: meta('fundtrail-vkey', ''),
+  /** The witness policy (C2SP tlog-policy text) pinned by the operator; '' when none. */
+  witnessPolicy: meta('fundtrail-witness-policy', ''),
 };
 
 /** A problem reading the API: `status` is the HTTP status (0: no answer). */

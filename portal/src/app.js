@@ -6,11 +6,12 @@ import { STRINGS, getLang, setLang, t } from './i18n.js';
 import { fenToYuanNumber, fenToYuanText, formatBp, formatDate, formatFen, formatTime, monthOf, sumFen } from './format.js';
 import { api, config, ledgerBase } from './api.js';
 import { barChart, disposeCharts, resizeCharts } from './charts.js';
-import { b64encode } from './core/bytes.js';
+import { b64encode, utf8 } from './core/bytes.js';
 import { decodeEntry, hashFromBase64, leafHash, nodeHash, parseReceipt, parseVkey, treeHash, verifyInclusion } from './core/ledger.js';
 import { VerifyFailure, checkGrowth, checkSizes, tileReader } from './core/verify.js';
 import { donationOf, donorCommitment, parseReceiptLink } from './core/donor.js';
 import { currentCheckpoint, fetchEntry, verifyDonorReceipt } from './core/receipt.js';
+import { checkPolicy, parsePolicy } from './core/witness.js';
 import { ledgerReader } from './core/fetch.js';
 
 const PAGE_SIZE = 20;
@@ -479,6 +480,27 @@ async function disclosuresPage(fund) {
 // ---------------------------------------------------------------------------------
 // My donation
 
+/**
+ * The pinned witness policy's verdict on a signed checkpoint note: {state: 'ok'|'fail'|
+ * 'skip', text}. Without a policy the ledger is not witnessed: said, not an error.
+ */
+async function witnessVerdict(note) {
+  if (!config.witnessPolicy) return { state: 'skip', text: t('witness.none') };
+  let policy;
+  try {
+    policy = parsePolicy(config.witnessPolicy);
+  } catch (e) {
+    return { state: 'fail', text: t('witness.bad_policy', { detail: e.message }) };
+  }
+  try {
+    const r = await checkPolicy(note, policy);
+    const by = r.cosigned_by.map((c) => c.witness).join(', ') || t('witness.nobody');
+    return { state: 'ok', text: r.missing.length ? t('witness.ok_missing', { by, missing: r.missing.join(', '), quorum: r.quorum }) : t('witness.ok', { by, quorum: r.quorum }) };
+  } catch (e) {
+    return { state: 'fail', text: t('witness.fail', { detail: e.message }) };
+  }
+}
+
 function checkList() {
   const list = h('ol', { class: 'checks', 'aria-live': 'polite' });
   const items = new Map();
@@ -657,6 +679,9 @@ async function checkDonation(out, log, { linkParts = null, receipt = null, refer
       for (const earlier of [receiptCheckpoint, seen]) if (earlier) checkGrowth(earlier, now, leaves);
       checks.set('grew', 'ok', seen ? `${seen.size} → ${now.size}` : `${now.size}`);
       saveSeen(now);
+      const w = await witnessVerdict(now.note);
+      checks.set('witness', w.state, w.text);
+      if (w.state === 'fail') return;
     } catch (e) {
       const detail = e.kind === 'Fork' ? `${t('my.fork')} ${e.message}` : e.kind === 'Rollback' ? `${t('my.rollback')} ${e.message}` : e.message;
       checks.set('grew', 'fail', detail);
@@ -761,14 +786,24 @@ function verifyPage() {
     });
     const seconds = (performance.now() - began) / 1000;
     start.disabled = false;
+    let witnessLine;
     if (r.type === 'done') {
+      const w = await witnessVerdict(utf8(r.note));
+      witnessLine = h('p', { id: 'verify-witness', class: w.state === 'skip' ? 'note' : w.state, 'data-state': w.state }, w.text);
       bar.max = Math.max(r.entries, 1);
       bar.value = r.entries;
       const rate = Math.round(r.entries / Math.max(seconds, 0.001));
       status.textContent = t('verify.progress', { done: r.entries, total: r.entries, rate });
       status.dataset.rate = String(rate);
       verdict.replaceChildren(h('p', { class: 'ok', role: 'alert' }, t('verify.ok', { n: r.entries, root: r.root, key: config.vkey.split('+').slice(0, 2).join('+') })),
-        h('p', {}, t('verify.engine', { engine: r.engine === 'webcrypto' ? 'Web Crypto Ed25519' : '@noble/ed25519' })));
+        h('p', {}, t('verify.engine', { engine: r.engine === 'webcrypto' ? 'Web Crypto Ed25519' : '@noble/ed25519' })),
+        witnessLine,
+        h('h2', {}, t('verify.funds')),
+        table(t('verify.funds'), [t('col.fund'), t('cash.received'), t('cash.refunded'), t('cash.reserved'), t('cash.paid'), t('cash.available'), t('verify.donations')],
+          (r.funds || []).map((f) => [f.fund, ...['received_fen', 'refunded_fen', 'reserved_fen', 'paid_fen', 'available_fen'].map((k) => formatFen(BigInt(f.cash[k]))), String(f.donations)]),
+          { class: 'verify-funds', id: 'verify-funds' }));
+    } else if (r.rule) {
+      verdict.replaceChildren(h('p', { class: 'fail', role: 'alert', 'data-rule': r.rule }, t('verify.rule_broken', { rule: r.rule, detail: r.message })));
     } else {
       verdict.replaceChildren(h('p', { class: 'fail', role: 'alert' }, t('verify.fail', { detail: r.message })));
     }

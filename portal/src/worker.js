@@ -1,6 +1,6 @@
 // The whole-ledger verification, off the page's thread. Message in: {base, vkey,
 // previous?, collect?}; messages out: {type: 'progress', done, total}, then
-// {type: 'done', entries, root, size, engine, events?} or {type: 'failed', message, index, kind}.
+// {type: 'done', entries, root, size, engine, funds, events?} or {type: 'failed', message, index, kind, rule}.
 
 import { b64encode } from './core/bytes.js';
 import { engine } from './core/ed25519.js';
@@ -25,11 +25,14 @@ self.onmessage = async (message) => {
       },
       onEvent: events ? (index, opened) => events.push({ index: Number(index), keyid: opened.keyid, signature: opened.signature, event: opened.event }) : null,
     });
+    // Every fund's money as replayed here, amounts as decimal strings (BigInt fen).
+    const funds = JSON.parse(JSON.stringify(result.funds, (_, v) => (typeof v === 'bigint' ? v.toString() : v)));
     self.postMessage({
-      type: 'done', entries: Number(result.entries), size: String(result.checkpoint.size),
+      type: 'done', entries: Number(result.entries), size: String(result.checkpoint.size), funds,
+      note: new TextDecoder().decode(result.checkpoint.note),
       root: b64encode(result.checkpoint.root), origin: result.checkpoint.origin, engine: engine(), events,
     });
   } catch (e) {
-    self.postMessage({ type: 'failed', message: e.message, index: e.index === undefined || e.index === null ? null : String(e.index), kind: e.kind || e.name });
+    self.postMessage({ type: 'failed', message: e.message, index: e.index === undefined || e.index === null ? null : String(e.index), kind: e.kind || e.name, rule: e.rule || null });
   }
 };

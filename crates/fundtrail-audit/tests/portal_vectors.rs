@@ -13,11 +13,14 @@ use std::path::{Path, PathBuf};
 
 use base64::prelude::*;
 use fundtrail_audit::testing::{donor_reference, salt_of, LedgerBuilder, Published, FUND, ORIGIN};
-use fundtrail_audit::{verify_donor_receipt, verify_ledger, DirSource, ReceiptInput, VerifyOptions};
-use fundtrail_domain::event::{Channel, DonationReceived, EventBody};
-use fundtrail_domain::testing::hash;
+use fundtrail_audit::{verify_donor_receipt, verify_ledger, Cause, DirSource, ReceiptInput, VerifyOptions};
+use fundtrail_domain::event::{
+    ApplicationSubmitted, Channel, DonationReceived, EventBody, ProposalEndorsed, Role, RoleRevoked, VoteChoice,
+};
+use fundtrail_domain::testing::{approve, hash, payout, pid, proposal, vote};
 use fundtrail_domain::Fen;
-use fundtrail_ledger::{Checkpoint, LogSigner};
+use fundtrail_envelope::FoldError;
+use fundtrail_ledger::{Checkpoint, LogSigner, Policy, WitnessSigner};
 use serde_json::{json, Value};
 
 /// Tree sizes the main ledger is published through (see tests/verify.rs).
@@ -135,8 +138,26 @@ fn checkpoint_json(c: &Checkpoint) -> Value {
 fn verdict(dir: &Path, signer: &LogSigner, previous: Option<&Checkpoint>) -> Value {
     let options = VerifyOptions { previous: previous.cloned(), ..Default::default() };
     match verify_ledger(&DirSource::new(dir), &signer.verifier(), options) {
-        Ok(report) => json!({"ok": true, "entries": report.entries, "root": report.checkpoint.root}),
+        Ok(report) => {
+            // Every fund's money as the report gives it: the browser's replay must say the same.
+            let funds: Vec<Value> = report
+                .funds
+                .iter()
+                .map(|f| {
+                    json!({
+                        "fund": f.fund, "name": f.name, "cash": f.cash,
+                        "goods": {"received_value_fen": f.goods.received_value_fen, "distributed_value_fen": f.goods.distributed_value_fen},
+                        "proposals": f.proposals, "donations": f.donations,
+                    })
+                })
+                .collect();
+            json!({"ok": true, "entries": report.entries, "root": report.checkpoint.root, "funds": funds})
+        }
         Err(failure) => {
+            let rule = match &failure.cause {
+                Cause::Fold(FoldError::Rule { source, .. }) => Some(source.code()),
+                _ => None,
+            };
             let prefix = format!("{}/", dir.display());
             let kind = format!("{:?}", failure.cause);
             let kind = kind.split(['(', ' ', '{']).next().unwrap().to_string();
@@ -144,6 +165,7 @@ fn verdict(dir: &Path, signer: &LogSigner, previous: Option<&Checkpoint>) -> Val
                 "ok": false,
                 "index": failure.index,
                 "kind": kind,
+                "rule": rule,
                 "message": failure.to_string().replace(&prefix, ""),
             })
         }
@@ -210,6 +232,45 @@ fn write_vectors(out: &Path) {
     let (role, role_index) = small_with(|b| b.sign("proposer", FUND, donation_body("no role")));
     role.publish(&ledgers.join("role"), &[]);
 
+    // Cryptographically intact ledgers that break a money or role rule: refused by the
+    // replay alone, in Rust and in the browser, at the same entry for the same rule.
+    // A payout signed by the host's approver, who does not hold host_treasurer.
+    let (payout_role, payout_role_index) = small_with(|b| b.sign("approver", FUND, payout("P-1", Fen::yuan(10))));
+    payout_role.publish(&ledgers.join("payout-role"), &[]);
+    // A payout beyond what is left of the approval (500 approved, 320 paid).
+    let (beyond, beyond_index) = small_with(|b| b.sign("treasurer", FUND, payout("P-1", Fen::yuan(181))));
+    beyond.publish(&ledgers.join("payout-beyond-approval"), &[]);
+    // An approval of more than the fund has available: an overspend.
+    let (overspend, overspend_index) = small_with(|b| {
+        b.given("proposer", FUND, proposal("P-2", 1_000_000));
+        for c in ["c1", "c2", "c3", "c4", "c5"] {
+            b.given(c, FUND, vote("P-2", VoteChoice::Approve));
+        }
+        b.given(
+            "c1",
+            FUND,
+            EventBody::ProposalEndorsed(ProposalEndorsed { proposal: pid("P-2"), minutes: hash("m2") }),
+        );
+        b.given("proposer", FUND, EventBody::ApplicationSubmitted(ApplicationSubmitted { proposal: pid("P-2") }));
+        b.sign("approver", FUND, approve("P-2", 1_000_000))
+    });
+    overspend.publish(&ledgers.join("overspend"), &[]);
+    // The intake key's role revoked, then the key used again.
+    let (revoked, revoked_index) = {
+        let mut b = LedgerBuilder::realistic(40);
+        let key = b.key_id("intake");
+        b.given(
+            "admin",
+            FUND,
+            EventBody::RoleRevoked(RoleRevoked { key, role: Role::Intake, reason: "合同到期".into() }),
+        );
+        let envelope = b.sign("intake", FUND, donation_body("after revocation"));
+        let index = b.push_unfolded(envelope);
+        b.pay("P-1", Fen::yuan(10));
+        (b, index)
+    };
+    revoked.publish(&ledgers.join("revoked-key"), &[]);
+
     let bundle1 = std::fs::read(main_dir.join("tile/entries/001.p/76")).unwrap();
     let bundle0 = std::fs::read(main_dir.join("tile/entries/000")).unwrap();
     let note = std::fs::read(main_dir.join("checkpoint")).unwrap();
@@ -219,6 +280,10 @@ fn write_vectors(out: &Path) {
         Case { name: "unknown-key", ledger: "unknown-key", ops: vec![], previous: None },
         Case { name: "bad-event-signature", ledger: "badsig", ops: vec![], previous: None },
         Case { name: "key-without-the-role", ledger: "role", ops: vec![], previous: None },
+        Case { name: "payout-signed-without-the-role", ledger: "payout-role", ops: vec![], previous: None },
+        Case { name: "payout-beyond-approval", ledger: "payout-beyond-approval", ops: vec![], previous: None },
+        Case { name: "approval-beyond-available", ledger: "overspend", ops: vec![], previous: None },
+        Case { name: "key-used-after-its-role-was-revoked", ledger: "revoked-key", ops: vec![], previous: None },
     ];
     let (start, len) = entry_span(&bundle1, 10);
     cases.push(Case {
@@ -353,8 +418,11 @@ fn write_vectors(out: &Path) {
             "expect": verdict(scratch.path(), signer, case.previous.as_ref()),
         }));
     }
-    let event_indexes =
-        json!({"bad-event-signature": badsig_index, "unknown-key": unknown_index, "key-without-the-role": role_index});
+    let event_indexes = json!({
+        "bad-event-signature": badsig_index, "unknown-key": unknown_index, "key-without-the-role": role_index,
+        "payout-signed-without-the-role": payout_role_index, "payout-beyond-approval": beyond_index,
+        "approval-beyond-available": overspend_index, "key-used-after-its-role-was-revoked": revoked_index,
+    });
 
     // Receipts: donor 123's, good and spoiled, with what verify_donor_receipt says.
     let donor = 123u32;
@@ -409,8 +477,11 @@ fn write_vectors(out: &Path) {
     }
     let link = format!("{index}/{}/{}", BASE64_URL_SAFE_NO_PAD.encode(salt), percent_encode(&reference));
 
+    let witness = witness_vectors(&main.signer, &published);
+
     let vectors = json!({
         "comment": "Written by crates/fundtrail-audit/tests/portal_vectors.rs; do not edit.",
+        "witness": witness,
         "vkey": main.signer.vkey(),
         "checkpoint": checkpoint_json(&published.checkpoint),
         "cases": case_json,
@@ -419,6 +490,97 @@ fn write_vectors(out: &Path) {
         "receipt_link": {"path": link, "index": index, "salt": BASE64_STANDARD.encode(salt), "reference": reference},
     });
     std::fs::write(out.join("vectors.json"), serde_json::to_string_pretty(&vectors).unwrap() + "\n").unwrap();
+}
+
+/// Witness policies (C2SP tlog-policy) and cosigned checkpoints (C2SP tlog-cosignature),
+/// with what `Policy::parse` and `check_policy` (`fundtrail verify --policy`) say.
+fn witness_vectors(log: &LogSigner, published: &Published) -> Value {
+    let witnesses: Vec<WitnessSigner> = ["street", "bureau", "paper", "stranger"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| WitnessSigner::from_seed(&format!("{name}.example/w"), &[40 + i as u8; 32]).unwrap())
+        .collect();
+    let policy_text = format!(
+        "# the portal's witnesses\nlog {}\nwitness street {} https://street.example/w\nwitness bureau {}\nwitness paper {}\ngroup local 2 street bureau paper\nquorum local\n",
+        log.vkey(),
+        witnesses[0].vkey(),
+        witnesses[1].vkey(),
+        witnesses[2].vkey()
+    );
+    let policy = Policy::parse(policy_text.as_bytes()).unwrap();
+    let checkpoint = &published.checkpoint;
+    let earlier = Checkpoint::new(ORIGIN, 300, fundtrail_ledger::tree_hash(300, &published.tree).unwrap()).unwrap();
+    let line = |w: usize, over: &Checkpoint, time: u64| witnesses[w].cosign(over, time).to_line();
+    let with = |lines: &[String]| {
+        let mut note = published.note.clone();
+        for l in lines {
+            note.extend_from_slice(l.as_bytes());
+        }
+        note
+    };
+    let mut forged = witnesses[1].cosign(checkpoint, 1_767_000_100);
+    forged.signature[20] ^= 0x01;
+    let other_log = LogSigner::from_seed("other.example/log", &[1; 32]).unwrap();
+    let other_note = other_log
+        .sign_checkpoint(&Checkpoint::new("other.example/log", checkpoint.size, checkpoint.root).unwrap())
+        .unwrap();
+    let notes: Vec<(&str, Vec<u8>)> = vec![
+        ("two-of-three", with(&[line(0, checkpoint, 1_767_000_000), line(2, checkpoint, 1_767_000_200)])),
+        (
+            "all-three",
+            with(&[
+                line(0, checkpoint, 1_767_000_000),
+                line(1, checkpoint, 1_767_000_100),
+                line(2, checkpoint, 1_767_000_200),
+            ]),
+        ),
+        ("forged-cosignature", with(&[line(0, checkpoint, 1_767_000_000), forged.to_line()])),
+        (
+            "cosignature-over-another-checkpoint",
+            with(&[line(0, checkpoint, 1_767_000_000), line(1, &earlier, 1_767_000_100)]),
+        ),
+        (
+            "unknown-witness-does-not-count",
+            with(&[line(0, checkpoint, 1_767_000_000), line(3, checkpoint, 1_767_000_300)]),
+        ),
+        ("quorum-not-met", with(&[line(2, checkpoint, 1_767_000_200)])),
+        ("no-cosignature", published.note.clone()),
+        ("checkpoint-of-another-log", other_note),
+    ];
+    let checks: Vec<Value> = notes
+        .into_iter()
+        .map(|(name, note)| {
+            let expect = match fundtrail_audit::check_policy(&note, &policy) {
+                Ok(info) => {
+                    json!({"ok": true, "quorum": info.quorum, "cosigned_by": info.cosigned_by, "missing": info.missing})
+                }
+                Err(e) => json!({"ok": false, "message": e.to_string()}),
+            };
+            json!({"name": name, "note": String::from_utf8(note).unwrap(), "expect": expect})
+        })
+        .collect();
+    // Policies refused, each for its own reason.
+    let vkey = |i: usize| witnesses[i].vkey();
+    let bad_policies = [
+        ("no-quorum", format!("log {}\nwitness a {}\n", log.vkey(), vkey(0))),
+        ("unknown-keyword", format!("log {}\nwitnes a {}\nquorum none\n", log.vkey(), vkey(0))),
+        ("undefined-member", format!("witness a {}\ngroup g 1 a b\nquorum g\n", vkey(0))),
+        ("threshold-too-high", format!("witness a {}\nwitness b {}\ngroup g 3 a b\nquorum g\n", vkey(0), vkey(1))),
+        ("same-witness-key-twice", format!("witness a {}\nwitness b {}\nquorum a\n", vkey(0), vkey(0))),
+        ("log-key-as-witness", format!("witness a {}\nquorum a\n", log.vkey())),
+        ("name-taken", format!("witness a {}\nwitness b {}\ngroup a any b\nquorum a\n", vkey(0), vkey(1))),
+        ("none-is-reserved", format!("witness none {}\nquorum none\n", vkey(0))),
+        ("second-quorum", format!("witness a {}\nquorum a\nquorum none\n", vkey(0))),
+        ("control-character", format!("witness a {}\r\nquorum a\n", vkey(0))),
+    ];
+    let policies: Vec<Value> = bad_policies
+        .iter()
+        .map(|(name, text)| {
+            let message = Policy::parse(text.as_bytes()).expect_err(name).to_string();
+            json!({"name": name, "policy": text, "message": message})
+        })
+        .collect();
+    json!({"policy": policy_text, "checks": checks, "bad_policies": policies})
 }
 
 /// Percent-encodes like JavaScript's encodeURIComponent (unreserved: A-Z a-z 0-9 - _ . ! ~ * ' ( )).

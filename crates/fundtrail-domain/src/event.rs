@@ -786,3 +786,33 @@ pub fn upcast(type_name: &str, v: u32, body: serde_json::Value) -> Result<serde_
         v => Err(EventParseError::UnknownVersion { type_name: type_name.to_owned(), v }),
     }
 }
+
+/// The catalogue's authorisation facts — per event type the roles that may author it and
+/// its scope; per role whether it is host-wide — as JSON, for verifiers in other
+/// languages. The portal's in-browser verifier reads it as `portal/src/core/catalogue.json`
+/// (committed; `tests/portal_catalogue.rs` fails when it differs from this).
+pub fn catalogue_json() -> serde_json::Value {
+    let roles: serde_json::Map<String, serde_json::Value> = Role::ALL
+        .iter()
+        .map(|r| (r.as_str().to_owned(), serde_json::json!({ "host_wide": r.is_host_wide() })))
+        .collect();
+    let events: serde_json::Map<String, serde_json::Value> = EventType::ALL
+        .iter()
+        .map(|t| {
+            let scope = match t.scope() {
+                Scope::Host => "host",
+                Scope::Fund => "fund",
+                Scope::Either => "either",
+            };
+            let roles: Vec<&str> = t.roles().iter().map(|r| r.as_str()).collect();
+            (t.name().to_owned(), serde_json::json!({ "roles": roles, "scope": scope }))
+        })
+        .collect();
+    serde_json::json!({
+        "comment": "Generated from the event catalogue (crates/fundtrail-domain/src/event.rs, catalogue_json); do not edit: UPDATE_PORTAL_CATALOGUE=1 cargo test --workspace --test portal_catalogue rewrites it.",
+        "schema_version": SCHEMA_VERSION,
+        "host_scope": crate::ids::HOST_SCOPE,
+        "roles": roles,
+        "events": events,
+    })
+}

@@ -75,8 +75,11 @@ fn covered(tile: &Tile, size: u64) -> bool {
     end <= size >> (8 * u32::from(level))
 }
 
-fn tile_response(bytes: Vec<u8>) -> Response {
+fn tile_response(bytes: Vec<u8>, compressible: bool) -> Response {
     let mut response = Response::new(axum::body::Body::from(bytes));
+    if !compressible {
+        response.extensions_mut().insert(crate::Incompressible);
+    }
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(TILE_CACHE));
@@ -95,6 +98,7 @@ fn serve_tile(app: &AppState, rest: &str) -> Result<Response, Problem> {
         )));
     }
     let read = &app.service().read;
+    let compressible = matches!(tile.kind, TileKind::Entries);
     let bytes = match tile.kind {
         TileKind::Hashes { .. } => {
             read_tile(&tile, &read.hashes()).map_err(|e| internal(format!("{tile_path}: {e}")))?
@@ -108,7 +112,7 @@ fn serve_tile(app: &AppState, rest: &str) -> Result<Response, Problem> {
             encode_entry_bundle(&entries).map_err(|e| internal(format!("{tile_path}: {e}")))?
         }
     };
-    Ok(tile_response(bytes))
+    Ok(tile_response(bytes, compressible))
 }
 
 pub(crate) async fn hash_tile(

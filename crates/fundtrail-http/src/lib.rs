@@ -12,6 +12,13 @@
 //! - `GET /v1/stream`: the log as server-sent events.
 //! - `/healthz`, `/readyz`, `/metrics` (Prometheus text).
 //!
+//! **Compression** ([`compression`]): answers are gzip- or Brotli-compressed for clients
+//! that ask (`Accept-Encoding`), as `Content-Encoding` — transparent: the bytes a client
+//! decodes are the bytes it would get uncompressed, so tiles and checkpoints stay exact
+//! for C2SP clients, and a client that asks for nothing gets identity. The live feed
+//! (`text/event-stream`) and hash tiles (SHA-256 output, incompressible) are never
+//! compressed, so no event waits in an encoder's buffer.
+//!
 //! Every error is `application/problem+json` (RFC 9457) with a stable `code`
 //! (see [`problem`] for the status of each cause).
 //!
@@ -110,6 +117,8 @@ struct Inner {
     verifier: LogVerifier,
     streams: Arc<Semaphore>,
     stop: watch::Sender<bool>,
+    /// The witness policy (C2SP tlog-policy) the portal's page pins, when the operator gave one.
+    witness_policy: std::sync::OnceLock<String>,
 }
 
 impl AppState {
@@ -117,8 +126,14 @@ impl AppState {
     pub fn new(service: Arc<Service>) -> AppState {
         let verifier = LogVerifier::from_vkey(&service.read.vkey).expect("the service's own vkey parses");
         let (stop, _) = watch::channel(false);
-        let inner =
-            Inner { service, metrics: Metrics::new(), verifier, streams: Arc::new(Semaphore::new(STREAMS_MAX)), stop };
+        let inner = Inner {
+            service,
+            metrics: Metrics::new(),
+            verifier,
+            streams: Arc::new(Semaphore::new(STREAMS_MAX)),
+            stop,
+            witness_policy: std::sync::OnceLock::new(),
+        };
         AppState { inner: Arc::new(inner) }
     }
 
@@ -128,6 +143,22 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Pins a witness policy (C2SP tlog-policy text) in the portal's page, whose checks then
+    /// enforce it in the browser. Refused when it does not parse, does not list this log,
+    /// or a policy is pinned already.
+    pub fn pin_witness_policy(&self, text: &str) -> Result<(), String> {
+        let policy = fundtrail_ledger::Policy::parse(text.as_bytes()).map_err(|e| e.to_string())?;
+        if policy.log(self.inner.verifier.name()).is_none() {
+            return Err(format!("the witness policy lists no log named {}", self.inner.verifier.name()));
+        }
+        self.inner.witness_policy.set(text.to_owned()).map_err(|_| "a witness policy is pinned already".to_owned())
+    }
+
+    /// The witness policy pinned in the portal's page, if any.
+    pub fn witness_policy(&self) -> Option<&str> {
+        self.inner.witness_policy.get().map(String::as_str)
     }
 
     /// Ends every open live feed and refuses new ones, so that a graceful shutdown
@@ -196,6 +227,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(compression())
         .layer(public_reads())
         .layer(tower_http::trace::TraceLayer::new_for_http());
     router.with_state(state)
@@ -219,6 +251,25 @@ fn public_reads() -> tower_http::cors::CorsLayer {
         .allow_origin(tower_http::cors::Any)
         .allow_methods([Method::GET, Method::HEAD])
         .expose_headers([header::RETRY_AFTER, header::LOCATION])
+}
+
+/// Marks a response that compression would only make bigger (hash tiles: SHA-256 output).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Incompressible;
+
+/// gzip and Brotli (quality 4, tower-http's default, as NGINX uses on the fly) for
+/// clients that accept them. tower-http's default predicate already leaves out
+/// `text/event-stream` (an SSE event must not wait in an encoder's buffer), images,
+/// gRPC, bodies under 32 bytes and answers that carry a `Content-Encoding` (the
+/// portal's precompressed scripts); hash tiles are left out here.
+pub fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+    let predicate = DefaultPredicate::new().and(
+        |_: StatusCode, _: axum::http::Version, _: &axum::http::HeaderMap, extensions: &axum::http::Extensions| {
+            extensions.get::<Incompressible>().is_none()
+        },
+    );
+    tower_http::compression::CompressionLayer::new().no_deflate().no_zstd().compress_when(predicate)
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` completes, then ends the

@@ -26,7 +26,8 @@ pub struct Asset {
     pub gzip: &'static [u8],
 }
 
-/// The page template: `{{MODE}}`, `{{API}}`, `{{LEDGER}}` and `{{VKEY}}` are filled in.
+/// The page template: `{{MODE}}`, `{{API}}`, `{{LEDGER}}`, `{{VKEY}}` and `{{POLICY}}` are
+/// filled in.
 pub const INDEX_TEMPLATE: &str = include_str!("../../../portal/dist/index.html");
 
 /// The portal's files other than the page itself.
@@ -65,6 +66,13 @@ pub enum Mode {
 
 /// The page, with the log's verifier key pinned in it.
 pub fn index_html(mode: Mode, vkey: &str) -> String {
+    index_html_with_policy(mode, vkey, None)
+}
+
+/// The page, with the log's verifier key and the witness policy (C2SP tlog-policy text,
+/// when the operator gave one) pinned in it: the page checks every checkpoint's
+/// cosignatures against that policy, and says the ledger is not witnessed without one.
+pub fn index_html_with_policy(mode: Mode, vkey: &str, policy: Option<&str>) -> String {
     let (mode, api, ledger) = match mode {
         Mode::Server => ("server", "/v1/", "/ledger/"),
         Mode::Static => ("static", "api/", "./"),
@@ -74,11 +82,17 @@ pub fn index_html(mode: Mode, vkey: &str) -> String {
         .replace("{{API}}", api)
         .replace("{{LEDGER}}", ledger)
         .replace("{{VKEY}}", &html_attribute(vkey))
+        .replace("{{POLICY}}", &html_attribute(policy.unwrap_or("")))
 }
 
 /// Escapes text for a double-quoted HTML attribute.
 fn html_attribute(text: &str) -> String {
-    text.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\n', "&#10;")
+        .replace('\t', "&#9;")
 }
 
 /// The files of the portal as a static site: (relative path, bytes).
@@ -133,7 +147,7 @@ fn answer(request: &HeaderMap, content_type: &'static str, body: Vec<u8>, gzip: 
 
 /// `GET /` and `GET /index.html`.
 pub(crate) async fn index(State(app): State<AppState>, request: HeaderMap) -> Response {
-    let page = index_html(Mode::Server, &app.vkey());
+    let page = index_html_with_policy(Mode::Server, &app.vkey(), app.witness_policy());
     let mut response = answer(&request, "text/html; charset=utf-8", page.into_bytes(), None);
     // The page runs only its own scripts; it reads this origin alone.
     response.headers_mut().insert(
@@ -166,6 +180,13 @@ mod tests {
             "{page}"
         );
         assert!(page.contains(r#"content="/v1/""#) && page.contains(r#"content="/ledger/""#));
+        let policy = "log k\nquorum none\n";
+        let pinned = index_html_with_policy(Mode::Server, "k", Some(policy));
+        assert!(
+            pinned.contains(r#"<meta name="fundtrail-witness-policy" content="log k&#10;quorum none&#10;">"#),
+            "{pinned}"
+        );
+        assert!(index_html(Mode::Server, "k").contains(r#"<meta name="fundtrail-witness-policy" content="">"#));
         let site = index_html(Mode::Static, "k");
         assert!(site.contains(r#"content="api/""#) && site.contains(r#"content="./""#));
         assert!(!site.contains("{{"));

@@ -45,7 +45,8 @@ embedded_only!(
     the_document_and_the_server_agree_on_every_edge,
     bad_input_gets_a_problem_and_changes_nothing,
     tiles_verify_against_the_checkpoint,
-    health_readiness_and_metrics
+    health_readiness_and_metrics,
+    compression_is_transparent_and_never_holds_the_live_feed
 );
 
 #[test]
@@ -591,4 +592,109 @@ async fn health_readiness_and_metrics(nats: bool) {
     ] {
         assert!(text.lines().any(|l| l == line), "metrics lack {line:?}:\n{text}");
     }
+}
+
+/// GET `url` with `Accept-Encoding: accept` (none when `None`): (status, Content-Encoding,
+/// Vary, the body as sent, decoded).
+fn get_encoded(url: &str, accept: Option<&str>) -> (u16, Option<String>, Option<String>, Vec<u8>) {
+    use std::io::Read;
+    let mut request = agent().get(url);
+    if let Some(accept) = accept {
+        request = request.header("accept-encoding", accept);
+    }
+    let mut response = request.call().unwrap();
+    let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    let (encoding, vary) = (header("content-encoding"), header("vary"));
+    let status = response.status().as_u16();
+    let sent = response.body_mut().with_config().limit(1 << 25).read_to_vec().unwrap();
+    let mut decoded = Vec::new();
+    match encoding.as_deref() {
+        None => decoded = sent,
+        Some("gzip") => {
+            flate2::read::GzDecoder::new(&sent[..]).read_to_end(&mut decoded).unwrap();
+        }
+        Some("br") => {
+            brotli::Decompressor::new(&sent[..], 4096).read_to_end(&mut decoded).unwrap();
+        }
+        Some(other) => panic!("{url}: unexpected Content-Encoding {other}"),
+    }
+    (status, encoding, vary, decoded)
+}
+
+async fn compression_is_transparent_and_never_holds_the_live_feed(_nats: bool) {
+    let s = start(false).await;
+    s.setup().await;
+    for i in 0..300 {
+        assert!(s.service.submit(s.cast.donation(1_000 + i, t0()).1).await.unwrap().applied);
+    }
+    let size = s.last_seq().await;
+    s.service.read.wait_checkpoint(size, Duration::from_secs(10)).await.expect("a checkpoint covers every entry");
+    let fund = s.cast.fund.to_string();
+    let url = s.url.clone();
+    let feed_url = format!("{}/v1/stream", s.url);
+    tokio::task::spawn_blocking(move || {
+        // JSON, an entry bundle, the checkpoint: the decoded bytes are the identity bytes.
+        for path in [
+            format!("/v1/funds/{fund}"),
+            format!("/v1/funds/{fund}/donations?limit=100"),
+            "/ledger/tile/entries/000".to_owned(),
+            "/ledger/checkpoint".to_owned(),
+        ] {
+            let (status, identity_encoding, _, identity) = get_encoded(&format!("{url}{path}"), None);
+            assert_eq!((status, identity_encoding), (200, None), "{path}: no Accept-Encoding gets identity");
+            let (_, _, _, identity_too) = get_encoded(&format!("{url}{path}"), Some("identity"));
+            assert_eq!(identity_too, identity, "{path}");
+            for (accept, want) in [("gzip", "gzip"), ("br", "br"), ("gzip, deflate, br", "br")] {
+                let (status, encoding, vary, decoded) = get_encoded(&format!("{url}{path}"), Some(accept));
+                assert_eq!(status, 200);
+                if path != "/ledger/checkpoint" {
+                    assert_eq!(encoding.as_deref(), Some(want), "{path} with {accept}");
+                    assert!(vary.unwrap_or_default().to_ascii_lowercase().contains("accept-encoding"), "{path}");
+                }
+                assert_eq!(decoded, identity, "{path} with {accept}: compression is transparent");
+            }
+        }
+        // Hash tiles are SHA-256 output: sent as they are.
+        let (_, encoding, _, tile) = get_encoded(&format!("{url}/ledger/tile/0/000"), Some("gzip, br"));
+        assert_eq!((encoding, tile.len()), (None, 256 * 32));
+        // The portal's scripts keep their precompressed gzip copy, compressed once.
+        let (_, encoding, _, script) = get_encoded(&format!("{url}/app.js"), Some("gzip, br"));
+        assert_eq!(encoding.as_deref(), Some("gzip"));
+        assert_eq!(script, fundtrail_http::portal::ASSETS[0].body);
+        let (_, encoding, _, page) = get_encoded(&format!("{url}/"), Some("br"));
+        assert_eq!(encoding.as_deref(), Some("br"));
+        assert!(String::from_utf8(page).unwrap().contains("fundtrail-vkey"));
+    })
+    .await
+    .unwrap();
+
+    // The live feed through the layer, asked for with every encoding: never compressed,
+    // and an event submitted after the feed is open arrives at once (nothing waits in
+    // an encoder's buffer).
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let response =
+            agent().get(&feed_url).header("accept", "text/event-stream").header("accept-encoding", "gzip, br").call();
+        let response = response.expect("stream connects");
+        let encoding = response.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_owned());
+        tx.send(format!("encoding:{encoding:?}")).unwrap();
+        for line in BufReader::new(response.into_body().into_reader()).lines() {
+            let Ok(line) = line else { return };
+            if line.starts_with("data:") && tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "encoding:None");
+    let (id, envelope) = s.cast.donation(4_200, t0());
+    s.submit(envelope).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let data = rx.recv_timeout(left).expect("the event arrives through the compression layer at once");
+        if data.contains(id.as_str()) {
+            break;
+        }
+    }
+    s.state.begin_shutdown();
 }

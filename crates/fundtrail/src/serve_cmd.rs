@@ -57,6 +57,11 @@ pub struct ServeArgs {
     /// its own and must never be reachable from the public listener's network.
     #[arg(long, env = "FUNDTRAIL_PRIVATE_LISTEN")]
     private_listen: Option<SocketAddr>,
+    /// A witness policy file (C2SP tlog-policy) to pin in the portal's page: the page
+    /// then checks each checkpoint's cosignatures against it (without one it says the
+    /// ledger is not witnessed).
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_PORTAL_WITNESS_POLICY")]
+    portal_witness_policy: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -229,6 +234,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             },
         };
         let server = start_tuned(options, tuning).await?;
+        if let Some(path) = &args.portal_witness_policy {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("--portal-witness-policy {}", path.display()))?;
+            server
+                .state
+                .pin_witness_policy(&text)
+                .map_err(|e| anyhow::anyhow!("--portal-witness-policy {}: {e}", path.display()))?;
+        }
         let store = match &args.nats {
             Some(url) => format!("NATS JetStream at {url}"),
             None => format!("embedded log in {}", args.data.join("log").display()),

@@ -165,6 +165,11 @@ const hex8 = (n) => n.toString(16).padStart(8, '0');
 
 /** The log's verifier key `<name>+<hex id>+<base64(0x01 ‖ key)>`. */
 export function parseVkey(vkey) {
+  return parseVkeyOfType(vkey, SIGNATURE_TYPE_ED25519);
+}
+
+/** A vkey of signature type `type` (0x01 a log's Ed25519 key, 0x04 a witness's cosignature/v1 key). */
+export function parseVkeyOfType(vkey, type) {
   const malformed = () => new LedgerError('KeyMalformed', `verifier key ${JSON.stringify(vkey)}: not of the form <name>+<8 hex digits>+<base64 key>`);
   if (typeof vkey !== 'string') throw malformed();
   const first = vkey.indexOf('+');
@@ -177,21 +182,21 @@ export function parseVkey(vkey) {
   if (!/^[0-9a-fA-F]{8}$/.test(idHex)) throw malformed();
   const bytes = b64decode(vkey.slice(second + 1));
   if (!bytes || bytes.length === 0) throw malformed();
-  if (bytes[0] !== SIGNATURE_TYPE_ED25519) {
-    throw new LedgerError('KeyWrongType', `verifier key for ${name}: signature type 0x${bytes[0].toString(16).padStart(2, '0')}, expected 0x01`);
+  if (bytes[0] !== type) {
+    throw new LedgerError('KeyWrongType', `verifier key for ${name}: signature type 0x${bytes[0].toString(16).padStart(2, '0')}, expected 0x${type.toString(16).padStart(2, '0')}`);
   }
   if (bytes.length !== 33) throw malformed();
   const publicKey = bytes.subarray(1);
   const key = parsePublicKey(publicKey);
   if (!key) throw new LedgerError('BadPublicKey', `verifier key for ${name}: not a valid Ed25519 public key`);
-  const id = keyId(name, SIGNATURE_TYPE_ED25519, publicKey);
+  const id = keyId(name, type, publicKey);
   const found = parseInt(idHex, 16) >>> 0;
   if (found !== id) throw new LedgerError('KeyIdMismatch', `verifier key for ${name}: key ID ${hex8(found)} does not match the key (${hex8(id)})`);
-  return { name, keyId: id, key, vkey };
+  return { name, keyId: id, key, vkey, publicKey: publicKey.slice() };
 }
 
 /** The note's text and signature lines, with C2SP signed-note's format rules. */
-function precheckNote(note) {
+export function precheckNote(note) {
   if (note.length > NOTE_SIZE_MAX) throw new LedgerError('NoteTooLarge', `signed note: ${note.length} bytes exceeds the maximum of ${NOTE_SIZE_MAX}`);
   const text = utf8Decode(note);
   if (text === null) throw new LedgerError('NoteNotUtf8', 'signed note: not valid UTF-8');

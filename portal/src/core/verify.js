@@ -2,14 +2,24 @@
 // trusting none of the files: the checkpoint's signature; consistency with the last
 // checkpoint seen (fork, rollback); every hash tile against the signed root; every entry
 // bundle against its level-0 tile; the hash chain; every event's Ed25519 signature by a
-// key enrolled earlier in the ledger; the root rebuilt from the entries.
+// key enrolled earlier in the ledger; then the fund's rules, replayed by rules.js (a port
+// of crates/fundtrail-domain/src/rules.rs): that the signing key held a role allowed for
+// the event type, in the right scope (host or fund), as key enrolments, role grants,
+// revocations and rotations left it (the roles and scopes come from catalogue.json,
+// generated from the Rust event catalogue); committees, votes and majorities; the money
+// (per fund: received, refunded, reserved, paid; available never negative; approvals
+// within what was requested and what is available; payouts never beyond the approval;
+// refunds within the donation); pledges, receipts, goods on hand, disclosures' totals.
 //
-// Not replayed here: the domain rules (roles, balances, votes): the browser checks that
-// every event was signed by the key it names, not that the key held the role. A ledger
-// that breaks a rule but is otherwise intact is reported by `fundtrail verify` only.
+// Not replayed here, where `fundtrail verify` may still refuse a ledger this accepts:
+// - the event schema (`Event::from_json`: unknown or missing fields, field types, ids'
+//   formats, schema versions): an event lacking a field a rule reads is refused, with
+//   another message than Rust's;
+// - a disclosure's period dates (`Refusal::DisclosurePeriod`).
 //
-// A failure is a VerifyFailure {index (BigInt|null), kind, message}, where kind is the
-// Rust `Cause` variant and message its text ("entry N: …").
+// A failure is a VerifyFailure {index (BigInt|null), kind, message, rule?}, where kind is
+// the Rust `Cause` variant, message its text ("entry N: …") and rule, for a broken
+// rule, the Rust `Refusal::code()`.
 
 import { b64decode, equalBytes, fromHex, hex, utf8, utf8Decode, concat } from './bytes.js';
 import { parsePublicKey, verifyStrict } from './ed25519.js';
@@ -18,6 +28,7 @@ import {
   Chain, LedgerError, TILE_WIDTH, decodeEntry, decodeBundle, lenientEntries, leafHash, nodeHash, showHash,
   tilePath, treeHash, verifyCheckpoint,
 } from './ledger.js';
+import { RuleBreak, RulesState, fundReports } from './rules.js';
 
 export const PAYLOAD_TYPE = 'application/vnd.fundtrail.event+json';
 export const TILE_BYTES_MAX = TILE_WIDTH * 32;
@@ -25,12 +36,13 @@ export const CHECKPOINT_BYTES_MAX = 16 * 1024;
 export const ENTRY_BUNDLE_BYTES_MAX = TILE_WIDTH * (2 + 65535);
 
 export class VerifyFailure extends Error {
-  constructor(index, kind, cause) {
+  constructor(index, kind, cause, rule = null) {
     super(index === null ? cause : `entry ${index}: ${cause}`);
     this.name = 'VerifyFailure';
     this.index = index;
     this.kind = kind;
     this.cause_text = cause;
+    this.rule = rule;
   }
 }
 
@@ -44,7 +56,7 @@ export class FetchError extends Error {
   }
 }
 
-const fail = (index, kind, cause) => new VerifyFailure(index, kind, cause);
+const fail = (index, kind, cause, rule = null) => new VerifyFailure(index, kind, cause, rule);
 
 /**
  * A ledger source over `read(path, bytesMax)` → Uint8Array (throws FetchError).
@@ -267,6 +279,7 @@ export async function verifyLedger(read, log, options = {}) {
 
   const chain = new Chain();
   const ring = new KeyRing();
+  const rules = new RulesState();
   progress(0, size);
   for (let n = 0; n < bundles; n++) {
     const first = BigInt(n) * 256n;
@@ -308,12 +321,21 @@ export async function verifyLedger(read, log, options = {}) {
       } catch (e) {
         throw fail(index, 'Fold', `replay refused the event: sequence ${index + 1n}: ${e.message}`);
       }
-      ring.learn(opened.event);
+      let applied;
+      try {
+        applied = rules.evolve(opened.event);
+      } catch (e) {
+        if (!(e instanceof RuleBreak)) throw e;
+        const ev = opened.event;
+        throw fail(index, 'Fold', `replay refused the event: sequence ${index + 1n}: ${ev.type} ${ev.id} breaks a rule: ${e.message}`, e.rule);
+      }
+      // The fold learns a key only from an event it applied (Fold::cache_new_key).
+      if (applied === 'applied') ring.learn(opened.event);
       if (onEvent) onEvent(index, opened);
     }
     progress(chain.nextIndex, size);
   }
-  return { checkpoint, entries: chain.nextIndex, leaves };
+  return { checkpoint, entries: chain.nextIndex, leaves, funds: fundReports(rules) };
 }
 
 /** Rust's `diagnose_bundle`: name the first entry missing, cut, or not the signed one. */

@@ -10,7 +10,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
@@ -233,7 +233,9 @@ test('a donor receipt link verifies, every check ✓, then what the fund did aft
   await page.fill('#my-ref', link.reference);
   await page.locator('.my-form button[type=submit]').click();
   const fromFile = Object.fromEntries((await checks()).map((c) => [c.check, c.state]));
-  assert.deepEqual(fromFile, { receipt: 'ok', checkpoint: 'ok', inclusion: 'ok', grew: 'ok', commitment: 'ok' });
+  // The demo pins no witness policy: the page says the ledger is not witnessed (no error).
+  assert.deepEqual(fromFile, { receipt: 'ok', checkpoint: 'ok', inclusion: 'ok', grew: 'ok', witness: 'skip', commitment: 'ok' });
+  assert.match((await checks()).find((c) => c.check === 'witness').text, /未配置见证方/);
 });
 
 test('a tampered receipt is refused with the reason', async () => {
@@ -305,6 +307,13 @@ test('the whole ledger verifies in the browser; a signature flipped in a tile is
   await page.waitForSelector('#verify-verdict p', { timeout: 120_000 });
   const verdict = await page.locator('#verify-verdict').innerText();
   assert.match(verdict, new RegExp(`✓ 账本完整：${size} 条记录`));
+  // Each fund's money, replayed in the browser, is what `fundtrail verify` reports.
+  const cli = spawnSync(BIN, ['verify', '--ledger', `${url}/ledger`, '--vkey', summary.vkey, '--json'], { encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  const report = JSON.parse(cli.stdout);
+  const rows = await page.locator('#verify-funds tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+  assert.deepEqual(rows, report.funds.map((f) => [f.fund, ...['received_fen', 'refunded_fen', 'reserved_fen', 'paid_fen', 'available_fen'].map((k) => formatFen(f.cash[k])), String(f.donations)]));
+  assert.match(await page.locator('#verify-witness').innerText(), /未配置见证方/);
   assert.equal(await page.locator('#verify-progress').evaluate((p) => p.value), size);
   await shots('verify');
   await page.route('**/ledger/tile/entries/000', async (route) => {
@@ -367,9 +376,61 @@ test('static site: ledger mirror --portal serves the same pages from files', asy
     assert.ok((await mainText()).includes(formatFen(view.cash.received_fen)));
     await page.goto(`http://127.0.0.1:${files.address().port}/#/my/${receiptLink().path}`);
     const result = Object.fromEntries((await checks()).map((c) => [c.check, c.state]));
-    assert.deepEqual(result, { link: 'ok', checkpoint: 'ok', grew: 'ok', inclusion: 'ok', commitment: 'ok' });
+    assert.deepEqual(result, { link: 'ok', checkpoint: 'ok', grew: 'ok', witness: 'skip', inclusion: 'ok', commitment: 'ok' });
   } finally {
     files.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Serves the portal's files with `vkey` and `policy` pinned, over the ledger files in `ledgerDir`. */
+async function portalOver(ledgerDir, vkey, policy, note = null) {
+  const esc = (x) => x.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\n/g, '&#10;');
+  const html = readFileSync(join(root, 'portal/dist/index.html'), 'utf8').replace('{{MODE}}', 'static').replace('{{API}}', 'api/')
+    .replace('{{LEDGER}}', './').replace('{{VKEY}}', esc(vkey)).replace('{{POLICY}}', esc(policy));
+  const files = createHttpServer((req, res) => {
+    const rel = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
+    if (rel === 'index.html') return res.writeHead(200, { 'content-type': 'text/html' }).end(html);
+    if (['app.js', 'worker.js'].includes(rel)) return res.writeHead(200, { 'content-type': 'text/javascript' }).end(readFileSync(join(root, 'portal/dist', rel)));
+    if (rel === 'style.css') return res.writeHead(200, { 'content-type': 'text/css' }).end(readFileSync(join(root, 'portal/dist', rel)));
+    if (rel === 'checkpoint' && note) return res.writeHead(200, { 'content-type': 'text/plain' }).end(note);
+    const path = join(ledgerDir, rel);
+    if (!path.startsWith(ledgerDir) || !existsSync(path) || statSync(path).isDirectory()) return res.writeHead(404).end();
+    return res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(readFileSync(path));
+  });
+  await new Promise((r) => files.listen(0, '127.0.0.1', r));
+  return files;
+}
+
+test('a ledger intact in every byte but breaking a rule is refused in the page, with the rule; a witness policy is enforced', async () => {
+  const vectors = JSON.parse(readFileSync(join(root, 'portal/test/vectors/vectors.json'), 'utf8'));
+  const ledgers = join(root, 'portal/test/vectors/ledgers');
+  // A payout signed by a key without host_treasurer: refused at the entry Rust names.
+  const expect = vectors.cases.find((c) => c.name === 'payout-signed-without-the-role').expect;
+  let files = await portalOver(join(ledgers, 'payout-role'), vectors.vkey, '');
+  try {
+    await page.goto(`http://127.0.0.1:${files.address().port}/#/verify`);
+    await page.locator('#verify-start').click();
+    await page.waitForSelector('#verify-verdict p', { timeout: 120_000 });
+    const verdict = page.locator('#verify-verdict p');
+    assert.equal(await verdict.getAttribute('data-rule'), expect.rule);
+    assert.equal(await verdict.innerText(), `✗ 账本违反规则（${expect.rule}）：${expect.message}`);
+    await shots('verify-rule-broken');
+  } finally {
+    files.close();
+  }
+  // The honest ledger, its checkpoint cosigned by two of three witnesses; then by one.
+  const w = vectors.witness;
+  for (const [name, pattern] of [['two-of-three', /✓ 见证达到法定数（local）：由 street, paper 联署；未联署：bureau/], ['quorum-not-met', /✗ 见证未通过：checkpoint .* lacks the witness quorum local: cosigned by paper; missing street, bureau/]]) {
+    files = await portalOver(join(ledgers, 'main'), vectors.vkey, w.policy, w.checks.find((c) => c.name === name).note);
+    try {
+      await page.goto(`http://127.0.0.1:${files.address().port}/#/verify`);
+      await page.locator('#verify-start').click();
+      await page.waitForSelector('#verify-witness', { timeout: 120_000 });
+      assert.match(await page.locator('#verify-witness').innerText(), pattern);
+      await shots(`verify-witness-${name}`);
+    } finally {
+      files.close();
+    }
   }
 });

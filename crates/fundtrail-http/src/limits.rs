@@ -5,19 +5,22 @@
 //! | limit | what is bounded | over it |
 //! |---|---|---|
 //! | [`Limits::connections_max`] | TCP connections open at once on the public listener | the next connection waits in the kernel's backlog ([`CappedListener`]) |
-//! | [`Limits::submissions_max`] | `POST /v1/events` being read, verified and decided at once | 503 `overloaded`, `Retry-After: 1`, before the body is read |
-//! | [`Limits::auth_failures_burst`], [`Limits::auth_failures_per_s`] | envelopes per connection that fail authentication (401: bad signature, unknown key) | 429 `too-many-failures` with the seconds until the next try, and the connection is closed, before anything is verified |
+//! | [`Limits::submissions_max`] | `POST /v1/events` being read, verified and decided at once | 503 `overloaded`, `Retry-After: 1`, before the body is read (so the connection is closed) |
+//! | [`Limits::auth_failures_burst`], [`Limits::auth_failures_per_s`] | envelopes per connection that fail authentication (401: bad signature, unknown key) | 429 `too-many-failures` with the seconds until the next try, sent after that wait (at most [`TARPIT_MAX`]), and the connection is closed; nothing is verified |
+//! | [`Limits::address_failures_burst`], [`Limits::address_failures_per_s`] | the same, per client address, on connections that have not yet sent an envelope that verified | the same |
 //! | [`Limits::streams_max`] | live feeds (`GET /v1/stream`) open at once | 503 `overloaded` |
 //!
 //! A forged envelope costs the server one Ed25519 verification (about 50 µs): the
-//! only expensive thing a stranger can make it do. The failure budget is per
-//! connection ([`Peer::connection`]), so a client that sends forgeries spends its own
-//! budget and nobody else's: an honest client's requests on its own connection are
-//! verified as before. A forger that reconnects pays a TCP handshake for each new
-//! budget and is bounded by `connections_max`.
+//! only expensive thing a stranger can make it do. Failures are budgeted per
+//! connection ([`Peer::connection`]) and, until a connection has sent one envelope
+//! that verified, per address as well ([`FailureBudgets`]): a forger spends its own
+//! budgets, reconnecting does not renew them, and a client that has proved it holds
+//! an enrolled key keeps being served on its connection whatever its address's
+//! budget. Behind a proxy every client has the proxy's address: set the address
+//! budget high there, and shed at the proxy.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -48,6 +51,10 @@ pub struct Limits {
     pub auth_failures_burst: u32,
     /// ...and then per second.
     pub auth_failures_per_s: u32,
+    /// Failed authentications on connections not yet trusted, per address, in a row...
+    pub address_failures_burst: u32,
+    /// ...and then per second.
+    pub address_failures_per_s: u32,
 }
 
 impl Default for Limits {
@@ -58,6 +65,8 @@ impl Default for Limits {
             streams_max: crate::STREAMS_MAX,
             auth_failures_burst: AUTH_FAILURES_BURST_DEFAULT,
             auth_failures_per_s: AUTH_FAILURES_PER_S_DEFAULT,
+            address_failures_burst: ADDRESS_FAILURES_BURST_DEFAULT,
+            address_failures_per_s: ADDRESS_FAILURES_PER_S_DEFAULT,
         }
     }
 }
@@ -73,6 +82,13 @@ pub const SUBMISSIONS_MAX_DEFAULT: usize = 1_024;
 pub const AUTH_FAILURES_BURST_DEFAULT: u32 = 8;
 /// Failed authentications per second per connection after the burst, by default.
 pub const AUTH_FAILURES_PER_S_DEFAULT: u32 = 1;
+/// Failed authentications in a row per address, by default: room for several
+/// clients behind one NAT each getting a few wrong.
+pub const ADDRESS_FAILURES_BURST_DEFAULT: u32 = 64;
+/// Failed authentications per second per address after the burst, by default.
+pub const ADDRESS_FAILURES_PER_S_DEFAULT: u32 = 8;
+/// Longest a refusal for spent failure budgets is held before it is sent.
+pub const TARPIT_MAX: Duration = Duration::from_secs(1);
 /// The largest value any limit may be set to.
 pub const LIMIT_MAX: usize = 1 << 20;
 
@@ -85,6 +101,8 @@ impl Limits {
             ("streams_max", self.streams_max),
             ("auth_failures_burst", self.auth_failures_burst as usize),
             ("auth_failures_per_s", self.auth_failures_per_s as usize),
+            ("address_failures_burst", self.address_failures_burst as usize),
+            ("address_failures_per_s", self.address_failures_per_s as usize),
         ];
         for (name, value) in fields {
             if value == 0 || value > LIMIT_MAX {
@@ -195,17 +213,13 @@ impl AsyncWrite for CappedStream {
 }
 
 // ---------------------------------------------------------------------------
-// failed authentications, per connection
+// failed authentications, per connection and per address
 
-/// A token bucket per connection that has failed authentication: a failure takes
-/// a token, tokens come back at `per_s` up to `burst`. Only connections with a
-/// recent failure have an entry, and a connection's entry goes when it closes, so
-/// there are never more entries than open connections.
-#[derive(Clone)]
-pub struct FailureBudgets {
-    inner: Arc<Mutex<HashMap<u64, Bucket>>>,
-    burst: u32,
-    per_s: u32,
+/// A token bucket: a failure takes a token, tokens come back at `per_s` up to `burst`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub burst: u32,
+    pub per_s: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -214,55 +228,122 @@ struct Bucket {
     at: Instant,
 }
 
-impl FailureBudgets {
-    pub fn new(burst: u32, per_s: u32) -> FailureBudgets {
-        assert!(burst >= 1 && per_s >= 1);
-        FailureBudgets { inner: Arc::new(Mutex::new(HashMap::new())), burst, per_s }
+impl Bucket {
+    fn full(rate: Rate, now: Instant) -> Bucket {
+        Bucket { tokens: f64::from(rate.burst), at: now }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Bucket>> {
+    fn tokens(&self, rate: Rate, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        (self.tokens + elapsed * f64::from(rate.per_s)).min(f64::from(rate.burst))
+    }
+
+    /// `None` if a token is there; else how long until one is.
+    fn wait(&self, rate: Rate, now: Instant) -> Option<Duration> {
+        let tokens = self.tokens(rate, now);
+        (tokens < 1.0).then(|| Duration::from_secs_f64((1.0 - tokens) / f64::from(rate.per_s)))
+    }
+
+    fn take(&mut self, rate: Rate, now: Instant) {
+        *self = Bucket { tokens: (self.tokens(rate, now) - 1.0).max(0.0), at: now };
+    }
+}
+
+/// What is known of one open connection.
+#[derive(Clone, Copy, Debug)]
+struct Connection {
+    failures: Bucket,
+    /// It sent an envelope that verified: it holds an enrolled key.
+    trusted: bool,
+}
+
+/// Addresses remembered at once (only those with a recent failure).
+pub const ADDRESSES_TRACKED_MAX: usize = 65_536;
+
+/// Failed authentications, counted two ways. Each connection has its own budget
+/// (`per_connection`). A connection that has not yet sent an envelope that verified
+/// (not *trusted*) also spends from its address's budget (`per_address`), so a
+/// forger that opens a new connection for each burst is bounded too, while a client
+/// that proved it holds a key keeps being served on its connection whatever else
+/// comes from its address. A connection's entry goes when it closes; an address is
+/// remembered only after a failure, at most [`ADDRESSES_TRACKED_MAX`] of them (the
+/// oldest refilled ones are forgotten first; when none is, a new address is not
+/// counted).
+#[derive(Clone)]
+pub struct FailureBudgets {
+    inner: Arc<Mutex<Budgets>>,
+    per_connection: Rate,
+    per_address: Rate,
+}
+
+#[derive(Default)]
+struct Budgets {
+    connections: HashMap<u64, Connection>,
+    addresses: HashMap<IpAddr, Bucket>,
+}
+
+impl FailureBudgets {
+    pub fn new(per_connection: Rate, per_address: Rate) -> FailureBudgets {
+        assert!(per_connection.burst >= 1 && per_connection.per_s >= 1);
+        assert!(per_address.burst >= 1 && per_address.per_s >= 1);
+        FailureBudgets { inner: Arc::new(Mutex::new(Budgets::default())), per_connection, per_address }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Budgets> {
         // A panic elsewhere while holding the lock leaves only counters behind.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn refilled(&self, bucket: Bucket, now: Instant) -> f64 {
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        (bucket.tokens + elapsed * f64::from(self.per_s)).min(f64::from(self.burst))
-    }
-
-    /// `None` if `connection` may send another envelope now; else how long until
-    /// it may.
-    pub fn wait(&self, connection: u64, now: Instant) -> Option<Duration> {
-        let buckets = self.lock();
-        let bucket = buckets.get(&connection)?;
-        let tokens = self.refilled(*bucket, now);
-        if tokens >= 1.0 {
+    /// `None` if `peer` may send another envelope now; else how long until it may.
+    pub fn wait(&self, peer: Peer, now: Instant) -> Option<Duration> {
+        let budgets = self.lock();
+        let connection = budgets.connections.get(&peer.connection);
+        if let Some(wait) = connection.and_then(|c| c.failures.wait(self.per_connection, now)) {
+            return Some(wait);
+        }
+        if connection.is_some_and(|c| c.trusted) {
             return None;
         }
-        Some(Duration::from_secs_f64((1.0 - tokens) / f64::from(self.per_s)))
+        budgets.addresses.get(&peer.addr.ip())?.wait(self.per_address, now)
     }
 
-    /// Takes a token from `connection` for a failed authentication.
-    pub fn fail(&self, connection: u64, now: Instant) {
-        let mut buckets = self.lock();
-        let full = Bucket { tokens: f64::from(self.burst), at: now };
-        let bucket = buckets.entry(connection).or_insert(full);
-        let tokens = self.refilled(*bucket, now);
-        *bucket = Bucket { tokens: (tokens - 1.0).max(0.0), at: now };
+    /// Takes a token from `peer`'s connection for a failed authentication, and from
+    /// its address unless the connection is trusted.
+    pub fn fail(&self, peer: Peer, now: Instant) {
+        let mut budgets = self.lock();
+        let fresh = Connection { failures: Bucket::full(self.per_connection, now), trusted: false };
+        let connection = budgets.connections.entry(peer.connection).or_insert(fresh);
+        connection.failures.take(self.per_connection, now);
+        if connection.trusted {
+            return;
+        }
+        let ip = peer.addr.ip();
+        if !budgets.addresses.contains_key(&ip) && budgets.addresses.len() >= ADDRESSES_TRACKED_MAX {
+            let per_address = self.per_address;
+            budgets.addresses.retain(|_, b| b.tokens(per_address, now) < f64::from(per_address.burst));
+            if budgets.addresses.len() >= ADDRESSES_TRACKED_MAX {
+                return;
+            }
+        }
+        budgets.addresses.entry(ip).or_insert(Bucket::full(self.per_address, now)).take(self.per_address, now);
+    }
+
+    /// `peer`'s connection sent an envelope that verified.
+    pub fn trust(&self, peer: Peer, now: Instant) {
+        let mut budgets = self.lock();
+        let fresh = Connection { failures: Bucket::full(self.per_connection, now), trusted: false };
+        budgets.connections.entry(peer.connection).or_insert(fresh).trusted = true;
     }
 
     /// Forgets a closed connection.
     pub fn forget(&self, connection: u64) {
-        self.lock().remove(&connection);
+        self.lock().connections.remove(&connection);
     }
 
-    /// Connections with a budget in use (for `/metrics` and tests).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// (connections, addresses) remembered now (for `/metrics` and tests).
+    pub fn remembered(&self) -> (usize, usize) {
+        let budgets = self.lock();
+        (budgets.connections.len(), budgets.addresses.len())
     }
 }
 
@@ -278,12 +359,17 @@ pub(crate) async fn gate_submissions(State(app): State<AppState>, request: Reque
     let peer = request.extensions().get::<axum::extract::ConnectInfo<Peer>>().map(|c| c.0);
     let shed = &app.inner.shed;
     if let Some(peer) = peer {
-        if let Some(wait) = shed.budgets.wait(peer.connection, Instant::now()) {
+        if let Some(wait) = shed.budgets.wait(peer, Instant::now()) {
             app.metrics().count_shed("auth-failures");
-            let secs = wait.as_secs().max(1);
+            // Answer no sooner than a token could come back (at most a second): a
+            // forger that waits for its answers sends one request per connection per
+            // wait instead of as many as the server can refuse. Waiting costs the
+            // server a sleeping task; the connection's slot is bounded by
+            // `connections_max`.
+            tokio::time::sleep(wait.min(TARPIT_MAX)).await;
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             let detail = format!(
-                "this connection sent {} envelopes that failed authentication; send again in {secs} s, on a new connection",
-                shed.limits.auth_failures_burst
+                "too many envelopes from this connection or address failed authentication; send again in {secs} s"
             );
             let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS, "too-many-failures", detail)
                 .retry_after(secs)
@@ -295,12 +381,24 @@ pub(crate) async fn gate_submissions(State(app): State<AppState>, request: Reque
     let Ok(_permit) = shed.submissions.clone().try_acquire_owned() else {
         app.metrics().count_shed("submissions");
         let detail = format!("{} submissions are in progress; send again in a second", shed.limits.submissions_max);
-        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail).retry_after(1).into_response();
+        let mut response =
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail).retry_after(1).into_response();
+        // The body was never read: the connection cannot carry another request.
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
     };
     let response = next.run(request).await;
-    if response.status() == StatusCode::UNAUTHORIZED {
-        if let Some(peer) = peer {
-            shed.budgets.fail(peer.connection, Instant::now());
+    if let Some(peer) = peer {
+        match response.status() {
+            StatusCode::UNAUTHORIZED => shed.budgets.fail(peer, Instant::now()),
+            // Each of these answers an envelope whose signature verified.
+            StatusCode::OK
+            | StatusCode::CREATED
+            | StatusCode::ACCEPTED
+            | StatusCode::FORBIDDEN
+            | StatusCode::CONFLICT
+            | StatusCode::UNPROCESSABLE_ENTITY => shed.budgets.trust(peer, Instant::now()),
+            _ => {}
         }
     }
     response
@@ -318,7 +416,10 @@ impl Shed {
         Shed {
             limits,
             submissions: Arc::new(Semaphore::new(limits.submissions_max)),
-            budgets: FailureBudgets::new(limits.auth_failures_burst, limits.auth_failures_per_s),
+            budgets: FailureBudgets::new(
+                Rate { burst: limits.auth_failures_burst, per_s: limits.auth_failures_per_s },
+                Rate { burst: limits.address_failures_burst, per_s: limits.address_failures_per_s },
+            ),
         }
     }
 }
@@ -327,36 +428,61 @@ impl Shed {
 mod tests {
     use super::*;
 
+    fn peer(ip: [u8; 4], connection: u64) -> Peer {
+        Peer { addr: SocketAddr::from((ip, 40_000)), connection }
+    }
+
+    const NO_ADDRESS_LIMIT: Rate = Rate { burst: 1_000, per_s: 1_000 };
+
     #[test]
-    fn a_budget_is_spent_then_refills_at_its_rate() {
-        let budgets = FailureBudgets::new(3, 2);
+    fn a_connections_budget_is_spent_then_refills_at_its_rate() {
+        let budgets = FailureBudgets::new(Rate { burst: 3, per_s: 2 }, NO_ADDRESS_LIMIT);
         let t0 = Instant::now();
-        assert_eq!(budgets.wait(7, t0), None, "no failure yet");
+        let a = peer([10, 0, 0, 1], 7);
+        assert_eq!(budgets.wait(a, t0), None, "no failure yet");
         for _ in 0..3 {
-            assert_eq!(budgets.wait(7, t0), None);
-            budgets.fail(7, t0);
+            assert_eq!(budgets.wait(a, t0), None);
+            budgets.fail(a, t0);
         }
-        let wait = budgets.wait(7, t0).expect("three failures spend a burst of three");
-        assert_eq!(wait, Duration::from_millis(500), "one token comes back in 1/2 s");
-        assert_eq!(budgets.wait(8, t0), None, "another connection's budget is its own");
-        assert_eq!(budgets.wait(7, t0 + Duration::from_millis(500)), None);
-        budgets.fail(7, t0 + Duration::from_millis(500));
-        assert!(budgets.wait(7, t0 + Duration::from_millis(500)).is_some());
-        assert_eq!(budgets.len(), 1);
+        assert_eq!(budgets.wait(a, t0), Some(Duration::from_millis(500)), "one token comes back in 1/2 s");
+        assert_eq!(budgets.wait(peer([10, 0, 0, 1], 8), t0), None, "another connection's budget is its own");
+        assert_eq!(budgets.wait(a, t0 + Duration::from_millis(500)), None);
+        budgets.fail(a, t0 + Duration::from_millis(500));
+        assert!(budgets.wait(a, t0 + Duration::from_millis(500)).is_some());
         budgets.forget(7);
-        assert!(budgets.is_empty());
-        assert_eq!(budgets.wait(7, t0), None, "a closed connection's budget is forgotten");
+        assert_eq!(budgets.wait(a, t0 + Duration::from_millis(500)), None, "a closed connection is forgotten");
     }
 
     #[test]
     fn a_long_pause_refills_no_more_than_the_burst() {
-        let budgets = FailureBudgets::new(2, 1);
+        let budgets = FailureBudgets::new(Rate { burst: 2, per_s: 1 }, NO_ADDRESS_LIMIT);
         let t0 = Instant::now();
-        budgets.fail(1, t0);
+        let a = peer([10, 0, 0, 1], 1);
+        budgets.fail(a, t0);
         let later = t0 + Duration::from_secs(3_600);
-        budgets.fail(1, later);
-        budgets.fail(1, later);
-        assert!(budgets.wait(1, later).is_some(), "a burst of two, not 3,600");
+        budgets.fail(a, later);
+        budgets.fail(a, later);
+        assert!(budgets.wait(a, later).is_some(), "a burst of two, not 3,600");
+    }
+
+    #[test]
+    fn reconnecting_does_not_renew_an_addresss_budget_but_a_trusted_connection_is_served() {
+        let budgets = FailureBudgets::new(Rate { burst: 8, per_s: 1 }, Rate { burst: 3, per_s: 1 });
+        let t0 = Instant::now();
+        let honest = peer([10, 0, 0, 1], 1);
+        budgets.trust(honest, t0);
+        for connection in 2..5 {
+            budgets.fail(peer([10, 0, 0, 1], connection), t0);
+        }
+        assert!(budgets.wait(peer([10, 0, 0, 1], 5), t0).is_some(), "a new connection from the address waits");
+        assert_eq!(budgets.wait(honest, t0), None, "the trusted connection does not");
+        assert_eq!(budgets.wait(peer([10, 0, 0, 2], 6), t0), None, "another address does not");
+        // A trusted connection's own failures are still its own to spend.
+        for _ in 0..8 {
+            budgets.fail(honest, t0);
+        }
+        assert!(budgets.wait(honest, t0).is_some());
+        assert_eq!(budgets.remembered(), (4, 1));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! - `fundtrail_projection_applied_seq`, `fundtrail_log_last_seq`,
 //!   `fundtrail_ledger_entries`, `fundtrail_ledger_checkpoint_size`,
 //!   `fundtrail_http_streams_open`, `fundtrail_http_submissions_in_progress`,
-//!   `fundtrail_http_failure_budgets` (connections with failed authentications)
+//!   `fundtrail_http_failure_budgets_{connections,addresses}`
 //! - `fundtrail_http_shed_total{limit="submissions"|"auth-failures"}`: requests
 //!   refused by a limit of [`crate::limits`] before any work
 
@@ -166,9 +166,14 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
         ("fundtrail_http_streams_open", "Live feeds open now.", streams_open),
         ("fundtrail_http_submissions_in_progress", "Submissions being verified and decided now.", submissions),
         (
-            "fundtrail_http_failure_budgets",
-            "Open connections that recently failed authentication.",
-            shed.budgets.len() as u64,
+            "fundtrail_http_failure_budgets_connections",
+            "Open connections remembered for a failed authentication or a verified envelope.",
+            shed.budgets.remembered().0 as u64,
+        ),
+        (
+            "fundtrail_http_failure_budgets_addresses",
+            "Client addresses remembered for a recent failed authentication.",
+            shed.budgets.remembered().1 as u64,
         ),
     ];
     if let Some(last) = last {

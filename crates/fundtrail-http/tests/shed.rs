@@ -151,15 +151,22 @@ async fn a_submission_beyond_the_cap_is_refused_before_its_body_is_read() {
         let mut slow = connect(&url);
         slow.write_all(post_head("/v1/events", first.len()).as_bytes()).unwrap();
         slow.write_all(&first[..10]).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
         let mut quick = connect(&url);
+        // Wait until the server holds the slot for it (however slow this machine is).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !get(&mut quick, "/metrics").body.contains("fundtrail_http_submissions_in_progress 1\n") {
+            assert!(std::time::Instant::now() < deadline, "the first submission never took its slot");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let shed = post(&mut quick, "/v1/events", &second);
         assert_eq!(shed.status, 503, "{shed:?}");
         assert!(shed.body.contains("overloaded"), "{shed:?}");
         assert_eq!(shed.header("retry-after"), Some("1"));
+        assert_eq!(shed.header("connection"), Some("close"), "its body was never read");
         // The slow one finishes and frees the slot; the refused one, sent again, goes through.
         slow.write_all(&first[10..]).unwrap();
         assert_eq!(read_answer(&mut slow).status, 201);
+        let mut quick = connect(&url);
         let again = post(&mut quick, "/v1/events", &second);
         assert_eq!(again.status, 201, "{again:?}");
         let metrics = get(&mut quick, "/metrics").body;
@@ -195,6 +202,35 @@ async fn a_connection_beyond_the_cap_waits_until_one_closes() {
         let answer = read_answer(&mut c);
         assert_eq!(answer.status, 200, "answered once a slot is free: {answer:?}");
         assert_eq!(get(&mut b, "/healthz").status, 200);
+    })
+    .await
+    .unwrap();
+    http.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forger_that_reconnects_spends_its_addresss_budget_and_a_proven_client_is_still_served() {
+    let limits =
+        Limits { auth_failures_burst: 8, address_failures_burst: 4, address_failures_per_s: 1, ..Limits::default() };
+    let (service, http) = started(limits).await;
+    let (_, first) = service.cast.donation(100, t0());
+    let (_, second) = service.cast.donation(200, t0());
+    let url = http.url.clone();
+    tokio::task::spawn_blocking(move || {
+        // A client proves it holds a key on its connection.
+        let mut proven = connect(&url);
+        assert_eq!(post(&mut proven, "/v1/events", &first).status, 201);
+        // A forger opens a new connection for each forgery, all from 127.0.0.1.
+        for i in 0..4 {
+            let a = post(&mut connect(&url), "/v1/events", &forged(&second));
+            assert_eq!(a.status, 401, "forgery {i}: {a:?}");
+        }
+        let shed = post(&mut connect(&url), "/v1/events", &forged(&second));
+        assert_eq!(shed.status, 429, "the address spent its budget: {shed:?}");
+        // The refusal came after the wait for a token (the tarpit), so the forger
+        // is paced at the address's rate; the proven connection is served at once.
+        let served = post(&mut proven, "/v1/events", &second);
+        assert_eq!(served.status, 201, "{served:?}");
     })
     .await
     .unwrap();

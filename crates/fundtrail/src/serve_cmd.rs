@@ -80,6 +80,13 @@ pub struct LimitArgs {
     /// ... until it has earned a token back, at this many per second.
     #[arg(long, default_value_t = fundtrail_http::limits::AUTH_FAILURES_PER_S_DEFAULT, value_parser = limit_u32)]
     auth_failures_per_s: u32,
+    /// Envelopes failing authentication one client address may send in a row on
+    /// connections that have not yet sent one that verified (raise it behind a proxy)...
+    #[arg(long, default_value_t = fundtrail_http::limits::ADDRESS_FAILURES_BURST_DEFAULT, value_parser = limit_u32)]
+    address_failures_burst: u32,
+    /// ... and then per second.
+    #[arg(long, default_value_t = fundtrail_http::limits::ADDRESS_FAILURES_PER_S_DEFAULT, value_parser = limit_u32)]
+    address_failures_per_s: u32,
 }
 
 impl LimitArgs {
@@ -90,6 +97,8 @@ impl LimitArgs {
             streams_max: self.streams_max,
             auth_failures_burst: self.auth_failures_burst,
             auth_failures_per_s: self.auth_failures_per_s,
+            address_failures_burst: self.address_failures_burst,
+            address_failures_per_s: self.address_failures_per_s,
         }
     }
 }

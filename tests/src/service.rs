@@ -175,7 +175,12 @@ pub struct TestHttp {
 impl TestHttp {
     /// Serves `fundtrail_http::router` over `service` (on the current tokio runtime).
     pub async fn serve(service: Arc<Service>) -> Result<TestHttp> {
-        let state = AppState::new(service);
+        TestHttp::serve_with(service, fundtrail_http::Limits::default()).await
+    }
+
+    /// Like [`TestHttp::serve`], shedding load at `limits`.
+    pub async fn serve_with(service: Arc<Service>, limits: fundtrail_http::Limits) -> Result<TestHttp> {
+        let state = AppState::with_limits(service, limits);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
         let url = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

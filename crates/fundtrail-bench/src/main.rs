@@ -12,6 +12,9 @@
 //! `fundtrail-bench http`: the same signed donations posted by concurrent HTTP
 //! clients to a server started in this process, against the pipeline alone
 //! (`Writer::submit`, same events and concurrency) on a second, fresh stream.
+//!
+//! `fundtrail-bench flood`: honest clients' latency alone and under a flood of
+//! forged envelopes, in one run ([`flood`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -28,6 +31,7 @@ use fundtrail_store::{AppendRequest, EventLog, SledLog};
 use fundtrail_testkit::service::{ServiceSetup, TestHttp};
 use tokio::sync::Mutex;
 
+mod flood;
 mod scale;
 
 /// mimalloc, as in the `fundtrail` binary, so that both measure the same allocator.
@@ -118,6 +122,26 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Honest clients' latency alone and under a flood of forged envelopes, in one run.
+    Flood {
+        /// Use the embedded sled store instead of a scratch nats-server.
+        #[arg(long)]
+        embedded: bool,
+        /// Syncing of the scratch nats-server.
+        #[arg(long, value_enum, default_value_t = SyncMode::Default)]
+        sync: SyncMode,
+        /// Honest donations per phase (alone, then under the flood).
+        #[arg(long, default_value_t = 2_000)]
+        events: usize,
+        /// Honest clients, each on its own connection.
+        #[arg(long, default_value_t = 4)]
+        honest: usize,
+        /// Flooding connections.
+        #[arg(long, default_value_t = 64)]
+        flood: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -141,6 +165,9 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
         }
         BenchCommand::Http { nats, pipeline_nats, sync, events, clients, json } => {
             return bench_http(nats.zip(pipeline_nats), sync, events, clients, json);
+        }
+        BenchCommand::Flood { embedded, sync, events, honest, flood, json } => {
+            return flood::flood(flood::FloodOptions { embedded, sync, events, honest, flood, json });
         }
     };
     if events == 0 || events > BENCH_EVENTS_MAX {
@@ -223,20 +250,20 @@ async fn watch_checkpoints(read: fundtrail_service::ReadModel) {
     }
 }
 
-fn quantile_of(sorted: &[Duration], q: f64) -> f64 {
+pub(crate) fn quantile_of(sorted: &[Duration], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
     sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3
 }
 
-struct Workload {
-    setup: Vec<Vec<u8>>,
-    donations: Vec<Vec<u8>>,
-    intake: ActorKey,
+pub(crate) struct Workload {
+    pub(crate) setup: Vec<Vec<u8>>,
+    pub(crate) donations: Vec<Vec<u8>>,
+    pub(crate) intake: ActorKey,
 }
 
-fn workload(events: usize, funds: usize) -> Result<Workload> {
+pub(crate) fn workload(events: usize, funds: usize) -> Result<Workload> {
     let (setup, mut rounds) = workload_rounds(events, funds, events)?;
     let donations = rounds.next_round().unwrap_or_default();
     Ok(Workload { setup, donations, intake: rounds.intake })
@@ -456,9 +483,9 @@ const HTTP_POST_ATTEMPTS_MAX: u32 = 1_000;
 /// Wait between resends of a post answered 503.
 const HTTP_RETRY_WAIT: Duration = Duration::from_millis(5);
 /// How long one HTTP request may take.
-const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the projections may take to catch up after a run.
-const APPLY_WAIT: Duration = Duration::from_secs(600);
+pub(crate) const APPLY_WAIT: Duration = Duration::from_secs(600);
 
 /// One measured run: its rate (events accepted and applied, per second) and
 /// each request's latency.
@@ -653,7 +680,7 @@ async fn pipeline_phase(nats: &str, dir: &std::path::Path, events: usize, concur
 
 /// A service on the stream at `nats` with the checkpoint cadence of `fundtrail serve`
 /// (every 1,000 entries or 250 ms), so that the HTTP and pipeline runs sign alike.
-fn serve_setup(nats: &str, dir: &std::path::Path) -> ServiceSetup {
+pub(crate) fn serve_setup(nats: &str, dir: &std::path::Path) -> ServiceSetup {
     let mut setup = ServiceSetup::nats(nats, dir);
     setup.origin = BENCH_ORIGIN.into();
     setup.checkpoint_entries = 1_000;

@@ -28,14 +28,17 @@
 //! that seems to belong here belongs in `fundtrail-domain`.
 //!
 //! **Limits** (each a named constant): request bodies [`BODY_BYTES_MAX`], request
-//! time [`REQUEST_TIMEOUT`], page sizes [`PAGE_LIMIT_MAX`], open live feeds
-//! [`STREAMS_MAX`], a receipt's wait for a checkpoint [`RECEIPT_CHECKPOINT_WAIT`].
+//! time [`REQUEST_TIMEOUT`], page sizes [`PAGE_LIMIT_MAX`], a receipt's wait for a
+//! checkpoint [`RECEIPT_CHECKPOINT_WAIT`]; and, set per server in [`Limits`] (see
+//! [`limits`] for what each sheds and how): connections, submissions in progress,
+//! failed authentications per connection, open live feeds.
 //!
 //! **Shutdown:** `axum::serve(...).with_graceful_shutdown(..)` waits for open
 //! responses, and a live feed never ends by itself: call
 //! [`AppState::begin_shutdown`] when the signal comes (or use [`serve`], which does).
 
 mod ledger;
+pub mod limits;
 pub mod metrics;
 pub mod portal;
 pub mod problem;
@@ -58,6 +61,7 @@ use fundtrail_ledger::{Checkpoint, LogVerifier};
 use fundtrail_service::Service;
 use tokio::sync::{watch, Semaphore};
 
+pub use limits::{CappedListener, Limits, Peer};
 pub use metrics::Metrics;
 pub use problem::Problem;
 
@@ -72,7 +76,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const PAGE_LIMIT_DEFAULT: usize = 100;
 /// Largest page size.
 pub const PAGE_LIMIT_MAX: usize = 500;
-/// Live feeds open at once, over all clients.
+/// Live feeds open at once, over all clients, by default ([`Limits::streams_max`]).
 pub const STREAMS_MAX: usize = 256;
 /// How long a receipt waits for a signed checkpoint covering its entry.
 pub const RECEIPT_CHECKPOINT_WAIT: Duration = Duration::from_secs(2);
@@ -116,25 +120,42 @@ struct Inner {
     /// Checks the latest checkpoint before anything is served from it.
     verifier: LogVerifier,
     streams: Arc<Semaphore>,
+    shed: limits::Shed,
     stop: watch::Sender<bool>,
     /// The witness policy (C2SP tlog-policy) the portal's page pins, when the operator gave one.
     witness_policy: std::sync::OnceLock<String>,
 }
 
 impl AppState {
-    /// The state over a running service.
+    /// The state over a running service, with the default [`Limits`].
     pub fn new(service: Arc<Service>) -> AppState {
+        AppState::with_limits(service, Limits::default())
+    }
+
+    /// The state over a running service. Panics if a limit is out of range
+    /// ([`Limits::check`] says which): check them where they are read.
+    pub fn with_limits(service: Arc<Service>, limits: Limits) -> AppState {
+        if let Err(e) = limits.check() {
+            panic!("{e}");
+        }
         let verifier = LogVerifier::from_vkey(&service.read.vkey).expect("the service's own vkey parses");
         let (stop, _) = watch::channel(false);
+        let streams = Arc::new(Semaphore::new(limits.streams_max));
         let inner = Inner {
             service,
             metrics: Metrics::new(),
             verifier,
-            streams: Arc::new(Semaphore::new(STREAMS_MAX)),
+            streams,
+            shed: limits::Shed::new(limits),
             stop,
             witness_policy: std::sync::OnceLock::new(),
         };
         AppState { inner: Arc::new(inner) }
+    }
+
+    /// The limits this state sheds load with.
+    pub fn limits(&self) -> Limits {
+        self.inner.shed.limits
     }
 
     pub fn service(&self) -> &Arc<Service> {
@@ -198,7 +219,10 @@ impl AppState {
 /// The whole HTTP API over `state`.
 pub fn router(state: AppState) -> Router {
     let router = Router::new()
-        .route("/v1/events", post(submit::submit))
+        .route(
+            "/v1/events",
+            post(submit::submit).route_layer(middleware::from_fn_with_state(state.clone(), limits::gate_submissions)),
+        )
         .route("/v1/events/{id}", get(reads::event))
         .route("/v1/funds", get(reads::funds))
         .route("/v1/funds/{fund}", get(reads::fund))
@@ -273,13 +297,17 @@ pub fn compression() -> tower_http::compression::CompressionLayer<impl tower_htt
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` completes, then ends the
-/// live feeds and waits for the other responses to finish.
+/// live feeds and waits for the other responses to finish. At most
+/// [`Limits::connections_max`] connections are open at once ([`CappedListener`]),
+/// and each request knows its connection ([`Peer`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state.clone());
+    let limits = state.limits();
+    let listener = CappedListener::new(listener, limits.connections_max, state.inner.shed.budgets.clone());
+    let app = router(state.clone()).into_make_service_with_connect_info::<Peer>();
     let signal = async move {
         shutdown.await;
         state.begin_shutdown();

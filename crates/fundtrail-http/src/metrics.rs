@@ -6,7 +6,10 @@
 //! - `fundtrail_events_total{outcome="accepted"|"duplicate"|"refused",code}`
 //! - `fundtrail_projection_applied_seq`, `fundtrail_log_last_seq`,
 //!   `fundtrail_ledger_entries`, `fundtrail_ledger_checkpoint_size`,
-//!   `fundtrail_http_streams_open`
+//!   `fundtrail_http_streams_open`, `fundtrail_http_submissions_in_progress`,
+//!   `fundtrail_http_failure_budgets_{connections,addresses}`
+//! - `fundtrail_http_shed_total{limit="submissions"|"auth-failures"}`: requests
+//!   refused by a limit of [`crate::limits`] before any work
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -19,7 +22,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use fundtrail_service::{SubmitError, Submitted};
 
-use crate::{AppState, Problem, STREAMS_MAX};
+use crate::{AppState, Problem};
 
 /// Upper bounds of the submit latency buckets, in seconds.
 pub const SUBMIT_BUCKETS_SECS: [f64; 14] =
@@ -35,6 +38,8 @@ pub struct Metrics {
     buckets: [AtomicU64; SUBMIT_BUCKETS_SECS.len()],
     submit_count: AtomicU64,
     submit_sum_micros: AtomicU64,
+    shed_submissions: AtomicU64,
+    shed_auth_failures: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -51,6 +56,8 @@ impl Metrics {
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             submit_count: AtomicU64::new(0),
             submit_sum_micros: AtomicU64::new(0),
+            shed_submissions: AtomicU64::new(0),
+            shed_auth_failures: AtomicU64::new(0),
         }
     }
 
@@ -61,6 +68,16 @@ impl Metrics {
             k = ("other".into(), "other".into(), status);
         }
         *map.entry(k).or_insert(0) += 1;
+    }
+
+    /// Counts a request refused by a limit (`"submissions"` or `"auth-failures"`).
+    pub fn count_shed(&self, limit: &'static str) {
+        let counter = match limit {
+            "submissions" => &self.shed_submissions,
+            "auth-failures" => &self.shed_auth_failures,
+            other => unreachable!("no limit named {other}"),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records one submission's latency and outcome.
@@ -117,6 +134,11 @@ impl Metrics {
         let _ = writeln!(out, "fundtrail_submit_seconds_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(out, "fundtrail_submit_seconds_sum {sum}");
         let _ = writeln!(out, "fundtrail_submit_seconds_count {count}");
+        out.push_str("# HELP fundtrail_http_shed_total Requests refused by a limit before any work.\n");
+        out.push_str("# TYPE fundtrail_http_shed_total counter\n");
+        for (limit, counter) in [("auth-failures", &self.shed_auth_failures), ("submissions", &self.shed_submissions)] {
+            let _ = writeln!(out, "fundtrail_http_shed_total{{limit=\"{limit}\"}} {}", counter.load(Ordering::Relaxed));
+        }
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         }
@@ -134,12 +156,25 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
     let applied = service.read.applied();
     let last = service.log.last_seq().await.ok();
     let checkpoint_size = app.latest_checkpoint().map_or(0, |(_, c)| c.size);
-    let streams_open = (STREAMS_MAX - app.inner.streams.available_permits()) as u64;
+    let shed = &app.inner.shed;
+    let streams_open = (shed.limits.streams_max - app.inner.streams.available_permits()) as u64;
+    let submissions = (shed.limits.submissions_max - shed.submissions.available_permits()) as u64;
     let mut gauges = vec![
         ("fundtrail_projection_applied_seq", "Last log sequence every projection applied.", applied),
         ("fundtrail_ledger_entries", "Entries in the public ledger (one per applied message).", applied),
         ("fundtrail_ledger_checkpoint_size", "Tree size of the latest signed checkpoint.", checkpoint_size),
         ("fundtrail_http_streams_open", "Live feeds open now.", streams_open),
+        ("fundtrail_http_submissions_in_progress", "Submissions being verified and decided now.", submissions),
+        (
+            "fundtrail_http_failure_budgets_connections",
+            "Open connections remembered for a failed authentication or a verified envelope.",
+            shed.budgets.remembered().0 as u64,
+        ),
+        (
+            "fundtrail_http_failure_budgets_addresses",
+            "Client addresses remembered for a recent failed authentication.",
+            shed.budgets.remembered().1 as u64,
+        ),
     ];
     if let Some(last) = last {
         gauges.push(("fundtrail_log_last_seq", "Sequence of the last message in the event log.", last));

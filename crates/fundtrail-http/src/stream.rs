@@ -8,7 +8,7 @@
 //!
 //! Buffering is bounded per connection: the log is followed only as fast as the
 //! client reads (the response body pulls the next message when the previous one
-//! is written), and at most [`crate::STREAMS_MAX`] feeds are open at once.
+//! is written), and at most [`crate::Limits::streams_max`] feeds are open at once.
 //! A log error ends the feed with an `error` event; the client reconnects with
 //! `Last-Event-ID` and loses nothing.
 
@@ -69,10 +69,9 @@ pub(crate) async fn stream(
     if *stop.borrow() {
         return Err(unavailable("shutting-down", "the service is shutting down".into()));
     }
-    let permit =
-        app.inner.streams.clone().try_acquire_owned().map_err(|_| {
-            unavailable("overloaded", format!("{} live feeds are open; retry shortly", crate::STREAMS_MAX))
-        })?;
+    let permit = app.inner.streams.clone().try_acquire_owned().map_err(|_| {
+        unavailable("overloaded", format!("{} live feeds are open; retry shortly", app.limits().streams_max))
+    })?;
     let log = &app.service().log;
     let from = match (q.from, last_event_id(&headers)) {
         (Some(from), _) => from,

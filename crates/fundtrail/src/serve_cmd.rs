@@ -62,6 +62,62 @@ pub struct ServeArgs {
     /// ledger is not witnessed).
     #[arg(long, value_name = "FILE", env = "FUNDTRAIL_PORTAL_WITNESS_POLICY")]
     portal_witness_policy: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// How much load the public listener takes before it sheds (see `docs/operations.md`).
+#[derive(Args)]
+pub struct LimitArgs {
+    /// TCP connections open at once; more wait in the kernel's backlog.
+    #[arg(long, default_value_t = fundtrail_http::limits::CONNECTIONS_MAX_DEFAULT, value_parser = limit_value)]
+    connections_max: usize,
+    /// Submissions (POST /v1/events) in progress at once; more are answered 503 at once.
+    #[arg(long, default_value_t = fundtrail_http::limits::SUBMISSIONS_MAX_DEFAULT, value_parser = limit_value)]
+    submissions_max: usize,
+    /// Live feeds (GET /v1/stream) open at once; more are answered 503.
+    #[arg(long, default_value_t = fundtrail_http::STREAMS_MAX, value_parser = limit_value)]
+    streams_max: usize,
+    /// Envelopes failing authentication one connection may send in a row, then it is
+    /// answered 429 and closed...
+    #[arg(long, default_value_t = fundtrail_http::limits::AUTH_FAILURES_BURST_DEFAULT, value_parser = limit_u32)]
+    auth_failures_burst: u32,
+    /// ... until it has earned a token back, at this many per second.
+    #[arg(long, default_value_t = fundtrail_http::limits::AUTH_FAILURES_PER_S_DEFAULT, value_parser = limit_u32)]
+    auth_failures_per_s: u32,
+    /// Envelopes failing authentication one client address may send in a row on
+    /// connections that have not yet sent one that verified (raise it behind a proxy)...
+    #[arg(long, default_value_t = fundtrail_http::limits::ADDRESS_FAILURES_BURST_DEFAULT, value_parser = limit_u32)]
+    address_failures_burst: u32,
+    /// ... and then per second.
+    #[arg(long, default_value_t = fundtrail_http::limits::ADDRESS_FAILURES_PER_S_DEFAULT, value_parser = limit_u32)]
+    address_failures_per_s: u32,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> fundtrail_http::Limits {
+        fundtrail_http::Limits {
+            connections_max: self.connections_max,
+            submissions_max: self.submissions_max,
+            streams_max: self.streams_max,
+            auth_failures_burst: self.auth_failures_burst,
+            auth_failures_per_s: self.auth_failures_per_s,
+            address_failures_burst: self.address_failures_burst,
+            address_failures_per_s: self.address_failures_per_s,
+        }
+    }
+}
+
+fn limit_value(text: &str) -> Result<usize, String> {
+    let max = fundtrail_http::limits::LIMIT_MAX;
+    match text.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to {max}")),
+    }
+}
+
+fn limit_u32(text: &str) -> Result<u32, String> {
+    limit_value(text).map(|n| u32::try_from(n).expect("LIMIT_MAX fits in u32"))
 }
 
 #[derive(Args)]
@@ -143,6 +199,7 @@ struct Tuning {
     checkpoint_entries: u64,
     checkpoint_interval: Duration,
     settings: StreamSettings,
+    limits: fundtrail_http::Limits,
 }
 
 impl Default for Tuning {
@@ -152,6 +209,7 @@ impl Default for Tuning {
             checkpoint_entries: 1_000,
             checkpoint_interval: Duration::from_millis(250),
             settings: StreamSettings::default(),
+            limits: fundtrail_http::Limits::default(),
         }
     }
 }
@@ -188,7 +246,7 @@ async fn start_tuned(options: ServerOptions, tuning: Tuning) -> Result<RunningSe
         snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
     };
     let service = Arc::new(Service::start(config, options.clock).await.context("starting the service")?);
-    let state = fundtrail_http::AppState::new(service.clone());
+    let state = fundtrail_http::AppState::with_limits(service.clone(), tuning.limits);
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
@@ -232,6 +290,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 duplicate_window: Duration::from_secs(args.duplicate_window_s.max(1)),
                 replicas: args.replicas.max(1),
             },
+            limits: args.limits.limits(),
         };
         let server = start_tuned(options, tuning).await?;
         if let Some(path) = &args.portal_witness_policy {

@@ -8,6 +8,14 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { join } from 'node:path';
 import { gzipSync, constants } from 'node:zlib';
 
+// The event schemas, from the repository's schemas/ (the files the Rust code embeds),
+// for the browser's validator (src/core/schema.js): sorted, so the output is stable.
+const schemaRoot = '../schemas';
+const schemaFiles = ['defs.v1.json', 'event.v1.json',
+  ...readdirSync(join(schemaRoot, 'body')).filter((f) => f.endsWith('.json')).sort().map((f) => `body/${f}`)];
+const schemas = Object.fromEntries(schemaFiles.map((f) => [f, JSON.parse(readFileSync(join(schemaRoot, f), 'utf8'))]));
+writeFileSync('src/core/schemas.json', `${JSON.stringify(schemas)}\n`);
+
 const out = 'dist';
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });

@@ -18,10 +18,11 @@ log "npm ci (from package-lock.json)"
 npm ci --no-audit --no-fund --loglevel=error >&2
 log "eslint"
 npx --no-install eslint .
-log "rebuilding dist/ and comparing it with the committed build"
+log "rebuilding dist/ (and src/core/schemas.json, from schemas/) and comparing them with the committed build"
 npm run --silent build >/dev/null
-if ! git diff --exit-code --stat -- dist || [ -n "$(git status --porcelain -- dist)" ]; then
-    log "portal/dist differs from what the sources build: run (cd portal && npm ci && npm run build) and commit dist/"
+built=(dist src/core/schemas.json)
+if ! git diff --exit-code --stat -- "${built[@]}" || [ -n "$(git status --porcelain -- "${built[@]}")" ]; then
+    log "portal/dist or src/core/schemas.json differs from what the sources build: run (cd portal && npm ci && npm run build) and commit both"
     exit 1
 fi
 log "unit tests (golden vectors written by crates/fundtrail-audit/tests/portal_vectors.rs)"

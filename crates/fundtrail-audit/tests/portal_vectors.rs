@@ -271,6 +271,26 @@ fn write_vectors(out: &Path) {
     };
     revoked.publish(&ledgers.join("revoked-key"), &[]);
 
+    // Payloads signed as they are, which no honest client writes: only the reading of
+    // the payload (strict JSON, then the schemas) catches them, in Rust and the browser.
+    // A body that names its channel twice (JSON.parse would keep the last).
+    let (duplicate, duplicate_index) = small_with(|b| {
+        let event = b.event("intake", FUND, donation_body("duplicate key"));
+        let text = String::from_utf8(event.to_bytes()).unwrap();
+        let twice = text.replacen("\"channel\":\"direct\"", "\"channel\":\"micro_workshop\",\"channel\":\"direct\"", 1);
+        assert_ne!(twice, text, "the body names its channel");
+        b.key("intake").sign_payload(twice.as_bytes())
+    });
+    duplicate.publish(&ledgers.join("duplicate-key"), &[]);
+    // A donation without its payment reference: strict JSON, but not the schema.
+    let (missing, missing_index) = small_with(|b| {
+        let event = b.event("intake", FUND, donation_body("missing field"));
+        let mut value = event.to_json();
+        value["body"].as_object_mut().unwrap().remove("payment_ref").expect("a donation has a payment_ref");
+        b.key("intake").sign_payload(&serde_json::to_vec(&value).unwrap())
+    });
+    missing.publish(&ledgers.join("missing-field"), &[]);
+
     let bundle1 = std::fs::read(main_dir.join("tile/entries/001.p/76")).unwrap();
     let bundle0 = std::fs::read(main_dir.join("tile/entries/000")).unwrap();
     let note = std::fs::read(main_dir.join("checkpoint")).unwrap();
@@ -284,6 +304,8 @@ fn write_vectors(out: &Path) {
         Case { name: "payout-beyond-approval", ledger: "payout-beyond-approval", ops: vec![], previous: None },
         Case { name: "approval-beyond-available", ledger: "overspend", ops: vec![], previous: None },
         Case { name: "key-used-after-its-role-was-revoked", ledger: "revoked-key", ops: vec![], previous: None },
+        Case { name: "duplicate-json-key", ledger: "duplicate-key", ops: vec![], previous: None },
+        Case { name: "payload-missing-a-field", ledger: "missing-field", ops: vec![], previous: None },
     ];
     let (start, len) = entry_span(&bundle1, 10);
     cases.push(Case {
@@ -422,6 +444,7 @@ fn write_vectors(out: &Path) {
         "bad-event-signature": badsig_index, "unknown-key": unknown_index, "key-without-the-role": role_index,
         "payout-signed-without-the-role": payout_role_index, "payout-beyond-approval": beyond_index,
         "approval-beyond-available": overspend_index, "key-used-after-its-role-was-revoked": revoked_index,
+        "duplicate-json-key": duplicate_index, "payload-missing-a-field": missing_index,
     });
 
     // Receipts: donor 123's, good and spoiled, with what verify_donor_receipt says.

@@ -8,11 +8,9 @@
 //
 // Money is BigInt fen with the Rust `Fen` range (±(2^53−1), money.rs `from_wide`).
 //
-// Not replayed here (listed in verify.js's header, docs/portal.md and on the page):
-// the event schema (unknown or missing fields, types: `Event::from_json`), and the
-// disclosure period's dates (`DisclosurePeriod`: nanosecond RFC 3339 times). An event
-// whose body lacks a field a rule reads is refused as "not the shape the rules need",
-// where Rust names the schema error.
+// The event schemas are checked before the rules run (verify.js, schema.js), so every
+// field a rule reads is there with its type; "not the shape the rules need" is left only
+// for what the schemas allow and a rule cannot read.
 
 import { b64decode } from './bytes.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -42,6 +40,30 @@ export class RuleBreak extends Error {
 }
 
 const refuse = (rule, message) => new RuleBreak(rule, message);
+
+// UTC times as the events write them (RFC 3339 with 'Z', up to nanoseconds; the schema's
+// pattern has checked the shape): [seconds since 1970 (BigInt), nanoseconds (BigInt)].
+function utcInstant(text) {
+  const m = typeof text === 'string' ? /^([0-9T:-]+)(?:\.([0-9]+))?Z$/.exec(text) : null;
+  if (!m) return null;
+  const ms = Date.parse(`${m[1]}Z`);
+  if (Number.isNaN(ms)) return null;
+  const nanos = m[2] ? BigInt(m[2].slice(0, 9).padEnd(9, '0')) : 0n;
+  return [BigInt(ms) / 1000n, nanos];
+}
+
+const compareInstants = (a, b) => (a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] === b[1] ? 0 : a[1] < b[1] ? -1 : 1);
+
+/** As Rust's `format_utc` (chrono `to_rfc3339_opts(SecondsFormat::AutoSi, true)`). */
+function formatUtc([seconds, nanos]) {
+  const base = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+  let fraction = '';
+  if (nanos !== 0n) {
+    const digits = nanos.toString().padStart(9, '0');
+    fraction = nanos % 1000000n === 0n ? `.${digits.slice(0, 3)}` : nanos % 1000n === 0n ? `.${digits.slice(0, 6)}` : `.${digits}`;
+  }
+  return `${base}${fraction}Z`;
+}
 
 // ---------------------------------------------------------------------------------
 // money.rs: Fen, checked, and shown as ¥1,234.56 (format_yuan)
@@ -454,6 +476,11 @@ function checkBody(state, event) {
       text('report', b.report, TEXT_CHARS_MAX);
       return evidence(b.evidence);
     case 'disclosure.published': {
+      const [start, end, at] = [utcInstant(b.period_start), utcInstant(b.period_end), utcInstant(event.occurred_at)];
+      if (start === null || end === null || at === null) throw shape('period_start, period_end or occurred_at');
+      if (compareInstants(start, end) >= 0 || compareInstants(end, at) > 0) {
+        throw refuse('disclosure', `disclosure period must start before it ends and end no later than the event (${formatUtc(end)} > ${formatUtc(at)})`);
+      }
       const totals = b.totals || {};
       const actual = totalsOf(f);
       for (const field of ['received_fen', 'refunded_fen', 'reserved_fen', 'paid_fen', 'available_fen', 'goods_received_value_fen', 'goods_distributed_value_fen']) {

@@ -11,10 +11,14 @@
 // within what was requested and what is available; payouts never beyond the approval;
 // refunds within the donation); pledges, receipts, goods on hand, disclosures' totals.
 //
+// Envelopes and payloads are read as `fundtrail_envelope::open` reads them: strict JSON
+// (strict.js, a port of strict.rs: no duplicate key, no float, integers within ±(2^53−1)),
+// then the event schemas of `schemas/` — the files the Rust code embeds — with Ajv
+// (schema.js).
+//
 // Not replayed here, where `fundtrail verify` may still refuse a ledger this accepts:
-// - the event schema (`Event::from_json`: unknown or missing fields, field types, ids'
-//   formats, schema versions): an event lacking a field a rule reads is refused, with
-//   another message than Rust's;
+// - what `Event::from_json` checks beyond the schemas (a date that matches the pattern
+//   but does not exist, such as 2026-02-30);
 // - a disclosure's period dates (`Refusal::DisclosurePeriod`).
 //
 // A failure is a VerifyFailure {index (BigInt|null), kind, message, rule?}, where kind is
@@ -29,6 +33,8 @@ import {
   tilePath, treeHash, verifyCheckpoint,
 } from './ledger.js';
 import { RuleBreak, RulesState, fundReports } from './rules.js';
+import { validateEvent } from './schema.js';
+import { StrictJsonError, parseStrict } from './strict.js';
 
 export const PAYLOAD_TYPE = 'application/vnd.fundtrail.event+json';
 export const TILE_BYTES_MAX = TILE_WIDTH * 32;
@@ -152,7 +158,7 @@ export async function openEnvelope(envelopeBytes, ring) {
   let wire;
   try {
     if (text === null) throw new Error('not UTF-8');
-    wire = JSON.parse(text);
+    wire = parseStrict(text);
   } catch (e) {
     throw new LedgerError('EnvelopeJson', `envelope is not strict JSON: ${e.message}`);
   }
@@ -192,7 +198,19 @@ export async function openEnvelope(envelopeBytes, ring) {
   if (!(await verifyStrict(key, sig, pae(payload)))) {
     throw new LedgerError('BadSignature', `signature by ${keyid} does not verify over this payload`);
   }
-  if (!event || typeof event !== 'object') throw new LedgerError('PayloadJson', 'payload is not strict JSON');
+  // As `fundtrail_envelope::read_payload`: strict JSON, then the schemas, then the author.
+  try {
+    const payloadText = utf8Decode(payload);
+    if (payloadText === null) throw new StrictJsonError('malformed JSON: not UTF-8');
+    event = parseStrict(payloadText);
+  } catch (e) {
+    throw new LedgerError('PayloadJson', `payload is not strict JSON: ${e.message}`);
+  }
+  try {
+    validateEvent(event);
+  } catch (e) {
+    throw new LedgerError('Schema', `payload does not match its schema: ${e.message}`);
+  }
   if (event.author !== keyid) throw new LedgerError('AuthorMismatch', `event author ${event.author} is not the signer ${keyid}`);
   return { event, keyid, signature: signature.sig };
 }

@@ -109,6 +109,16 @@ impl NatsServer {
         self.client_port
     }
 
+    /// The monitoring endpoint's base URL, `http://127.0.0.1:<port>`.
+    pub fn monitor_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// How many consumers the server holds, over all streams (its `/jsz` count).
+    pub fn consumer_count(&self) -> Result<u64> {
+        consumer_count(&self.monitor_url())
+    }
+
     /// The JetStream store directory (kept across `kill`/`restart`).
     pub fn store_dir(&self) -> PathBuf {
         self.dir.path().join("jetstream")
@@ -236,6 +246,14 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// How many consumers the server whose monitoring endpoint is `monitor_url` holds
+/// (the `consumers` of its `/jsz`, over all streams and accounts).
+pub fn consumer_count(monitor_url: &str) -> Result<u64> {
+    let jsz = web::get_text(&format!("{monitor_url}/jsz")).context("GET /jsz")?;
+    let value: serde_json::Value = serde_json::from_str(&jsz).context("/jsz is not JSON")?;
+    value["consumers"].as_u64().with_context(|| format!("/jsz has no consumer count: {jsz}"))
 }
 
 /// Finds the nats-server binary: `$NATS_SERVER_BIN`, else `nats-server` on `PATH`, else

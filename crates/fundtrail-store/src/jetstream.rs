@@ -38,6 +38,7 @@ use futures::StreamExt as _;
 use serde::Deserialize;
 
 use crate::follower;
+use crate::nats_connect::{NatsAuth, NatsConnect};
 use crate::{
     check_appended, subject, validate_batch, validate_checkpoint, version, AppendError, AppendRequest, Appended,
     CheckpointLog, EventLog, LogError, StoredMessage, APPEND_ATTEMPTS_MAX, CHECKPOINT_SIZE_MAX, CHECKPOINT_SUBJECT,
@@ -115,29 +116,72 @@ pub struct JetStreamLog {
 }
 
 impl JetStreamLog {
-    /// Connects, checks the server version (≥ 2.12) and the streams (creating them if
-    /// absent, refusing weaker ones). The client reconnects by itself afterwards (with
-    /// backoff); while NATS is unreachable, calls fail with [`LogError::Unavailable`] or,
-    /// for appends, [`AppendError::UnknownOutcome`].
+    /// Connects to one server without credentials (tests, a local server).
     pub async fn connect(url: &str, settings: StreamSettings) -> Result<JetStreamLog, LogError> {
+        let options = NatsConnect::plain(url).map_err(|e| LogError::Invalid(e.to_string()))?;
+        JetStreamLog::connect_with(&options, settings).await
+    }
+
+    /// Connects (to any of the servers; the client fails over between them and
+    /// the ones the cluster announces), checks the server version (≥ 2.12) and the
+    /// streams (creating them if absent, refusing weaker ones). The client
+    /// reconnects by itself afterwards (with backoff); while NATS is unreachable,
+    /// calls fail with [`LogError::Unavailable`] or, for appends,
+    /// [`AppendError::UnknownOutcome`]. Refused credentials are
+    /// [`LogError::Incompatible`] (waiting does not help); errors name the servers
+    /// and the kind of credentials, never a secret.
+    pub async fn connect_with(options: &NatsConnect, settings: StreamSettings) -> Result<JetStreamLog, LogError> {
         assert!(settings.replicas >= 1, "at least one replica");
         assert!(!settings.duplicate_window.is_zero(), "a duplicate window");
-        let client = async_nats::ConnectOptions::new()
+        let where_ = options.describe();
+        let mut connect = async_nats::ConnectOptions::new()
             .connection_timeout(CONNECT_TIMEOUT)
             .request_timeout(Some(REQUEST_TIMEOUT))
-            .connect(url)
-            .await
-            .map_err(|e| LogError::Unavailable { cause: format!("cannot connect to NATS at {url}: {e}") })?;
+            .name("fundtrail");
+        connect = match &options.auth {
+            NatsAuth::None => connect,
+            NatsAuth::CredsFile(path) => connect.credentials_file(path).await.map_err(|e| {
+                LogError::Incompatible(format!("cannot read the NATS creds file {}: {}", path.display(), e.kind()))
+            })?,
+            NatsAuth::NkeySeed(seed) => connect.nkey(seed.expose().to_owned()),
+            NatsAuth::UserPassword { user, password } => {
+                connect.user_and_password(user.clone(), password.expose().to_owned())
+            }
+            NatsAuth::Token(token) => connect.token(token.expose().to_owned()),
+        };
+        if let Some(ca) = &options.tls_ca {
+            connect = connect.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        let servers: Vec<async_nats::ServerAddr> = options
+            .servers
+            .iter()
+            .map(|s| s.parse().map_err(|e| LogError::Invalid(format!("NATS server {s}: {e}"))))
+            .collect::<Result<_, _>>()?;
+        let client = connect.connect(servers).await.map_err(|e| match e.kind() {
+            async_nats::ConnectErrorKind::AuthorizationViolation => {
+                LogError::Incompatible(format!("NATS at {where_} refused the credentials: {e}"))
+            }
+            async_nats::ConnectErrorKind::Tls => {
+                LogError::Incompatible(format!("TLS with NATS at {where_} failed: {e}"))
+            }
+            _ => LogError::Unavailable { cause: format!("cannot connect to NATS at {where_}: {e}") },
+        })?;
         let info = client.server_info();
         version::check(&info.version).map_err(LogError::Incompatible)?;
         if !info.jetstream {
-            return Err(LogError::Incompatible(format!("JetStream is not enabled on the NATS server at {url}")));
+            return Err(LogError::Incompatible(format!("JetStream is not enabled on the NATS server at {where_}")));
         }
         let context = jetstream::ContextBuilder::new().timeout(REQUEST_TIMEOUT).build(client.clone());
         let log = JetStreamLog { client, context, settings };
         log.ensure_stream(event_stream_config(&log.settings)).await?;
         log.ensure_stream(checkpoint_stream_config(&log.settings)).await?;
         Ok(log)
+    }
+
+    /// Whether the client is connected to a server now (what the process knows,
+    /// no network call).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
     /// The connected server's version string.

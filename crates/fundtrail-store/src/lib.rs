@@ -45,6 +45,7 @@ use futures::stream::BoxStream;
 pub mod baseline;
 mod follower;
 mod jetstream;
+pub mod nats_connect;
 mod sled_log;
 pub mod subject;
 pub mod version;
@@ -53,6 +54,7 @@ pub use jetstream::{
     checkpoint_stream_config, event_stream_config, stream_weaknesses, JetStreamLog, StreamSettings, CHECKPOINT_STREAM,
     EVENT_STREAM,
 };
+pub use nats_connect::{NatsAuth, NatsConnect, Secret};
 pub use sled_log::{SledLog, SledSync};
 
 /// Subjects of event messages: `fundtrail.v1.<fund>.<aggregate>.<id>`.

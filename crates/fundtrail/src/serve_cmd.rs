@@ -23,9 +23,13 @@ pub struct ServeArgs {
     /// Data directory: the embedded log (without --nats), the projections, the log key.
     #[arg(long, default_value = "fundtrail-data", env = "FUNDTRAIL_DATA")]
     data: PathBuf,
-    /// NATS server URL; the embedded sled log is used when absent.
-    #[arg(long, env = "FUNDTRAIL_NATS")]
+    /// NATS servers, comma-separated (`nats://a:4222,nats://b:4222`; the client
+    /// fails over between them); the embedded sled log is used when absent. Also
+    /// read from FUNDTRAIL_NATS. No credentials in URLs: see the --nats-* flags.
+    #[arg(long, env = "FUNDTRAIL_NATS_URLS")]
     nats: Option<String>,
+    #[command(flatten)]
+    nats_auth: NatsAuthArgs,
     /// The log key (signs ledger checkpoints); generated in the data dir when absent.
     /// Replicas that serve one ledger share one log key.
     #[arg(long, env = "FUNDTRAIL_LOG_KEY")]
@@ -57,6 +61,99 @@ pub struct ServeArgs {
     /// its own and must never be reachable from the public listener's network.
     #[arg(long, env = "FUNDTRAIL_PRIVATE_LISTEN")]
     private_listen: Option<SocketAddr>,
+}
+
+/// How `serve` authenticates to NATS: at most one way. Secrets come from files
+/// or the environment, never from the command line (which `ps` shows).
+#[derive(Args, Default)]
+pub struct NatsAuthArgs {
+    /// A NATS `.creds` file (user JWT and nkey seed).
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_NATS_CREDS")]
+    nats_creds: Option<PathBuf>,
+    /// A file holding an nkey seed (`SU…`).
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_NATS_NKEY_FILE")]
+    nats_nkey_file: Option<PathBuf>,
+    /// NATS user; its password from --nats-password-file or FUNDTRAIL_NATS_PASSWORD.
+    #[arg(long, value_name = "USER", env = "FUNDTRAIL_NATS_USER")]
+    nats_user: Option<String>,
+    /// A file holding the NATS user's password.
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_NATS_PASSWORD_FILE", requires = "nats_user")]
+    nats_password_file: Option<PathBuf>,
+    /// A file holding a NATS token (or set FUNDTRAIL_NATS_TOKEN).
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_NATS_TOKEN_FILE")]
+    nats_token_file: Option<PathBuf>,
+    /// CA certificates (PEM) to trust for NATS over TLS; TLS is then required.
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_NATS_TLS_CA")]
+    nats_tls_ca: Option<PathBuf>,
+}
+
+/// Largest secret file read (a password, token or nkey seed).
+const SECRET_FILE_BYTES_MAX: u64 = 4096;
+
+/// A secret from a file: its first line, trimmed; refused when empty or large.
+/// Errors name the file, never its content.
+pub fn read_secret_file(path: &Path, what: &str) -> Result<fundtrail_store::Secret> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+    if meta.len() > SECRET_FILE_BYTES_MAX {
+        bail!("the {what} file {} is over {SECRET_FILE_BYTES_MAX} bytes", path.display());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+    let value = text.lines().next().unwrap_or("").trim().to_owned();
+    if value.is_empty() {
+        bail!("the {what} file {} is empty", path.display());
+    }
+    Ok(fundtrail_store::Secret::new(value))
+}
+
+/// A secret from an environment variable, if set (and not empty).
+fn secret_env(name: &str) -> Option<fundtrail_store::Secret> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(|v| fundtrail_store::Secret::new(v.trim().to_owned()))
+}
+
+impl NatsAuthArgs {
+    /// The one way to authenticate that the flags and environment name.
+    fn auth(&self) -> Result<fundtrail_store::NatsAuth> {
+        use fundtrail_store::NatsAuth;
+        let token = match &self.nats_token_file {
+            Some(path) => Some(read_secret_file(path, "NATS token")?),
+            None => secret_env("FUNDTRAIL_NATS_TOKEN"),
+        };
+        let mut ways = Vec::new();
+        if let Some(path) = &self.nats_creds {
+            ways.push(NatsAuth::CredsFile(path.clone()));
+        }
+        if let Some(path) = &self.nats_nkey_file {
+            ways.push(NatsAuth::NkeySeed(read_secret_file(path, "NATS nkey seed")?));
+        }
+        if let Some(user) = &self.nats_user {
+            let password = match &self.nats_password_file {
+                Some(path) => read_secret_file(path, "NATS password")?,
+                None => secret_env("FUNDTRAIL_NATS_PASSWORD").with_context(|| {
+                    format!("--nats-user {user} needs a password: --nats-password-file or FUNDTRAIL_NATS_PASSWORD")
+                })?,
+            };
+            ways.push(NatsAuth::UserPassword { user: user.clone(), password });
+        }
+        if let Some(token) = token {
+            ways.push(NatsAuth::Token(token));
+        }
+        if ways.len() > 1 {
+            let named: Vec<String> = ways.iter().map(NatsAuth::describe).collect();
+            bail!("more than one way to authenticate to NATS is given ({}): choose one", named.join(", "));
+        }
+        Ok(ways.pop().unwrap_or(NatsAuth::None))
+    }
+
+    /// The connection options for `servers` (a comma-separated list).
+    pub fn connect(&self, servers: &str) -> Result<fundtrail_store::NatsConnect> {
+        let servers = fundtrail_store::nats_connect::parse_servers(servers).context("--nats")?;
+        if let Some(ca) = &self.nats_tls_ca {
+            if !ca.is_file() {
+                bail!("--nats-tls-ca {} is not a file", ca.display());
+            }
+        }
+        Ok(fundtrail_store::NatsConnect { servers, auth: self.auth()?, tls_ca: self.nats_tls_ca.clone() })
+    }
 }
 
 #[derive(Args)]
@@ -99,7 +196,7 @@ pub enum LedgerCommand {
 pub struct ServerOptions {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    pub nats: Option<String>,
+    pub nats: Option<fundtrail_store::NatsConnect>,
     /// The log key file; generated in the data dir when absent.
     pub log_key: Option<PathBuf>,
     /// Pinned host key id (the trust anchor for genesis).
@@ -169,20 +266,20 @@ async fn start_tuned(options: ServerOptions, tuning: Tuning) -> Result<RunningSe
     };
     let writer = WriterConfig { host_key, backdate_max: options.backdate_max, ..WriterConfig::default() };
     let backend = match &options.nats {
-        Some(url) => LogBackend::Nats { url: url.clone(), settings: tuning.settings.clone() },
+        Some(connect) => LogBackend::Nats { connect: connect.clone(), settings: tuning.settings.clone() },
         None => LogBackend::Embedded(options.data_dir.join("log")),
     };
-    let config = ServiceConfig {
-        backend,
+    let config = || ServiceConfig {
+        backend: backend.clone(),
         projections_dir: options.data_dir.join("projections"),
-        writer,
-        log_signer: signer,
+        writer: writer.clone(),
+        log_signer: signer.clone(),
         checkpoint_entries: tuning.checkpoint_entries,
         checkpoint_interval: tuning.checkpoint_interval,
         chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
         snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
     };
-    let service = Arc::new(Service::start(config, options.clock).await.context("starting the service")?);
+    let service = Arc::new(start_service(config, options.clock).await?);
     let state = fundtrail_http::AppState::new(service.clone());
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -194,6 +291,37 @@ async fn start_tuned(options: ServerOptions, tuning: Tuning) -> Result<RunningSe
     }));
     let vkey = service.read.vkey.clone();
     Ok(RunningServer { url, vkey, service, state, shutdown, http })
+}
+
+/// First pause while waiting for NATS; doubled after each attempt up to the max.
+const NATS_WAIT_INITIAL: Duration = Duration::from_millis(500);
+const NATS_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// Starts the service; while its log is unreachable (NATS down, a cluster
+/// without a stream leader yet), waits with backoff and says so on stderr,
+/// instead of exiting. Anything else (refused credentials, a weak stream, a
+/// broken data dir) ends the start with its error.
+async fn start_service(
+    config: impl Fn() -> ServiceConfig,
+    clock: Arc<dyn fundtrail_service::Clock>,
+) -> Result<Service> {
+    let mut pause = NATS_WAIT_INITIAL;
+    for attempt in 1.. {
+        match Service::start(config(), clock.clone()).await {
+            Ok(service) => return Ok(service),
+            Err(fundtrail_service::ServiceError::Log(fundtrail_store::LogError::Unavailable { cause })) => {
+                eprintln!(
+                    "waiting for the event log (attempt {attempt}): {cause}; trying again in {} ms",
+                    pause.as_millis()
+                );
+                tracing::warn!(attempt, %cause, "waiting for the event log");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(NATS_WAIT_MAX);
+            }
+            Err(e) => return Err(e).context("starting the service"),
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 /// Reads a key file, or creates one (mode 0600) from the OS RNG.
@@ -209,11 +337,13 @@ pub fn load_or_create_key(path: &Path) -> Result<ActorKey> {
 pub fn serve(args: ServeArgs) -> Result<()> {
     init_tracing();
     let runtime = tokio::runtime::Runtime::new()?;
+    let servers = args.nats.clone().or_else(|| std::env::var("FUNDTRAIL_NATS").ok().filter(|v| !v.is_empty()));
+    let nats = servers.as_deref().map(|list| args.nats_auth.connect(list)).transpose()?;
     runtime.block_on(async {
         let options = ServerOptions {
             listen: args.listen,
             data_dir: args.data.clone(),
-            nats: args.nats.clone(),
+            nats: nats.clone(),
             log_key: args.log_key.clone(),
             host_key: args.host_key.clone(),
             clock: Arc::new(SystemClock),
@@ -228,9 +358,15 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 replicas: args.replicas.max(1),
             },
         };
-        let server = start_tuned(options, tuning).await?;
-        let store = match &args.nats {
-            Some(url) => format!("NATS JetStream at {url}"),
+        let server = tokio::select! {
+            server = start_tuned(options, tuning) => server?,
+            _ = shutdown_signal() => {
+                println!("stopped before the service started");
+                return Ok(());
+            }
+        };
+        let store = match &nats {
+            Some(connect) => format!("NATS JetStream at {}", connect.describe()),
             None => format!("embedded log in {}", args.data.join("log").display()),
         };
         println!("FundTrail serving on {} ({store})", server.url);

@@ -60,6 +60,8 @@ pub struct NatsServer {
     client_port: u16,
     http_port: u16,
     sync: Sync,
+    /// Extra lines of the server's configuration (e.g. an `authorization` block).
+    extra_config: String,
     child: Mutex<Option<Child>>,
 }
 
@@ -71,6 +73,16 @@ impl NatsServer {
 
     /// Starts a server with the given JetStream sync policy.
     pub fn start_with(sync: Sync) -> Result<NatsServer> {
+        NatsServer::start_configured(sync, "")
+    }
+
+    /// Starts a server with `sync_interval: always` and these extra configuration
+    /// lines (an `authorization { user: …, password: … }` block, say).
+    pub fn start_with_config(extra_config: &str) -> Result<NatsServer> {
+        NatsServer::start_configured(Sync::Always, extra_config)
+    }
+
+    fn start_configured(sync: Sync, extra_config: &str) -> Result<NatsServer> {
         let binary = find_binary()?;
         let mut last_error = None;
         for _ in 0..SERVER_START_ATTEMPTS_MAX {
@@ -83,6 +95,7 @@ impl NatsServer {
                 client_port: free_port()?,
                 http_port: free_port()?,
                 sync,
+                extra_config: extra_config.to_owned(),
                 child: Mutex::new(None),
             };
             match server.spawn_and_wait() {
@@ -178,10 +191,11 @@ impl NatsServer {
             "# Written by fundtrail-testkit.\n\
              listen: \"127.0.0.1:{client}\"\n\
              http: \"127.0.0.1:{http}\"\n\
-             jetstream {{\n  store_dir: {store:?}\n{sync_line}}}\n",
+             jetstream {{\n  store_dir: {store:?}\n{sync_line}}}\n{extra}\n",
             client = self.client_port,
             http = self.http_port,
             store = self.store_dir().display().to_string(),
+            extra = self.extra_config,
         );
         std::fs::write(self.config_path(), config).context("writing nats-server.conf")?;
         Ok(())

@@ -45,7 +45,17 @@ impl ServeProcess {
         ServeProcess::start_inner(binary, data, extra, true)
     }
 
+    /// Like [`ServeProcess::start`], with these environment variables set (they
+    /// override the default `RUST_LOG=warn`).
+    pub fn start_with_env(binary: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> ServeProcess {
+        ServeProcess::start_full(binary, data, extra, false, env)
+    }
+
     fn start_inner(binary: &Path, data: &Path, extra: &[&str], private: bool) -> ServeProcess {
+        ServeProcess::start_full(binary, data, extra, private, &[])
+    }
+
+    fn start_full(binary: &Path, data: &Path, extra: &[&str], private: bool, env: &[(&str, &str)]) -> ServeProcess {
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS_MAX {
             let port = free_port().expect("a free port");
@@ -61,6 +71,7 @@ impl ServeProcess {
             let stderr = std::fs::File::create(&log).expect("create the serve log");
             let child = command
                 .env("RUST_LOG", "warn")
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(stderr)
                 .spawn()

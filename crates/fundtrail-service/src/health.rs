@@ -36,9 +36,15 @@ pub enum Readiness {
     /// The log has not been probed yet.
     Starting,
     /// The projections are behind the log's last sequence.
-    CatchingUp { applied: u64, last_seq: u64 },
+    CatchingUp {
+        applied: u64,
+        last_seq: u64,
+    },
     /// The log did not answer the last probe(s).
-    LogUnreachable { cause: String, for_secs: u64 },
+    LogUnreachable {
+        cause: String,
+        for_secs: u64,
+    },
 }
 
 /// Starts the probe; it stops when `shutdown` turns true.

@@ -47,7 +47,10 @@ pub enum NatsAuth {
     CredsFile(PathBuf),
     /// An nkey seed (`SU…`), read from this file.
     NkeySeed(Secret),
-    UserPassword { user: String, password: Secret },
+    UserPassword {
+        user: String,
+        password: Secret,
+    },
     Token(Secret),
 }
 

@@ -97,7 +97,8 @@ pub fn read_secret_file(path: &Path, what: &str) -> Result<fundtrail_store::Secr
     if meta.len() > SECRET_FILE_BYTES_MAX {
         bail!("the {what} file {} is over {SECRET_FILE_BYTES_MAX} bytes", path.display());
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} file {}", path.display()))?;
     let value = text.lines().next().unwrap_or("").trim().to_owned();
     if value.is_empty() {
         bail!("the {what} file {} is empty", path.display());

@@ -208,8 +208,12 @@ pub fn router(state: AppState) -> Router {
 /// merge it into [`router`] or serve it on the public listener — give it its own
 /// listener bound to loopback or an internal network only
 /// ([`vault::serve_private`]).
-pub fn private_router(vault: fundtrail_service::vault::DonorVault, service: Arc<Service>) -> Router {
-    vault::router(vault, service)
+pub fn private_router(
+    vault: fundtrail_service::vault::DonorVault,
+    service: Arc<Service>,
+    token: vault::BearerToken,
+) -> Router {
+    vault::router(vault, service, token)
 }
 
 /// Everything readable is public: any web page may read it (a donor checks a

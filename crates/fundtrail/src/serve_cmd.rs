@@ -57,10 +57,14 @@ pub struct ServeArgs {
     replicas: usize,
     /// Also serve the private donor vault API (`/private/v1/donors`: names, contacts,
     /// erasure; kept in <data>/vault) on this second address. Off by default.
-    /// Bind to loopback or an internal network only: it has no authentication of
-    /// its own and must never be reachable from the public listener's network.
+    /// Every request must carry the bearer token of --private-token-file; bind it
+    /// to loopback or an internal network too.
     #[arg(long, env = "FUNDTRAIL_PRIVATE_LISTEN")]
     private_listen: Option<SocketAddr>,
+    /// The private API's bearer token (its first line, 32 to 1,024 printable
+    /// characters): required with --private-listen.
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_PRIVATE_TOKEN_FILE")]
+    private_token_file: Option<PathBuf>,
 }
 
 /// How `serve` authenticates to NATS: at most one way. Secrets come from files
@@ -338,6 +342,18 @@ pub fn load_or_create_key(path: &Path) -> Result<ActorKey> {
 pub fn serve(args: ServeArgs) -> Result<()> {
     init_tracing();
     let runtime = tokio::runtime::Runtime::new()?;
+    // The private listener authenticates or does not start (checked before
+    // anything else starts).
+    let private_token = match (&args.private_listen, &args.private_token_file) {
+        (Some(_), Some(path)) => {
+            let secret = read_secret_file(path, "private API token")?;
+            Some(fundtrail_http::vault::BearerToken::new(secret.expose()).map_err(anyhow::Error::msg)?)
+        }
+        (Some(addr), None) => bail!(
+            "--private-listen {addr} needs --private-token-file: the donor vault API is never served without authentication"
+        ),
+        (None, _) => None,
+    };
     let servers = args.nats.clone().or_else(|| std::env::var("FUNDTRAIL_NATS").ok().filter(|v| !v.is_empty()));
     let nats = servers.as_deref().map(|list| args.nats_auth.connect(list)).transpose()?;
     runtime.block_on(async {
@@ -373,9 +389,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         println!("FundTrail serving on {} ({store})", server.url);
         println!("ledger vkey: {}", server.vkey);
         tracing::info!(url = %server.url, "serving");
-        let private = match args.private_listen {
-            Some(addr) => Some(start_private(addr, &args.data, &server).await?),
-            None => None,
+        let private = match (args.private_listen, private_token) {
+            (Some(addr), Some(token)) => Some(start_private(addr, &args.data, &server, token).await?),
+            _ => None,
         };
         shutdown_signal().await;
         println!("shutting down");
@@ -393,6 +409,7 @@ async fn start_private(
     addr: SocketAddr,
     data: &Path,
     server: &RunningServer,
+    token: fundtrail_http::vault::BearerToken,
 ) -> Result<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let dir = data.join(fundtrail_service::vault::VAULT_DIR);
     let vault = fundtrail_service::vault::DonorVault::open(&dir, server.service.clock.clone())
@@ -407,10 +424,15 @@ async fn start_private(
     }
     println!("private donor vault API on {url}/private/v1/donors (vault in {})", dir.display());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task =
-        tokio::spawn(fundtrail_http::vault::serve_private(listener, vault, server.service.clone(), async move {
+    let task = tokio::spawn(fundtrail_http::vault::serve_private(
+        listener,
+        vault,
+        server.service.clone(),
+        token,
+        async move {
             let _ = stopped.await;
-        }));
+        },
+    ));
     Ok((stop, task))
 }
 

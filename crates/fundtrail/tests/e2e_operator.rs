@@ -1,4 +1,5 @@
-//! `fundtrail serve` against NATS as an operator runs it: credentials that never
+//! `fundtrail serve` as an operator runs it: a private listener that refuses to
+//! start without its token; against NATS, credentials that never
 //! show in any output (even at trace level), a start that waits for NATS instead
 //! of exiting, and `/readyz` / `/healthz` that answer at once from what the
 //! process knows while NATS is down, with a `Retry-After` that fits the cause.
@@ -154,4 +155,18 @@ fn serve_waits_for_nats_and_readyz_answers_at_once_while_it_is_down() {
         assert!(Instant::now() < deadline, "not ready again after NATS came back");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn the_private_listener_refuses_to_start_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, out) = run_serve(&["--private-listen", "127.0.0.1:0"], &[], Duration::from_secs(30));
+    assert_eq!(status, Some(false), "{out}");
+    assert!(out.contains("needs --private-token-file"), "{out}");
+    let short = dir.path().join("short.token");
+    std::fs::write(&short, "too-short\n").unwrap();
+    let args = ["--private-listen", "127.0.0.1:0", "--private-token-file", short.to_str().unwrap()];
+    let (status, out) = run_serve(&args, &[], Duration::from_secs(30));
+    assert_eq!(status, Some(false), "{out}");
+    assert!(out.contains("needs 32 to 1024") && !out.contains("too-short"), "{out}");
 }

@@ -60,6 +60,8 @@ pub struct NatsServer {
     client_port: u16,
     http_port: u16,
     sync: Sync,
+    /// Extra lines of the server's configuration (e.g. an `authorization` block).
+    extra_config: String,
     child: Mutex<Option<Child>>,
 }
 
@@ -71,6 +73,16 @@ impl NatsServer {
 
     /// Starts a server with the given JetStream sync policy.
     pub fn start_with(sync: Sync) -> Result<NatsServer> {
+        NatsServer::start_configured(sync, "")
+    }
+
+    /// Starts a server with `sync_interval: always` and these extra configuration
+    /// lines (an `authorization { user: …, password: … }` block, say).
+    pub fn start_with_config(extra_config: &str) -> Result<NatsServer> {
+        NatsServer::start_configured(Sync::Always, extra_config)
+    }
+
+    fn start_configured(sync: Sync, extra_config: &str) -> Result<NatsServer> {
         let binary = find_binary()?;
         let mut last_error = None;
         for _ in 0..SERVER_START_ATTEMPTS_MAX {
@@ -83,6 +95,7 @@ impl NatsServer {
                 client_port: free_port()?,
                 http_port: free_port()?,
                 sync,
+                extra_config: extra_config.to_owned(),
                 child: Mutex::new(None),
             };
             match server.spawn_and_wait() {
@@ -107,6 +120,16 @@ impl NatsServer {
     /// The client port.
     pub fn port(&self) -> u16 {
         self.client_port
+    }
+
+    /// The monitoring endpoint's base URL, `http://127.0.0.1:<port>`.
+    pub fn monitor_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// How many consumers the server holds, over all streams (its `/jsz` count).
+    pub fn consumer_count(&self) -> Result<u64> {
+        consumer_count(&self.monitor_url())
     }
 
     /// The JetStream store directory (kept across `kill`/`restart`).
@@ -168,10 +191,11 @@ impl NatsServer {
             "# Written by fundtrail-testkit.\n\
              listen: \"127.0.0.1:{client}\"\n\
              http: \"127.0.0.1:{http}\"\n\
-             jetstream {{\n  store_dir: {store:?}\n{sync_line}}}\n",
+             jetstream {{\n  store_dir: {store:?}\n{sync_line}}}\n{extra}\n",
             client = self.client_port,
             http = self.http_port,
             store = self.store_dir().display().to_string(),
+            extra = self.extra_config,
         );
         std::fs::write(self.config_path(), config).context("writing nats-server.conf")?;
         Ok(())
@@ -236,6 +260,14 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// How many consumers the server whose monitoring endpoint is `monitor_url` holds
+/// (the `consumers` of its `/jsz`, over all streams and accounts).
+pub fn consumer_count(monitor_url: &str) -> Result<u64> {
+    let jsz = web::get_text(&format!("{monitor_url}/jsz")).context("GET /jsz")?;
+    let value: serde_json::Value = serde_json::from_str(&jsz).context("/jsz is not JSON")?;
+    value["consumers"].as_u64().with_context(|| format!("/jsz has no consumer count: {jsz}"))
 }
 
 /// Finds the nats-server binary: `$NATS_SERVER_BIN`, else `nats-server` on `PATH`, else

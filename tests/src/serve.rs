@@ -31,6 +31,8 @@ pub struct ServeProcess {
     pub url: String,
     /// Base URL of the private donor vault listener, when started with one.
     pub private_url: Option<String>,
+    /// The private listener's bearer token file (and the token), when started with one.
+    pub private_token: Option<(PathBuf, String)>,
     log: PathBuf,
 }
 
@@ -45,7 +47,17 @@ impl ServeProcess {
         ServeProcess::start_inner(binary, data, extra, true)
     }
 
+    /// Like [`ServeProcess::start`], with these environment variables set (they
+    /// override the default `RUST_LOG=warn`).
+    pub fn start_with_env(binary: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> ServeProcess {
+        ServeProcess::start_full(binary, data, extra, false, env)
+    }
+
     fn start_inner(binary: &Path, data: &Path, extra: &[&str], private: bool) -> ServeProcess {
+        ServeProcess::start_full(binary, data, extra, private, &[])
+    }
+
+    fn start_full(binary: &Path, data: &Path, extra: &[&str], private: bool, env: &[(&str, &str)]) -> ServeProcess {
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS_MAX {
             let port = free_port().expect("a free port");
@@ -58,15 +70,28 @@ impl ServeProcess {
                 command.args(["--private-listen", &format!("127.0.0.1:{port}")]);
                 format!("http://127.0.0.1:{port}")
             });
+            let private_token = private.then(|| {
+                let token = random_token();
+                let path = data.with_extension(format!("private-token-{}-{n}", std::process::id()));
+                std::fs::write(&path, format!("{token}\n")).expect("write the private token file");
+                command.arg("--private-token-file").arg(&path);
+                (path, token)
+            });
             let stderr = std::fs::File::create(&log).expect("create the serve log");
             let child = command
                 .env("RUST_LOG", "warn")
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(stderr)
                 .spawn()
                 .unwrap_or_else(|e| panic!("spawn {} serve: {e}", binary.display()));
-            let mut server =
-                ServeProcess { child: Some(child), url: format!("http://127.0.0.1:{port}"), private_url, log };
+            let mut server = ServeProcess {
+                child: Some(child),
+                url: format!("http://127.0.0.1:{port}"),
+                private_url,
+                private_token,
+                log,
+            };
             match server.wait_ready() {
                 Ok(()) => return server,
                 Err(why) => last = why,
@@ -118,6 +143,14 @@ impl ServeProcess {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// 32 hex digits from the OS RNG (a token made for one test).
+pub fn random_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).expect("read /dev/urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Drop for ServeProcess {

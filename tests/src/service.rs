@@ -86,7 +86,8 @@ impl ServiceSetup {
 
     /// The JetStream stream at `url`, projections in `dir/projections`.
     pub fn nats(url: &str, dir: &Path) -> ServiceSetup {
-        let backend = LogBackend::Nats { url: url.to_owned(), settings: StreamSettings::default() };
+        let connect = fundtrail_store::NatsConnect::plain(url).expect("a server URL");
+        let backend = LogBackend::Nats { connect, settings: StreamSettings::default() };
         ServiceSetup::on(backend, dir.join("projections"))
     }
 

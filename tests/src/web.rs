@@ -81,6 +81,21 @@ pub fn post(agent: &ureq::Agent, base: &str, envelope: &[u8]) -> Answer {
     panic!("{url}: no final answer after {POST_ATTEMPTS_MAX} tries");
 }
 
+/// Posts one envelope to `base/v1/events` once, without resending: `None` when no
+/// answer came (connection refused or reset, timed out). For tests that count
+/// every status (a 503 from a healthy replica is a failure, not something to retry).
+pub fn post_once(agent: &ureq::Agent, base: &str, envelope: &[u8]) -> Option<Answer> {
+    let url = format!("{base}/v1/events");
+    let mut response = agent.post(&url).header("Content-Type", "application/json").send(envelope).ok()?;
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let bytes = response.body_mut().read_to_vec().ok()?;
+    let body: Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{status} answer is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    Some(Answer { status, content_type, body })
+}
+
 /// Posts an envelope that must be accepted; returns its sequence.
 pub fn accept(agent: &ureq::Agent, base: &str, envelope: &[u8]) -> u64 {
     let answer = post(agent, base, envelope);

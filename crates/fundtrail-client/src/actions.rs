@@ -66,6 +66,8 @@ pub struct Donor<'a> {
 /// The private vault (`serve --private-listen`) and what only it may hold.
 pub struct VaultDonor<'a> {
     pub url: &'a str,
+    /// The vault's bearer token (`serve --private-token-file`).
+    pub token: &'a str,
     pub name: Option<&'a str>,
     pub contact: Option<&'a str>,
 }
@@ -115,7 +117,7 @@ pub fn give(
                 "consent_public_thanks": false,
             });
             let path = format!("/private/v1/donors/{}", record.commitment);
-            Client::new(v.url)?.put_json(&path, &body).with_context(|| {
+            Client::new(v.url)?.with_bearer(v.token).put_json(&path, &body).with_context(|| {
                 format!(
                     "the donation was recorded, but the private vault at {} did not store the donor (retry the vault)",
                     v.url

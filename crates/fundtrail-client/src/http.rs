@@ -70,6 +70,8 @@ pub struct Posted {
 pub struct Client {
     base: String,
     agent: ureq::Agent,
+    /// Sent as `Authorization: Bearer …` by [`Client::put_json`] (the private vault).
+    bearer: Option<String>,
 }
 
 impl Client {
@@ -83,7 +85,13 @@ impl Client {
             .timeout_global(Some(Duration::from_millis(HTTP_RESPONSE_TIMEOUT_MS)))
             .http_status_as_error(false)
             .build();
-        Ok(Client { base, agent: config.new_agent() })
+        Ok(Client { base, agent: config.new_agent(), bearer: None })
+    }
+
+    /// The same client, authenticating its writes with a bearer token.
+    pub fn with_bearer(mut self, token: &str) -> Client {
+        self.bearer = Some(token.to_owned());
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -124,7 +132,11 @@ impl Client {
     pub fn put_json(&self, path: &str, body: &Value) -> Result<Value> {
         let url = format!("{}{path}", self.base);
         let bytes = serde_json::to_vec(body).expect("JSON serialises");
-        let sent = self.agent.put(&url).header("Content-Type", "application/json").send(&bytes[..]);
+        let mut request = self.agent.put(&url).header("Content-Type", "application/json");
+        if let Some(token) = &self.bearer {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let sent = request.send(&bytes[..]);
         let (status, answer) = sent.and_then(read_answer).with_context(|| format!("no answer from {url}"))?;
         if !(200..300).contains(&status) {
             return Err(problem(status, &answer).into());

@@ -82,6 +82,8 @@ pub const STREAMS_MAX: usize = 256;
 pub const RECEIPT_CHECKPOINT_WAIT: Duration = Duration::from_secs(2);
 /// Retry-After, in seconds, when a checkpoint or the log is not there yet.
 pub const RETRY_AFTER_SECS: u64 = 2;
+/// Retry-After of `/readyz` before the log's first probe answered, in seconds.
+pub const RETRY_STARTING_SECS: u64 = 1;
 
 /// Every route [`router`] serves: (method, axum path). The OpenAPI description in
 /// `schemas/openapi.json` is tested to describe each one.
@@ -262,8 +264,12 @@ pub fn router(state: AppState) -> Router {
 /// merge it into [`router`] or serve it on the public listener — give it its own
 /// listener bound to loopback or an internal network only
 /// ([`vault::serve_private`]).
-pub fn private_router(vault: fundtrail_service::vault::DonorVault, service: Arc<Service>) -> Router {
-    vault::router(vault, service)
+pub fn private_router(
+    vault: fundtrail_service::vault::DonorVault,
+    service: Arc<Service>,
+    token: vault::BearerToken,
+) -> Router {
+    vault::router(vault, service, token)
 }
 
 /// Everything readable is public: any web page may read it (a donor checks a
@@ -347,23 +353,31 @@ async fn healthz() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok\n")
 }
 
+/// From what the process knows (the log's last probe, the projections'
+/// position): no network call, so it answers at once even while NATS is down.
 async fn readyz(State(app): State<AppState>) -> Response {
-    let service = app.service();
-    match service.ready().await {
-        Ok(true) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ready\n").into_response(),
-        Ok(false) => {
-            let applied = service.read.applied();
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "catching-up",
-                format!("the projections have applied the log up to sequence {applied} and are catching up"),
-            )
-            .retry_after(RETRY_AFTER_SECS)
-            .into_response()
+    use fundtrail_service::health::Readiness;
+    match app.service().readiness() {
+        Readiness::Ready => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ready\n").into_response(),
+        Readiness::Starting => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "starting", "the event log has not been reached yet")
+                .retry_after(RETRY_STARTING_SECS)
+                .into_response()
         }
-        Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("the event log: {e}"))
-            .retry_after(RETRY_AFTER_SECS)
-            .into_response(),
+        Readiness::CatchingUp { applied, last_seq } => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "catching-up",
+            format!("the projections have applied the log up to sequence {applied} of {last_seq} and are catching up"),
+        )
+        .retry_after(RETRY_AFTER_SECS)
+        .into_response(),
+        Readiness::LogUnreachable { cause, for_secs } => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("the event log has not answered for {for_secs} s: {cause}"),
+        )
+        .retry_after(problem::RETRY_UNAVAILABLE_SECS)
+        .into_response(),
     }
 }
 

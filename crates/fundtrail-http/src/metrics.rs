@@ -154,7 +154,7 @@ fn escape(label: &str) -> String {
 pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
     let service = app.service();
     let applied = service.read.applied();
-    let last = service.log.last_seq().await.ok();
+    let last = service.known_last_seq();
     let checkpoint_size = app.latest_checkpoint().map_or(0, |(_, c)| c.size);
     let shed = &app.inner.shed;
     let streams_open = (shed.limits.streams_max - app.inner.streams.available_permits()) as u64;

@@ -9,7 +9,7 @@
 //! | 400 | the envelope or its payload is malformed | `envelope-json`, `envelope-shape`, `payload-type`, `signature-count`, `base64`, `signature-length`, `keyid-format`, `payload-json`, `schema`, `event`, `body` |
 //! | 401 | the signature or the signer is not accepted | `unknown-key`, `bad-signature`, `author-mismatch` |
 //! | 403 | the signer may not author this | `role`, `genesis`, `host-key-pinned` |
-//! | 409 | the event's identity collides with what exists | `id-reused`, `exists` |
+//! | 409 | the event's identity collides with what exists; or it lost every race against other replicas (`contended`, with `Retry-After`: send it again) | `id-reused`, `exists`, `contended` |
 //! | 413 | too large | `too-large` |
 //! | 415 | the body is declared as something other than JSON | `media-type` |
 //! | 422 | a rule refused it | [`Refusal::code`], e.g. `clock` |
@@ -17,7 +17,7 @@
 //! A refusal's status follows from its class alone ([`Refusal::class`], where
 //! every variant is classified): `Unauthenticated` 401, `Forbidden` 403,
 //! `Exists` 409 with code `exists`, `Conflict` 409, `Rule` 422.
-//! | 503 | try again later (with `Retry-After`) | `busy`, `overloaded`, `unavailable`, `shutting-down`, `timeout` |
+//! | 503 | try again later (with `Retry-After`) | `overloaded`, `unavailable`, `shutting-down`, `timeout` |
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +30,8 @@ use serde::Serialize;
 pub const PROBLEM_TYPE_BASE: &str = "https://fundtrail.example/problems/";
 /// The media type of every error.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+/// Retry-After after losing every race for a command (409 `contended`), in seconds.
+pub const RETRY_CONTENDED_SECS: u64 = 1;
 /// Retry-After for a busy or overloaded writer, in seconds.
 pub const RETRY_BUSY_SECS: u64 = 1;
 /// Retry-After when the log is unreachable or the service is stopping, in seconds.
@@ -85,8 +87,10 @@ impl Problem {
                 let (status, code) = refusal_status(r);
                 Problem::new(status, code, detail)
             }
+            // Lost races, not an outage: the client's command conflicted with
+            // other writers' every time; the same envelope may be sent again.
             SubmitError::Busy { .. } => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail).retry_after(RETRY_BUSY_SECS)
+                Problem::new(StatusCode::CONFLICT, "contended", detail).retry_after(RETRY_CONTENDED_SECS)
             }
             SubmitError::Overloaded => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail).retry_after(RETRY_BUSY_SECS)
@@ -144,7 +148,8 @@ fn title(status: StatusCode, code: &str) -> &'static str {
         "exists" => "Already exists",
         "clock" => "Event time out of range",
         "not-found" => "Not found",
-        "busy" | "overloaded" => "Busy, retry shortly",
+        "overloaded" => "Busy, retry shortly",
+        "contended" => "Lost every race against other writers, send it again",
         "checkpoint-pending" => "No signed checkpoint covers it yet",
         _ => match status.as_u16() {
             400 => "Malformed request",
@@ -201,7 +206,10 @@ mod tests {
         let shape = EnvelopeError::Shape("missing field".into());
         assert_eq!(Problem::from_submit(&SubmitError::Envelope(shape)).status, StatusCode::BAD_REQUEST);
         let busy = Problem::from_submit(&SubmitError::Busy { attempts: 16 });
-        assert_eq!((busy.status, busy.retry_after_secs), (StatusCode::SERVICE_UNAVAILABLE, Some(RETRY_BUSY_SECS)));
+        assert_eq!(
+            (busy.status, busy.code.as_str(), busy.retry_after_secs),
+            (StatusCode::CONFLICT, "contended", Some(RETRY_CONTENDED_SECS))
+        );
         let exists = Problem::from_submit(&SubmitError::Refused(Refusal::HostAlreadyEstablished));
         assert_eq!((exists.status, exists.code.as_str()), (StatusCode::CONFLICT, "exists"));
         let no_host = Problem::from_submit(&SubmitError::Refused(Refusal::NoHost));

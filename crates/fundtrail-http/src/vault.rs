@@ -8,6 +8,10 @@
 //! | `DELETE /private/v1/donors/{commitment}` | erase: 200 with the tombstone, the same one every time |
 //! | `GET /private/v1/donors?after=&limit=` | records and tombstones in commitment order |
 //!
+//! **Authenticated:** every request carries `Authorization: Bearer <token>`, the
+//! token `serve` reads from `--private-token-file` (it refuses to start the
+//! private listener without one); network placement is not authentication.
+//!
 //! **Never mount this on the public listener**: serve it on its own listener bound
 //! to loopback or an internal network only (`fundtrail serve --private-listen`).
 //! It has no CORS (no web page elsewhere may read it), and every answer is
@@ -17,6 +21,7 @@
 //! | status | codes |
 //! |---|---|
 //! | 400 | `commitment`, `json`, `base64`, `salt-length`, `query` |
+//! | 401 | `unauthenticated` (no or another bearer token; see [`BearerToken`]) |
 //! | 404 | `not-found` |
 //! | 409 | `donor-conflict` (held with other content), `erased` (erased donors are never stored again) |
 //! | 413 | `too-large` (body over [`PRIVATE_BODY_BYTES_MAX`]) |
@@ -70,12 +75,74 @@ struct Private {
 
 type Answer<T> = Result<T, Problem>;
 
-pub(crate) fn router(vault: DonorVault, service: Arc<Service>) -> Router {
+/// The private listener's bearer token (`Authorization: Bearer <token>`): every
+/// request must carry it; compared in constant time. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct BearerToken(Arc<[u8]>);
+
+/// Shortest token accepted: 32 characters (e.g. 16 random bytes in hex).
+pub const BEARER_TOKEN_CHARS_MIN: usize = 32;
+/// Longest token accepted.
+pub const BEARER_TOKEN_CHARS_MAX: usize = 1024;
+
+impl BearerToken {
+    /// A token of printable ASCII without spaces, [`BEARER_TOKEN_CHARS_MIN`] to
+    /// [`BEARER_TOKEN_CHARS_MAX`] characters. The error never repeats it.
+    pub fn new(token: &str) -> Result<BearerToken, String> {
+        let n = token.len();
+        if !(BEARER_TOKEN_CHARS_MIN..=BEARER_TOKEN_CHARS_MAX).contains(&n) {
+            return Err(format!(
+                "the private API token has {n} characters; it needs {BEARER_TOKEN_CHARS_MIN} to {BEARER_TOKEN_CHARS_MAX}"
+            ));
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("the private API token must be printable ASCII without spaces".into());
+        }
+        Ok(BearerToken(token.as_bytes().into()))
+    }
+
+    /// Whether `presented` is the token (constant time in its content).
+    fn matches(&self, presented: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        presented.len() == self.0.len() && bool::from(self.0.ct_eq(presented))
+    }
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken([redacted])")
+    }
+}
+
+/// Refuses (401, `WWW-Authenticate: Bearer`) any request without the token.
+async fn authenticate(State(token): State<BearerToken>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .map(|t| t.trim_ascii());
+    match presented {
+        Some(t) if token.matches(t) => next.run(request).await,
+        _ => {
+            let mut response = Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "the private donor vault API needs its bearer token (Authorization: Bearer <token>)",
+            )
+            .into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+    }
+}
+
+pub(crate) fn router(vault: DonorVault, service: Arc<Service>, token: BearerToken) -> Router {
     Router::new()
         .route("/private/v1/donors", get(list))
         .route("/private/v1/donors/{commitment}", get(read).put(store).delete(erase))
         .fallback(crate::not_found)
         .method_not_allowed_fallback(crate::method_not_allowed)
+        .layer(middleware::from_fn_with_state(token, authenticate))
         .layer(middleware::from_fn(private_answer))
         .layer(DefaultBodyLimit::max(PRIVATE_BODY_BYTES_MAX))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -88,9 +155,10 @@ pub async fn serve_private(
     listener: tokio::net::TcpListener,
     vault: DonorVault,
     service: Arc<Service>,
+    token: BearerToken,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(vault, service)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(vault, service, token)).with_graceful_shutdown(shutdown).await
 }
 
 /// Bounds the time to answer, and keeps every answer out of caches.

@@ -24,6 +24,7 @@ const SALT: [u8; 32] = [7; 32];
 
 struct Private {
     url: String,
+    token: String,
     agent: ureq::Agent,
     _dir: tempfile::TempDir,
 }
@@ -37,23 +38,37 @@ impl Private {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let service = server.service.clone();
-        tokio::spawn(fundtrail_http::vault::serve_private(listener, vault, service, std::future::pending()));
-        Private { url, agent: agent(), _dir: dir }
+        let token = fundtrail_testkit::serve::random_token();
+        let bearer = fundtrail_http::vault::BearerToken::new(&token).unwrap();
+        tokio::spawn(fundtrail_http::vault::serve_private(listener, vault, service, bearer, std::future::pending()));
+        Private { url, token, agent: agent(), _dir: dir }
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Reply {
-        call(&self.agent, &self.url, method, path, body).await
+        call(&self.agent, &self.url, method, path, body, Some(&self.token)).await
     }
 }
 
-async fn call(agent: &ureq::Agent, base: &str, method: &str, path: &str, body: Option<Vec<u8>>) -> Reply {
+async fn call(
+    agent: &ureq::Agent,
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+    token: Option<&str>,
+) -> Reply {
     let (agent, url, method) = (agent.clone(), format!("{base}{path}"), method.to_owned());
+    let auth = token.map(|t| format!("Bearer {t}")).unwrap_or_default();
     tokio::task::spawn_blocking(move || {
         let answer = match (method.as_str(), body) {
-            ("GET", None) => agent.get(&url).call(),
-            ("DELETE", None) => agent.delete(&url).call(),
-            ("PUT", Some(b)) => agent.put(&url).header("content-type", "application/json").send(&b[..]),
-            ("POST", Some(b)) => agent.post(&url).header("content-type", "application/json").send(&b[..]),
+            ("GET", None) => agent.get(&url).header("authorization", &auth).call(),
+            ("DELETE", None) => agent.delete(&url).header("authorization", &auth).call(),
+            ("PUT", Some(b)) => {
+                agent.put(&url).header("content-type", "application/json").header("authorization", &auth).send(&b[..])
+            }
+            ("POST", Some(b)) => {
+                agent.post(&url).header("content-type", "application/json").header("authorization", &auth).send(&b[..])
+            }
             (m, _) => panic!("method {m}"),
         };
         let mut response = answer.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
@@ -98,10 +113,11 @@ async fn the_public_listener_serves_no_private_route() {
         ("GET", format!("/private/v1/donors/{c}")),
         ("DELETE", format!("/private/v1/donors/{c}")),
     ] {
-        let reply = call(&server.agent, &server.url, method, &path, None).await;
+        let reply = call(&server.agent, &server.url, method, &path, None, None).await;
         assert_problem(&reply, 404, "not-found");
     }
-    let reply = call(&server.agent, &server.url, "PUT", &format!("/private/v1/donors/{c}"), Some(donor_json())).await;
+    let reply =
+        call(&server.agent, &server.url, "PUT", &format!("/private/v1/donors/{c}"), Some(donor_json()), None).await;
     assert_problem(&reply, 404, "not-found");
     for (_, route) in PRIVATE_ROUTES {
         assert!(!fundtrail_http::ROUTES.iter().any(|(_, r)| r == route), "{route} is public");
@@ -259,4 +275,26 @@ fn donations(v: &Value) -> Vec<(String, i64)> {
         .iter()
         .map(|d| (d["donor"].as_str().unwrap().to_owned(), d["amount_fen"].as_i64().unwrap()))
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_private_api_needs_its_bearer_token() {
+    let server = start(false).await;
+    let private = Private::start(&server).await;
+    let path = format!("/private/v1/donors/{}", commitment());
+    let other = fundtrail_testkit::serve::random_token();
+    let near = format!("{}x", &private.token[..private.token.len() - 1]);
+    for token in [None, Some(other.as_str()), Some(near.as_str()), Some("")] {
+        for (method, body) in [("GET", None), ("PUT", Some(donor_json())), ("DELETE", None)] {
+            let reply = call(&private.agent, &private.url, method, &path, body, token).await;
+            assert_problem(&reply, 401, "unauthenticated");
+        }
+        let reply = call(&private.agent, &private.url, "GET", "/private/v1/donors", None, token).await;
+        assert_problem(&reply, 401, "unauthenticated");
+    }
+    // Nothing was stored by the refused PUTs; with the token, the record is absent.
+    assert_problem(&private.call("GET", &path, None).await, 404, "not-found");
+    assert_eq!(private.call("PUT", &path, Some(donor_json())).await.status, 201);
+    assert!(format!("{:?}", fundtrail_http::vault::BearerToken::new(&private.token).unwrap()).contains("redacted"));
+    assert!(fundtrail_http::vault::BearerToken::new("short").is_err());
 }

@@ -17,6 +17,7 @@
 //! stores and waits.
 
 pub mod clock;
+pub mod health;
 pub mod ledger_store;
 pub mod projections;
 pub mod sequencer;
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fundtrail_ledger::LogSigner;
-use fundtrail_store::{CheckpointLog, EventLog, JetStreamLog, LogError, SledLog, StreamSettings};
+use fundtrail_store::{CheckpointLog, EventLog, JetStreamLog, LogError, NatsConnect, SledLog, StreamSettings};
 use tokio::sync::{mpsc, watch};
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -48,8 +49,8 @@ pub const PROJECTIONS_CACHE_BYTES: u64 = 64 << 20;
 pub enum LogBackend {
     /// The embedded, durable sled log in this directory.
     Embedded(PathBuf),
-    /// NATS JetStream at this URL.
-    Nats { url: String, settings: StreamSettings },
+    /// NATS JetStream: its servers, credentials and TLS.
+    Nats { connect: NatsConnect, settings: StreamSettings },
 }
 
 pub struct ServiceConfig {
@@ -83,6 +84,8 @@ pub struct Service {
     pub read: ReadModel,
     pub log: Arc<dyn EventLog>,
     pub clock: Arc<dyn Clock>,
+    /// The log as the last probe found it (see [`health`]).
+    pub log_reach: watch::Receiver<health::LogReach>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -103,8 +106,8 @@ impl Service {
                 let log = Arc::new(SledLog::open(dir)?);
                 (log.clone(), log)
             }
-            LogBackend::Nats { url, settings } => {
-                let log = Arc::new(JetStreamLog::connect(url, settings.clone()).await?);
+            LogBackend::Nats { connect, settings } => {
+                let log = Arc::new(JetStreamLog::connect_with(connect, settings.clone()).await?);
                 (log.clone(), log)
             }
         };
@@ -121,8 +124,9 @@ impl Service {
         let read = opened.projector.read_model();
         let (handoff_tx, handoff_rx) = mpsc::channel(sequencer::HANDOFF_QUEUE_MAX);
         opened.projector.spawn(handoff_rx, shutdown_rx.clone());
+        let log_reach = health::spawn_probe(log.clone(), shutdown_rx.clone());
         let writer = Writer::start(log.clone(), clock.clone(), config.writer, opened.fold, handoff_tx, shutdown_rx);
-        Ok(Service { writer, read, log, clock, shutdown })
+        Ok(Service { writer, read, log, clock, log_reach, shutdown })
     }
 
     /// Submits a signed envelope and waits until the local projections applied
@@ -136,6 +140,20 @@ impl Service {
     /// Whether the projections have caught up with the log.
     pub async fn ready(&self) -> Result<bool, LogError> {
         Ok(self.read.applied() >= self.log.last_seq().await?)
+    }
+
+    /// Whether to receive traffic, from what the process knows (no network
+    /// call: answers at once).
+    pub fn readiness(&self) -> health::Readiness {
+        health::readiness(&self.log_reach.borrow(), self.read.applied())
+    }
+
+    /// The log's last sequence as last probed, if the probe reached it.
+    pub fn known_last_seq(&self) -> Option<u64> {
+        match &*self.log_reach.borrow() {
+            health::LogReach::Reached { last_seq } => Some(*last_seq),
+            _ => None,
+        }
     }
 
     /// Stops the sequencer and the projections.

@@ -70,6 +70,8 @@ pub const CATCH_UP_READ_MAX: usize = 1_000;
 pub const CATCH_UP_WAIT_MAX: Duration = Duration::from_secs(10);
 /// Hand-overs waiting for the projections before the sequencer waits for them.
 pub const HANDOFF_QUEUE_MAX: usize = 64;
+/// Pause before a catch-up follows the log again after a failed start.
+pub const CATCH_UP_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// Wait before following the log again after an error.
 pub const FOLLOW_RETRY_DELAY: Duration = Duration::from_millis(500);
 
@@ -107,7 +109,12 @@ pub enum SubmitError {
     /// host key) or a fund rule.
     #[error("{0}")]
     Refused(Refusal),
-    #[error("the fund is busy: the command lost {attempts} races in a row; retry")]
+    /// Other writers (replicas) appended to the history that decides the
+    /// command every time it was decided: nothing was written. Not an outage.
+    #[error(
+        "the history deciding this command changed {attempts} times while it was decided (other replicas \
+         writing to it); nothing was written; send it again"
+    )]
     Busy { attempts: u32 },
     #[error("the event log is unavailable: {0}")]
     Unavailable(String),
@@ -438,6 +445,10 @@ impl Sequencer {
                     tracing::debug!(%filter, expected, actual, "lost a race; deciding again");
                     self.put_back(before, true);
                 }
+                Err(AppendError::Contended { description }) => {
+                    tracing::debug!(%description, "lost a race (the log did not say where); deciding again");
+                    self.put_back(before, true);
+                }
                 Err(AppendError::PartialDuplicate { .. }) => {
                     remember(&mut ours, steps);
                     self.put_back(before, true);
@@ -481,34 +492,60 @@ impl Sequencer {
         caught_up
     }
 
+    /// Follows the log until the fold reaches `last`. A failed read of the
+    /// follow stream (a consumer lost, a connection blip) follows again from the
+    /// fold's position; only when no message arrives for [`CATCH_UP_WAIT_MAX`],
+    /// or the log is corrupt, is the error returned.
     async fn follow_until(
         &mut self,
         last: u64,
         ours: &mut HashMap<String, VerifiedEvent>,
         steps: &mut Vec<Step>,
     ) -> Result<(), LogError> {
+        let mut deadline = tokio::time::Instant::now() + CATCH_UP_WAIT_MAX;
+        let mut last_error: Option<LogError> = None;
         while self.fold.position() < last {
+            let waited_out = |last_error: Option<LogError>, position: u64| {
+                let cause = format!(
+                    "the log's last sequence is {last}, but sequence {} did not arrive within {CATCH_UP_WAIT_MAX:?}{}",
+                    position + 1,
+                    last_error.map(|e| format!(" ({e})")).unwrap_or_default()
+                );
+                LogError::Unavailable { cause }
+            };
             if self.follow.is_none() {
-                self.start_following().await?;
+                if let Err(e) = self.start_following().await {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(waited_out(Some(e), self.fold.position()));
+                    }
+                    last_error = Some(e);
+                    tokio::time::sleep(CATCH_UP_RETRY_DELAY).await;
+                    continue;
+                }
             }
             let follow = self.follow.as_mut().expect("following");
-            let Ok(next) = tokio::time::timeout(CATCH_UP_WAIT_MAX, follow.next()).await else {
+            let Ok(next) = tokio::time::timeout_at(deadline, follow.next()).await else {
                 self.follow = None;
-                let cause = format!(
-                    "the log's last sequence is {last}, but sequence {} did not arrive within {CATCH_UP_WAIT_MAX:?}",
-                    self.fold.position() + 1
-                );
-                return Err(LogError::Unavailable { cause });
+                return Err(waited_out(last_error, self.fold.position()));
             };
             match next {
-                Some(Ok(message)) => self.apply_followed(message, ours, steps),
-                Some(Err(e)) => {
+                Some(Ok(message)) => {
+                    self.apply_followed(message, ours, steps);
+                    deadline = tokio::time::Instant::now() + CATCH_UP_WAIT_MAX;
+                    last_error = None;
+                }
+                Some(Err(e @ LogError::Corrupt(_))) => {
                     self.follow = None;
                     return Err(e);
                 }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "catching up: following the log again");
+                    self.follow = None;
+                    last_error = Some(e);
+                }
                 None => {
                     self.follow = None;
-                    return Err(LogError::Unavailable { cause: "the followed stream ended".into() });
+                    last_error = Some(LogError::Unavailable { cause: "the followed stream ended".into() });
                 }
             }
             if steps.len() >= CATCH_UP_READ_MAX {

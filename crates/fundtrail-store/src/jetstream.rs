@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, stream};
 use async_nats::{Client, HeaderMap};
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -37,6 +37,8 @@ use futures::stream::BoxStream;
 use futures::StreamExt as _;
 use serde::Deserialize;
 
+use crate::follower;
+use crate::nats_connect::{NatsAuth, NatsConnect};
 use crate::{
     check_appended, subject, validate_batch, validate_checkpoint, version, AppendError, AppendRequest, Appended,
     CheckpointLog, EventLog, LogError, StoredMessage, APPEND_ATTEMPTS_MAX, CHECKPOINT_SIZE_MAX, CHECKPOINT_SUBJECT,
@@ -66,8 +68,22 @@ const HEADERS_SIZE_MAX: usize = 4 * 1024;
 
 /// JetStream error codes this log acts on.
 mod err_code {
-    /// "wrong last sequence: N": a stale expectation.
+    /// "wrong last sequence: N": a stale expectation (a single server; a cluster
+    /// when its store checked it).
     pub const WRONG_LAST_SEQUENCE: u64 = 10071;
+    /// "wrong last sequence" without a number: a stale expectation refused before
+    /// the store knew the sequence (a replicated stream, or another append to the
+    /// same subject in flight).
+    pub const WRONG_LAST_SEQUENCE_CONSTANT: u64 = 10164;
+    /// "expected last sequence per subject temporarily unavailable" (a stream
+    /// leader that has not caught up yet): the expectation could not be checked.
+    pub const EXPECTED_LAST_SEQ_NOT_READY: u64 = 10163;
+
+    /// The answers that mean: the expectation did not hold, or could not be
+    /// checked now; nothing was stored. A lost race, never an outage.
+    pub fn is_lost_race(err_code: u64) -> bool {
+        matches!(err_code, WRONG_LAST_SEQUENCE | WRONG_LAST_SEQUENCE_CONSTANT | EXPECTED_LAST_SEQ_NOT_READY)
+    }
     /// "no message found" (message get).
     pub const NO_MESSAGE_FOUND: u64 = 10037;
     /// "stream not found".
@@ -100,29 +116,72 @@ pub struct JetStreamLog {
 }
 
 impl JetStreamLog {
-    /// Connects, checks the server version (≥ 2.12) and the streams (creating them if
-    /// absent, refusing weaker ones). The client reconnects by itself afterwards (with
-    /// backoff); while NATS is unreachable, calls fail with [`LogError::Unavailable`] or,
-    /// for appends, [`AppendError::UnknownOutcome`].
+    /// Connects to one server without credentials (tests, a local server).
     pub async fn connect(url: &str, settings: StreamSettings) -> Result<JetStreamLog, LogError> {
+        let options = NatsConnect::plain(url).map_err(|e| LogError::Invalid(e.to_string()))?;
+        JetStreamLog::connect_with(&options, settings).await
+    }
+
+    /// Connects (to any of the servers; the client fails over between them and
+    /// the ones the cluster announces), checks the server version (≥ 2.12) and the
+    /// streams (creating them if absent, refusing weaker ones). The client
+    /// reconnects by itself afterwards (with backoff); while NATS is unreachable,
+    /// calls fail with [`LogError::Unavailable`] or, for appends,
+    /// [`AppendError::UnknownOutcome`]. Refused credentials are
+    /// [`LogError::Incompatible`] (waiting does not help); errors name the servers
+    /// and the kind of credentials, never a secret.
+    pub async fn connect_with(options: &NatsConnect, settings: StreamSettings) -> Result<JetStreamLog, LogError> {
         assert!(settings.replicas >= 1, "at least one replica");
         assert!(!settings.duplicate_window.is_zero(), "a duplicate window");
-        let client = async_nats::ConnectOptions::new()
+        let where_ = options.describe();
+        let mut connect = async_nats::ConnectOptions::new()
             .connection_timeout(CONNECT_TIMEOUT)
             .request_timeout(Some(REQUEST_TIMEOUT))
-            .connect(url)
-            .await
-            .map_err(|e| LogError::Unavailable { cause: format!("cannot connect to NATS at {url}: {e}") })?;
+            .name("fundtrail");
+        connect = match &options.auth {
+            NatsAuth::None => connect,
+            NatsAuth::CredsFile(path) => connect.credentials_file(path).await.map_err(|e| {
+                LogError::Incompatible(format!("cannot read the NATS creds file {}: {}", path.display(), e.kind()))
+            })?,
+            NatsAuth::NkeySeed(seed) => connect.nkey(seed.expose().to_owned()),
+            NatsAuth::UserPassword { user, password } => {
+                connect.user_and_password(user.clone(), password.expose().to_owned())
+            }
+            NatsAuth::Token(token) => connect.token(token.expose().to_owned()),
+        };
+        if let Some(ca) = &options.tls_ca {
+            connect = connect.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        let servers: Vec<async_nats::ServerAddr> = options
+            .servers
+            .iter()
+            .map(|s| s.parse().map_err(|e| LogError::Invalid(format!("NATS server {s}: {e}"))))
+            .collect::<Result<_, _>>()?;
+        let client = connect.connect(servers).await.map_err(|e| match e.kind() {
+            async_nats::ConnectErrorKind::AuthorizationViolation => {
+                LogError::Incompatible(format!("NATS at {where_} refused the credentials: {e}"))
+            }
+            async_nats::ConnectErrorKind::Tls => {
+                LogError::Incompatible(format!("TLS with NATS at {where_} failed: {e}"))
+            }
+            _ => LogError::Unavailable { cause: format!("cannot connect to NATS at {where_}: {e}") },
+        })?;
         let info = client.server_info();
         version::check(&info.version).map_err(LogError::Incompatible)?;
         if !info.jetstream {
-            return Err(LogError::Incompatible(format!("JetStream is not enabled on the NATS server at {url}")));
+            return Err(LogError::Incompatible(format!("JetStream is not enabled on the NATS server at {where_}")));
         }
         let context = jetstream::ContextBuilder::new().timeout(REQUEST_TIMEOUT).build(client.clone());
         let log = JetStreamLog { client, context, settings };
         log.ensure_stream(event_stream_config(&log.settings)).await?;
         log.ensure_stream(checkpoint_stream_config(&log.settings)).await?;
         Ok(log)
+    }
+
+    /// Whether the client is connected to a server now (what the process knows,
+    /// no network call).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
     /// The connected server's version string.
@@ -266,10 +325,20 @@ impl JetStreamLog {
     }
 
     /// After a duplicate or conflict answer: decides what the contract reports, by
-    /// looking the batch's ids up among the recent messages.
+    /// looking the batch's ids up among the messages that could hold them.
+    ///
+    /// After a lost race, a batch with expectations could only have landed after
+    /// the lowest sequence it expected (an expectation that held at the first send
+    /// put the batch beyond it), so only those messages are scanned: usually a
+    /// handful, where a backward scan of the duplicate window could read
+    /// thousands on every lost race.
     async fn resolve_refusal(&self, batch: &[AppendRequest], error: ApiError) -> Result<Vec<Appended>, AppendError> {
         let ids: Vec<&str> = batch.iter().map(|r| r.msg_id.as_str()).collect();
-        let found = self.find_recent_msg_ids(&ids).await?;
+        let lowest_expected = batch.iter().filter_map(|r| r.expect.as_ref().map(|e| e.last_seq)).min();
+        let found = match lowest_expected {
+            Some(after) if err_code::is_lost_race(error.err_code) => self.find_msg_ids_after(&ids, after).await?,
+            _ => self.find_recent_msg_ids(&ids).await?,
+        };
         if found.len() == ids.len() {
             let appended: Vec<Appended> = ids.iter().map(|id| Appended { seq: found[*id], duplicate: true }).collect();
             check_appended(batch.len(), &appended);
@@ -279,14 +348,17 @@ impl JetStreamLog {
             let (stored, new) = ids.iter().map(|id| id.to_string()).partition(|id| found.contains_key(id));
             return Err(AppendError::PartialDuplicate { stored, new });
         }
-        if error.err_code == err_code::WRONG_LAST_SEQUENCE {
+        if err_code::is_lost_race(error.err_code) {
             return Err(self.conflict(batch, &error).await?);
         }
         Err(AppendError::Log(error.into_log_error()))
     }
 
-    /// The [`AppendError::Conflict`] for a "wrong last sequence" answer: the first
-    /// expectation of the batch that no longer holds.
+    /// The error for a lost race: [`AppendError::Conflict`] naming the first
+    /// expectation of the batch that no longer holds, or
+    /// [`AppendError::Contended`] when every one holds again by the time it is
+    /// looked at (the server refused while another append to the same history
+    /// was in flight, or could not check yet).
     async fn conflict(&self, batch: &[AppendRequest], error: &ApiError) -> Result<AppendError, LogError> {
         for expect in batch.iter().filter_map(|r| r.expect.as_ref()) {
             let actual = self.last_subject_seq(&expect.filter).await?;
@@ -294,9 +366,32 @@ impl JetStreamLog {
                 return Ok(AppendError::Conflict { filter: expect.filter.clone(), expected: expect.last_seq, actual });
             }
         }
-        // Every expectation holds again: impossible in an append-only stream unless the
-        // answer was about something else; report the server's own words.
-        Ok(AppendError::Log(error.clone().into_log_error()))
+        Ok(AppendError::Contended { description: format!("{} (error code {})", error.description, error.err_code) })
+    }
+
+    /// Looks ids up among the messages after sequence `after` (at most the newest
+    /// [`DEDUP_SCAN_MESSAGES_MAX`] of them), stopping when all are found.
+    async fn find_msg_ids_after(&self, ids: &[&str], after: u64) -> Result<HashMap<String, u64>, LogError> {
+        let mut found = HashMap::new();
+        let last = self.last_seq().await?;
+        if last <= after {
+            return Ok(found);
+        }
+        let low = (after + 1).max(last.saturating_sub(DEDUP_SCAN_MESSAGES_MAX - 1));
+        let mut messages = follower::follow(self.context.clone(), EVENT_STREAM, low);
+        for seq in low..=last {
+            let next = tokio::time::timeout(REQUEST_TIMEOUT, messages.next())
+                .await
+                .map_err(|_| LogError::Unavailable { cause: format!("reading sequence {seq}: timed out") })?;
+            let (message, _) = next.ok_or_else(|| LogError::Unavailable { cause: "message stream ended".into() })??;
+            if ids.contains(&message.msg_id.as_str()) {
+                found.insert(message.msg_id.clone(), message.seq);
+                if found.len() == ids.len() {
+                    break;
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Looks ids up among the most recent messages, newest first, stopping when all are
@@ -330,54 +425,23 @@ impl JetStreamLog {
     }
 
     /// `count` messages from `from_seq` on (all must exist), each with its server
-    /// timestamp in Unix milliseconds.
+    /// timestamp in Unix milliseconds. One consumer, deleted when done.
     async fn read_timed(&self, from_seq: u64, count: usize) -> Result<Vec<(StoredMessage, i128)>, LogError> {
         assert!(from_seq >= 1);
         if count == 0 {
             return Ok(Vec::new());
         }
-        let mut messages = self.ordered_messages(from_seq).await?;
+        let mut messages = follower::follow(self.context.clone(), EVENT_STREAM, from_seq);
         let mut out = Vec::with_capacity(count);
         while out.len() < count {
             let next = tokio::time::timeout(REQUEST_TIMEOUT, messages.next()).await.map_err(|_| {
                 LogError::Unavailable { cause: format!("reading sequence {}: timed out", from_seq + out.len() as u64) }
             })?;
             let message = next.ok_or_else(|| LogError::Unavailable { cause: "message stream ended".into() })??;
-            let expected = from_seq + out.len() as u64;
-            if message.0.seq != expected {
-                return Err(LogError::Corrupt(format!(
-                    "read sequence {} where {expected} was expected (a gap in the stream)",
-                    message.0.seq
-                )));
-            }
+            assert_eq!(message.0.seq, from_seq + out.len() as u64, "the follower reads in order, without gaps");
             out.push(message);
         }
         Ok(out)
-    }
-
-    /// An ordered consumer's messages from `from_seq` on, decoded.
-    async fn ordered_messages(
-        &self,
-        from_seq: u64,
-    ) -> Result<BoxStream<'static, Result<(StoredMessage, i128), LogError>>, LogError> {
-        let unavailable = |e: &dyn std::fmt::Display| LogError::Unavailable {
-            cause: format!("reading {EVENT_STREAM} from {from_seq}: {e}"),
-        };
-        let stream = self.context.get_stream_no_info(EVENT_STREAM).await.map_err(|e| unavailable(&e))?;
-        let consumer = stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from_seq.max(1) },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
-        Ok(messages
-            .map(|item| match item {
-                Ok(message) => decode_message(&message),
-                Err(e) => Err(LogError::Unavailable { cause: format!("following {EVENT_STREAM}: {e}") }),
-            })
-            .boxed())
     }
 }
 
@@ -395,8 +459,7 @@ impl EventLog for JetStreamLog {
                     return Ok(appended);
                 }
                 Err(SendError::Api(error))
-                    if error.err_code == err_code::BATCH_DUPLICATE_MSG_ID
-                        || error.err_code == err_code::WRONG_LAST_SEQUENCE =>
+                    if error.err_code == err_code::BATCH_DUPLICATE_MSG_ID || err_code::is_lost_race(error.err_code) =>
                 {
                     return self.resolve_refusal(&batch, error).await;
                 }
@@ -441,22 +504,8 @@ impl EventLog for JetStreamLog {
     }
 
     async fn follow(&self, from_seq: u64) -> Result<BoxStream<'static, Result<StoredMessage, LogError>>, LogError> {
-        let from_seq = from_seq.max(1);
-        let mut next_seq = from_seq;
-        let messages = self.ordered_messages(from_seq).await?;
-        Ok(messages
-            .map(move |item| {
-                let (message, _) = item?;
-                if message.seq != next_seq {
-                    return Err(LogError::Corrupt(format!(
-                        "followed sequence {} where {next_seq} was expected",
-                        message.seq
-                    )));
-                }
-                next_seq += 1;
-                Ok(message)
-            })
-            .boxed())
+        let messages = follower::follow(self.context.clone(), EVENT_STREAM, from_seq.max(1));
+        Ok(messages.map(|item| item.map(|(message, _)| message)).boxed())
     }
 
     async fn last_seq(&self) -> Result<u64, LogError> {
@@ -643,21 +692,6 @@ fn new_batch_id() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("ft-{:x}-{nanos:x}-{count:x}", std::process::id())
-}
-
-fn decode_message(message: &jetstream::Message) -> Result<(StoredMessage, i128), LogError> {
-    let info = message.info().map_err(|e| LogError::Corrupt(format!("message metadata: {e}")))?;
-    let seq = info.stream_sequence;
-    // Unix milliseconds of the server's timestamp (async-nats' `time` DateTime).
-    let published_ms = info.published.unix_timestamp_nanos() / 1_000_000;
-    let msg_id = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Msg-Id"))
-        .map(|v| v.as_str().to_string())
-        .ok_or_else(|| LogError::Corrupt(format!("message {seq} has no Nats-Msg-Id")))?;
-    let stored = StoredMessage { seq, subject: message.subject.to_string(), msg_id, payload: message.payload.to_vec() };
-    Ok((stored, published_ms))
 }
 
 /// The error part of a JetStream API answer.

@@ -43,7 +43,9 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 pub mod baseline;
+mod follower;
 mod jetstream;
+pub mod nats_connect;
 mod sled_log;
 pub mod subject;
 pub mod version;
@@ -52,6 +54,7 @@ pub use jetstream::{
     checkpoint_stream_config, event_stream_config, stream_weaknesses, JetStreamLog, StreamSettings, CHECKPOINT_STREAM,
     EVENT_STREAM,
 };
+pub use nats_connect::{NatsAuth, NatsConnect, Secret};
 pub use sled_log::{SledLog, SledSync};
 
 /// Subjects of event messages: `fundtrail.v1.<fund>.<aggregate>.<id>`.
@@ -150,6 +153,12 @@ pub enum AppendError {
     /// An expectation was stale: the history it guards has moved on.
     #[error("conflict on {filter}: expected its last sequence to be {expected}, it is {actual}")]
     Conflict { filter: String, expected: u64, actual: u64 },
+    /// The log refused the batch because of its expectations without saying
+    /// which one is stale: another append to the same history was in flight, or
+    /// the stream's leader could not check yet. Nothing was stored; like a
+    /// [`AppendError::Conflict`], read the log's end and decide again.
+    #[error("the history this batch expects was being appended to; nothing stored: {description}")]
+    Contended { description: String },
     /// A payload over [`MESSAGE_SIZE_MAX`].
     #[error("message {msg_id} is {size} bytes, over the {max}-byte limit")]
     TooLarge { msg_id: String, size: usize, max: usize },

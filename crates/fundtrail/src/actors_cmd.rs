@@ -78,8 +78,11 @@ pub struct Donor {
     /// The private donor vault of the service (`serve --private-listen`), e.g.
     /// http://127.0.0.1:8081: salt, reference, name and contact are stored there too,
     /// never on the stream, and can be erased there.
-    #[arg(long, env = "FUNDTRAIL_VAULT", value_name = "URL")]
+    #[arg(long, env = "FUNDTRAIL_VAULT", value_name = "URL", requires = "vault_token_file")]
     pub vault: Option<String>,
+    /// The private vault's bearer token, in a file (`serve --private-token-file`).
+    #[arg(long, env = "FUNDTRAIL_VAULT_TOKEN_FILE", value_name = "FILE")]
+    pub vault_token_file: Option<PathBuf>,
     /// The donor's name, for the private vault only (with --vault).
     #[arg(long, value_name = "NAME", requires = "vault")]
     pub donor_name: Option<String>,
@@ -649,8 +652,13 @@ fn submit_donation(
     let key = load_key(&ctx.signer.key)?;
     let client = Client::new(&ctx.signer.conn.server)?;
     let at = ctx.signer.at.unwrap_or_else(Utc::now);
-    let vault = donor.vault.as_deref().map(|url| VaultDonor {
+    let token = match &donor.vault_token_file {
+        Some(path) => Some(crate::serve_cmd::read_secret_file(path, "vault token")?),
+        None => None,
+    };
+    let vault = donor.vault.as_deref().zip(token.as_ref()).map(|(url, token)| VaultDonor {
         url,
+        token: token.expose(),
         name: donor.donor_name.as_deref(),
         contact: donor.donor_contact.as_deref(),
     });

@@ -23,9 +23,13 @@ pub struct ServeArgs {
     /// Data directory: the embedded log (without --nats), the projections, the log key.
     #[arg(long, default_value = "fundtrail-data", env = "FUNDTRAIL_DATA")]
     data: PathBuf,
-    /// NATS server URL; the embedded sled log is used when absent.
-    #[arg(long, env = "FUNDTRAIL_NATS")]
+    /// NATS servers, comma-separated (`nats://a:4222,nats://b:4222`; the client
+    /// fails over between them); the embedded sled log is used when absent. Also
+    /// read from FUNDTRAIL_NATS. No credentials in URLs: see the --nats-* flags.
+    #[arg(long, env = "FUNDTRAIL_NATS_URLS")]
     nats: Option<String>,
+    #[command(flatten)]
+    nats_auth: NatsAuthArgs,
     /// The log key (signs ledger checkpoints); generated in the data dir when absent.
     /// Replicas that serve one ledger share one log key.
     #[arg(long, env = "FUNDTRAIL_LOG_KEY")]
@@ -53,10 +57,14 @@ pub struct ServeArgs {
     replicas: usize,
     /// Also serve the private donor vault API (`/private/v1/donors`: names, contacts,
     /// erasure; kept in <data>/vault) on this second address. Off by default.
-    /// Bind to loopback or an internal network only: it has no authentication of
-    /// its own and must never be reachable from the public listener's network.
+    /// Every request must carry the bearer token of --private-token-file; bind it
+    /// to loopback or an internal network too.
     #[arg(long, env = "FUNDTRAIL_PRIVATE_LISTEN")]
     private_listen: Option<SocketAddr>,
+    /// The private API's bearer token (its first line, 32 to 1,024 printable
+    /// characters): required with --private-listen.
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_PRIVATE_TOKEN_FILE")]
+    private_token_file: Option<PathBuf>,
     /// A witness policy file (C2SP tlog-policy) to pin in the portal's page: the page
     /// then checks each checkpoint's cosignatures against it (without one it says the
     /// ledger is not witnessed).
@@ -66,7 +74,7 @@ pub struct ServeArgs {
     limits: LimitArgs,
 }
 
-/// How much load the public listener takes before it sheds (see `docs/operations.md`).
+/// How much load the public listener takes before it sheds (see `docs/load-shedding.md`).
 #[derive(Args)]
 pub struct LimitArgs {
     /// TCP connections open at once; more wait in the kernel's backlog.
@@ -120,6 +128,100 @@ fn limit_u32(text: &str) -> Result<u32, String> {
     limit_value(text).map(|n| u32::try_from(n).expect("LIMIT_MAX fits in u32"))
 }
 
+/// How `serve` authenticates to NATS: at most one way. Secrets come from files
+/// or the environment, never from the command line (which `ps` shows).
+#[derive(Args, Default)]
+pub struct NatsAuthArgs {
+    /// A NATS `.creds` file (user JWT and nkey seed).
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_NATS_CREDS")]
+    nats_creds: Option<PathBuf>,
+    /// A file holding an nkey seed (`SU…`).
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_NATS_NKEY_FILE")]
+    nats_nkey_file: Option<PathBuf>,
+    /// NATS user; its password from --nats-password-file or FUNDTRAIL_NATS_PASSWORD.
+    #[arg(long, value_name = "USER", env = "FUNDTRAIL_NATS_USER")]
+    nats_user: Option<String>,
+    /// A file holding the NATS user's password.
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_NATS_PASSWORD_FILE", requires = "nats_user")]
+    nats_password_file: Option<PathBuf>,
+    /// A file holding a NATS token (or set FUNDTRAIL_NATS_TOKEN).
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_NATS_TOKEN_FILE")]
+    nats_token_file: Option<PathBuf>,
+    /// CA certificates (PEM) to trust for NATS over TLS; TLS is then required.
+    #[arg(long, value_name = "FILE", env = "FUNDTRAIL_NATS_TLS_CA")]
+    nats_tls_ca: Option<PathBuf>,
+}
+
+/// Largest secret file read (a password, token or nkey seed).
+const SECRET_FILE_BYTES_MAX: u64 = 4096;
+
+/// A secret from a file: its first line, trimmed; refused when empty or large.
+/// Errors name the file, never its content.
+pub fn read_secret_file(path: &Path, what: &str) -> Result<fundtrail_store::Secret> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+    if meta.len() > SECRET_FILE_BYTES_MAX {
+        bail!("the {what} file {} is over {SECRET_FILE_BYTES_MAX} bytes", path.display());
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+    let value = text.lines().next().unwrap_or("").trim().to_owned();
+    if value.is_empty() {
+        bail!("the {what} file {} is empty", path.display());
+    }
+    Ok(fundtrail_store::Secret::new(value))
+}
+
+/// A secret from an environment variable, if set (and not empty).
+fn secret_env(name: &str) -> Option<fundtrail_store::Secret> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(|v| fundtrail_store::Secret::new(v.trim().to_owned()))
+}
+
+impl NatsAuthArgs {
+    /// The one way to authenticate that the flags and environment name.
+    fn auth(&self) -> Result<fundtrail_store::NatsAuth> {
+        use fundtrail_store::NatsAuth;
+        let token = match &self.nats_token_file {
+            Some(path) => Some(read_secret_file(path, "NATS token")?),
+            None => secret_env("FUNDTRAIL_NATS_TOKEN"),
+        };
+        let mut ways = Vec::new();
+        if let Some(path) = &self.nats_creds {
+            ways.push(NatsAuth::CredsFile(path.clone()));
+        }
+        if let Some(path) = &self.nats_nkey_file {
+            ways.push(NatsAuth::NkeySeed(read_secret_file(path, "NATS nkey seed")?));
+        }
+        if let Some(user) = &self.nats_user {
+            let password = match &self.nats_password_file {
+                Some(path) => read_secret_file(path, "NATS password")?,
+                None => secret_env("FUNDTRAIL_NATS_PASSWORD").with_context(|| {
+                    format!("--nats-user {user} needs a password: --nats-password-file or FUNDTRAIL_NATS_PASSWORD")
+                })?,
+            };
+            ways.push(NatsAuth::UserPassword { user: user.clone(), password });
+        }
+        if let Some(token) = token {
+            ways.push(NatsAuth::Token(token));
+        }
+        if ways.len() > 1 {
+            let named: Vec<String> = ways.iter().map(NatsAuth::describe).collect();
+            bail!("more than one way to authenticate to NATS is given ({}): choose one", named.join(", "));
+        }
+        Ok(ways.pop().unwrap_or(NatsAuth::None))
+    }
+
+    /// The connection options for `servers` (a comma-separated list).
+    pub fn connect(&self, servers: &str) -> Result<fundtrail_store::NatsConnect> {
+        let servers = fundtrail_store::nats_connect::parse_servers(servers).context("--nats")?;
+        if let Some(ca) = &self.nats_tls_ca {
+            if !ca.is_file() {
+                bail!("--nats-tls-ca {} is not a file", ca.display());
+            }
+        }
+        Ok(fundtrail_store::NatsConnect { servers, auth: self.auth()?, tls_ca: self.nats_tls_ca.clone() })
+    }
+}
+
 #[derive(Args)]
 pub struct RebuildArgs {
     /// The data directory of a stopped server.
@@ -160,7 +262,7 @@ pub enum LedgerCommand {
 pub struct ServerOptions {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    pub nats: Option<String>,
+    pub nats: Option<fundtrail_store::NatsConnect>,
     /// The log key file; generated in the data dir when absent.
     pub log_key: Option<PathBuf>,
     /// Pinned host key id (the trust anchor for genesis).
@@ -232,20 +334,20 @@ async fn start_tuned(options: ServerOptions, tuning: Tuning) -> Result<RunningSe
     };
     let writer = WriterConfig { host_key, backdate_max: options.backdate_max, ..WriterConfig::default() };
     let backend = match &options.nats {
-        Some(url) => LogBackend::Nats { url: url.clone(), settings: tuning.settings.clone() },
+        Some(connect) => LogBackend::Nats { connect: connect.clone(), settings: tuning.settings.clone() },
         None => LogBackend::Embedded(options.data_dir.join("log")),
     };
-    let config = ServiceConfig {
-        backend,
+    let config = || ServiceConfig {
+        backend: backend.clone(),
         projections_dir: options.data_dir.join("projections"),
-        writer,
-        log_signer: signer,
+        writer: writer.clone(),
+        log_signer: signer.clone(),
         checkpoint_entries: tuning.checkpoint_entries,
         checkpoint_interval: tuning.checkpoint_interval,
         chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
         snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
     };
-    let service = Arc::new(Service::start(config, options.clock).await.context("starting the service")?);
+    let service = Arc::new(start_service(config, options.clock).await?);
     let state = fundtrail_http::AppState::with_limits(service.clone(), tuning.limits);
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -257,6 +359,37 @@ async fn start_tuned(options: ServerOptions, tuning: Tuning) -> Result<RunningSe
     }));
     let vkey = service.read.vkey.clone();
     Ok(RunningServer { url, vkey, service, state, shutdown, http })
+}
+
+/// First pause while waiting for NATS; doubled after each attempt up to the max.
+const NATS_WAIT_INITIAL: Duration = Duration::from_millis(500);
+const NATS_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// Starts the service; while its log is unreachable (NATS down, a cluster
+/// without a stream leader yet), waits with backoff and says so on stderr,
+/// instead of exiting. Anything else (refused credentials, a weak stream, a
+/// broken data dir) ends the start with its error.
+async fn start_service(
+    config: impl Fn() -> ServiceConfig,
+    clock: Arc<dyn fundtrail_service::Clock>,
+) -> Result<Service> {
+    let mut pause = NATS_WAIT_INITIAL;
+    for attempt in 1.. {
+        match Service::start(config(), clock.clone()).await {
+            Ok(service) => return Ok(service),
+            Err(fundtrail_service::ServiceError::Log(fundtrail_store::LogError::Unavailable { cause })) => {
+                eprintln!(
+                    "waiting for the event log (attempt {attempt}): {cause}; trying again in {} ms",
+                    pause.as_millis()
+                );
+                tracing::warn!(attempt, %cause, "waiting for the event log");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(NATS_WAIT_MAX);
+            }
+            Err(e) => return Err(e).context("starting the service"),
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 /// Reads a key file, or creates one (mode 0600) from the OS RNG.
@@ -272,11 +405,25 @@ pub fn load_or_create_key(path: &Path) -> Result<ActorKey> {
 pub fn serve(args: ServeArgs) -> Result<()> {
     init_tracing();
     let runtime = tokio::runtime::Runtime::new()?;
+    // The private listener authenticates or does not start (checked before
+    // anything else starts).
+    let private_token = match (&args.private_listen, &args.private_token_file) {
+        (Some(_), Some(path)) => {
+            let secret = read_secret_file(path, "private API token")?;
+            Some(fundtrail_http::vault::BearerToken::new(secret.expose()).map_err(anyhow::Error::msg)?)
+        }
+        (Some(addr), None) => bail!(
+            "--private-listen {addr} needs --private-token-file: the donor vault API is never served without authentication"
+        ),
+        (None, _) => None,
+    };
+    let servers = args.nats.clone().or_else(|| std::env::var("FUNDTRAIL_NATS").ok().filter(|v| !v.is_empty()));
+    let nats = servers.as_deref().map(|list| args.nats_auth.connect(list)).transpose()?;
     runtime.block_on(async {
         let options = ServerOptions {
             listen: args.listen,
             data_dir: args.data.clone(),
-            nats: args.nats.clone(),
+            nats: nats.clone(),
             log_key: args.log_key.clone(),
             host_key: args.host_key.clone(),
             clock: Arc::new(SystemClock),
@@ -292,7 +439,13 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             },
             limits: args.limits.limits(),
         };
-        let server = start_tuned(options, tuning).await?;
+        let server = tokio::select! {
+            server = start_tuned(options, tuning) => server?,
+            _ = shutdown_signal() => {
+                println!("stopped before the service started");
+                return Ok(());
+            }
+        };
         if let Some(path) = &args.portal_witness_policy {
             let text =
                 std::fs::read_to_string(path).with_context(|| format!("--portal-witness-policy {}", path.display()))?;
@@ -301,16 +454,16 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 .pin_witness_policy(&text)
                 .map_err(|e| anyhow::anyhow!("--portal-witness-policy {}: {e}", path.display()))?;
         }
-        let store = match &args.nats {
-            Some(url) => format!("NATS JetStream at {url}"),
+        let store = match &nats {
+            Some(connect) => format!("NATS JetStream at {}", connect.describe()),
             None => format!("embedded log in {}", args.data.join("log").display()),
         };
         println!("FundTrail serving on {} ({store})", server.url);
         println!("ledger vkey: {}", server.vkey);
         tracing::info!(url = %server.url, "serving");
-        let private = match args.private_listen {
-            Some(addr) => Some(start_private(addr, &args.data, &server).await?),
-            None => None,
+        let private = match (args.private_listen, private_token) {
+            (Some(addr), Some(token)) => Some(start_private(addr, &args.data, &server, token).await?),
+            _ => None,
         };
         shutdown_signal().await;
         println!("shutting down");
@@ -328,6 +481,7 @@ async fn start_private(
     addr: SocketAddr,
     data: &Path,
     server: &RunningServer,
+    token: fundtrail_http::vault::BearerToken,
 ) -> Result<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let dir = data.join(fundtrail_service::vault::VAULT_DIR);
     let vault = fundtrail_service::vault::DonorVault::open(&dir, server.service.clock.clone())
@@ -342,10 +496,15 @@ async fn start_private(
     }
     println!("private donor vault API on {url}/private/v1/donors (vault in {})", dir.display());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task =
-        tokio::spawn(fundtrail_http::vault::serve_private(listener, vault, server.service.clone(), async move {
+    let task = tokio::spawn(fundtrail_http::vault::serve_private(
+        listener,
+        vault,
+        server.service.clone(),
+        token,
+        async move {
             let _ = stopped.await;
-        }));
+        },
+    ));
     Ok((stop, task))
 }
 

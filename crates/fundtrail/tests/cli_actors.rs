@@ -17,6 +17,8 @@ struct Server {
     url: String,
     /// The private donor vault's listener.
     vault: String,
+    /// Its bearer token file, and the token.
+    vault_token: (std::path::PathBuf, String),
     dir: tempfile::TempDir,
 }
 
@@ -25,7 +27,8 @@ fn start_server() -> Server {
     let binary = Path::new(env!("CARGO_BIN_EXE_fundtrail"));
     let process = ServeProcess::start_with_private(binary, &dir.path().join("server"), &[]);
     let (url, vault) = (process.url.clone(), process.private_url.clone().expect("a private listener"));
-    Server { _process: process, url, vault, dir }
+    let vault_token = process.private_token.clone().expect("a private token");
+    Server { _process: process, url, vault, vault_token, dir }
 }
 
 fn get_text(url: &str) -> String {
@@ -276,6 +279,8 @@ fn a_fund_from_nothing_money_in_and_out_with_refusals() {
             "13800000002",
             "--vault",
             &vault,
+            "--vault-token-file",
+            s(&w.server.vault_token.0),
             "--donor-name",
             "王小明",
             "--donor-contact",
@@ -283,13 +288,21 @@ fn a_fund_from_nothing_money_in_and_out_with_refusals() {
         ],
     );
     let commitment = named["donor_commitment"].as_str().unwrap().to_owned();
-    let record = get_text(&format!("{vault}/private/v1/donors/{commitment}"));
+    let bearer = format!("Bearer {}", w.server.vault_token.1);
+    let private_get = |url: String| -> (u16, String) {
+        let mut answer = agent().get(&url).header("Authorization", &bearer).call().unwrap();
+        (answer.status().as_u16(), answer.body_mut().read_to_string().unwrap())
+    };
+    let record_url = format!("{vault}/private/v1/donors/{commitment}");
+    assert_eq!(agent().get(&record_url).call().unwrap().status(), 401, "no token, no donor");
+    let (status, record) = private_get(record_url.clone());
+    assert_eq!(status, 200);
     assert!(record.contains("王小明"), "{record}");
     let public = get_text(&format!("{}/v1/events/{}", w.server.url, named["id"].as_str().unwrap()));
     assert!(!public.contains("王小明") && !public.contains("13800000002"), "{public}");
-    let erased = agent().delete(format!("{vault}/private/v1/donors/{commitment}")).call().unwrap();
+    let erased = agent().delete(&record_url).header("Authorization", &bearer).call().unwrap();
     assert_eq!(erased.status(), 200);
-    let record = get_text(&format!("{vault}/private/v1/donors/{commitment}"));
+    let (_, record) = private_get(record_url.clone());
     assert!(!record.contains("王小明"), "{record}");
     assert!(get_text(&format!("{}/ledger/vkey", w.server.url)).contains("+"), "the public side still serves");
     assert!(agent().get(format!("{}/private/v1/donors/{commitment}", w.server.url)).call().unwrap().status() == 404);

@@ -2,8 +2,8 @@
 //!
 //! - [`event`]: the event catalogue (what can happen, who may author it,
 //!   where, and which aggregate it belongs to).
-//! - [`subject`]: the subject format `fundtrail.v1.<fund>.<aggregate>.<id>`,
-//!   built and parsed.
+//! - [`subject`]: the versioned subject format
+//!   `fundtrail.<version>.<fund>.<aggregate>.<partition>`, built and parsed.
 //! - [`admission`]: the rules a command passes when it arrives (clock window,
 //!   pinned host key, id reuse), with the time given.
 //! - [`rules`]: [`decide`] (command + state → events or a [`Refusal`]) and

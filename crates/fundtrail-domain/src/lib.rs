@@ -34,5 +34,5 @@ pub use event::{Event, EventBody, EventParseError, EventType, Role};
 pub use ids::{donor_commitment, EventId, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
 pub use money::Fen;
 pub use refusal::{Refusal, RefusalClass};
-pub use rules::{decide, evolve, replay, Applied};
+pub use rules::{decide, evolve, evolve_recorded, replay, Applied};
 pub use state::State;

@@ -26,7 +26,9 @@ use sha2::{Digest, Sha256};
 
 /// The layout of a snapshot and of what it holds. Bump it whenever `Fold`
 /// or the domain `State` changes shape: older snapshots are then ignored.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+/// 2: the event ids are one index in the state (`State::event_ids`, id → record),
+/// not a set in the state and a map in the fold.
+pub const SNAPSHOT_FORMAT: u32 = 2;
 /// The largest snapshot read (a corrupt length must not allocate wildly).
 pub const SNAPSHOT_BYTES_MAX: u64 = 4 << 30;
 

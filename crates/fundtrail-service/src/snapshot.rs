@@ -156,7 +156,7 @@ mod tests {
         type Damage = Box<dyn Fn(&mut Vec<u8>)>;
         let cases: Vec<(&str, Damage)> = vec![
             ("bad magic", Box::new(|b: &mut Vec<u8>| b[0] ^= 1)),
-            ("format 2", Box::new(|b: &mut Vec<u8>| b[11] = 2)),
+            ("format 1", Box::new(|b: &mut Vec<u8>| b[11] = 1)), // the format before one id index
             ("fails its SHA-256", Box::new(|b: &mut Vec<u8>| *b.last_mut().unwrap() ^= 1)),
             ("header says 48", Box::new(|b: &mut Vec<u8>| b.truncate(HEADER_LEN + 1))),
             ("position", Box::new(|b: &mut Vec<u8>| b[19] = 9)),

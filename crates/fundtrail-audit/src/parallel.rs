@@ -70,7 +70,7 @@ pub(crate) enum Ahead {
 pub(crate) struct Opened {
     verified: VerifiedEvent,
     key: VerifyingKey,
-    /// The event's own subject, when the caller will compare one.
+    /// The event's own subject (current version), when the caller will compare one.
     subject: Option<String>,
 }
 
@@ -105,7 +105,8 @@ impl Ahead {
         let Opened { verified, subject: own, .. } = *opened;
         match (subject, own) {
             (None, _) => Some(verified),
-            (Some(given), Some(own)) if given == own => Some(verified),
+            // A message of an older subject version: its own subject in that version.
+            (Some(given), Some(own)) if given == own || verified.event.subject_like(given) == given => Some(verified),
             (Some(_), _) => None,
         }
     }

@@ -3,18 +3,25 @@
 
 use fundtrail_audit::testing::{publish_envelopes, LedgerBuilder};
 use fundtrail_audit::{verify_nats, Cause, DirSource, VerifyOptions};
+use fundtrail_domain::subject::SubjectVersion;
 use fundtrail_store::{AppendRequest, CheckpointLog, EventLog, JetStreamLog, StreamSettings};
 use fundtrail_testkit::NatsServer;
 
 /// Appends every envelope as the service would: subject and msg id from the event.
 async fn append_all(log: &JetStreamLog, b: &LedgerBuilder) {
+    append_all_in(log, b, |_| SubjectVersion::V2).await
+}
+
+/// Appends every envelope, envelope `i` on its subject in `version(i)`.
+async fn append_all_in(log: &JetStreamLog, b: &LedgerBuilder, version: impl Fn(usize) -> SubjectVersion) {
     let requests: Vec<AppendRequest> = b
         .envelopes
         .iter()
-        .map(|envelope| {
+        .enumerate()
+        .map(|(i, envelope)| {
             let event = b.fold.open(envelope).expect("opens").event;
             AppendRequest {
-                subject: event.subject(),
+                subject: event.subject_in(version(i)),
                 msg_id: event.id.to_string(),
                 payload: envelope.clone(),
                 expect: None,
@@ -72,4 +79,29 @@ fn the_stream_replays_to_the_published_checkpoint() {
     let failure =
         verify_nats(&server.url(), Some(&DirSource::new(more_dir.path())), &verifier, Default::default()).unwrap_err();
     assert!(failure.to_string().contains(&format!("the stream only {size} messages")), "{failure}");
+}
+
+/// A stream an older release began (v1 subjects, one per donation) and this one
+/// continued (v2): verified exactly as the same history on v2 subjects alone.
+#[test]
+fn a_stream_of_both_subject_versions_replays_identically() {
+    let server = NatsServer::start().expect("nats-server (set NATS_SERVER_BIN, see scripts/test.sh)");
+    let b = LedgerBuilder::realistic(60);
+    let size = b.envelopes.len() as u64;
+    let half = b.envelopes.len() / 2;
+    let dir = tempfile::tempdir().unwrap();
+    let published = b.publish(dir.path(), &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let log = JetStreamLog::connect(&server.url(), StreamSettings::default()).await.expect("connect");
+        append_all_in(&log, &b, |i| if i < half { SubjectVersion::V1 } else { SubjectVersion::V2 }).await;
+        log.publish_checkpoint(published.note.clone()).await.expect("publish checkpoint");
+        let subjects: Vec<String> = log.read(1, 10_000).await.unwrap().into_iter().map(|m| m.subject).collect();
+        assert!(subjects[..half].iter().all(|s| s.starts_with("fundtrail.v1.")));
+        assert!(subjects[half..].iter().all(|s| s.starts_with("fundtrail.v2.")));
+    });
+    let report = verify_nats(&server.url(), None, &b.signer.verifier(), VerifyOptions::default()).unwrap();
+    assert_eq!(report.entries, size);
+    assert_eq!(report.checkpoint.root, published.checkpoint.root.to_base64());
+    assert_eq!(report.state, b.fold.state);
 }

@@ -48,6 +48,11 @@ pub struct IdRecord {
     pub payload_sha256: [u8; 32],
 }
 
+impl IdRecord {
+    /// The record of an event applied without a log (no sequence, no payload).
+    pub const UNRECORDED: IdRecord = IdRecord { seq: 0, payload_sha256: [0; 32] };
+}
+
 /// What admitting a command gave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {

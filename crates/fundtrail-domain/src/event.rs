@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{EventId, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
 use crate::money::Fen;
-use crate::subject::{self, Aggregate, AggregateKind as A};
+use crate::subject::{self, Aggregate, AggregateKind as A, SubjectVersion};
 
 /// Current schema version of every event type. Older versions stay readable:
 /// [`upcast`] lifts them to this one.
@@ -738,10 +738,22 @@ impl Event {
         self.body.event_type()
     }
 
-    /// The NATS subject the event is published on:
-    /// `fundtrail.v1.<fund>.<aggregate>.<id>` (see [`crate::subject`]).
+    /// The NATS subject the event is published on, in the current version of
+    /// the subject contract (see [`crate::subject`]).
     pub fn subject(&self) -> String {
-        subject::build(&self.fund, &self.aggregate())
+        self.subject_in(subject::CURRENT)
+    }
+
+    /// The event's subject in `version` of the subject contract.
+    pub fn subject_in(&self, version: SubjectVersion) -> String {
+        subject::build(version, &self.fund, &self.aggregate())
+    }
+
+    /// The subject a message carrying this event must have, given the subject
+    /// it has: the event's subject in the version `given` names (a reader
+    /// accepts every version), or in the current one if it names none.
+    pub fn subject_like(&self, given: &str) -> String {
+        self.subject_in(SubjectVersion::of_subject(given).unwrap_or(subject::CURRENT))
     }
 }
 

@@ -2,7 +2,7 @@
 //! `Deserialize` refuse malformed input, so a value of the type is always valid.
 //!
 //! Fund, proposal and pledge ids become NATS subject tokens
-//! (`fundtrail.v1.<fund>.<aggregate>.<id>`), so they never contain `.`, `*`, `>`
+//! (`fundtrail.<version>.<fund>.<aggregate>.<id>`), so they never contain `.`, `*`, `>`
 //! or white space.
 
 use std::fmt;

@@ -2,8 +2,8 @@
 //!
 //! - [`event`]: the event catalogue (what can happen, who may author it,
 //!   where, and which aggregate it belongs to).
-//! - [`subject`]: the subject format `fundtrail.v1.<fund>.<aggregate>.<id>`,
-//!   built and parsed.
+//! - [`subject`]: the versioned subject format
+//!   `fundtrail.<version>.<fund>.<aggregate>.<partition>`, built and parsed.
 //! - [`admission`]: the rules a command passes when it arrives (clock window,
 //!   pinned host key, id reuse), with the time given.
 //! - [`rules`]: [`decide`] (command + state → events or a [`Refusal`]) and
@@ -34,5 +34,5 @@ pub use event::{Event, EventBody, EventParseError, EventType, Role};
 pub use ids::{donor_commitment, EventId, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
 pub use money::Fen;
 pub use refusal::{Refusal, RefusalClass};
-pub use rules::{decide, evolve, replay, Applied};
+pub use rules::{decide, evolve, evolve_recorded, replay, Applied};
 pub use state::State;

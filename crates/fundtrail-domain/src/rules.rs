@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use chrono::{DateTime, Datelike, Utc};
 
+use crate::admission::IdRecord;
 use crate::event::*;
 use crate::ids::{FundId, KeyId, ProposalId, Sha256Hex};
 use crate::money::Fen;
@@ -31,22 +32,35 @@ pub enum Applied {
 /// was already applied (the same event twice has one effect) — or the rule
 /// that refuses it.
 pub fn decide(state: &State, command: &Event) -> Result<Vec<Event>, Refusal> {
-    if state.event_ids.contains(&command.id) {
+    if state.event_ids.contains_key(&command.id) {
         return Ok(Vec::new());
     }
     check(state, command)?;
     Ok(vec![command.clone()])
 }
 
-/// Applies an event to the state after checking every rule again.
+/// Applies an event to the state after checking every rule again, recording
+/// its id as [`IdRecord::UNRECORDED`] (applied without a log: tests, a local
+/// replay). A reader of a log uses [`evolve_recorded`].
 pub fn evolve(state: &mut State, event: &Event) -> Result<Applied, Refusal> {
-    if state.event_ids.contains(&event.id) {
+    evolve_recorded(state, event, || IdRecord::UNRECORDED)
+}
+
+/// [`evolve`], recording where the event's id appeared and what it said
+/// (`record` is called only when the event applies): the state's one index of
+/// event ids, which admission reads to tell a resend from a reuse.
+pub fn evolve_recorded(
+    state: &mut State,
+    event: &Event,
+    record: impl FnOnce() -> IdRecord,
+) -> Result<Applied, Refusal> {
+    if state.event_ids.contains_key(&event.id) {
         return Ok(Applied::Duplicate);
     }
     check(state, event)?;
     let applied_before = state.events_applied;
     apply(state, event);
-    state.event_ids.insert(event.id.clone());
+    state.event_ids.insert(event.id.clone(), record());
     state.events_applied += 1;
     debug_assert_eq!(state.events_applied, applied_before + 1);
     debug_assert!(state.funds.get(&event.fund).is_none_or(|f| !f.cash.available().expect("checked").is_negative()));
@@ -419,7 +433,7 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
             text("summary", &b.summary, TEXT_CHARS_MAX)
         }
         B::CorrectionRecorded(b) => {
-            if !state.event_ids.contains(&b.corrects) {
+            if !state.event_ids.contains_key(&b.corrects) {
                 return Err(Refusal::UnknownEvent { corrects: b.corrects.clone() });
             }
             text("note", &b.note, TEXT_CHARS_MAX)?;

@@ -10,11 +10,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use imbl::{OrdMap, OrdSet};
+use imbl::OrdMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::admission::IdRecord;
 use crate::event::{AuditOpinionKind, Channel, ProposalCategory, Role, VoteChoice};
 use crate::ids::{EventId, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
 use crate::money::{Fen, MoneyOverflow};
@@ -27,8 +28,10 @@ pub struct State {
     /// Roles by scope (a fund id, or "host" for host-wide roles), then key.
     pub roles: OrdMap<FundId, OrdMap<KeyId, BTreeSet<Role>>>,
     pub funds: OrdMap<FundId, Fund>,
-    /// Ids of every event applied: the same id twice has one effect.
-    pub event_ids: OrdSet<EventId>,
+    /// Every event applied, by id, with where it appeared and what it said:
+    /// the same id twice has one effect, and admission tells a resend from a
+    /// reuse by the record. The fold's one index of event ids.
+    pub event_ids: OrdMap<EventId, IdRecord>,
     /// The host's annual reports by year.
     pub annual_reports: BTreeMap<i32, Sha256Hex>,
     /// How many events have been applied.

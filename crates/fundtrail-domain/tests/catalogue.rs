@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use fundtrail_domain::event::*;
 use fundtrail_domain::ids::HOST_SCOPE;
-use fundtrail_domain::subject::{self, AggregateKind};
+use fundtrail_domain::subject::{self, AggregateKind, SubjectVersion};
 use fundtrail_domain::testing::*;
 use fundtrail_domain::{EventType, FundId, KeyId, Refusal, RefusalClass};
 
@@ -49,11 +49,16 @@ fn every_event_has_a_subject_that_parses_back_to_its_fund_and_aggregate() {
     for event in &w.log {
         seen.insert(event.event_type());
         let aggregate = event.aggregate();
-        let subject = event.subject();
-        let parts = subject::parse(&subject).unwrap_or_else(|e| panic!("{}: {e}", event.type_name()));
-        assert_eq!(parts.fund, event.fund, "{subject}");
-        assert_eq!(parts.kind(), Some(aggregate.kind), "{subject}");
-        assert_eq!(parts.id, aggregate.id, "{subject}");
+        for version in SubjectVersion::ALL {
+            let subject = event.subject_in(version);
+            let parts = subject::parse(&subject).unwrap_or_else(|e| panic!("{}: {e}", event.type_name()));
+            assert_eq!(parts.version, version, "{subject}");
+            assert_eq!(parts.fund, event.fund, "{subject}");
+            assert_eq!(parts.kind(), Some(aggregate.kind), "{subject}");
+            assert_eq!(parts.partition, aggregate.partition(version), "{subject}");
+            assert_eq!(event.subject_like(&subject), subject, "a reader accepts every version");
+        }
+        assert_eq!(event.subject(), event.subject_in(subject::CURRENT));
         let in_scope = match event.event_type().scope() {
             Scope::Host => event.fund.is_host(),
             Scope::Fund => !event.fund.is_host(),
@@ -69,17 +74,25 @@ fn every_event_has_a_subject_that_parses_back_to_its_fund_and_aggregate() {
 fn subjects_of_the_catalogue() {
     let mut w = World::new();
     w.genesis("admin");
-    assert_eq!(w.log[0].subject(), "fundtrail.v1.host.host.genesis");
+    assert_eq!(w.log[0].subject(), "fundtrail.v2.host.host.genesis");
+    assert_eq!(w.log[0].subject_in(SubjectVersion::V1), "fundtrail.v1.host.host.genesis");
 
     let mut w = World::with_fund();
     let d = w.donate(10);
-    assert_eq!(d.subject(), format!("fundtrail.v1.{FUND}.donation.{}", d.id));
+    assert_eq!(d.subject_in(SubjectVersion::V1), format!("fundtrail.v1.{FUND}.donation.{}", d.id));
+    let last_digit = &d.id.as_str()[35..];
+    assert_eq!(d.subject(), format!("fundtrail.v2.{FUND}.donation.{last_digit}"));
     let receipt = w.event(
         "treasurer",
         FUND,
         EventBody::ReceiptIssued(ReceiptIssued { donation: d.id.clone(), receipt_no: "浙财0001".into() }),
     );
-    assert_eq!(receipt.subject(), d.subject(), "a receipt belongs to its donation");
+    for version in SubjectVersion::ALL {
+        assert_eq!(receipt.subject_in(version), d.subject_in(version), "a receipt belongs to its donation");
+    }
+    // A v1 subject read back is checked as v1; an unknown version as the current one.
+    assert_eq!(d.subject_like(&d.subject_in(SubjectVersion::V1)), d.subject_in(SubjectVersion::V1));
+    assert_eq!(d.subject_like("fundtrail.v9.x.y.z"), d.subject());
 
     let goods = EventBody::GoodsDistributed(GoodsDistributed {
         items: vec![],
@@ -89,15 +102,16 @@ fn subjects_of_the_catalogue() {
     });
     let out = w.event("proposer", FUND, goods);
     assert_eq!(out.aggregate().kind, AggregateKind::Goods);
-    assert_eq!(out.subject(), format!("fundtrail.v1.{FUND}.goods.{}", out.id));
+    assert_eq!(out.subject(), format!("fundtrail.v2.{FUND}.goods.{}", out.id));
+    assert_eq!(out.subject_in(SubjectVersion::V1), format!("fundtrail.v1.{FUND}.goods.{}", out.id));
 
     let report = w.event(
         "admin",
         HOST_SCOPE,
         EventBody::AnnualReportPublished(AnnualReportPublished { year: 2025, report: hash("r") }),
     );
-    assert_eq!(report.subject(), "fundtrail.v1.host.report.2025");
-    assert_eq!(subject::fund_filter(&FundId::new(FUND).unwrap()), format!("fundtrail.v1.{FUND}.>"));
+    assert_eq!(report.subject(), "fundtrail.v2.host.report.2025");
+    assert_eq!(subject::fund_filter(&FundId::new(FUND).unwrap()), format!("fundtrail.*.{FUND}.>"));
 }
 
 // --- refusal classes ------------------------------------------------------------

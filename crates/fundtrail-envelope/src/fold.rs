@@ -14,7 +14,7 @@
 //! or a logged, visible rejection (a projection).
 
 use ed25519_dalek::VerifyingKey;
-use fundtrail_domain::{evolve, Applied, EventId, KeyId, Refusal, State};
+use fundtrail_domain::{evolve_recorded, Applied, EventId, KeyId, Refusal, State};
 use imbl::HashMap;
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +43,7 @@ pub struct Folded {
 }
 
 /// The fold's state: the domain state plus what readers of a stream need
-/// beside it (position, where each id appeared, parsed keys). Every part is
+/// beside it (position, parsed keys; where each id appeared is in the state). Every part is
 /// a persistent map, so a clone is O(1): the sequencer keeps the fold from
 /// before a batch and puts it back if the batch loses a race, and hands the
 /// projections the fold after each batch.
@@ -54,7 +54,6 @@ pub struct Folded {
 pub struct Fold {
     pub state: State,
     position: u64,
-    ids: HashMap<EventId, IdRecord>,
     #[serde(skip)]
     keys: HashMap<KeyId, VerifyingKey>,
 }
@@ -81,8 +80,9 @@ impl Fold {
         self.position
     }
 
+    /// Where event `id` appeared and what it said (the state's index of ids).
     pub fn id_record(&self, id: &EventId) -> Option<IdRecord> {
-        self.ids.get(id).copied()
+        self.state.event_ids.get(id).copied()
     }
 
     /// A verifying key the state knows, parsed once.
@@ -100,13 +100,14 @@ impl Fold {
     }
 
     /// Applies message `seq` (which must be the next one). With `subject`, the
-    /// message's subject must be the event's own.
+    /// message's subject must be the event's own, in the version of the subject
+    /// contract it names (a stream written by an older release replays as it did).
     pub fn apply(&mut self, seq: u64, subject: Option<&str>, envelope: &[u8]) -> Result<Folded, FoldError> {
         assert_eq!(seq, self.position + 1, "the fold applies messages in order, without gaps");
         self.position = seq;
         let verified = self.open(envelope).map_err(|source| FoldError::Envelope { seq, source })?;
         if let Some(subject) = subject {
-            let expected = verified.event.subject();
+            let expected = verified.event.subject_like(subject);
             if subject != expected {
                 return Err(FoldError::Subject { seq, subject: subject.to_owned(), expected });
             }
@@ -119,15 +120,14 @@ impl Fold {
     pub fn apply_verified(&mut self, seq: u64, verified: VerifiedEvent) -> Result<Folded, FoldError> {
         self.position = self.position.max(seq);
         let event = &verified.event;
-        let applied = evolve(&mut self.state, event).map_err(|source| FoldError::Rule {
+        let record = || IdRecord { seq, payload_sha256: crate::payload_digest(&verified.payload) };
+        let applied = evolve_recorded(&mut self.state, event, record).map_err(|source| FoldError::Rule {
             seq,
             id: event.id.clone(),
             type_name: event.type_name(),
             source: Box::new(source),
         })?;
         if applied == Applied::Applied {
-            let record = IdRecord { seq, payload_sha256: crate::payload_digest(&verified.payload) };
-            self.ids.insert(event.id.clone(), record);
             self.cache_new_key(event);
         }
         Ok(Folded { event: verified, applied })

@@ -237,3 +237,25 @@ fn opened_envelopes_keep_their_exact_bytes() {
     assert_eq!(opened.envelope, spaced);
     assert_eq!(opened.payload, s.payload);
 }
+
+#[test]
+fn the_fold_takes_a_subject_of_every_version_and_no_other() {
+    let v = vector();
+    let bytes = v["envelope"].as_str().unwrap().as_bytes();
+    for subject in ["fundtrail.v1.host.host.genesis", "fundtrail.v2.host.host.genesis"] {
+        let mut fold = Fold::new();
+        fold.apply(1, Some(subject), bytes).unwrap_or_else(|e| panic!("{subject}: {e}"));
+        assert_eq!(fold.position(), 1);
+    }
+    // Each subject is checked against the event's subject in the version it names.
+    let wrong = [
+        ("fundtrail.v1.host.key.genesis", "fundtrail.v1.host.host.genesis"),
+        ("fundtrail.v2.f1.host.genesis", "fundtrail.v2.host.host.genesis"),
+        ("fundtrail.v3.host.host.genesis", "fundtrail.v2.host.host.genesis"),
+        ("other", "fundtrail.v2.host.host.genesis"),
+    ];
+    for (subject, expected) in wrong {
+        let error = Fold::new().apply(1, Some(subject), bytes).unwrap_err();
+        assert_eq!(error, FoldError::Subject { seq: 1, subject: subject.into(), expected: expected.into() });
+    }
+}

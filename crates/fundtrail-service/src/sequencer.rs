@@ -32,7 +32,8 @@
 //! Which history decides an event: an event a fund role authors in fund F is
 //! decided by F's history alone (its roles, committee, money) plus key
 //! enrolments, which only ever add; it expects the last sequence of
-//! `fundtrail.v1.F.>`. Everything else — host-scope events and whatever a
+//! `fundtrail.*.F.>` (every version of the subject contract: a stream written
+//! by an older release holds v1 subjects, this one appends v2). Everything else — host-scope events and whatever a
 //! host-wide role authors, such as opening a fund or granting a role — may
 //! depend on any history, and expects the last sequence of the whole stream.
 //!
@@ -235,7 +236,7 @@ struct Sequencer {
     clock: Arc<dyn Clock>,
     config: WriterConfig,
     fold: Fold,
-    /// Last sequence of each fund's subjects (`fundtrail.v1.<fund>.>`) seen
+    /// Last sequence of each fund's subjects (`fundtrail.*.<fund>.>`) seen
     /// since this process started. A fund missing here expects its last
     /// sequence as the log reports it (see [`Sequencer::fund_last_seq`]).
     fund_last: HashMap<FundId, u64>,

@@ -26,7 +26,9 @@ use sha2::{Digest, Sha256};
 
 /// The layout of a snapshot and of what it holds. Bump it whenever `Fold`
 /// or the domain `State` changes shape: older snapshots are then ignored.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+/// 2: the event ids are one index in the state (`State::event_ids`, id → record),
+/// not a set in the state and a map in the fold.
+pub const SNAPSHOT_FORMAT: u32 = 2;
 /// The largest snapshot read (a corrupt length must not allocate wildly).
 pub const SNAPSHOT_BYTES_MAX: u64 = 4 << 30;
 
@@ -154,7 +156,7 @@ mod tests {
         type Damage = Box<dyn Fn(&mut Vec<u8>)>;
         let cases: Vec<(&str, Damage)> = vec![
             ("bad magic", Box::new(|b: &mut Vec<u8>| b[0] ^= 1)),
-            ("format 2", Box::new(|b: &mut Vec<u8>| b[11] = 2)),
+            ("format 1", Box::new(|b: &mut Vec<u8>| b[11] = 1)), // the format before one id index
             ("fails its SHA-256", Box::new(|b: &mut Vec<u8>| *b.last_mut().unwrap() ^= 1)),
             ("header says 48", Box::new(|b: &mut Vec<u8>| b.truncate(HEADER_LEN + 1))),
             ("position", Box::new(|b: &mut Vec<u8>| b[19] = 9)),

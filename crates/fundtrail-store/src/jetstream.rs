@@ -40,9 +40,9 @@ use serde::Deserialize;
 use crate::follower;
 use crate::nats_connect::{NatsAuth, NatsConnect};
 use crate::{
-    check_appended, subject, validate_batch, validate_checkpoint, version, AppendError, AppendRequest, Appended,
-    CheckpointLog, EventLog, LogError, StoredMessage, APPEND_ATTEMPTS_MAX, CHECKPOINT_SIZE_MAX, CHECKPOINT_SUBJECT,
-    EVENT_SUBJECTS, MESSAGE_SIZE_MAX, READ_MESSAGES_MAX, REQUEST_TIMEOUT,
+    check_appended, covers_every_event, subject, validate_batch, validate_checkpoint, version, AppendError,
+    AppendRequest, Appended, CheckpointLog, EventLog, LogError, StoredMessage, APPEND_ATTEMPTS_MAX,
+    CHECKPOINT_SIZE_MAX, CHECKPOINT_SUBJECT, EVENT_SUBJECTS, MESSAGE_SIZE_MAX, READ_MESSAGES_MAX, REQUEST_TIMEOUT,
 };
 
 /// The events stream.
@@ -190,14 +190,21 @@ impl JetStreamLog {
     }
 
     /// Creates the stream if absent; refuses an existing one weaker than `wanted`.
+    /// A stream that lacks only some of the wanted subjects (one created by an
+    /// earlier release, with the v1 event subjects only) gets them added: adding
+    /// subjects changes nothing stored and weakens nothing.
     async fn ensure_stream(&self, wanted: stream::Config) -> Result<(), LogError> {
         let name = wanted.name.clone();
-        for _ in 0..2 {
+        for _ in 0..3 {
             match self.stream_config(&name).await? {
                 Some(found) => {
                     let weaknesses = stream_weaknesses(&found, &wanted);
                     if weaknesses.is_empty() {
                         return Ok(());
+                    }
+                    if let Some(updated) = with_missing_subjects(&found, &wanted) {
+                        self.add_subjects(updated, &found.subjects).await?;
+                        continue;
                     }
                     return Err(LogError::Incompatible(weaknesses.join("; ")));
                 }
@@ -210,6 +217,25 @@ impl JetStreamLog {
             }
         }
         Err(LogError::Unavailable { cause: format!("stream {name} neither found nor created") })
+    }
+
+    /// Updates the stream to `updated` (its found configuration with the wanted
+    /// subjects added). Refused, e.g. where the deployment denies the service
+    /// `$JS.API.STREAM.UPDATE` (`deploy/`): the operator adds them, as the error says.
+    async fn add_subjects(&self, updated: stream::Config, found: &[String]) -> Result<(), LogError> {
+        let name = updated.name.clone();
+        let wanted = updated.subjects.clone();
+        match self.context.update_stream(updated).await {
+            Ok(_) => {
+                tracing::warn!(stream = %name, from = ?found, to = ?wanted, "stream subjects updated for the v2 subject contract");
+                Ok(())
+            }
+            Err(e) => Err(LogError::Incompatible(format!(
+                "stream {name} has subjects {found:?}, not {wanted:?}, and adding the missing ones failed: {e}; \
+                 add them as an operator (nats stream edit {name} --subjects '{}') and start again",
+                wanted.join(",")
+            ))),
+        }
     }
 
     /// The stream's configuration, `None` if there is no such stream.
@@ -517,7 +543,7 @@ impl EventLog for JetStreamLog {
 
     async fn last_subject_seq(&self, filter: &str) -> Result<u64, LogError> {
         subject::validate_filter(filter).map_err(|e| LogError::Invalid(e.to_string()))?;
-        if subject::covers(filter, EVENT_SUBJECTS) {
+        if covers_every_event(filter) {
             return self.last_seq().await; // every message matches: O(1), not a walk of all subjects
         }
         let found = self.last_by_subject(EVENT_STREAM, filter).await?;
@@ -556,7 +582,7 @@ pub fn event_stream_config(settings: &StreamSettings) -> stream::Config {
     stream::Config {
         name: EVENT_STREAM.into(),
         description: Some("FundTrail events: signed DSSE envelopes, append-only".into()),
-        subjects: vec![EVENT_SUBJECTS.into()],
+        subjects: EVENT_SUBJECTS.iter().map(|s| s.to_string()).collect(),
         max_message_size: (MESSAGE_SIZE_MAX + HEADERS_SIZE_MAX) as i32,
         ..durable_stream_config(settings)
     }
@@ -598,7 +624,12 @@ pub fn stream_weaknesses(found: &stream::Config, wanted: &stream::Config) -> Vec
     let mut weak = Vec::new();
     let name = &wanted.name;
     let mut say = |what: String| weak.push(format!("stream {name} {what}"));
-    if found.subjects != wanted.subjects {
+    let sorted = |subjects: &[String]| {
+        let mut subjects = subjects.to_vec();
+        subjects.sort();
+        subjects
+    };
+    if sorted(&found.subjects) != sorted(&wanted.subjects) {
         say(format!("has subjects {:?}, not {:?}", found.subjects, wanted.subjects));
     }
     if found.storage != stream::StorageType::File {
@@ -664,6 +695,17 @@ pub fn stream_weaknesses(found: &stream::Config, wanted: &stream::Config) -> Vec
     weak
 }
 
+/// `found` with the subjects of `wanted` if that is all it lacks: every subject it
+/// has is wanted, some wanted one is missing, and no other setting is weaker.
+pub fn with_missing_subjects(found: &stream::Config, wanted: &stream::Config) -> Option<stream::Config> {
+    let subset = found.subjects.iter().all(|s| wanted.subjects.contains(s));
+    if !subset || found.subjects.len() >= wanted.subjects.len() {
+        return None;
+    }
+    let updated = stream::Config { subjects: wanted.subjects.clone(), ..found.clone() };
+    stream_weaknesses(&updated, wanted).is_empty().then_some(updated)
+}
+
 /// The headers of message `index` of a batch: its id and its expectation.
 ///
 /// An expectation over the whole stream's subjects is the stream's last
@@ -675,7 +717,7 @@ fn message_headers(request: &AppendRequest, index: usize) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert("Nats-Msg-Id", request.msg_id.as_str());
     if let Some(expect) = &request.expect {
-        if index == 0 && subject::covers(&expect.filter, EVENT_SUBJECTS) {
+        if index == 0 && covers_every_event(&expect.filter) {
             headers.insert("Nats-Expected-Last-Sequence", expect.last_seq.to_string().as_str());
         } else {
             headers.insert("Nats-Expected-Last-Subject-Sequence", expect.last_seq.to_string().as_str());
@@ -814,8 +856,24 @@ mod tests {
     }
 
     #[test]
+    fn only_a_stream_that_lacks_subjects_and_nothing_else_gets_them_added() {
+        let wanted = event_stream_config(&StreamSettings::default());
+        let v1_only = stream::Config { subjects: vec!["fundtrail.v1.*.*.*".into()], ..wanted.clone() };
+        let updated = with_missing_subjects(&v1_only, &wanted).expect("v1 only: add v2");
+        assert_eq!(updated.subjects, wanted.subjects);
+        assert_eq!(stream_weaknesses(&updated, &wanted), Vec::<String>::new());
+        // Weak in another way too: refused, not updated.
+        let weak = stream::Config { deny_purge: false, ..v1_only.clone() };
+        assert!(with_missing_subjects(&weak, &wanted).is_none());
+        // Subjects FundTrail does not want, or none missing: not ours to change.
+        let other = stream::Config { subjects: vec!["fundtrail.>".into()], ..wanted.clone() };
+        assert!(with_missing_subjects(&other, &wanted).is_none());
+        assert!(with_missing_subjects(&wanted, &wanted).is_none());
+    }
+
+    #[test]
     fn event_subjects_do_not_capture_checkpoints() {
-        assert!(!subject::matches(EVENT_SUBJECTS, CHECKPOINT_SUBJECT));
+        assert!(!crate::is_event_subject(CHECKPOINT_SUBJECT));
     }
 
     #[test]

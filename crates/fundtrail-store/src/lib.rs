@@ -31,7 +31,7 @@
 //!   the batch may or may not have landed. Resend the same requests (same `msg_id`s):
 //!   the resend lands once or reports duplicates.
 //! - **Limits.** [`MESSAGE_SIZE_MAX`] bytes of payload, [`BATCH_MESSAGES_MAX`]
-//!   messages per batch, subjects of the form `fundtrail.v1.<fund>.<aggregate>.<id>`
+//!   messages per batch, subjects of the form `fundtrail.<v1|v2>.<fund>.<aggregate>.<id>`
 //!   ([`EVENT_SUBJECTS`]).
 //!
 //! Architecture invariant: this crate knows bytes, subjects and sequences, never event
@@ -57,8 +57,12 @@ pub use jetstream::{
 pub use nats_connect::{NatsAuth, NatsConnect, Secret};
 pub use sled_log::{SledLog, SledSync};
 
-/// Subjects of event messages: `fundtrail.v1.<fund>.<aggregate>.<id>`.
-pub const EVENT_SUBJECTS: &str = "fundtrail.v1.*.*.*";
+/// Subjects of event messages: `fundtrail.<version>.<fund>.<aggregate>.<id>`, one
+/// pattern per version of the subject contract (`fundtrail_domain::subject`): v1,
+/// which streams written by earlier releases hold, and v2. The events stream takes
+/// all of them; a stream created with v1 only gets v2 added on connect
+/// ([`JetStreamLog::connect`]).
+pub const EVENT_SUBJECTS: &[&str] = &["fundtrail.v1.*.*.*", "fundtrail.v2.*.*.*"];
 /// The subject checkpoints are published on (their own stream, not matched by
 /// [`EVENT_SUBJECTS`]).
 pub const CHECKPOINT_SUBJECT: &str = "fundtrail.v1.checkpoints";
@@ -259,11 +263,11 @@ pub fn validate_batch(batch: &[AppendRequest]) -> Result<(), AppendError> {
         }
         validate_msg_id(&request.msg_id)?;
         if !subject::is_literal(&request.subject)
-            || !subject::matches(EVENT_SUBJECTS, &request.subject)
+            || !is_event_subject(&request.subject)
             || request.subject.len() > SUBJECT_SIZE_MAX
         {
             return Err(AppendError::InvalidBatch(format!(
-                "subject {:?} is not a literal subject matching {EVENT_SUBJECTS}",
+                "subject {:?} is not a literal subject matching one of {EVENT_SUBJECTS:?}",
                 request.subject
             )));
         }
@@ -281,6 +285,17 @@ pub fn validate_batch(batch: &[AppendRequest]) -> Result<(), AppendError> {
         }
     }
     Ok(())
+}
+
+/// True if the literal `subject` is an event subject (matches one of [`EVENT_SUBJECTS`]).
+pub fn is_event_subject(subject: &str) -> bool {
+    EVENT_SUBJECTS.iter().any(|pattern| subject::matches(pattern, subject))
+}
+
+/// True if `filter` matches every event subject (every one of [`EVENT_SUBJECTS`]):
+/// its last sequence is the log's.
+pub fn covers_every_event(filter: &str) -> bool {
+    EVENT_SUBJECTS.iter().all(|pattern| subject::covers(filter, pattern))
 }
 
 fn validate_msg_id(msg_id: &str) -> Result<(), AppendError> {

@@ -29,7 +29,8 @@
 //! (as for any database). The crash test in `tests/sled_crash.rs` checks the process
 //! crash case only (a child SIGKILLed mid-append, 20 times).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -39,8 +40,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use crate::{
-    check_appended, subject, validate_batch, validate_checkpoint, AppendError, AppendRequest, Appended, CheckpointLog,
-    EventLog, LogError, StoredMessage, READ_MESSAGES_MAX,
+    check_appended, covers_every_event, subject, validate_batch, validate_checkpoint, AppendError, AppendRequest,
+    Appended, CheckpointLog, EventLog, LogError, StoredMessage, READ_MESSAGES_MAX,
 };
 
 /// How many messages `follow` reads per step while catching up.
@@ -223,22 +224,73 @@ impl Inner {
         })
     }
 
-    /// The last sequence among subjects matching `filter`, from the `subjects` index
-    /// (scanned from the filter's literal prefix).
+    /// The last sequence among subjects matching `filter`, as JetStream answers it:
+    /// O(1) for a filter covering every event subject (the log's last sequence) and
+    /// for `prefix.>` (the `tails` index); a `*` token is expanded into the distinct
+    /// tokens stored at its place ([`Inner::tokens_at`]), so `fundtrail.*.f.>` costs
+    /// one lookup per version, not a walk of the fund's subjects.
     fn last_subject_seq(&self, filter: &str) -> Result<u64, LogError> {
-        if filter.ends_with(".>") && !filter.contains('*') {
-            return self.tails.get(filter.as_bytes()).map_err(storage)?.map_or(Ok(0), |v| decode_seq(&v));
+        if covers_every_event(filter) {
+            return self.last_seq();
         }
-        let prefix = subject::literal_prefix(filter);
-        let mut last = 0;
-        for item in self.subjects.scan_prefix(prefix.as_bytes()) {
-            let (key, value) = item.map_err(storage)?;
-            let name = std::str::from_utf8(&key).map_err(|_| LogError::Corrupt("subject not UTF-8".into()))?;
-            if subject::matches(filter, name) {
-                last = last.max(decode_seq(&value)?);
+        let tokens: Vec<&str> = filter.split('.').collect();
+        self.last_matching(&mut String::new(), &tokens)
+    }
+
+    /// The last sequence among subjects that start with `prefix` (empty, or tokens
+    /// each followed by `.`) and whose remaining tokens match `rest`.
+    fn last_matching(&self, prefix: &mut String, rest: &[&str]) -> Result<u64, LogError> {
+        let found = |value: Option<sled::IVec>| value.map_or(Ok(0), |v| decode_seq(&v));
+        match rest {
+            [] => {
+                let subject = prefix.strip_suffix('.').expect("a filter has at least one token");
+                found(self.subjects.get(subject.as_bytes()).map_err(storage)?)
+            }
+            [">"] if prefix.is_empty() => self.last_seq(),
+            [">"] => found(self.tails.get(format!("{prefix}>").as_bytes()).map_err(storage)?),
+            ["*", tail @ ..] => {
+                let mut last = 0;
+                for token in self.tokens_at(prefix)? {
+                    let len = prefix.len();
+                    prefix.push_str(&token);
+                    prefix.push('.');
+                    last = last.max(self.last_matching(prefix, tail)?);
+                    prefix.truncate(len);
+                }
+                Ok(last)
+            }
+            [literal, tail @ ..] => {
+                let len = prefix.len();
+                prefix.push_str(literal);
+                prefix.push('.');
+                let last = self.last_matching(prefix, tail);
+                prefix.truncate(len);
+                last
             }
         }
-        Ok(last)
+    }
+
+    /// The distinct tokens that stored subjects have right after `prefix`: a skip
+    /// scan of the `subjects` index, one seek per token (past every subject that
+    /// continues `prefix + token + "."`), not a read of every subject.
+    fn tokens_at(&self, prefix: &str) -> Result<BTreeSet<String>, LogError> {
+        let mut tokens = BTreeSet::new();
+        let mut from = Bound::Included(prefix.as_bytes().to_vec());
+        loop {
+            let Some(item) = self.subjects.range::<Vec<u8>, _>((from, Bound::Unbounded)).next() else { break };
+            let (key, _) = item.map_err(storage)?;
+            let Some(rest) = key.strip_prefix(prefix.as_bytes()) else { break };
+            let rest = std::str::from_utf8(rest).map_err(|_| LogError::Corrupt("subject not UTF-8".into()))?;
+            let token = rest.split('.').next().unwrap_or_default().to_owned();
+            from = if rest.len() > token.len() {
+                // `prefix + token + "."…`: skip all of them ('/' follows '.').
+                Bound::Included(format!("{prefix}{token}/").into_bytes())
+            } else {
+                Bound::Excluded(key.to_vec())
+            };
+            tokens.insert(token);
+        }
+        Ok(tokens)
     }
 
     /// Writes the batch at sequences `first..` in one transaction over all trees.

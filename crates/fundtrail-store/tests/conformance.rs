@@ -330,6 +330,45 @@ async fn last_subject_seq_on_literals_and_wildcards(b: Backend) {
     assert!(log.last_subject_seq("fundtrail..>").await.is_err());
 }
 
+/// Subjects of both versions of the contract on one log (a stream written by an
+/// older release, then by this one): filters over every version, the version token
+/// a wildcard, are answered alike by both backends, and dedup ignores the subject.
+async fn subjects_of_every_version(b: Backend) {
+    let log = b.log;
+    let fund = "fundtrail.*.f1.>";
+    let all = "fundtrail.*.*.*.*";
+    log.append(event(F1_D1, "a")).await.unwrap(); // 1, v1
+    log.append(event("fundtrail.v1.f1-x.donation.d2", "b")).await.unwrap(); // 2, a fund whose id extends f1
+    log.append(event("fundtrail.v1.f1.donation.d3", "c")).await.unwrap(); // 3
+    log.append(event(F2_P1, "d")).await.unwrap(); // 4
+    assert_eq!(log.last_subject_seq(fund).await.unwrap(), 3);
+    // The first v2 message of f1 expects the history of both versions.
+    let v2 = "fundtrail.v2.f1.donation.c";
+    assert!(matches!(
+        log.append(expecting(event(v2, "e"), fund, 1)).await,
+        Err(AppendError::Conflict { expected: 1, actual: 3, .. })
+    ));
+    assert_eq!(log.append(expecting(event(v2, "e"), fund, 3)).await.unwrap(), fresh(5));
+    log.append(event("fundtrail.v2.f2.donation.0", "f")).await.unwrap(); // 6
+    assert_eq!(log.last_subject_seq(fund).await.unwrap(), 5);
+    assert_eq!(log.last_subject_seq("fundtrail.*.f1-x.>").await.unwrap(), 2);
+    assert_eq!(log.last_subject_seq("fundtrail.v1.f1.>").await.unwrap(), 3);
+    assert_eq!(log.last_subject_seq("fundtrail.v2.f1.>").await.unwrap(), 5);
+    assert_eq!(log.last_subject_seq("fundtrail.*.*.donation.*").await.unwrap(), 6);
+    assert_eq!(log.last_subject_seq("fundtrail.*.f2.proposal.p1").await.unwrap(), 4);
+    assert_eq!(log.last_subject_seq("fundtrail.*.f3.>").await.unwrap(), 0);
+    assert_eq!(log.last_subject_seq(all).await.unwrap(), 6);
+    assert_eq!(log.append(expecting(event("fundtrail.v2.f1.donation.1", "g"), all, 6)).await.unwrap(), fresh(7));
+    assert_eq!(log.last_subject_seq(fund).await.unwrap(), 7);
+    // The same msg id on the other version's subject: a duplicate, stored once.
+    assert_eq!(log.append(event("fundtrail.v1.f1.donation.g", "g")).await.unwrap(), duplicate(7));
+    // Neither a third version nor the checkpoint subject is an event subject.
+    for subject in ["fundtrail.v3.f1.donation.c", "fundtrail.v2.checkpoints"] {
+        assert!(matches!(log.append(event(subject, "h")).await, Err(AppendError::InvalidBatch(_))), "{subject}");
+    }
+    assert_eq!(log.last_seq().await.unwrap(), 7);
+}
+
 async fn checkpoints_are_kept_apart(b: Backend) {
     let (log, checkpoints) = (b.log, b.checkpoints);
     assert_eq!(checkpoints.latest_checkpoint().await.unwrap(), None);
@@ -409,6 +448,7 @@ macro_rules! suite {
                 oversized_messages_and_batches_are_refused,
                 largest_batch_lands_whole,
                 last_subject_seq_on_literals_and_wildcards,
+                subjects_of_every_version,
                 checkpoints_are_kept_apart,
                 concurrent_appends_with_expectations_never_double_spend,
             );

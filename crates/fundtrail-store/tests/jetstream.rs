@@ -54,6 +54,69 @@ async fn refuses_a_preexisting_weak_stream_naming_each_weakness() {
     assert!(!message.contains("deleting"), "deny_delete was on: {message}");
 }
 
+/// A stream created by an earlier release (v1 event subjects only) with messages in
+/// it: connecting adds the v2 subjects and changes nothing else; the v1 messages stay
+/// as they were and v2 appends land after them.
+#[tokio::test]
+async fn a_stream_with_v1_subjects_only_gets_v2_added() {
+    let server = NatsServer::start().expect("nats-server");
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let context = async_nats::jetstream::new(client);
+    let settings = StreamSettings::default();
+    let v1_only = async_nats::jetstream::stream::Config {
+        subjects: vec!["fundtrail.v1.*.*.*".into()],
+        ..fundtrail_store::event_stream_config(&settings)
+    };
+    let before = context.create_stream(v1_only.clone()).await.unwrap().info().await.unwrap().config.clone();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "old");
+    context.publish_with_headers("fundtrail.v1.f1.donation.d1", headers, "old".into()).await.unwrap().await.unwrap();
+    // Not a FundTrail event subject: refused by the stream as it is.
+    assert!(context.publish("fundtrail.v2.f1.donation.1", "early".into()).await.unwrap().await.is_err());
+
+    let log = JetStreamLog::connect(&server.url(), settings.clone()).await.expect("connect adds v2");
+    let mut stream = context.get_stream(EVENT_STREAM).await.unwrap();
+    let config = stream.info().await.unwrap().config.clone();
+    assert_eq!(config.subjects, fundtrail_store::EVENT_SUBJECTS.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    // Nothing else changed (metadata is the server's own bookkeeping).
+    let unchanged = async_nats::jetstream::stream::Config { subjects: before.subjects.clone(), ..config };
+    assert_eq!(
+        async_nats::jetstream::stream::Config { metadata: Default::default(), ..unchanged },
+        async_nats::jetstream::stream::Config { metadata: Default::default(), ..before }
+    );
+    let appended = log
+        .append(AppendRequest { subject: "fundtrail.v2.f1.donation.c".into(), ..event("new") })
+        .await
+        .expect("a v2 append");
+    assert_eq!(appended.seq, 2);
+    let stored = log.read(1, 10).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(
+        (stored[0].subject.as_str(), stored[0].payload.as_slice()),
+        ("fundtrail.v1.f1.donation.d1", &b"old"[..])
+    );
+    assert_eq!(stored[1].subject, "fundtrail.v2.f1.donation.c");
+    // Connecting again (another replica) finds nothing to change.
+    JetStreamLog::connect(&server.url(), settings).await.expect("reconnect");
+}
+
+/// A stream with other subjects is not FundTrail's to change: refused, unchanged.
+#[tokio::test]
+async fn a_stream_with_other_subjects_is_refused_not_changed() {
+    let server = NatsServer::start().expect("nats-server");
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let context = async_nats::jetstream::new(client);
+    let other = async_nats::jetstream::stream::Config {
+        subjects: vec!["fundtrail.>".into()],
+        ..fundtrail_store::event_stream_config(&StreamSettings::default())
+    };
+    context.create_stream(other).await.unwrap();
+    let error = JetStreamLog::connect(&server.url(), StreamSettings::default()).await.unwrap_err();
+    assert!(error.to_string().contains(r#"has subjects ["fundtrail.>"]"#), "{error}");
+    let mut stream = context.get_stream(EVENT_STREAM).await.unwrap();
+    assert_eq!(stream.info().await.unwrap().config.subjects, vec!["fundtrail.>".to_string()]);
+}
+
 #[tokio::test]
 async fn refuses_a_stream_with_fewer_replicas_or_a_shorter_window() {
     let server = NatsServer::start().expect("nats-server");

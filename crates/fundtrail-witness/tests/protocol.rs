@@ -62,6 +62,7 @@ struct Served {
     witness: Arc<Witness>,
     signer: WitnessSigner,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -70,8 +71,13 @@ impl Served {
         WitnessEndpoint { url: self.url.clone(), verifier: self.signer.verifier().clone() }
     }
 
-    fn stop(&mut self) {
+    /// Stops the witness and waits until it has let go of its port and connections,
+    /// so that nothing sent afterwards can reach it.
+    async fn stop(&mut self) {
         let _ = self.stop.take().map(|s| s.send(()));
+        if let Some(task) = self.task.take() {
+            task.await.expect("the witness server task");
+        }
     }
 }
 
@@ -86,15 +92,15 @@ async fn serve_witness(name: &str, seed: u8, logs: &[&Log]) -> Served {
         test_pause: None,
     };
     let witness = Arc::new(Witness::open(config).unwrap());
-    let (url, stop) = serve_router(fundtrail_witness::server::router(witness.clone())).await;
-    Served { url, witness, signer, stop: Some(stop), _dir: dir }
+    let (url, stop, task) = serve_router(fundtrail_witness::server::router(witness.clone())).await;
+    Served { url, witness, signer, stop: Some(stop), task: Some(task), _dir: dir }
 }
 
-async fn serve_router(router: axum::Router) -> (String, tokio::sync::oneshot::Sender<()>) {
+async fn serve_router(router: axum::Router) -> (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
@@ -102,7 +108,7 @@ async fn serve_router(router: axum::Router) -> (String, tokio::sync::oneshot::Se
             .await
             .unwrap();
     });
-    (url, stop)
+    (url, stop, task)
 }
 
 struct Reply {
@@ -290,7 +296,7 @@ async fn three_witnesses_quorum_two() {
     assert!(pool.known_sizes().iter().all(|(_, size)| *size == 3));
 
     // One witness stopped: still cosigned by two.
-    w1.stop();
+    w1.stop().await;
     log.grow(5, "");
     let cosigned = pool.request_cosignatures(2, &log.note(), log.prover()).await.unwrap();
     assert_eq!(cosigned.cosignatures, 2);
@@ -300,7 +306,7 @@ async fn three_witnesses_quorum_two() {
     assert_eq!(witnessed.missing, ["w1"]);
 
     // Two stopped: no quorum, and the error says who cosigned and who did not.
-    w2.stop();
+    w2.stop().await;
     log.grow(5, "");
     let err = pool.request_cosignatures(2, &log.note(), log.prover()).await.unwrap_err();
     let CosignError::NoQuorum { partial, .. } = &err else { panic!("{err}") };
@@ -363,7 +369,7 @@ async fn fake_witness(answer: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + Clone + 
             async move { answer(&body) }
         }),
     );
-    let (url, stop) = serve_router(router).await;
+    let (url, stop, _task) = serve_router(router).await;
     std::mem::forget(stop);
     url
 }

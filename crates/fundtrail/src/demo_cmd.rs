@@ -79,6 +79,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
                 host_key: Some(cast.host.key_id().to_string()),
                 clock: Arc::new(clock.clone()),
                 backdate_max: chrono::Duration::days(BACKDATE_DAYS_MAX),
+                witnesses: None,
             };
             // The server's tasks run on the runtime's workers; this thread plays the year.
             let server = runtime.block_on(start_server(options)).context("starting the embedded server")?;

@@ -1,0 +1,230 @@
+//! Witness cosignatures for the ledger's checkpoints (C2SP tlog-witness): the
+//! cosigner task between the checkpoints the projections sign and the one that is
+//! served.
+//!
+//! The projections sign a checkpoint and go on; they never wait for a witness. This
+//! task takes the **newest** signed checkpoint only — a witness moves from the size it
+//! last cosigned to any larger one with one consistency proof (tlog-witness
+//! §add-checkpoint: `old N` and PROOF(N, size)), so a backlog of checkpoints signed
+//! while witnesses were away is cosigned in one step — and sends it to every witness
+//! at once ([`fundtrail_witness::WitnessPool`]). Once at least `quorum` verified
+//! cosignatures are attached (signed-note: one signature line each), the note is
+//! written to sled and flushed, and only then served: `/ledger/checkpoint`, tiles,
+//! proofs and receipts all use it. A checkpoint without a quorum is never served;
+//! the newest signed one stays visible as "pending".
+//!
+//! Without a quorum the task tries again after a pause that doubles up to
+//! [`RETRY_PAUSE_MAX`], each time with the newest signed checkpoint.
+//!
+//! Invariant: the served size never decreases, and a served note always carries the
+//! log's signature and at least `quorum` cosignatures that verified over it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fundtrail_ledger::prove_consistency;
+use fundtrail_witness::{
+    ConsistencyProver, CosignError, Cosigned, WitnessError, WitnessOutcome, WitnessPool, WitnessReport,
+};
+use tokio::sync::watch;
+
+use crate::ledger_store::StoredHashes;
+use crate::projections::checkpoint_size;
+
+/// The first pause after a round without a quorum.
+pub const RETRY_PAUSE_MIN: Duration = Duration::from_millis(250);
+/// The longest pause between rounds without a quorum.
+pub const RETRY_PAUSE_MAX: Duration = Duration::from_secs(5);
+
+/// Where the newest cosigned note is kept in the projections' sled tree (a
+/// `cp\0` key: kept when views are rebuilt, like the signed checkpoints).
+pub(crate) const CHECKPOINT_COSIGNED: &[u8] = b"cp\0cosigned";
+
+/// The witnesses of a service and how many must cosign.
+#[derive(Clone)]
+pub struct Witnessing {
+    pub pool: Arc<WitnessPool>,
+    /// Cosignatures a checkpoint needs before it is served (1 ≤ quorum ≤ witnesses).
+    pub quorum: usize,
+}
+
+/// What one witness did, counted since the process started (for `/metrics`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WitnessStats {
+    /// The witness's key name.
+    pub name: String,
+    pub url: String,
+    /// HTTP requests sent.
+    pub requests: u64,
+    /// Checkpoints it cosigned (verified cosignatures).
+    pub cosigned: u64,
+    /// Rounds it gave no valid cosignature, by reason (see [`failure_reason`]).
+    pub failures: BTreeMap<String, u64>,
+    /// Rounds it was skipped: its previous request was still running.
+    pub busy: u64,
+    /// Sum and count of the latency of its cosigned answers, in milliseconds.
+    pub latency_ms_sum: u64,
+    pub latency_count: u64,
+    /// The latency of its last answer (cosigned or not), in milliseconds.
+    pub last_latency_ms: u64,
+    /// The size it last cosigned, as far as the log knows.
+    pub size: u64,
+}
+
+/// The cosigner's counters: per witness, and rounds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CosignStatus {
+    pub quorum: usize,
+    pub witnesses: Vec<WitnessStats>,
+    /// Rounds that reached the quorum / did not.
+    pub rounds_cosigned: u64,
+    pub rounds_without_quorum: u64,
+}
+
+/// A short, stable label for why a witness gave no cosignature.
+pub fn failure_reason(error: &WitnessError) -> String {
+    match error {
+        WitnessError::Timeout { .. } => "timeout".into(),
+        WitnessError::Unreachable { .. } => "unreachable".into(),
+        WitnessError::Refused { status, .. } => format!("http_{status}"),
+        WitnessError::BadConflict(_) => "bad_conflict".into(),
+        WitnessError::TooManyConflicts { .. } => "conflicts".into(),
+        WitnessError::WitnessAhead { .. } => "witness_ahead".into(),
+        WitnessError::BadAnswer(_) => "bad_answer".into(),
+        WitnessError::Proof { .. } => "proof".into(),
+        WitnessError::Task { .. } => "task".into(),
+    }
+}
+
+impl CosignStatus {
+    fn new(pool: &WitnessPool, quorum: usize) -> CosignStatus {
+        let witnesses = pool
+            .endpoints()
+            .into_iter()
+            .map(|e| WitnessStats { name: e.verifier.name().to_string(), url: e.url, ..WitnessStats::default() })
+            .collect();
+        CosignStatus { quorum, witnesses, ..CosignStatus::default() }
+    }
+
+    fn record(&mut self, reports: &[WitnessReport], quorum_met: bool) {
+        if quorum_met {
+            self.rounds_cosigned += 1;
+        } else {
+            self.rounds_without_quorum += 1;
+        }
+        for (stats, report) in self.witnesses.iter_mut().zip(reports) {
+            debug_assert_eq!(stats.name, report.name, "reports come in the pool's order");
+            stats.requests += u64::from(report.attempts);
+            stats.size = report.witness_size;
+            match &report.outcome {
+                WitnessOutcome::Cosigned { .. } => {
+                    stats.cosigned += 1;
+                    stats.latency_ms_sum += report.latency_ms;
+                    stats.latency_count += 1;
+                    stats.last_latency_ms = report.latency_ms;
+                }
+                WitnessOutcome::Failed(error) => {
+                    *stats.failures.entry(failure_reason(error)).or_insert(0) += 1;
+                    stats.last_latency_ms = report.latency_ms;
+                }
+                WitnessOutcome::Busy => stats.busy += 1,
+                WitnessOutcome::Pending => {}
+            }
+        }
+    }
+}
+
+/// The cosigner task's inputs.
+pub(crate) struct Cosigner {
+    pub witnessing: Witnessing,
+    pub db: sled::Db,
+    pub views: sled::Tree,
+    pub origin: String,
+    /// The newest checkpoint the projections signed.
+    pub signed: watch::Receiver<Option<Arc<Vec<u8>>>>,
+    /// The served checkpoint: the newest with a quorum.
+    pub served: watch::Sender<Option<Arc<Vec<u8>>>>,
+    pub status: Arc<Mutex<CosignStatus>>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// A fresh status for `witnessing`, shared with the read model.
+pub(crate) fn new_status(witnessing: &Witnessing) -> Arc<Mutex<CosignStatus>> {
+    Arc::new(Mutex::new(CosignStatus::new(&witnessing.pool, witnessing.quorum)))
+}
+
+impl Cosigner {
+    pub(crate) fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run())
+    }
+
+    fn size(&self, note: &Option<Arc<Vec<u8>>>) -> u64 {
+        note.as_ref().and_then(|n| checkpoint_size(n, &self.origin)).unwrap_or(0)
+    }
+
+    async fn run(mut self) {
+        let tree = self.views.clone();
+        let prover: Arc<dyn ConsistencyProver> =
+            Arc::new(move |old, new| prove_consistency(old, new, &StoredHashes { tree: &tree, pending: None }));
+        let mut pause = RETRY_PAUSE_MIN;
+        loop {
+            if *self.shutdown.borrow() {
+                return;
+            }
+            let newest = self.signed.borrow_and_update().clone();
+            let served_size = self.size(&self.served.borrow());
+            let newest_size = self.size(&newest);
+            let Some(note) = newest.filter(|_| newest_size > served_size) else {
+                tokio::select! {
+                    changed = self.signed.changed() => if changed.is_err() { return },
+                    _ = self.shutdown.changed() => return,
+                }
+                continue;
+            };
+            let round = self.witnessing.pool.request_cosignatures(self.witnessing.quorum, &note, prover.clone());
+            let outcome = tokio::select! {
+                outcome = round => outcome,
+                _ = self.shutdown.changed() => return,
+            };
+            match outcome {
+                Ok(cosigned) => {
+                    self.status.lock().expect("cosign status").record(&cosigned.witnesses, true);
+                    if let Err(e) = self.serve(cosigned).await {
+                        tracing::error!(error = %e, "cosigned checkpoint not stored; trying again");
+                    } else {
+                        pause = RETRY_PAUSE_MIN;
+                        continue;
+                    }
+                }
+                Err(error) => {
+                    if let CosignError::NoQuorum { partial, .. } = &error {
+                        self.status.lock().expect("cosign status").record(&partial.witnesses, false);
+                        tracing::warn!(%error, "checkpoint not served yet");
+                    } else {
+                        tracing::error!(%error, "checkpoint not sent to the witnesses");
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.shutdown.changed() => return,
+            }
+            pause = (pause * 2).min(RETRY_PAUSE_MAX);
+        }
+    }
+
+    /// Stores the cosigned note durably, then serves it.
+    async fn serve(&self, cosigned: Cosigned) -> Result<(), sled::Error> {
+        let size = cosigned.checkpoint.size;
+        assert!(cosigned.cosignatures >= self.witnessing.quorum, "only a quorum is served");
+        if size <= self.size(&self.served.borrow()) {
+            return Ok(()); // never go back
+        }
+        self.views.insert(CHECKPOINT_COSIGNED, cosigned.note.clone())?;
+        self.db.flush_async().await?;
+        tracing::debug!(size, cosignatures = cosigned.cosignatures, "checkpoint cosigned by a quorum");
+        self.served.send_replace(Some(Arc::new(cosigned.note)));
+        Ok(())
+    }
+}

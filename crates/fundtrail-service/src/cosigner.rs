@@ -19,14 +19,11 @@
 //! Invariant: the served size never decreases, and a served note always carries the
 //! log's signature and at least `quorum` cosignatures that verified over it.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fundtrail_ledger::prove_consistency;
-use fundtrail_witness::{
-    ConsistencyProver, CosignError, Cosigned, WitnessError, WitnessOutcome, WitnessPool, WitnessReport,
-};
+use fundtrail_witness::{ConsistencyProver, CosignError, Cosigned, WitnessPool, WitnessStats};
 use tokio::sync::watch;
 
 use crate::ledger_store::StoredHashes;
@@ -49,30 +46,7 @@ pub struct Witnessing {
     pub quorum: usize,
 }
 
-/// What one witness did, counted since the process started (for `/metrics`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WitnessStats {
-    /// The witness's key name.
-    pub name: String,
-    pub url: String,
-    /// HTTP requests sent.
-    pub requests: u64,
-    /// Checkpoints it cosigned (verified cosignatures).
-    pub cosigned: u64,
-    /// Rounds it gave no valid cosignature, by reason (see [`failure_reason`]).
-    pub failures: BTreeMap<String, u64>,
-    /// Rounds it was skipped: its previous request was still running.
-    pub busy: u64,
-    /// Sum and count of the latency of its cosigned answers, in milliseconds.
-    pub latency_ms_sum: u64,
-    pub latency_count: u64,
-    /// The latency of its last answer (cosigned or not), in milliseconds.
-    pub last_latency_ms: u64,
-    /// The size it last cosigned, as far as the log knows.
-    pub size: u64,
-}
-
-/// The cosigner's counters: per witness, and rounds.
+/// The cosigner's counters: rounds here, per witness in the pool.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CosignStatus {
     pub quorum: usize,
@@ -82,55 +56,22 @@ pub struct CosignStatus {
     pub rounds_without_quorum: u64,
 }
 
-/// A short, stable label for why a witness gave no cosignature.
-pub fn failure_reason(error: &WitnessError) -> String {
-    match error {
-        WitnessError::Timeout { .. } => "timeout".into(),
-        WitnessError::Unreachable { .. } => "unreachable".into(),
-        WitnessError::Refused { status, .. } => format!("http_{status}"),
-        WitnessError::BadConflict(_) => "bad_conflict".into(),
-        WitnessError::TooManyConflicts { .. } => "conflicts".into(),
-        WitnessError::WitnessAhead { .. } => "witness_ahead".into(),
-        WitnessError::BadAnswer(_) => "bad_answer".into(),
-        WitnessError::Proof { .. } => "proof".into(),
-        WitnessError::Task { .. } => "task".into(),
-    }
+/// Rounds counted by the cosigner.
+#[derive(Default)]
+pub(crate) struct Rounds {
+    cosigned: u64,
+    without_quorum: u64,
 }
 
-impl CosignStatus {
-    fn new(pool: &WitnessPool, quorum: usize) -> CosignStatus {
-        let witnesses = pool
-            .endpoints()
-            .into_iter()
-            .map(|e| WitnessStats { name: e.verifier.name().to_string(), url: e.url, ..WitnessStats::default() })
-            .collect();
-        CosignStatus { quorum, witnesses, ..CosignStatus::default() }
-    }
-
-    fn record(&mut self, reports: &[WitnessReport], quorum_met: bool) {
-        if quorum_met {
-            self.rounds_cosigned += 1;
-        } else {
-            self.rounds_without_quorum += 1;
-        }
-        for (stats, report) in self.witnesses.iter_mut().zip(reports) {
-            debug_assert_eq!(stats.name, report.name, "reports come in the pool's order");
-            stats.requests += u64::from(report.attempts);
-            stats.size = report.witness_size;
-            match &report.outcome {
-                WitnessOutcome::Cosigned { .. } => {
-                    stats.cosigned += 1;
-                    stats.latency_ms_sum += report.latency_ms;
-                    stats.latency_count += 1;
-                    stats.last_latency_ms = report.latency_ms;
-                }
-                WitnessOutcome::Failed(error) => {
-                    *stats.failures.entry(failure_reason(error)).or_insert(0) += 1;
-                    stats.last_latency_ms = report.latency_ms;
-                }
-                WitnessOutcome::Busy => stats.busy += 1,
-                WitnessOutcome::Pending => {}
-            }
+impl Witnessing {
+    /// The counters, now.
+    pub(crate) fn status(&self, rounds: &Mutex<Rounds>) -> CosignStatus {
+        let rounds = rounds.lock().expect("rounds");
+        CosignStatus {
+            quorum: self.quorum,
+            witnesses: self.pool.stats(),
+            rounds_cosigned: rounds.cosigned,
+            rounds_without_quorum: rounds.without_quorum,
         }
     }
 }
@@ -145,13 +86,8 @@ pub(crate) struct Cosigner {
     pub signed: watch::Receiver<Option<Arc<Vec<u8>>>>,
     /// The served checkpoint: the newest with a quorum.
     pub served: watch::Sender<Option<Arc<Vec<u8>>>>,
-    pub status: Arc<Mutex<CosignStatus>>,
+    pub rounds: Arc<Mutex<Rounds>>,
     pub shutdown: watch::Receiver<bool>,
-}
-
-/// A fresh status for `witnessing`, shared with the read model.
-pub(crate) fn new_status(witnessing: &Witnessing) -> Arc<Mutex<CosignStatus>> {
-    Arc::new(Mutex::new(CosignStatus::new(&witnessing.pool, witnessing.quorum)))
 }
 
 impl Cosigner {
@@ -189,7 +125,7 @@ impl Cosigner {
             };
             match outcome {
                 Ok(cosigned) => {
-                    self.status.lock().expect("cosign status").record(&cosigned.witnesses, true);
+                    self.rounds.lock().expect("rounds").cosigned += 1;
                     if let Err(e) = self.serve(cosigned).await {
                         tracing::error!(error = %e, "cosigned checkpoint not stored; trying again");
                     } else {
@@ -198,8 +134,8 @@ impl Cosigner {
                     }
                 }
                 Err(error) => {
-                    if let CosignError::NoQuorum { partial, .. } = &error {
-                        self.status.lock().expect("cosign status").record(&partial.witnesses, false);
+                    if let CosignError::NoQuorum { .. } = &error {
+                        self.rounds.lock().expect("rounds").without_quorum += 1;
                         tracing::warn!(%error, "checkpoint not served yet");
                     } else {
                         tracing::error!(%error, "checkpoint not sent to the witnesses");

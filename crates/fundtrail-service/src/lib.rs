@@ -36,7 +36,8 @@ use fundtrail_store::{CheckpointLog, EventLog, JetStreamLog, LogError, SledLog, 
 use tokio::sync::{mpsc, watch};
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use cosigner::{CosignStatus, WitnessStats, Witnessing};
+pub use cosigner::{CosignStatus, Witnessing};
+pub use fundtrail_witness::WitnessStats;
 pub use projections::{LedgerConfig, Projection, ProjectionError, Projector, ReadModel};
 pub use sequencer::{Accepted, SubmitError, Writer, WriterConfig};
 

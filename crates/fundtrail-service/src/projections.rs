@@ -48,7 +48,7 @@ use fundtrail_store::{CheckpointLog, LogError};
 use futures::FutureExt;
 use tokio::sync::{mpsc, watch};
 
-use crate::cosigner::{self, CosignStatus, Cosigner, Witnessing, CHECKPOINT_COSIGNED};
+use crate::cosigner::{CosignStatus, Cosigner, Rounds, Witnessing, CHECKPOINT_COSIGNED};
 use crate::ledger_store::{self, LedgerAppend, LedgerStoreError, StoredHashes};
 use crate::sequencer::{Handoff, Step};
 use crate::snapshot;
@@ -254,7 +254,7 @@ pub struct Projector {
     /// The served checkpoint note: the newest signed one, or with witnesses the
     /// newest one a quorum cosigned.
     checkpoint_tx: watch::Sender<Option<Arc<Vec<u8>>>>,
-    cosign_status: Option<Arc<std::sync::Mutex<CosignStatus>>>,
+    rounds: Arc<std::sync::Mutex<Rounds>>,
 }
 
 /// The fold's state and position as the projections last flushed them: what
@@ -272,7 +272,8 @@ pub struct ReadModel {
     published: watch::Receiver<Arc<Published>>,
     checkpoint: watch::Receiver<Option<Arc<Vec<u8>>>>,
     signed: watch::Receiver<Option<Arc<Vec<u8>>>>,
-    cosign_status: Option<Arc<std::sync::Mutex<CosignStatus>>>,
+    witnesses: Option<Witnessing>,
+    rounds: Arc<std::sync::Mutex<Rounds>>,
     /// The log's verifier key (C2SP vkey).
     pub vkey: String,
     pub origin: String,
@@ -345,7 +346,6 @@ impl Projector {
         };
         let (signed_tx, _) = watch::channel(latest_note);
         let (checkpoint_tx, _) = watch::channel(served_note);
-        let cosign_status = ledger.witnesses.as_ref().map(cosigner::new_status);
         let published_size = last_signed.as_ref().map_or(0, |c| c.size);
         let projector = Projector {
             checkpoints,
@@ -365,7 +365,7 @@ impl Projector {
             published_tx,
             signed_tx,
             checkpoint_tx,
-            cosign_status,
+            rounds: Arc::default(),
         };
         projector.check_last_checkpoint()?;
         Ok(Opened { projector, fold })
@@ -378,7 +378,8 @@ impl Projector {
             published: self.published_tx.subscribe(),
             checkpoint: self.checkpoint_tx.subscribe(),
             signed: self.signed_tx.subscribe(),
-            cosign_status: self.cosign_status.clone(),
+            witnesses: self.ledger.witnesses.clone(),
+            rounds: self.rounds.clone(),
             vkey: self.ledger.signer.vkey(),
             origin: self.ledger.signer.name().to_owned(),
         }
@@ -386,7 +387,7 @@ impl Projector {
 
     /// Runs until the sequencer stops handing over or `shutdown` says so.
     pub fn spawn(mut self, mut handoffs: mpsc::Receiver<Handoff>, mut shutdown: watch::Receiver<bool>) {
-        if let (Some(witnessing), Some(status)) = (&self.ledger.witnesses, &self.cosign_status) {
+        if let Some(witnessing) = &self.ledger.witnesses {
             // Its own task: the projections never wait for a witness.
             Cosigner {
                 witnessing: witnessing.clone(),
@@ -395,7 +396,7 @@ impl Projector {
                 origin: self.ledger.signer.name().to_owned(),
                 signed: self.signed_tx.subscribe(),
                 served: self.checkpoint_tx.clone(),
-                status: status.clone(),
+                rounds: self.rounds.clone(),
                 shutdown: shutdown.clone(),
             }
             .spawn();
@@ -740,7 +741,7 @@ impl ReadModel {
 
     /// The witnesses' counters, when the service has witnesses.
     pub fn cosign_status(&self) -> Option<CosignStatus> {
-        self.cosign_status.as_ref().map(|s| s.lock().expect("cosign status").clone())
+        self.witnesses.as_ref().map(|w| w.status(&self.rounds))
     }
 
     /// Waits until the served checkpoint covers `size` entries.

@@ -15,7 +15,9 @@ use fundtrail_store::StreamSettings;
 use fundtrail_witness::{WitnessClientConfig, WitnessEndpoint, WitnessPool};
 
 /// The log key file inside the data directory when `--log-key` is not given.
-const LOG_KEY_FILE: &str = "log.key";
+pub const LOG_KEY_FILE: &str = "log.key";
+/// The checkpoint origin when `--origin` is not given.
+pub const DEFAULT_ORIGIN: &str = "fundtrail.local/ledger";
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -195,7 +197,7 @@ struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            origin: "fundtrail.local/ledger".into(),
+            origin: DEFAULT_ORIGIN.into(),
             checkpoint_entries: 1_000,
             checkpoint_interval: Duration::from_millis(250),
             settings: StreamSettings::default(),

@@ -164,3 +164,31 @@ impl Cosigner {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fundtrail_ledger::{Checkpoint, Hash, LogSigner};
+
+    /// Replicas sharing a log key must never show a witness two notes of one size:
+    /// the note is origin, size and root with a deterministic Ed25519 signature, and
+    /// nothing else (no timestamp, no extension line).
+    #[test]
+    fn a_checkpoint_note_depends_only_on_the_key_and_the_tree() {
+        let seed = [42u8; 32];
+        let (a, b) = (
+            LogSigner::from_seed("fundtrail.test/ledger", &seed).unwrap(),
+            LogSigner::from_seed("fundtrail.test/ledger", &seed).unwrap(),
+        );
+        let checkpoint = Checkpoint::new("fundtrail.test/ledger", 1234, Hash([7; 32])).unwrap();
+        let note_a = a.sign_checkpoint(&checkpoint).unwrap();
+        let note_b = b.sign_checkpoint(&checkpoint).unwrap();
+        assert_eq!(note_a, note_b);
+        let text = String::from_utf8(note_a).unwrap();
+        let (body, signatures) = text.split_once("\n\n").unwrap();
+        assert_eq!(body, format!("fundtrail.test/ledger\n1234\n{}", Hash([7; 32]).to_base64()));
+        assert_eq!(signatures.lines().count(), 1, "only the log's signature: {text}");
+        // Another tree of the same size signs differently.
+        let other = Checkpoint::new("fundtrail.test/ledger", 1234, Hash([8; 32])).unwrap();
+        assert_ne!(a.sign_checkpoint(&other).unwrap(), b.sign_checkpoint(&checkpoint).unwrap());
+    }
+}

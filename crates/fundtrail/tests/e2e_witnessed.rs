@@ -177,7 +177,10 @@ fn three_witnesses_quorum_two_through_outages_and_a_restart() {
     wait_until("cosigned by two", || served(&base) == Some(n2));
     let note = get_text(&format!("{base}/ledger/checkpoint")).unwrap();
     assert_eq!(signers(&note), vec![ORIGIN.to_string(), keys[1].name.clone(), keys[2].name.clone()], "{note}");
-    assert!(metric(&base, "fundtrail_witness_failures_total{witness=\"street.test/w\",reason=\"unreachable\"}") >= 1.0);
+    // Counted when its request gives up (after the quorum was served).
+    wait_until("the stopped witness counted unreachable", || {
+        metric(&base, "fundtrail_witness_failures_total{witness=\"street.test/w\",reason=\"unreachable\"}") >= 1.0
+    });
 
     // Two down: checkpoints are signed (several) but none is served past n2.
     ws[1].stop();
@@ -243,13 +246,12 @@ fn two_replicas_on_one_stream_share_the_witnesses() {
         wait_until("both replicas serve a cosigned checkpoint of everything", || served(base) == Some(last));
         let out = verify(base, &policy);
         assert!(out.status.success(), "{}", text(&out));
-        // A refusal other than "ahead of this checkpoint" would be a fork or a bad proof.
+        // No witness refused a checkpoint as a fork, a bad proof or a bad signature
+        // (a slow answer or "I am ahead of this checkpoint" may happen in a race).
         let metrics = get_text(&format!("{base}/metrics")).unwrap();
         for line in metrics.lines().filter(|l| l.starts_with("fundtrail_witness_failures_total{")) {
-            assert!(
-                line.contains("reason=\"witness_ahead\"") || line.contains("reason=\"conflicts\""),
-                "{base}: {line}"
-            );
+            let benign = ["witness_ahead", "conflicts", "timeout"];
+            assert!(benign.iter().any(|r| line.contains(&format!("reason=\"{r}\""))), "{base}: {line}");
         }
     }
     // One size, one note: the replicas' newest signed checkpoints are the same bytes.
@@ -355,4 +357,31 @@ fn garbage_silence_and_forgery_are_counted_and_never_served() {
     assert_eq!(served(&base), None);
     assert_eq!(metric(&base, "fundtrail_ledger_checkpoint_size"), 0.0);
     assert_eq!(metric(&base, "fundtrail_ledger_signed_size"), last as f64);
+}
+
+#[test]
+fn serve_refuses_bad_witness_arguments_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let d = data.to_str().unwrap();
+    let vkey = new_key(binary(), dir.path(), "street.test/w").vkey;
+    let witness = format!("http://127.0.0.1:9={vkey}");
+    let cases: [(Vec<&str>, &str); 5] = [
+        (vec!["--witness", "http://127.0.0.1:9"], "expected URL=VKEY"),
+        (vec!["--witness", "127.0.0.1:9=x"], "not an http:// or https:// URL"),
+        (vec!["--witness", "http://127.0.0.1:9=not-a-vkey"], "witness http://127.0.0.1:9"),
+        (
+            vec!["--witness", &witness, "--witness-quorum", "2"],
+            "--witness-quorum 2: must be between 1 and the 1 witnesses",
+        ),
+        (vec!["--witness", &witness, "--witness", &witness], "listed twice"),
+    ];
+    for (args, expected) in cases {
+        let mut argv = vec!["serve", "--listen", "127.0.0.1:0", "--data", d];
+        argv.extend(&args);
+        let out = run(&argv);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+    }
+    assert!(!data.join("projections").exists(), "nothing was started");
 }

@@ -17,7 +17,8 @@
 //!
 //! Beside it: [`service`] starts a `Service` (embedded or NATS) in-process, with the
 //! HTTP API when wanted; [`serve`] runs `fundtrail serve` as a child process; [`web`]
-//! is a blocking HTTP client for tests; [`cast`] is a cast of actors with real keys.
+//! is a blocking HTTP client for tests; [`cast`] is a cast of actors with real keys;
+//! [`witness`] runs `fundtrail witness serve` as a child process.
 //!
 //! Architecture invariant: the harness never listens on 4222 and never touches anything
 //! outside its own temporary directory.
@@ -391,3 +392,4 @@ pub mod cast;
 pub mod serve;
 pub mod service;
 pub mod web;
+pub mod witness;

@@ -76,6 +76,8 @@ pub struct ServiceSetup {
     pub chunk_messages_max: usize,
     /// Save the fold every this many events (0: never).
     pub snapshot_events: u64,
+    /// Witnesses that must cosign a checkpoint before it is served (none by default).
+    pub witnesses: Option<fundtrail_service::Witnessing>,
 }
 
 impl ServiceSetup {
@@ -102,6 +104,7 @@ impl ServiceSetup {
             checkpoint_interval: Duration::from_millis(100),
             chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
             snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
+            witnesses: None,
         }
     }
 
@@ -116,6 +119,7 @@ impl ServiceSetup {
             checkpoint_interval: self.checkpoint_interval,
             chunk_messages_max: self.chunk_messages_max,
             snapshot_events: self.snapshot_events,
+            witnesses: self.witnesses,
         }
     }
 

@@ -9,6 +9,13 @@
 //! publishes to JetStream, or batched appends to sled). The ratio is the
 //! figure to compare: the machine's noise cancels out of it.
 //!
+//! `fundtrail-bench ingest --witnesses`: the same ingest twice in one run, each on
+//! a fresh store — witnesses off, then on: three local witnesses
+//! (in-process `fundtrail_witness` servers on loopback, each fsyncing its state)
+//! with a quorum of two. Prints ack → cosigned p50/p99 next to ack → signed
+//! checkpoint of the same run, and the throughput with witnesses on as a ratio to
+//! off.
+//!
 //! `fundtrail-bench http`: the same signed donations posted by concurrent HTTP
 //! clients to a server started in this process, against the pipeline alone
 //! (`Writer::submit`, same events and concurrency) on a second, fresh stream.
@@ -33,6 +40,7 @@ use tokio::sync::Mutex;
 
 mod flood;
 mod scale;
+mod witness;
 
 /// mimalloc, as in the `fundtrail` binary, so that both measure the same allocator.
 #[global_allocator]
@@ -85,6 +93,10 @@ pub enum BenchCommand {
         /// Commands in flight at once (concurrent submitters).
         #[arg(long, default_value_t = 512)]
         concurrency: usize,
+        /// Run twice on fresh stores, witnesses off and on (3 local witnesses,
+        /// quorum 2): ack → cosigned and the throughput ratio on/off.
+        #[arg(long, conflicts_with = "nats")]
+        witnesses: bool,
         #[arg(long)]
         json: bool,
     },
@@ -153,15 +165,15 @@ pub enum SyncMode {
 }
 
 pub fn bench(cmd: BenchCommand) -> Result<()> {
-    let (nats, embedded, sync, events, funds, concurrency, json) = match cmd {
+    let (nats, embedded, sync, events, funds, concurrency, witnesses, json) = match cmd {
         BenchCommand::Scale { events, funds, concurrency, json } => {
             if events == 0 || events > BENCH_EVENTS_MAX {
                 bail!("--events must be between 1 and {BENCH_EVENTS_MAX}");
             }
             return scale::scale(events, funds.clamp(1, FUNDS_MAX), concurrency.clamp(1, 8_192), json);
         }
-        BenchCommand::Ingest { nats, embedded, sync, events, funds, concurrency, json } => {
-            (nats, embedded, sync, events, funds, concurrency, json)
+        BenchCommand::Ingest { nats, embedded, sync, events, funds, concurrency, witnesses, json } => {
+            (nats, embedded, sync, events, funds, concurrency, witnesses, json)
         }
         BenchCommand::Http { nats, pipeline_nats, sync, events, clients, json } => {
             return bench_http(nats.zip(pipeline_nats), sync, events, clients, json);
@@ -185,7 +197,25 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
         None
     };
     let url = nats.or_else(|| server.as_ref().map(|s| s.url()));
-    let report = runtime.block_on(run(url, scratch.path(), events, funds, concurrency))?;
+    let report = runtime.block_on(run(url, &scratch.path().join("off"), events, funds, concurrency, false))?;
+    let witnessed = if witnesses {
+        // A second fresh store for the run with witnesses.
+        let second = match &server {
+            Some(_) => {
+                let mode = if sync == SyncMode::Always {
+                    fundtrail_testkit::Sync::Always
+                } else {
+                    fundtrail_testkit::Sync::Default
+                };
+                Some(fundtrail_testkit::NatsServer::start_with(mode).context("starting a second scratch nats-server")?)
+            }
+            None => None,
+        };
+        let url = second.as_ref().map(|s| s.url());
+        Some(runtime.block_on(run(url, &scratch.path().join("on"), events, funds, concurrency, true))?)
+    } else {
+        None
+    };
     let sync_label = match (&server, embedded) {
         (_, true) => "embedded sled (flush before ack)".to_owned(),
         (Some(_), _) if sync == SyncMode::Always => "nats-server, sync_interval: always".to_owned(),
@@ -205,6 +235,16 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
             "appended_per_s": report.appended_per_s,
             "checkpoint_p50_ms": report.checkpoint_p50_ms,
             "checkpoint_p99_ms": report.checkpoint_p99_ms,
+            "witnessed": witnessed.as_ref().map(|w| serde_json::json!({
+                "witnesses": witness::WITNESSES,
+                "quorum": witness::QUORUM,
+                "events_per_s": w.events_per_s,
+                "ratio_to_witnesses_off": w.events_per_s / report.events_per_s,
+                "checkpoint_p50_ms": w.checkpoint_p50_ms,
+                "checkpoint_p99_ms": w.checkpoint_p99_ms,
+                "cosigned_p50_ms": w.cosigned_p50_ms,
+                "cosigned_p99_ms": w.cosigned_p99_ms,
+            })),
         });
         println!("{value}");
     } else {
@@ -219,6 +259,23 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
         );
         println!("baseline:        {:.0} events/s (verify once, raw pipelined append)", report.baseline_per_s);
         println!("ratio:           {:.2}", report.events_per_s / report.baseline_per_s);
+        if let Some(w) = &witnessed {
+            println!(
+                "with witnesses:  {} local witnesses, quorum {}, on a second fresh store",
+                witness::WITNESSES,
+                witness::QUORUM
+            );
+            println!("  pipeline:        {:.0} events/s", w.events_per_s);
+            println!("  ratio on/off:    {:.2}", w.events_per_s / report.events_per_s);
+            println!(
+                "  ack → checkpoint: p50 {:.0} ms, p99 {:.0} ms (signed, not yet cosigned)",
+                w.checkpoint_p50_ms, w.checkpoint_p99_ms
+            );
+            println!(
+                "  ack → cosigned:   p50 {:.0} ms, p99 {:.0} ms (served: a quorum cosigned it)",
+                w.cosigned_p50_ms, w.cosigned_p99_ms
+            );
+        }
     }
     Ok(())
 }
@@ -234,20 +291,47 @@ struct Report {
     /// Acknowledged → in a signed checkpoint.
     checkpoint_p50_ms: f64,
     checkpoint_p99_ms: f64,
+    /// With witnesses: acknowledged → in a served (cosigned) checkpoint.
+    cosigned_p50_ms: f64,
+    cosigned_p99_ms: f64,
 }
 
-/// Signed checkpoints as they appeared: (size, when).
-static CHECKPOINTS_SEEN: std::sync::Mutex<Vec<(u64, Instant)>> = std::sync::Mutex::new(Vec::new());
+/// Checkpoints as they appeared: (size, when).
+type Seen = Arc<std::sync::Mutex<Vec<(u64, Instant)>>>;
 
-/// Notes each newly signed checkpoint's size and the moment it appeared.
-async fn watch_checkpoints(read: fundtrail_service::ReadModel) {
-    let mut next = 1;
-    loop {
-        let Some(note) = read.wait_checkpoint(next, Duration::from_secs(3600)).await else { continue };
-        let size = fundtrail_service::projections::checkpoint_size(&note, &read.origin).unwrap_or(next);
-        CHECKPOINTS_SEEN.lock().expect("checkpoints seen").push((size, Instant::now()));
-        next = size + 1;
-    }
+/// Notes each new checkpoint's size and the moment it appeared: the served ones
+/// (cosigned, with witnesses), or every signed one.
+fn watch_checkpoints(read: fundtrail_service::ReadModel, signed: bool) -> (Seen, tokio::task::JoinHandle<()>) {
+    let seen: Seen = Arc::default();
+    let noted = seen.clone();
+    let task = tokio::spawn(async move {
+        let mut next = 1;
+        loop {
+            let wait = Duration::from_secs(3600);
+            let note = match signed {
+                true => read.wait_signed_checkpoint(next, wait).await,
+                false => read.wait_checkpoint(next, wait).await,
+            };
+            let Some(note) = note else { continue };
+            let size = fundtrail_service::projections::checkpoint_size(&note, &read.origin).unwrap_or(next);
+            noted.lock().expect("checkpoints seen").push((size, Instant::now()));
+            next = size + 1;
+        }
+    });
+    (seen, task)
+}
+
+/// p50 and p99 of acknowledged → in a checkpoint of `seen`.
+fn to_checkpoint(acked: &[(Duration, u64, Instant)], seen: &Seen) -> (f64, f64) {
+    let seen = seen.lock().map(|v| v.clone()).unwrap_or_default();
+    let mut latencies: Vec<Duration> = acked
+        .iter()
+        .filter_map(|(_, seq, at)| {
+            seen.iter().find(|(size, _)| size >= seq).map(|(_, t)| t.saturating_duration_since(*at))
+        })
+        .collect();
+    latencies.sort();
+    (quantile_of(&latencies, 0.50), quantile_of(&latencies, 0.99))
 }
 
 pub(crate) fn quantile_of(sorted: &[Duration], q: f64) -> f64 {
@@ -349,8 +433,10 @@ async fn run(
     events: usize,
     funds: usize,
     concurrency: usize,
+    witnessed: bool,
 ) -> Result<Report> {
     let work = workload(events, funds)?;
+    std::fs::create_dir_all(dir)?;
     let mut setup = match &nats {
         Some(url) => ServiceSetup::nats(url, dir),
         None => ServiceSetup::embedded(dir),
@@ -358,6 +444,14 @@ async fn run(
     setup.origin = BENCH_ORIGIN.into();
     setup.checkpoint_entries = 10_000;
     setup.checkpoint_interval = Duration::from_millis(250);
+    let _witnesses = if witnessed {
+        let log_vkey = fundtrail_ledger::LogSigner::from_seed(&setup.origin, &setup.log_seed)?.vkey();
+        let (witnessing, servers) = witness::start(&dir.join("witnesses"), &log_vkey).await?;
+        setup.witnesses = Some(witnessing);
+        Some(servers)
+    } else {
+        None
+    };
     let service = Arc::new(setup.start(Arc::new(SystemClock)).await?);
     if service.log.last_seq().await? != 0 {
         bail!("the FUNDTRAIL stream is not empty: run the benchmark against a scratch server");
@@ -368,7 +462,8 @@ async fn run(
 
     // The pipeline: `concurrency` submitters share the queue of envelopes,
     // while a watcher notes when each signed checkpoint appears.
-    let watcher = tokio::spawn(watch_checkpoints(service.read.clone()));
+    let (signed_seen, signed_watcher) = watch_checkpoints(service.read.clone(), true);
+    let (served_seen, served_watcher) = watch_checkpoints(service.read.clone(), false);
     let started = Instant::now();
     let acked = submit_all_acked(&service, work.donations.clone(), concurrency).await?;
     let appended = started.elapsed();
@@ -378,17 +473,13 @@ async fn run(
     }
     let pipeline = started.elapsed();
     if service.read.wait_checkpoint(last, Duration::from_secs(60)).await.is_none() {
-        bail!("no checkpoint signed over the whole run");
+        bail!("no checkpoint signed (and with witnesses, cosigned) over the whole run");
     }
-    watcher.abort();
-    let signed = CHECKPOINTS_SEEN.lock().map(|v| v.clone()).unwrap_or_default();
-    let mut to_checkpoint: Vec<Duration> = acked
-        .iter()
-        .filter_map(|(_, seq, at)| {
-            signed.iter().find(|(size, _)| size >= seq).map(|(_, t)| t.saturating_duration_since(*at))
-        })
-        .collect();
-    to_checkpoint.sort();
+    signed_watcher.abort();
+    served_watcher.abort();
+    let (checkpoint_p50_ms, checkpoint_p99_ms) = to_checkpoint(&acked, &signed_seen);
+    let (cosigned_p50_ms, cosigned_p99_ms) = to_checkpoint(&acked, &served_seen);
+    service.shutdown();
     let mut latencies: Vec<Duration> = acked.iter().map(|(latency, _, _)| *latency).collect();
     latencies.sort();
     let quantile =
@@ -413,8 +504,10 @@ async fn run(
         p99_ms: quantile(0.99),
         verify_per_s: events as f64 / verify.as_secs_f64(),
         appended_per_s: events as f64 / appended.as_secs_f64(),
-        checkpoint_p50_ms: quantile_of(&to_checkpoint, 0.50),
-        checkpoint_p99_ms: quantile_of(&to_checkpoint, 0.99),
+        checkpoint_p50_ms,
+        checkpoint_p99_ms,
+        cosigned_p50_ms,
+        cosigned_p99_ms,
     })
 }
 

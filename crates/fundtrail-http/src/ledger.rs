@@ -3,7 +3,13 @@
 //! vkey, and as JSON inclusion and consistency proofs and donors' receipts
 //! (C2SP `tlog-proof`).
 //!
-//! Tiles are served only within the latest signed checkpoint: a tile of width `W`
+//! The checkpoint served is the read model's: the newest signed one, or when the
+//! service has witnesses the newest one a quorum of them cosigned (C2SP
+//! tlog-witness; the cosignatures are signed-note signature lines). Newer signed
+//! checkpoints still waiting for a quorum are at `/ledger/checkpoint/pending`,
+//! which is not part of tlog-tiles and which no verifier should trust.
+//!
+//! Tiles are served only within the served checkpoint: a tile of width `W`
 //! at level `L`, number `N` is served once the checkpoint's tree has all its
 //! hashes, `(N·256 + W)·256^L ≤ size`. That includes a narrower partial tile than
 //! the right edge's (its bytes are a prefix of the wider one's: tiles only grow),
@@ -48,6 +54,19 @@ fn text(body: impl Into<axum::body::Body>, cache: &'static str) -> Response {
 pub(crate) async fn checkpoint(State(app): State<AppState>) -> Response {
     match app.latest_checkpoint() {
         Some((note, _)) => text(note.to_vec(), CHECKPOINT_CACHE),
+        None if app.service().read.cosign_status().is_some() => {
+            Problem::not_found("no checkpoint has a witness quorum yet").into_response()
+        }
+        None => Problem::not_found("no checkpoint is signed yet").into_response(),
+    }
+}
+
+/// The newest signed checkpoint, cosigned or not: with witnesses it may be newer
+/// than `/ledger/checkpoint` (waiting for a quorum), for operators to see the delay.
+pub(crate) async fn pending_checkpoint(State(app): State<AppState>) -> Response {
+    match app.service().read.signed_checkpoint() {
+        Some(note) if app.checked(&note).is_some() => text(note.to_vec(), CHECKPOINT_CACHE),
+        Some(_) => internal("the newest signed checkpoint does not verify".into()).into_response(),
         None => Problem::not_found("no checkpoint is signed yet").into_response(),
     }
 }

@@ -8,7 +8,9 @@
 //!   `now`), proposals with votes, tally and money trail, public donations (salted
 //!   donor commitments only), events as stored, donor receipts, keys.
 //! - the public ledger in the C2SP `tlog-tiles` layout under `/ledger/`
-//!   (checkpoint, hash tiles, entry bundles, vkey), and proofs as JSON.
+//!   (checkpoint, hash tiles, entry bundles, vkey), and proofs as JSON; with
+//!   witnesses the checkpoint is the newest one a quorum cosigned, and
+//!   `/ledger/checkpoint/pending` the newest signed one.
 //! - `GET /v1/stream`: the log as server-sent events.
 //! - `/healthz`, `/readyz`, `/metrics` (Prometheus text).
 //!
@@ -206,7 +208,7 @@ impl AppState {
         self.inner.verifier.vkey()
     }
 
-    fn checked(&self, note: &[u8]) -> Option<Checkpoint> {
+    pub(crate) fn checked(&self, note: &[u8]) -> Option<Checkpoint> {
         match self.inner.verifier.verify_checkpoint(note) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -238,6 +240,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger/proof", get(ledger::proof))
         .route("/v1/ledger/consistency", get(ledger::consistency))
         .route("/ledger/checkpoint", get(ledger::checkpoint))
+        .route("/ledger/checkpoint/pending", get(ledger::pending_checkpoint))
         .route("/ledger/vkey", get(ledger::vkey))
         .route("/ledger/tile/entries/{*n}", get(ledger::entries_tile))
         .route("/ledger/tile/{level}/{*n}", get(ledger::hash_tile))

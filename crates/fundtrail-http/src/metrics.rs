@@ -10,6 +10,13 @@
 //!   `fundtrail_http_failure_budgets_{connections,addresses}`
 //! - `fundtrail_http_shed_total{limit="submissions"|"auth-failures"}`: requests
 //!   refused by a limit of [`crate::limits`] before any work
+//! - with witnesses: `fundtrail_ledger_signed_size` (the newest signed checkpoint,
+//!   cosigned or not), `fundtrail_witness_quorum`, `fundtrail_witness_rounds_total{outcome}`,
+//!   and per witness (label `witness`, its key name):
+//!   `fundtrail_witness_requests_total`, `fundtrail_witness_cosigned_total`,
+//!   `fundtrail_witness_failures_total{reason}`, `fundtrail_witness_busy_total`,
+//!   `fundtrail_witness_latency_seconds_sum`/`_count` (cosigned answers),
+//!   `fundtrail_witness_last_latency_seconds`, `fundtrail_witness_cosigned_size`
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -20,7 +27,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use fundtrail_service::{SubmitError, Submitted};
+use fundtrail_service::{CosignStatus, SubmitError, Submitted};
 
 use crate::{AppState, Problem};
 
@@ -146,6 +153,62 @@ impl Metrics {
     }
 }
 
+/// The witnesses' lines (see the module docs).
+pub fn witness_text(status: &CosignStatus, signed_size: u64) -> String {
+    let mut out = String::new();
+    let help = [
+        ("fundtrail_ledger_signed_size", "gauge", "Tree size of the newest signed checkpoint, cosigned or not."),
+        ("fundtrail_witness_quorum", "gauge", "Cosignatures a checkpoint needs before it is served."),
+        ("fundtrail_witness_rounds_total", "counter", "Rounds of cosigning the newest checkpoint, by outcome."),
+    ];
+    for (name, kind, text) in help {
+        let _ = writeln!(out, "# HELP {name} {text}\n# TYPE {name} {kind}");
+    }
+    let _ = writeln!(out, "fundtrail_ledger_signed_size {signed_size}");
+    let _ = writeln!(out, "fundtrail_witness_quorum {}", status.quorum);
+    let _ = writeln!(out, "fundtrail_witness_rounds_total{{outcome=\"quorum\"}} {}", status.rounds_cosigned);
+    let _ = writeln!(out, "fundtrail_witness_rounds_total{{outcome=\"no_quorum\"}} {}", status.rounds_without_quorum);
+    type Value = fn(&fundtrail_service::WitnessStats) -> String;
+    let families: [(&str, &str, &str, Value); 7] = [
+        ("fundtrail_witness_requests_total", "counter", "HTTP requests sent to the witness.", |w| {
+            w.requests.to_string()
+        }),
+        ("fundtrail_witness_cosigned_total", "counter", "Checkpoints the witness cosigned (verified).", |w| {
+            w.cosigned.to_string()
+        }),
+        ("fundtrail_witness_busy_total", "counter", "Rounds the witness was skipped, still busy.", |w| {
+            w.busy.to_string()
+        }),
+        ("fundtrail_witness_latency_seconds_sum", "counter", "Total latency of cosigned answers.", |w| {
+            (w.latency_ms_sum as f64 / 1e3).to_string()
+        }),
+        ("fundtrail_witness_latency_seconds_count", "counter", "Cosigned answers timed.", |w| {
+            w.latency_count.to_string()
+        }),
+        ("fundtrail_witness_last_latency_seconds", "gauge", "Latency of the witness's last answer.", |w| {
+            (w.last_latency_ms as f64 / 1e3).to_string()
+        }),
+        ("fundtrail_witness_cosigned_size", "gauge", "The size the witness last cosigned, as the log knows.", |w| {
+            w.size.to_string()
+        }),
+    ];
+    for (name, kind, help, value) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for w in &status.witnesses {
+            let _ = writeln!(out, "{name}{{witness=\"{}\"}} {}", escape(&w.name), value(w));
+        }
+    }
+    let name = "fundtrail_witness_failures_total";
+    let _ =
+        writeln!(out, "# HELP {name} Rounds the witness gave no valid cosignature, by reason.\n# TYPE {name} counter");
+    for w in &status.witnesses {
+        for (reason, n) in &w.failures {
+            let _ = writeln!(out, "{name}{{witness=\"{}\",reason=\"{}\"}} {n}", escape(&w.name), escape(reason));
+        }
+    }
+    out
+}
+
 fn escape(label: &str) -> String {
     label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
@@ -162,7 +225,11 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
     let mut gauges = vec![
         ("fundtrail_projection_applied_seq", "Last log sequence every projection applied.", applied),
         ("fundtrail_ledger_entries", "Entries in the public ledger (one per applied message).", applied),
-        ("fundtrail_ledger_checkpoint_size", "Tree size of the latest signed checkpoint.", checkpoint_size),
+        (
+            "fundtrail_ledger_checkpoint_size",
+            "Tree size of the served checkpoint (with witnesses: cosigned).",
+            checkpoint_size,
+        ),
         ("fundtrail_http_streams_open", "Live feeds open now.", streams_open),
         ("fundtrail_http_submissions_in_progress", "Submissions being verified and decided now.", submissions),
         (
@@ -179,6 +246,10 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
     if let Some(last) = last {
         gauges.push(("fundtrail_log_last_seq", "Sequence of the last message in the event log.", last));
     }
-    let text = app.metrics().text(&gauges);
+    let mut text = app.metrics().text(&gauges);
+    if let Some(status) = service.read.cosign_status() {
+        let signed = service.read.signed_checkpoint().and_then(|n| app.checked(&n)).map_or(0, |c| c.size);
+        text.push_str(&witness_text(&status, signed));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }

@@ -5,6 +5,8 @@
 //!   race) and hands every applied event, in order, to the projections.
 //! - [`projections`]: sinks of those hand-overs — the donations and the
 //!   public ledger in sled, exactly once — and the read model.
+//! - [`cosigner`]: with witnesses, gathers a quorum of cosignatures for the
+//!   newest signed checkpoint (its own task) before it is served.
 //! - [`snapshot`]: the fold saved every N events, so a restart replays only
 //!   the tail.
 //! - [`views`]: what the views contain.
@@ -17,6 +19,7 @@
 //! stores and waits.
 
 pub mod clock;
+pub mod cosigner;
 pub mod health;
 pub mod ledger_store;
 pub mod projections;
@@ -34,6 +37,8 @@ use fundtrail_store::{CheckpointLog, EventLog, JetStreamLog, LogError, NatsConne
 use tokio::sync::{mpsc, watch};
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cosigner::{CosignStatus, Witnessing};
+pub use fundtrail_witness::WitnessStats;
 pub use projections::{LedgerConfig, Projection, ProjectionError, Projector, ReadModel};
 pub use sequencer::{Accepted, SubmitError, Writer, WriterConfig};
 
@@ -66,6 +71,9 @@ pub struct ServiceConfig {
     pub chunk_messages_max: usize,
     /// Save the fold every this many events (0: never); see [`snapshot`].
     pub snapshot_events: u64,
+    /// Witnesses whose quorum must cosign a checkpoint before it is served
+    /// (none: served as soon as signed); see [`cosigner`].
+    pub witnesses: Option<Witnessing>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +127,7 @@ impl Service {
             checkpoint_interval: config.checkpoint_interval,
             chunk_messages_max: config.chunk_messages_max,
             snapshot_events: config.snapshot_events,
+            witnesses: config.witnesses,
         };
         let opened = Projector::open(db, &config.projections_dir, Some(checkpoints), ledger)?;
         let read = opened.projector.read_model();

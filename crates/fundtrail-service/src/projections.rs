@@ -23,6 +23,12 @@
 //! [`LedgerConfig::checkpoint_interval`], whichever comes first — only after
 //! proving the new tree consistent with the last one it signed.
 //!
+//! With witnesses ([`LedgerConfig::witnesses`]) a signed checkpoint is not served
+//! until a quorum cosigned it: the cosigner task ([`crate::cosigner`]) takes the
+//! newest signed checkpoint to the witnesses while the projections go on, and the
+//! read model's checkpoint is the newest cosigned one. Without witnesses it is the
+//! newest signed one, as soon as it is signed.
+//!
 //! Every [`LedgerConfig::snapshot_events`] events the fold is saved
 //! ([`crate::snapshot`]) at the position just flushed, so that a restart
 //! replays only the tail.
@@ -42,6 +48,7 @@ use fundtrail_store::{CheckpointLog, LogError};
 use futures::FutureExt;
 use tokio::sync::{mpsc, watch};
 
+use crate::cosigner::{CosignStatus, Cosigner, Rounds, Witnessing, CHECKPOINT_COSIGNED};
 use crate::ledger_store::{self, LedgerAppend, LedgerStoreError, StoredHashes};
 use crate::sequencer::{Handoff, Step};
 use crate::snapshot;
@@ -132,6 +139,9 @@ pub struct LedgerConfig {
     pub chunk_messages_max: usize,
     /// Save the fold after this many events (0: never).
     pub snapshot_events: u64,
+    /// Witnesses that must cosign a checkpoint before it is served (none: every
+    /// signed checkpoint is served at once).
+    pub witnesses: Option<Witnessing>,
 }
 
 // ---------------------------------------------------------------------------
@@ -239,7 +249,12 @@ pub struct Projector {
     snapshot_position: u64,
     snapshot_writing: Option<tokio::task::JoinHandle<()>>,
     published_tx: watch::Sender<Arc<Published>>,
+    /// The newest signed checkpoint note.
+    signed_tx: watch::Sender<Option<Arc<Vec<u8>>>>,
+    /// The served checkpoint note: the newest signed one, or with witnesses the
+    /// newest one a quorum cosigned.
     checkpoint_tx: watch::Sender<Option<Arc<Vec<u8>>>>,
+    rounds: Arc<std::sync::Mutex<Rounds>>,
 }
 
 /// The fold's state and position as the projections last flushed them: what
@@ -256,6 +271,9 @@ pub struct ReadModel {
     pub views: sled::Tree,
     published: watch::Receiver<Arc<Published>>,
     checkpoint: watch::Receiver<Option<Arc<Vec<u8>>>>,
+    signed: watch::Receiver<Option<Arc<Vec<u8>>>>,
+    witnesses: Option<Witnessing>,
+    rounds: Arc<std::sync::Mutex<Rounds>>,
     /// The log's verifier key (C2SP vkey).
     pub vkey: String,
     pub origin: String,
@@ -278,6 +296,15 @@ impl Projector {
         checkpoints: Option<Arc<dyn CheckpointLog>>,
         ledger: LedgerConfig,
     ) -> Result<Opened, ProjectionError> {
+        if let Some(w) = &ledger.witnesses {
+            let witnesses = w.pool.endpoints().len();
+            if w.quorum == 0 || w.quorum > witnesses {
+                return Err(ProjectionError::Ledger(format!(
+                    "witness quorum {} must be between 1 and the {witnesses} witnesses configured",
+                    w.quorum
+                )));
+            }
+        }
         let views = db.open_tree("views")?;
         upgrade_format(&db, &views)?;
         let mut positions = BTreeMap::new();
@@ -303,7 +330,22 @@ impl Projector {
         let start = fold.position();
         let published = Arc::new(Published { position: start, fold: fold.clone() });
         let (published_tx, _) = watch::channel(published);
-        let (checkpoint_tx, _) = watch::channel(latest_note);
+        // With witnesses, what is served is the newest cosigned note (kept across
+        // restarts); before any quorum, nothing.
+        let served_note = match &ledger.witnesses {
+            None => latest_note.clone(),
+            Some(_) => match views.get(CHECKPOINT_COSIGNED)? {
+                Some(note) => {
+                    verifier
+                        .verify_checkpoint(&note)
+                        .map_err(|e| ProjectionError::Ledger(format!("cosigned checkpoint: {e}")))?;
+                    Some(Arc::new(note.to_vec()))
+                }
+                None => None,
+            },
+        };
+        let (signed_tx, _) = watch::channel(latest_note);
+        let (checkpoint_tx, _) = watch::channel(served_note);
         let published_size = last_signed.as_ref().map_or(0, |c| c.size);
         let projector = Projector {
             checkpoints,
@@ -321,7 +363,9 @@ impl Projector {
             snapshot_position: start,
             snapshot_writing: None,
             published_tx,
+            signed_tx,
             checkpoint_tx,
+            rounds: Arc::default(),
         };
         projector.check_last_checkpoint()?;
         Ok(Opened { projector, fold })
@@ -333,6 +377,9 @@ impl Projector {
             views: self.views.clone(),
             published: self.published_tx.subscribe(),
             checkpoint: self.checkpoint_tx.subscribe(),
+            signed: self.signed_tx.subscribe(),
+            witnesses: self.ledger.witnesses.clone(),
+            rounds: self.rounds.clone(),
             vkey: self.ledger.signer.vkey(),
             origin: self.ledger.signer.name().to_owned(),
         }
@@ -340,6 +387,20 @@ impl Projector {
 
     /// Runs until the sequencer stops handing over or `shutdown` says so.
     pub fn spawn(mut self, mut handoffs: mpsc::Receiver<Handoff>, mut shutdown: watch::Receiver<bool>) {
+        if let Some(witnessing) = &self.ledger.witnesses {
+            // Its own task: the projections never wait for a witness.
+            Cosigner {
+                witnessing: witnessing.clone(),
+                db: self.db.clone(),
+                views: self.views.clone(),
+                origin: self.ledger.signer.name().to_owned(),
+                signed: self.signed_tx.subscribe(),
+                served: self.checkpoint_tx.clone(),
+                rounds: self.rounds.clone(),
+                shutdown: shutdown.clone(),
+            }
+            .spawn();
+        }
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(self.ledger.checkpoint_interval.max(Duration::from_millis(10)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -537,7 +598,7 @@ impl Projector {
         }
         if let (Some(cp), Some(log)) = (&self.last_signed, &self.checkpoints) {
             if cp.size > self.published_size {
-                let note = self.checkpoint_tx.borrow().clone();
+                let note = self.signed_tx.borrow().clone();
                 if let Some(note) = note {
                     match log.publish_checkpoint(note.to_vec()).await {
                         Ok(_) => self.published_size = cp.size,
@@ -574,7 +635,11 @@ impl Projector {
         self.db.flush_async().await?;
         self.last_signed = Some(checkpoint);
         self.last_signed_at = Instant::now();
-        self.checkpoint_tx.send_replace(Some(Arc::new(note)));
+        let note = Arc::new(note);
+        self.signed_tx.send_replace(Some(note.clone()));
+        if self.ledger.witnesses.is_none() {
+            self.checkpoint_tx.send_replace(Some(note));
+        }
         Ok(())
     }
 }
@@ -662,15 +727,40 @@ impl ReadModel {
         StateAt(self.published.borrow().clone())
     }
 
-    /// The latest signed checkpoint note.
+    /// The served checkpoint note: the newest signed one, or, with witnesses, the
+    /// newest one a quorum cosigned (with their cosignatures attached).
     pub fn checkpoint(&self) -> Option<Arc<Vec<u8>>> {
         self.checkpoint.borrow().clone()
     }
 
-    /// Waits until a signed checkpoint covers `size` entries.
+    /// The newest signed checkpoint note, cosigned or not (with witnesses it may be
+    /// newer than [`ReadModel::checkpoint`]: waiting for a quorum).
+    pub fn signed_checkpoint(&self) -> Option<Arc<Vec<u8>>> {
+        self.signed.borrow().clone()
+    }
+
+    /// The witnesses' counters, when the service has witnesses.
+    pub fn cosign_status(&self) -> Option<CosignStatus> {
+        self.witnesses.as_ref().map(|w| w.status(&self.rounds))
+    }
+
+    /// Waits until the served checkpoint covers `size` entries.
     pub async fn wait_checkpoint(&self, size: u64, timeout: Duration) -> Option<Arc<Vec<u8>>> {
-        let mut rx = self.checkpoint.clone();
-        let origin = self.origin.clone();
+        Self::wait_covering(self.checkpoint.clone(), &self.origin, size, timeout).await
+    }
+
+    /// Waits until a signed checkpoint (cosigned or not) covers `size` entries.
+    pub async fn wait_signed_checkpoint(&self, size: u64, timeout: Duration) -> Option<Arc<Vec<u8>>> {
+        Self::wait_covering(self.signed.clone(), &self.origin, size, timeout).await
+    }
+
+    async fn wait_covering(
+        mut rx: watch::Receiver<Option<Arc<Vec<u8>>>>,
+        origin: &str,
+        size: u64,
+        timeout: Duration,
+    ) -> Option<Arc<Vec<u8>>> {
+        let origin = origin.to_owned();
         let covers = move |note: &Option<Arc<Vec<u8>>>| {
             note.as_ref().is_some_and(|n| checkpoint_size(n, &origin).is_some_and(|s| s >= size))
         };

@@ -207,8 +207,69 @@ fn describe(reports: &[WitnessReport]) -> String {
     each.join("; ")
 }
 
+/// What one witness did, counted by the pool since it was made, including requests
+/// that finished after their call returned (for metrics).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WitnessStats {
+    /// The witness's key name.
+    pub name: String,
+    pub url: String,
+    /// HTTP requests sent.
+    pub requests: u64,
+    /// Checkpoints it cosigned (verified cosignatures).
+    pub cosigned: u64,
+    /// Checkpoints it gave no valid cosignature for, by reason ([`failure_reason`]).
+    pub failures: std::collections::BTreeMap<String, u64>,
+    /// Checkpoints it was not sent: its previous request was still running.
+    pub busy: u64,
+    /// Sum and count of the latency of its cosigned answers, in milliseconds.
+    pub latency_ms_sum: u64,
+    pub latency_count: u64,
+    /// The latency of its last answer (cosigned or not), in milliseconds.
+    pub last_latency_ms: u64,
+    /// The size it last cosigned, as far as the pool knows.
+    pub size: u64,
+}
+
+/// A short, stable label for why a witness gave no cosignature.
+pub fn failure_reason(error: &WitnessError) -> String {
+    match error {
+        WitnessError::Timeout { .. } => "timeout".into(),
+        WitnessError::Unreachable { .. } => "unreachable".into(),
+        WitnessError::Refused { status, .. } => format!("http_{status}"),
+        WitnessError::BadConflict(_) => "bad_conflict".into(),
+        WitnessError::TooManyConflicts { .. } => "conflicts".into(),
+        WitnessError::WitnessAhead { .. } => "witness_ahead".into(),
+        WitnessError::BadAnswer(_) => "bad_answer".into(),
+        WitnessError::Proof { .. } => "proof".into(),
+        WitnessError::Task { .. } => "task".into(),
+    }
+}
+
+impl WitnessStats {
+    fn count(&mut self, outcome: &WitnessOutcome, attempts: u32, latency_ms: u64) {
+        self.requests += u64::from(attempts);
+        match outcome {
+            WitnessOutcome::Cosigned { .. } => {
+                self.cosigned += 1;
+                self.latency_ms_sum += latency_ms;
+                self.latency_count += 1;
+                self.last_latency_ms = latency_ms;
+            }
+            WitnessOutcome::Failed(error) => {
+                *self.failures.entry(failure_reason(error)).or_insert(0) += 1;
+                self.last_latency_ms = latency_ms;
+            }
+            WitnessOutcome::Busy => self.busy += 1,
+            WitnessOutcome::Pending => {}
+        }
+    }
+}
+
 struct Slot {
     endpoint: WitnessEndpoint,
+    /// Counted as requests finish, awaited or not.
+    stats: Mutex<WitnessStats>,
     /// The size this witness last cosigned, as far as we know (0: unknown).
     known_size: Mutex<u64>,
     /// Held while a request to this witness runs.
@@ -241,7 +302,17 @@ impl WitnessPool {
         let slots = endpoints
             .into_iter()
             .map(|endpoint| {
-                Arc::new(Slot { endpoint, known_size: Mutex::new(0), busy: Arc::new(tokio::sync::Mutex::new(())) })
+                let stats = WitnessStats {
+                    name: endpoint.verifier.name().to_string(),
+                    url: endpoint.url.clone(),
+                    ..WitnessStats::default()
+                };
+                Arc::new(Slot {
+                    endpoint,
+                    stats: Mutex::new(stats),
+                    known_size: Mutex::new(0),
+                    busy: Arc::new(tokio::sync::Mutex::new(())),
+                })
             })
             .collect();
         Ok(WitnessPool { slots, agent, config })
@@ -249,6 +320,18 @@ impl WitnessPool {
 
     pub fn endpoints(&self) -> Vec<WitnessEndpoint> {
         self.slots.iter().map(|s| s.endpoint.clone()).collect()
+    }
+
+    /// Each witness's counters, in the pool's order.
+    pub fn stats(&self) -> Vec<WitnessStats> {
+        self.slots
+            .iter()
+            .map(|s| {
+                let mut stats = s.stats.lock().expect("lock").clone();
+                stats.size = *s.known_size.lock().expect("lock");
+                stats
+            })
+            .collect()
     }
 
     /// The size each witness last cosigned, as far as this pool knows (for metrics).
@@ -278,6 +361,7 @@ impl WitnessPool {
         let mut running = FuturesUnordered::new();
         for (i, slot) in self.slots.iter().enumerate() {
             let Ok(guard) = slot.busy.clone().try_lock_owned() else {
+                slot.stats.lock().expect("lock").count(&WitnessOutcome::Busy, 0, 0);
                 reports[i] = Some(report(slot, WitnessOutcome::Busy, 0, start));
                 continue;
             };
@@ -291,7 +375,10 @@ impl WitnessPool {
             };
             let task = tokio::task::spawn_blocking(move || {
                 let _guard = guard;
-                job.run()
+                let (outcome, attempts) = job.run();
+                let latency_ms = start.elapsed().as_millis() as u64;
+                job.slot.stats.lock().expect("lock").count(&outcome, attempts, latency_ms);
+                (outcome, attempts)
             });
             running.push(async move { (i, task.await) });
         }

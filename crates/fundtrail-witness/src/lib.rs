@@ -30,8 +30,8 @@ pub mod state;
 pub mod witness;
 
 pub use client::{
-    request_cosignatures, ConsistencyProver, CosignError, Cosigned, EndpointError, WitnessClientConfig,
-    WitnessEndpoint, WitnessError, WitnessOutcome, WitnessPool, WitnessReport,
+    failure_reason, request_cosignatures, ConsistencyProver, CosignError, Cosigned, EndpointError, WitnessClientConfig,
+    WitnessEndpoint, WitnessError, WitnessOutcome, WitnessPool, WitnessReport, WitnessStats,
 };
 pub use state::{origin_hash, StateError, TestPause};
 pub use witness::{system_clock, Refusal, UnixClock, Witness, WitnessConfig};

@@ -3,7 +3,9 @@
 //! the way a donor and an auditor would.
 //!
 //! Without `--server` it starts an embedded server in this process whose clock
-//! the demo moves day by day through the year, and keeps serving afterwards.
+//! the demo moves day by day through the year, and keeps serving afterwards,
+//! with three witnesses ([`crate::demo_witnesses`]) of which two must cosign
+//! every checkpoint it serves; the final checks use their policy.
 //! With `--server` it plays against that server with today's times and exits.
 //!
 //! Arguments, the embedded server and output only: the year is
@@ -24,7 +26,8 @@ use fundtrail_domain::{Fen, FundId};
 use fundtrail_service::ManualClock;
 
 use crate::audit_cmd;
-use crate::serve_cmd::{start_server, ServerOptions};
+use crate::demo_witnesses::DemoWitnesses;
+use crate::serve_cmd::{load_or_create_key, start_server, ServerOptions, DEFAULT_ORIGIN, LOG_KEY_FILE};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -66,19 +69,37 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             let mut player = Player::new(client, None, start, args.fund.clone(), donors_dir);
             player.verbose = !args.quiet;
             let outcome = demo::play_year(&cast, &mut player)?;
-            finish(&args, &player, &outcome, &vkey, started)
+            finish(&args, &player, &outcome, &vkey, None, started)
         }
         None => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let clock = ManualClock::new(start);
+            // The log key first: the witnesses must know it before the log starts.
+            let data_dir = args.data.join("server");
+            std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+            let log_key = data_dir.join(LOG_KEY_FILE);
+            let log_vkey =
+                fundtrail_ledger::LogSigner::from_seed(DEFAULT_ORIGIN, &load_or_create_key(&log_key)?.seed())?.vkey();
+            let witnesses = runtime
+                .block_on(DemoWitnesses::start(&args.data.join("witnesses"), &log_vkey))
+                .context("starting the demo's witnesses")?;
+            let policy = witnesses.write_policy(&args.data.join("policy.txt"), &log_vkey)?;
+            println!(
+                "Three witnesses cosign the ledger (two of three needed); the policy every check uses, {}:",
+                policy.display()
+            );
+            for line in witnesses.policy(&log_vkey).lines() {
+                println!("  {line}");
+            }
             let options = ServerOptions {
                 listen: args.listen,
-                data_dir: args.data.join("server"),
+                data_dir,
                 nats: None,
-                log_key: None,
+                log_key: Some(log_key),
                 host_key: Some(cast.host.key_id().to_string()),
                 clock: Arc::new(clock.clone()),
                 backdate_max: chrono::Duration::days(BACKDATE_DAYS_MAX),
+                witnesses: Some(witnesses.witnesses),
             };
             // The server's tasks run on the runtime's workers; this thread plays the year.
             let server = runtime.block_on(start_server(options)).context("starting the embedded server")?;
@@ -89,7 +110,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             let mut player = Player::new(client, Some(set_clock), start, args.fund.clone(), donors_dir);
             player.verbose = !args.quiet;
             let outcome = demo::play_year(&cast, &mut player)?;
-            finish(&args, &player, &outcome, &server.vkey, started)?;
+            finish(&args, &player, &outcome, &server.vkey, Some(&policy), started)?;
             if args.no_wait {
                 return Ok(());
             }
@@ -103,7 +124,15 @@ pub fn demo(args: DemoArgs) -> Result<()> {
 
 /// Checks the server against the demo's own fold, prints the year and where to look,
 /// fetches a donor's receipt and verifies the ledger and the receipt in-process.
-fn finish(args: &DemoArgs, p: &Player, outcome: &Outcome, vkey: &str, started: Instant) -> Result<()> {
+/// With `policy`, the ledger and the receipt must carry its witnesses' quorum.
+fn finish(
+    args: &DemoArgs,
+    p: &Player,
+    outcome: &Outcome,
+    vkey: &str,
+    policy: Option<&std::path::Path>,
+    started: Instant,
+) -> Result<()> {
     let url = p.client.base().to_owned();
     let fund = &p.fund;
     demo::check_balances(p)?;
@@ -128,12 +157,22 @@ fn finish(args: &DemoArgs, p: &Player, outcome: &Outcome, vkey: &str, started: I
     println!("  donations    {url}/v1/funds/{fund}/donations");
     println!("  checkpoint   {url}/ledger/checkpoint");
     println!("  log vkey     {vkey}  (also in {})", vkey_file.display());
+    if let Some(policy) = policy {
+        println!("  policy       {} (the witnesses; two of three must cosign)", policy.display());
+        println!("  pending      {url}/ledger/checkpoint/pending (signed, waiting for the witnesses)");
+    }
     println!("  keys         {} (mode 0600)", args.data.join("keys").display());
     println!("  summary      {}", args.data.join("summary.json").display());
     if let Some(files) = &receipt {
         println!("  a donor's receipt (with the salt) {}", files.proof.display());
         println!("               entry {}", files.entry.display());
-        println!("  check it:    {}", verify_receipt_hint(files));
+        let hint = verify_receipt_hint(files);
+        let hint = match policy {
+            // The policy names the log's key and the witnesses that must cosign.
+            Some(policy) => format!("{} --policy {}", hint.split(" --vkey ").next().unwrap_or(&hint), policy.display()),
+            None => hint,
+        };
+        println!("  check it:    {hint}");
     }
     if let Some(link) = &link {
         println!("  {}'s receipt in the portal (the link carries their salt and reference):", outcome.example_donor);
@@ -144,13 +183,18 @@ fn finish(args: &DemoArgs, p: &Player, outcome: &Outcome, vkey: &str, started: I
     wait_checkpoint(&p.client, p.posted)?;
     println!("Verifying the whole ledger as an auditor would (fundtrail verify)…");
     let ledger = format!("{url}/ledger");
-    audit_cmd::verify(parse_args::<audit_cmd::VerifyArgs>("verify", &["--ledger", &ledger, "--vkey", vkey])?)?;
+    let policy_text = policy.map(|p| p.display().to_string());
+    let trust: [&str; 2] = match &policy_text {
+        Some(path) => ["--policy", path],
+        None => ["--vkey", vkey],
+    };
+    audit_cmd::verify(parse_args::<audit_cmd::VerifyArgs>("verify", &["--ledger", &ledger, trust[0], trust[1]])?)?;
     if let Some(files) = &receipt {
         println!();
         println!("Checking {}'s receipt as the donor would (fundtrail verify-receipt)…", outcome.example_donor);
         let (proof, entry) = (files.proof.display().to_string(), files.entry.display().to_string());
         let donor = files.donor_reference.clone().unwrap_or_default();
-        let argv = [proof.as_str(), "--entry", &entry, "--donor", &donor, "--ledger", &ledger, "--vkey", vkey];
+        let argv = [proof.as_str(), "--entry", &entry, "--donor", &donor, "--ledger", &ledger, trust[0], trust[1]];
         audit_cmd::verify_receipt(parse_args::<audit_cmd::VerifyReceiptArgs>("verify-receipt", &argv)?)?;
     }
     println!();

@@ -9,11 +9,15 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use fundtrail_envelope::ActorKey;
 use fundtrail_ledger::{LogSigner, LogVerifier, Tile};
+use fundtrail_service::Witnessing;
 use fundtrail_service::{LogBackend, Service, ServiceConfig, SystemClock, WriterConfig};
 use fundtrail_store::StreamSettings;
+use fundtrail_witness::{WitnessClientConfig, WitnessEndpoint, WitnessPool};
 
 /// The log key file inside the data directory when `--log-key` is not given.
-const LOG_KEY_FILE: &str = "log.key";
+pub const LOG_KEY_FILE: &str = "log.key";
+/// The checkpoint origin when `--origin` is not given.
+pub const DEFAULT_ORIGIN: &str = "fundtrail.local/ledger";
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -70,6 +74,18 @@ pub struct ServeArgs {
     /// ledger is not witnessed).
     #[arg(long, value_name = "FILE", env = "FUNDTRAIL_PORTAL_WITNESS_POLICY")]
     portal_witness_policy: Option<PathBuf>,
+    /// A witness that cosigns the ledger's checkpoints (C2SP tlog-witness), as
+    /// URL=VKEY: its submission URL and its vkey. Repeat for each witness. With
+    /// witnesses, /ledger/checkpoint serves only checkpoints a quorum cosigned.
+    #[arg(long = "witness", value_name = "URL=VKEY")]
+    witnesses: Vec<String>,
+    /// Cosignatures a checkpoint needs before it is served (default: a majority
+    /// of the witnesses).
+    #[arg(long, value_name = "K", requires = "witnesses")]
+    witness_quorum: Option<usize>,
+    /// How long one request to a witness may take, in milliseconds.
+    #[arg(long, default_value_t = 2_000, value_name = "MS")]
+    witness_timeout_ms: u64,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -270,6 +286,44 @@ pub struct ServerOptions {
     pub clock: Arc<dyn fundtrail_service::Clock>,
     /// How far back `occurred_at` may lie.
     pub backdate_max: chrono::Duration,
+    /// Witnesses whose quorum must cosign a checkpoint before it is served.
+    pub witnesses: Option<Witnesses>,
+}
+
+/// The witnesses of a server: endpoints, quorum, timeout.
+pub struct Witnesses {
+    pub endpoints: Vec<WitnessEndpoint>,
+    pub quorum: usize,
+    pub request_timeout_ms: u64,
+}
+
+/// Most a witness request's timeout may be set to.
+const WITNESS_TIMEOUT_MS_MAX: u64 = 60_000;
+
+impl Witnesses {
+    /// Parses `--witness URL=VKEY…`, `--witness-quorum` (default: a majority).
+    pub fn parse(texts: &[String], quorum: Option<usize>, request_timeout_ms: u64) -> Result<Option<Witnesses>> {
+        if texts.is_empty() {
+            return Ok(None);
+        }
+        let endpoints =
+            texts.iter().map(|t| WitnessEndpoint::parse(t).context("--witness")).collect::<Result<Vec<_>>>()?;
+        let quorum = quorum.unwrap_or(endpoints.len() / 2 + 1);
+        if quorum == 0 || quorum > endpoints.len() {
+            bail!("--witness-quorum {quorum}: must be between 1 and the {} witnesses given", endpoints.len());
+        }
+        if !(1..=WITNESS_TIMEOUT_MS_MAX).contains(&request_timeout_ms) {
+            bail!("--witness-timeout-ms {request_timeout_ms}: must be between 1 and {WITNESS_TIMEOUT_MS_MAX}");
+        }
+        Ok(Some(Witnesses { endpoints, quorum, request_timeout_ms }))
+    }
+
+    fn witnessing(&self) -> Result<Witnessing> {
+        let config =
+            WitnessClientConfig { request_timeout_ms: self.request_timeout_ms, ..WitnessClientConfig::default() };
+        let pool = WitnessPool::new(self.endpoints.clone(), config).context("--witness")?;
+        Ok(Witnessing { pool: Arc::new(pool), quorum: self.quorum })
+    }
 }
 
 /// A server running in this process.
@@ -307,7 +361,7 @@ struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            origin: "fundtrail.local/ledger".into(),
+            origin: DEFAULT_ORIGIN.into(),
             checkpoint_entries: 1_000,
             checkpoint_interval: Duration::from_millis(250),
             settings: StreamSettings::default(),
@@ -337,6 +391,7 @@ async fn start_tuned(options: ServerOptions, tuning: Tuning) -> Result<RunningSe
         Some(connect) => LogBackend::Nats { connect: connect.clone(), settings: tuning.settings.clone() },
         None => LogBackend::Embedded(options.data_dir.join("log")),
     };
+    let witnessing = options.witnesses.as_ref().map(Witnesses::witnessing).transpose()?;
     let config = || ServiceConfig {
         backend: backend.clone(),
         projections_dir: options.data_dir.join("projections"),
@@ -346,6 +401,7 @@ async fn start_tuned(options: ServerOptions, tuning: Tuning) -> Result<RunningSe
         checkpoint_interval: tuning.checkpoint_interval,
         chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
         snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
+        witnesses: witnessing.clone(),
     };
     let service = Arc::new(start_service(config, options.clock).await?);
     let state = fundtrail_http::AppState::with_limits(service.clone(), tuning.limits);
@@ -428,6 +484,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             host_key: args.host_key.clone(),
             clock: Arc::new(SystemClock),
             backdate_max: chrono::Duration::days(args.backdate_days.clamp(0, 3_650)),
+            witnesses: Witnesses::parse(&args.witnesses, args.witness_quorum, args.witness_timeout_ms)?,
         };
         let tuning = Tuning {
             origin: args.origin.clone(),
@@ -439,6 +496,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             },
             limits: args.limits.limits(),
         };
+        let witnessed = options.witnesses.as_ref().map(|w| {
+            let names: Vec<&str> = w.endpoints.iter().map(|e| e.verifier.name()).collect();
+            format!(
+                "witnesses: {} (quorum {}): /ledger/checkpoint serves what a quorum cosigned",
+                names.join(", "),
+                w.quorum
+            )
+        });
         let server = tokio::select! {
             server = start_tuned(options, tuning) => server?,
             _ = shutdown_signal() => {
@@ -460,6 +525,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         };
         println!("FundTrail serving on {} ({store})", server.url);
         println!("ledger vkey: {}", server.vkey);
+        if let Some(line) = &witnessed {
+            println!("{line}");
+        }
         tracing::info!(url = %server.url, "serving");
         let private = match (args.private_listen, private_token) {
             (Some(addr), Some(token)) => Some(start_private(addr, &args.data, &server, token).await?),

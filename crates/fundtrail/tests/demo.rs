@@ -162,7 +162,16 @@ fn demo_plays_a_year_on_its_own_server() {
     assert!(elapsed < Duration::from_secs(60), "the demo is quick: {elapsed:?}");
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(data.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["totals"]["paid_fen"], 12_220_000, "the simulated year's payouts");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("this donation is yours"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("this donation is yours"));
+    // Three witnesses, two of three: the policy is written and printed, and both the
+    // ledger's and the receipt's checks enforced it.
+    let policy = std::fs::read_to_string(data.join("policy.txt")).unwrap();
+    let parsed = fundtrail_ledger::Policy::parse(policy.as_bytes()).unwrap();
+    assert_eq!(parsed.logs().len(), 1, "{policy}");
+    assert!(policy.contains("group local 2 street bureau paper\nquorum local\n"), "{policy}");
+    assert!(stdout.contains("quorum local\n"), "the policy is printed: {stdout}");
+    assert_eq!(stdout.matches("witnessed    quorum local met").count(), 2, "verify and verify-receipt: {stdout}");
 }
 
 #[test]

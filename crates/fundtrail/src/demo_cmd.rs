@@ -88,7 +88,8 @@ pub fn demo(args: DemoArgs) -> Result<()> {
                 "Three witnesses cosign the ledger (two of three needed); the policy every check uses, {}:",
                 policy.display()
             );
-            for line in witnesses.policy(&log_vkey).lines() {
+            let policy_text = witnesses.policy(&log_vkey);
+            for line in policy_text.lines() {
                 println!("  {line}");
             }
             let options = ServerOptions {
@@ -103,6 +104,8 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             };
             // The server's tasks run on the runtime's workers; this thread plays the year.
             let server = runtime.block_on(start_server(options)).context("starting the embedded server")?;
+            // The portal's pages check each checkpoint's cosignatures against the same policy.
+            server.pin_witness_policy(&policy_text)?;
             let client = Client::new(&server.url)?;
             demo::wait_ready(&client)?;
             println!("Playing 2026 of {} on an embedded server at {} (simulated dates)…", cast::FUND_NAME, server.url);

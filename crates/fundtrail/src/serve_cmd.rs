@@ -339,6 +339,12 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// Pins a witness policy (C2SP tlog-policy text) in the portal's page, whose checks
+    /// then demand its quorum.
+    pub fn pin_witness_policy(&self, policy: &str) -> Result<()> {
+        self.state.pin_witness_policy(policy).map_err(|e| anyhow::anyhow!("the portal's witness policy: {e}"))
+    }
+
     /// Stops accepting requests, ends live feeds, waits for answers in flight,
     /// then stops the projection runner.
     pub async fn stop(self) -> Result<()> {

@@ -220,7 +220,7 @@ test('a donor receipt link verifies, every check ✓, then what the fund did aft
   await open(`#/my/${link.path}`);
   const result = await checks();
   const byName = Object.fromEntries(result.map((c) => [c.check, c]));
-  for (const name of ['link', 'checkpoint', 'grew', 'inclusion', 'commitment']) assert.equal(byName[name] && byName[name].state, 'ok', JSON.stringify(result));
+  for (const name of ['link', 'checkpoint', 'grew', 'witness', 'inclusion', 'commitment']) assert.equal(byName[name] && byName[name].state, 'ok', JSON.stringify(result));
   assert.ok((await page.locator('#pinned-key').innerText()).startsWith(summary.vkey.split('+')[0]));
   const after = await page.locator('#my-after').innerText();
   assert.match(after, /此后共支出 ¥[\d,]+\.\d\d，涉及 \d+ 个项目/);
@@ -233,9 +233,9 @@ test('a donor receipt link verifies, every check ✓, then what the fund did aft
   await page.fill('#my-ref', link.reference);
   await page.locator('.my-form button[type=submit]').click();
   const fromFile = Object.fromEntries((await checks()).map((c) => [c.check, c.state]));
-  // The demo pins no witness policy: the page says the ledger is not witnessed (no error).
-  assert.deepEqual(fromFile, { receipt: 'ok', checkpoint: 'ok', inclusion: 'ok', grew: 'ok', witness: 'skip', commitment: 'ok' });
-  assert.match((await checks()).find((c) => c.check === 'witness').text, /未配置见证方/);
+  // The demo pins its witnesses' policy (two of three): the checkpoint carries their quorum.
+  assert.deepEqual(fromFile, { receipt: 'ok', checkpoint: 'ok', inclusion: 'ok', grew: 'ok', witness: 'ok', commitment: 'ok' });
+  assert.match((await checks()).find((c) => c.check === 'witness').text, /见证达到法定数（local）：由 .+ 联署/);
 });
 
 test('a tampered receipt is refused with the reason', async () => {
@@ -313,7 +313,7 @@ test('the whole ledger verifies in the browser; a signature flipped in a tile is
   const report = JSON.parse(cli.stdout);
   const rows = await page.locator('#verify-funds tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
   assert.deepEqual(rows, report.funds.map((f) => [f.fund, ...['received_fen', 'refunded_fen', 'reserved_fen', 'paid_fen', 'available_fen'].map((k) => formatFen(f.cash[k])), String(f.donations)]));
-  assert.match(await page.locator('#verify-witness').innerText(), /未配置见证方/);
+  assert.match(await page.locator('#verify-witness').innerText(), /✓ 见证达到法定数（local）：由 .+ 联署/);
   assert.equal(await page.locator('#verify-progress').evaluate((p) => p.value), size);
   await shots('verify');
   await page.route('**/ledger/tile/entries/000', async (route) => {

@@ -119,7 +119,9 @@ impl Service {
                 (log.clone(), log)
             }
         };
-        let db = sled::Config::new().path(&config.projections_dir).cache_capacity(PROJECTIONS_CACHE_BYTES).open()?;
+        let db = fundtrail_store::open_sled(
+            &sled::Config::new().path(&config.projections_dir).cache_capacity(PROJECTIONS_CACHE_BYTES),
+        )?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ledger = LedgerConfig {
             signer: config.log_signer,

@@ -223,28 +223,6 @@ fn recover(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// How long [`open_sled`] waits for a closed database's lock to be let go.
-const LOCK_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// `sled::open`, waiting (at most [`LOCK_WAIT_MAX`]) while the lock of a database
-/// this process just closed is still held: sled's background flusher lets it go a
-/// moment after the last handle is dropped, so a close-then-open (the rewrite swap,
-/// a restart in one process) can find it still taken. Another process's lock is
-/// still refused, after the wait.
-fn open_sled(dir: &Path) -> Result<sled::Db, sled::Error> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT_MAX;
-    loop {
-        match sled::open(dir) {
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
-}
-
 impl DonorVault {
     /// Opens (or creates) the vault in `dir` — normally `<data>/vault` — readable
     /// by the owner only. Tombstones are stamped with `clock`.
@@ -257,7 +235,7 @@ impl DonorVault {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
         }
-        let db = open_sled(dir)?;
+        let db = fundtrail_store::open_sled(&sled::Config::new().path(dir))?;
         let donors = db.open_tree(DONORS_TREE)?;
         let inner = std::sync::RwLock::new(Inner { db, donors });
         Ok(DonorVault { shared: Arc::new(Shared { dir: dir.to_path_buf(), clock, inner }) })
@@ -279,7 +257,7 @@ impl DonorVault {
             std::fs::remove_dir_all(&fresh_dir).map_err(io)?;
         }
         {
-            let fresh = sled::open(&fresh_dir)?;
+            let fresh = fundtrail_store::open_sled(&sled::Config::new().path(&fresh_dir))?;
             let donors = fresh.open_tree(DONORS_TREE)?;
             for item in inner.donors.iter() {
                 let (key, value) = item?;
@@ -294,7 +272,7 @@ impl DonorVault {
         std::fs::rename(dir, &old_dir).map_err(io)?;
         std::fs::rename(&fresh_dir, dir).map_err(io)?;
         std::fs::remove_dir_all(&old_dir).map_err(io)?;
-        inner.db = open_sled(dir)?;
+        inner.db = fundtrail_store::open_sled(&sled::Config::new().path(dir))?;
         inner.donors = inner.db.open_tree(DONORS_TREE)?;
         Ok(())
     }

@@ -47,6 +47,7 @@ mod follower;
 mod jetstream;
 pub mod nats_connect;
 mod sled_log;
+pub mod sled_open;
 pub mod subject;
 pub mod version;
 
@@ -56,6 +57,7 @@ pub use jetstream::{
 };
 pub use nats_connect::{NatsAuth, NatsConnect, Secret};
 pub use sled_log::{SledLog, SledSync};
+pub use sled_open::open_sled;
 
 /// Subjects of event messages: `fundtrail.<version>.<fund>.<aggregate>.<id>`, one
 /// pattern per version of the subject contract (`fundtrail_domain::subject`): v1,

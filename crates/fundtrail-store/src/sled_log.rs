@@ -100,7 +100,7 @@ impl SledLog {
     /// sequence matches the messages stored.
     pub fn open_with(path: impl AsRef<Path>, sync: SledSync) -> Result<SledLog, LogError> {
         let path = path.as_ref();
-        let db = sled::Config::new().path(path).cache_capacity(LOG_CACHE_BYTES).open().map_err(storage)?;
+        let db = crate::open_sled(&sled::Config::new().path(path).cache_capacity(LOG_CACHE_BYTES)).map_err(storage)?;
         let tree = |name: &str| db.open_tree(name).map_err(storage);
         let inner = Inner {
             messages: tree("messages")?,

@@ -7,10 +7,10 @@ import { fenToYuanNumber, fenToYuanText, formatBp, formatDate, formatFen, format
 import { api, config, ledgerBase } from './api.js';
 import { barChart, disposeCharts, resizeCharts } from './charts.js';
 import { b64encode, utf8 } from './core/bytes.js';
-import { decodeEntry, hashFromBase64, leafHash, nodeHash, parseReceipt, parseVkey, treeHash, verifyInclusion } from './core/ledger.js';
-import { VerifyFailure, checkGrowth, checkSizes, tileReader } from './core/verify.js';
+import { decodeEntry, hashFromBase64, leafHash, nodeHash, parseReceipt, parseVkey, verifyInclusion } from './core/ledger.js';
+import { checkGrowth, checkSizes } from './core/verify.js';
 import { donationOf, donorCommitment, parseReceiptLink } from './core/donor.js';
-import { currentCheckpoint, fetchEntry, verifyDonorReceipt } from './core/receipt.js';
+import { currentCheckpoint, fetchEntry, levelZeroLeaves, verifyDonorReceipt } from './core/receipt.js';
 import { checkPolicy, parsePolicy } from './core/witness.js';
 import { ledgerReader } from './core/fetch.js';
 
@@ -675,7 +675,7 @@ async function checkDonation(out, log, { linkParts = null, receipt = null, refer
     let leaves = null;
     try {
       for (const earlier of [receiptCheckpoint, seen]) if (earlier) checkSizes(earlier, now);
-      leaves = await levelZero(read, now);
+      leaves = await levelZeroLeaves(read, now);
       for (const earlier of [receiptCheckpoint, seen]) if (earlier) checkGrowth(earlier, now, leaves);
       checks.set('grew', 'ok', seen ? `${seen.size} → ${now.size}` : `${now.size}`);
       saveSeen(now);
@@ -720,24 +720,6 @@ async function checkDonation(out, log, { linkParts = null, receipt = null, refer
   } catch (e) {
     out.append(h('p', { class: 'error', role: 'alert' }, e.message));
   }
-}
-
-async function levelZero(read, checkpoint) {
-  const readTile = tileReader(read);
-  const leaves = [];
-  const tiles = Number((checkpoint.size + 255n) / 256n);
-  for (let n = 0; n < tiles; n++) {
-    const rest = checkpoint.size - BigInt(n) * 256n;
-    const width = Number(rest < 256n ? rest : 256n);
-    const data = await readTile(0, n, width);
-    if (data.length !== width * 32) throw new VerifyFailure(null, 'Tiles', `hash tiles are not consistent with the signed checkpoint: a level-0 tile has ${data.length} bytes, expected ${width * 32}`);
-    for (let i = 0; i < width; i++) leaves.push(data.subarray(32 * i, 32 * i + 32));
-  }
-  const root = treeHash(leaves);
-  if (b64encode(root) !== b64encode(checkpoint.root)) {
-    throw new VerifyFailure(null, 'Tiles', `hash tiles are not consistent with the signed checkpoint: the level-0 tiles hash to ${b64encode(root)}, the checkpoint signs ${b64encode(checkpoint.root)}`);
-  }
-  return leaves;
 }
 
 async function showAfter(out, donation, index) {

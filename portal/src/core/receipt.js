@@ -81,7 +81,8 @@ export async function checkOnlyGrew(read, now, earlier) {
   }
 }
 
-async function levelZeroLeaves(read, checkpoint) {
+/** Every level-0 hash, from the tiles, which must make the signed root (the page's growth check too). */
+export async function levelZeroLeaves(read, checkpoint) {
   const readTile = tileReader(read);
   const leaves = [];
   const tiles = Number((checkpoint.size + 255n) / 256n);

@@ -42,6 +42,13 @@ impl ServeProcess {
         ServeProcess::start_inner(binary, data, extra, false)
     }
 
+    /// A replica on the NATS stream at `nats`: `serve --nats NATS --log-key KEY` on the
+    /// data dir `data` (replicas that serve one ledger share one log key).
+    pub fn replica(binary: &Path, data: &Path, nats: &str, log_key: &Path) -> ServeProcess {
+        let log_key = log_key.to_str().expect("a UTF-8 path");
+        ServeProcess::start(binary, data, &["--nats", nats, "--log-key", log_key])
+    }
+
     /// Like [`ServeProcess::start`], with `--private-listen 127.0.0.1:<free>` too.
     pub fn start_with_private(binary: &Path, data: &Path, extra: &[&str]) -> ServeProcess {
         ServeProcess::start_inner(binary, data, extra, true)

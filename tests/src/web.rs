@@ -2,7 +2,7 @@
 //! answers of any status are returned, not errors; posting an envelope resends
 //! the same bytes (at most one effect) after a 503 or no answer.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -99,4 +99,29 @@ pub fn accept(agent: &ureq::Agent, base: &str, envelope: &[u8]) -> u64 {
     let answer = post(agent, base, envelope);
     assert!(matches!(answer.status, 200..=202), "{} {}", answer.status, answer.body);
     answer.body["seq"].as_u64().expect("seq")
+}
+
+/// The tree size of the server's latest checkpoint, and its body (origin, size, root).
+pub fn checkpoint(base: &str) -> Option<(u64, String)> {
+    let note = get_text(&format!("{base}/ledger/checkpoint"))?;
+    let body: Vec<&str> = note.lines().take(3).collect();
+    Some((body.get(1)?.parse().ok()?, body.join("\n")))
+}
+
+/// Waits (at most `within`) until the server is ready and its checkpoint covers
+/// `last_seq`; returns that checkpoint's body. A checkpoint beyond `last_seq` fails.
+pub fn wait_converged(base: &str, last_seq: u64, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        if ready(base) {
+            if let Some((size, body)) = checkpoint(base) {
+                assert!(size <= last_seq, "{base}: checkpoint of size {size} beyond the last sequence {last_seq}");
+                if size == last_seq {
+                    return body;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "{base} did not converge on sequence {last_seq} within {within:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use fundtrail_testkit::cast::Cast;
 use fundtrail_testkit::serve::ServeProcess;
-use fundtrail_testkit::web::{accept, agent, get_json, get_text, post_once, ready, Answer};
+use fundtrail_testkit::web::{accept, agent, get_json, post_once, wait_converged, Answer};
 use fundtrail_testkit::NatsServer;
 use serde_json::Value;
 
@@ -54,11 +54,6 @@ struct Outcome {
     fen: i64,
     replica: usize,
     answer: Option<Answer>,
-}
-
-fn replica(name: &str, root: &Path, nats: &str, log_key: &Path) -> ServeProcess {
-    let binary = Path::new(env!("CARGO_BIN_EXE_fundtrail"));
-    ServeProcess::start(binary, &root.join(name), &["--nats", nats, "--log-key", log_key.to_str().unwrap()])
 }
 
 fn commands(cast: &Cast) -> Vec<Racing> {
@@ -116,28 +111,6 @@ fn race(urls: Vec<String>, commands: Vec<Racing>) -> Vec<Outcome> {
     clients.into_iter().flat_map(|c| c.join().expect("client thread")).collect()
 }
 
-fn checkpoint(url: &str) -> Option<(u64, String)> {
-    let note = get_text(&format!("{url}/ledger/checkpoint"))?;
-    let body: Vec<&str> = note.lines().take(3).collect();
-    Some((body.get(1)?.parse().ok()?, body.join("\n")))
-}
-
-fn wait_converged(url: &str, last_seq: u64) -> String {
-    let deadline = Instant::now() + CONVERGE_WAIT;
-    loop {
-        if ready(url) {
-            if let Some((size, body)) = checkpoint(url) {
-                assert!(size <= last_seq, "{url}: checkpoint of size {size} beyond the last sequence {last_seq}");
-                if size == last_seq {
-                    return body;
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "{url} did not converge on sequence {last_seq} within {CONVERGE_WAIT:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn three_replicas_under_contention_answer_no_5xx() {
     let nats = NatsServer::start().expect("nats-server");
@@ -148,8 +121,17 @@ fn three_replicas_under_contention_answer_no_5xx() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let replicas: Vec<ServeProcess> =
-        ["a", "b", "c"].iter().map(|name| replica(name, dir.path(), &nats.url(), &log_key)).collect();
+    let replicas: Vec<ServeProcess> = ["a", "b", "c"]
+        .iter()
+        .map(|name| {
+            ServeProcess::replica(
+                Path::new(env!("CARGO_BIN_EXE_fundtrail")),
+                &dir.path().join(name),
+                &nats.url(),
+                &log_key,
+            )
+        })
+        .collect();
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
 
     let cast = Cast::new(FUND);
@@ -218,7 +200,7 @@ fn three_replicas_under_contention_answer_no_5xx() {
     }
 
     // The replicas converge: one signed tree, the same balances, the accepted sums.
-    let bodies: Vec<String> = urls.iter().map(|u| wait_converged(u, last_seq)).collect();
+    let bodies: Vec<String> = urls.iter().map(|u| wait_converged(u, last_seq, CONVERGE_WAIT)).collect();
     assert!(bodies.iter().all(|b| *b == bodies[0]), "replicas differ: {bodies:?}");
     let funds: Vec<Value> = urls.iter().map(|u| get_json(&format!("{u}/v1/funds/{FUND}"))).collect();
     for f in &funds[1..] {

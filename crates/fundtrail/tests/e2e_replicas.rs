@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fundtrail_testkit::cast::Cast;
 use fundtrail_testkit::serve::ServeProcess;
-use fundtrail_testkit::web::{accept, agent, get_json, get_text, post, ready, Answer};
+use fundtrail_testkit::web::{accept, agent, get_json, get_text, post, wait_converged, Answer};
 use fundtrail_testkit::NatsServer;
 use serde_json::Value;
 
@@ -32,43 +32,12 @@ const PAYOUT_ROUNDS: usize = 12;
 /// Concurrent client threads in the race.
 const CLIENTS: usize = 8;
 
-/// One replica: `fundtrail serve --nats URL --log-key KEY` on a data dir of its own.
-fn replica(name: &str, root: &Path, nats: &str, log_key: &Path) -> ServeProcess {
-    let binary = Path::new(env!("CARGO_BIN_EXE_fundtrail"));
-    ServeProcess::start(binary, &root.join(name), &["--nats", nats, "--log-key", log_key.to_str().unwrap()])
-}
-
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fundtrail")).args(args).output().expect("run fundtrail")
 }
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// The tree size of the replica's latest checkpoint, and its body (origin, size, root).
-fn checkpoint(url: &str) -> Option<(u64, String)> {
-    let note = get_text(&format!("{url}/ledger/checkpoint"))?;
-    let body: Vec<&str> = note.lines().take(3).collect();
-    let size = body.get(1)?.parse().ok()?;
-    Some((size, body.join("\n")))
-}
-
-/// Waits until the replica is ready and its checkpoint covers `last_seq`.
-fn wait_converged(url: &str, last_seq: u64) -> String {
-    let deadline = Instant::now() + CONVERGE_WAIT;
-    loop {
-        if ready(url) {
-            if let Some((size, body)) = checkpoint(url) {
-                assert!(size <= last_seq, "{url}: checkpoint of size {size} beyond the last sequence {last_seq}");
-                if size == last_seq {
-                    return body;
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "{url} did not converge on sequence {last_seq} within {CONVERGE_WAIT:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,8 +133,10 @@ fn two_replicas_race_over_http_and_converge() {
     let log_key = dir.path().join("log.key");
     let out = run(&["keys", "new", "--out", log_key.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
-    let a = replica("a", dir.path(), &nats.url(), &log_key);
-    let b = replica("b", dir.path(), &nats.url(), &log_key);
+    let a =
+        ServeProcess::replica(Path::new(env!("CARGO_BIN_EXE_fundtrail")), &dir.path().join("a"), &nats.url(), &log_key);
+    let b =
+        ServeProcess::replica(Path::new(env!("CARGO_BIN_EXE_fundtrail")), &dir.path().join("b"), &nats.url(), &log_key);
     let vkey = get_text(&format!("{}/ledger/vkey", a.url)).expect("vkey").trim().to_owned();
     assert_eq!(get_text(&format!("{}/ledger/vkey", b.url)).unwrap().trim(), vkey, "one log key, one vkey");
 
@@ -223,8 +194,8 @@ fn two_replicas_race_over_http_and_converge() {
 
     // Both replicas converge: same checkpoint, same balances, and the sums of
     // the accepted answers — nothing accepted is lost.
-    let body_a = wait_converged(&a.url, last_seq);
-    let body_b = wait_converged(&b.url, last_seq);
+    let body_a = wait_converged(&a.url, last_seq, CONVERGE_WAIT);
+    let body_b = wait_converged(&b.url, last_seq, CONVERGE_WAIT);
     assert_eq!(body_a, body_b, "one log key, one stream: the same signed tree");
     let fund_a = get_json(&format!("{}/v1/funds/{FUND}", a.url));
     let fund_b = get_json(&format!("{}/v1/funds/{FUND}", b.url));

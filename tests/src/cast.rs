@@ -24,6 +24,16 @@ pub fn hash(text: &str) -> Sha256Hex {
     Sha256Hex::new(hex::encode(Sha256::digest(text.as_bytes()))).expect("hex")
 }
 
+/// The envelope with one character of its signature changed: well formed, by the
+/// same key, and failing Ed25519 verification (what a forger sends).
+pub fn forged(envelope: &[u8]) -> Vec<u8> {
+    let mut value: serde_json::Value = serde_json::from_slice(envelope).expect("an envelope is JSON");
+    let sig = value["signatures"][0]["sig"].as_str().expect("a signature").to_owned();
+    let first = if sig.starts_with('A') { 'B' } else { 'A' };
+    value["signatures"][0]["sig"] = format!("{first}{}", &sig[1..]).into();
+    serde_json::to_vec(&value).expect("serialises")
+}
+
 pub fn pid(id: &str) -> ProposalId {
     ProposalId::new(id).expect("valid proposal id")
 }

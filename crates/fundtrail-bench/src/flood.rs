@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use fundtrail_service::SystemClock;
+use fundtrail_testkit::cast::forged;
 use fundtrail_testkit::service::TestHttp;
 
 use crate::{quantile_of, serve_setup, workload, SyncMode, APPLY_WAIT, HTTP_REQUEST_TIMEOUT};
@@ -99,7 +100,7 @@ pub fn flood(options: FloodOptions) -> Result<()> {
     let url = format!("{}/v1/events", server.url);
     let mut donations = work.donations;
     let second = donations.split_off(options.events);
-    let forged = forge(&second[0]);
+    let forged = forged(&second[0]);
 
     // Each honest client keeps its connection across both phases, as a cashier's
     // service posting all day would: by the flood, it has proved it holds a key.
@@ -188,15 +189,6 @@ pub fn flood(options: FloodOptions) -> Result<()> {
         println!("honest answers:  {}", counts(&honest_statuses));
     }
     Ok(())
-}
-
-/// The envelope with one character of its signature changed.
-fn forge(envelope: &[u8]) -> Vec<u8> {
-    let mut value: serde_json::Value = serde_json::from_slice(envelope).expect("our own envelope is JSON");
-    let sig = value["signatures"][0]["sig"].as_str().expect("a signature").to_owned();
-    let first = if sig.starts_with('A') { 'B' } else { 'A' };
-    value["signatures"][0]["sig"] = format!("{first}{}", &sig[1..]).into();
-    serde_json::to_vec(&value).expect("serialises")
 }
 
 fn agent() -> ureq::Agent {

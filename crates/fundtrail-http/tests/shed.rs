@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use fundtrail_http::Limits;
+use fundtrail_testkit::cast::forged;
 use fundtrail_testkit::service::{t0, Store, TestHttp, TestService};
 
 /// One answer read off a connection.
@@ -76,16 +77,6 @@ fn closed_by_server(stream: &mut TcpStream) -> bool {
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 1];
     matches!(stream.read(&mut buf), Ok(0))
-}
-
-/// The envelope with one character of its signature changed: well formed, by an
-/// enrolled key, and failing Ed25519 verification.
-fn forged(envelope: &[u8]) -> Vec<u8> {
-    let mut value: serde_json::Value = serde_json::from_slice(envelope).unwrap();
-    let sig = value["signatures"][0]["sig"].as_str().unwrap().to_owned();
-    let first = if sig.starts_with('A') { 'B' } else { 'A' };
-    value["signatures"][0]["sig"] = format!("{first}{}", &sig[1..]).into();
-    serde_json::to_vec(&value).unwrap()
 }
 
 async fn started(limits: Limits) -> (TestService, TestHttp) {

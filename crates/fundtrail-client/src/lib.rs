@@ -8,6 +8,7 @@
 //!   fund's current totals.
 //! - [`wallet`]: the donor's private side: donor files (salt and reference, mode
 //!   0600) and the receipts directory.
+//! - [`key_file`]: key files and other private files (mode 0600 from creation).
 //! - [`receipt_link`]: the portal's "My donation" link of one gift and its QR
 //!   code (at most 41×41 modules at error correction M), as PNG or terminal text.
 //! - [`demo`]: the year 2026 of 西湖街道社区发展基金, played through the public API.
@@ -19,6 +20,7 @@
 pub mod actions;
 pub mod demo;
 pub mod http;
+pub mod key_file;
 pub mod receipt_link;
 pub mod wallet;
 

@@ -4,9 +4,7 @@
 //! event's C2SP tlog-proof and ledger entry, with the salt as the proof's
 //! `extra` line so the donor can prove the gift is theirs.
 
-use std::fs::OpenOptions;
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -83,17 +81,8 @@ pub fn new_salt() -> Result<[u8; SALT_SIZE]> {
 pub fn write_donor_file(dir: &Path, record: &DonorRecord, durable: bool) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = donor_file_path(dir, &record.event);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
     let text = serde_json::to_string_pretty(&record.to_json())? + "\n";
-    file.write_all(text.as_bytes())?;
-    if durable {
-        file.sync_all()?;
-    }
+    crate::key_file::write_private(&path, &text, durable)?;
     Ok(path)
 }
 

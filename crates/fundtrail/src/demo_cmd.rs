@@ -4,7 +4,7 @@
 //!
 //! Without `--server` it starts an embedded server in this process whose clock
 //! the demo moves day by day through the year, and keeps serving afterwards,
-//! with three witnesses ([`crate::demo_witnesses`]) of which two must cosign
+//! with three witnesses (`fundtrail_server::demo_witnesses`) of which two must cosign
 //! every checkpoint it serves; the final checks use their policy.
 //! With `--server` it plays against that server with today's times and exits.
 //!
@@ -26,8 +26,8 @@ use fundtrail_domain::{Fen, FundId};
 use fundtrail_service::ManualClock;
 
 use crate::audit_cmd;
-use crate::demo_witnesses::DemoWitnesses;
-use crate::serve_cmd::{load_or_create_key, start_server, ServerOptions, DEFAULT_ORIGIN, LOG_KEY_FILE};
+use fundtrail_server::demo_witnesses::DemoWitnesses;
+use fundtrail_server::{ServerOptions, Tuning, DEFAULT_ORIGIN, LOG_KEY_FILE};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -77,9 +77,8 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             // The log key first: the witnesses must know it before the log starts.
             let data_dir = args.data.join("server");
             std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-            let log_key = data_dir.join(LOG_KEY_FILE);
-            let log_vkey =
-                fundtrail_ledger::LogSigner::from_seed(DEFAULT_ORIGIN, &load_or_create_key(&log_key)?.seed())?.vkey();
+            let log_key = fundtrail_client::key_file::load_or_create(&data_dir.join(LOG_KEY_FILE))?;
+            let log_vkey = fundtrail_ledger::LogSigner::from_seed(DEFAULT_ORIGIN, &log_key.seed())?.vkey();
             let witnesses = runtime
                 .block_on(DemoWitnesses::start(&args.data.join("witnesses"), &log_vkey))
                 .context("starting the demo's witnesses")?;
@@ -96,14 +95,16 @@ pub fn demo(args: DemoArgs) -> Result<()> {
                 listen: args.listen,
                 data_dir,
                 nats: None,
-                log_key: Some(log_key),
+                log_key,
                 host_key: Some(cast.host.key_id().to_string()),
                 clock: Arc::new(clock.clone()),
                 backdate_max: chrono::Duration::days(BACKDATE_DAYS_MAX),
                 witnesses: Some(witnesses.witnesses),
             };
             // The server's tasks run on the runtime's workers; this thread plays the year.
-            let server = runtime.block_on(start_server(options)).context("starting the embedded server")?;
+            let server = runtime
+                .block_on(fundtrail_server::start(options, Tuning::default()))
+                .context("starting the embedded server")?;
             // The portal's pages check each checkpoint's cosignatures against the same policy.
             server.pin_witness_policy(&policy_text)?;
             let client = Client::new(&server.url)?;

@@ -1,8 +1,5 @@
 //! `fundtrail keys`, `sign` and `check`: offline work with keys and envelopes.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -55,7 +52,7 @@ pub fn keys(cmd: KeysCommand) -> Result<()> {
     match cmd {
         KeysCommand::New { out, json } => {
             let key = ActorKey::generate()?;
-            write_private(&out, &key.to_file_text())?;
+            fundtrail_client::key_file::write(&out, &key)?;
             print_key(&key, json, Some(&out));
         }
         KeysCommand::Show { key, json } => print_key(&load_key(&key)?, json, None),
@@ -80,23 +77,7 @@ fn print_key(key: &ActorKey, json: bool, path: Option<&Path>) {
     }
 }
 
-/// Creates the file with mode 0600 from the start (no window where it is readable).
-pub fn write_private(path: &Path, text: &str) -> Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    Ok(())
-}
-
-pub fn load_key(path: &Path) -> Result<ActorKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
-    ActorKey::from_file_text(&text).with_context(|| format!("{}", path.display()))
-}
+pub use fundtrail_client::key_file::load as load_key;
 
 pub fn sign(args: SignArgs) -> Result<()> {
     let key = load_key(&args.key)?;

@@ -4,7 +4,6 @@
 mod actors_cmd;
 mod audit_cmd;
 mod demo_cmd;
-mod demo_witnesses;
 mod keys_cmd;
 mod qr_cmd;
 mod serve_cmd;

@@ -7,17 +7,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use fundtrail_envelope::ActorKey;
-use fundtrail_ledger::{LogSigner, LogVerifier, Tile};
-use fundtrail_service::Witnessing;
-use fundtrail_service::{LogBackend, Service, ServiceConfig, SystemClock, WriterConfig};
+use fundtrail_ledger::{LogVerifier, Tile};
+use fundtrail_server::{ServerOptions, Tuning, Witnesses, LOG_KEY_FILE};
+use fundtrail_service::SystemClock;
 use fundtrail_store::StreamSettings;
-use fundtrail_witness::{WitnessClientConfig, WitnessEndpoint, WitnessPool};
-
-/// The log key file inside the data directory when `--log-key` is not given.
-pub const LOG_KEY_FILE: &str = "log.key";
-/// The checkpoint origin when `--origin` is not given.
-pub const DEFAULT_ORIGIN: &str = "fundtrail.local/ledger";
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -274,196 +267,6 @@ pub enum LedgerCommand {
     },
 }
 
-/// What an in-process server needs (used by `serve` and by `demo`).
-pub struct ServerOptions {
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    pub nats: Option<fundtrail_store::NatsConnect>,
-    /// The log key file; generated in the data dir when absent.
-    pub log_key: Option<PathBuf>,
-    /// Pinned host key id (the trust anchor for genesis).
-    pub host_key: Option<String>,
-    pub clock: Arc<dyn fundtrail_service::Clock>,
-    /// How far back `occurred_at` may lie.
-    pub backdate_max: chrono::Duration,
-    /// Witnesses whose quorum must cosign a checkpoint before it is served.
-    pub witnesses: Option<Witnesses>,
-}
-
-/// The witnesses of a server: endpoints, quorum, timeout.
-pub struct Witnesses {
-    pub endpoints: Vec<WitnessEndpoint>,
-    pub quorum: usize,
-    pub request_timeout_ms: u64,
-}
-
-/// Most a witness request's timeout may be set to.
-const WITNESS_TIMEOUT_MS_MAX: u64 = 60_000;
-
-impl Witnesses {
-    /// Parses `--witness URL=VKEY…`, `--witness-quorum` (default: a majority).
-    pub fn parse(texts: &[String], quorum: Option<usize>, request_timeout_ms: u64) -> Result<Option<Witnesses>> {
-        if texts.is_empty() {
-            return Ok(None);
-        }
-        let endpoints =
-            texts.iter().map(|t| WitnessEndpoint::parse(t).context("--witness")).collect::<Result<Vec<_>>>()?;
-        let quorum = quorum.unwrap_or(endpoints.len() / 2 + 1);
-        if quorum == 0 || quorum > endpoints.len() {
-            bail!("--witness-quorum {quorum}: must be between 1 and the {} witnesses given", endpoints.len());
-        }
-        if !(1..=WITNESS_TIMEOUT_MS_MAX).contains(&request_timeout_ms) {
-            bail!("--witness-timeout-ms {request_timeout_ms}: must be between 1 and {WITNESS_TIMEOUT_MS_MAX}");
-        }
-        Ok(Some(Witnesses { endpoints, quorum, request_timeout_ms }))
-    }
-
-    fn witnessing(&self) -> Result<Witnessing> {
-        let config =
-            WitnessClientConfig { request_timeout_ms: self.request_timeout_ms, ..WitnessClientConfig::default() };
-        let pool = WitnessPool::new(self.endpoints.clone(), config).context("--witness")?;
-        Ok(Witnessing { pool: Arc::new(pool), quorum: self.quorum })
-    }
-}
-
-/// A server running in this process.
-pub struct RunningServer {
-    /// Base URL, e.g. `http://127.0.0.1:8080`.
-    pub url: String,
-    /// The ledger's verifier key (C2SP vkey).
-    pub vkey: String,
-    pub service: Arc<Service>,
-    state: fundtrail_http::AppState,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    http: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl RunningServer {
-    /// Pins a witness policy (C2SP tlog-policy text) in the portal's page, whose checks
-    /// then demand its quorum.
-    pub fn pin_witness_policy(&self, policy: &str) -> Result<()> {
-        self.state.pin_witness_policy(policy).map_err(|e| anyhow::anyhow!("the portal's witness policy: {e}"))
-    }
-
-    /// Stops accepting requests, ends live feeds, waits for answers in flight,
-    /// then stops the projection runner.
-    pub async fn stop(self) -> Result<()> {
-        self.state.begin_shutdown();
-        let _ = self.shutdown.send(());
-        self.http.await??;
-        self.service.shutdown();
-        Ok(())
-    }
-}
-
-struct Tuning {
-    origin: String,
-    checkpoint_entries: u64,
-    checkpoint_interval: Duration,
-    settings: StreamSettings,
-    limits: fundtrail_http::Limits,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            origin: DEFAULT_ORIGIN.into(),
-            checkpoint_entries: 1_000,
-            checkpoint_interval: Duration::from_millis(250),
-            settings: StreamSettings::default(),
-            limits: fundtrail_http::Limits::default(),
-        }
-    }
-}
-
-/// Starts the service and its HTTP server in this process (on the current tokio runtime).
-pub async fn start_server(options: ServerOptions) -> Result<RunningServer> {
-    start_tuned(options, Tuning::default()).await
-}
-
-async fn start_tuned(options: ServerOptions, tuning: Tuning) -> Result<RunningServer> {
-    std::fs::create_dir_all(&options.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", options.data_dir.display()))?;
-    let key_path = options.log_key.clone().unwrap_or_else(|| options.data_dir.join(LOG_KEY_FILE));
-    let log_key = load_or_create_key(&key_path)?;
-    let signer = LogSigner::from_seed(&tuning.origin, &log_key.seed())
-        .with_context(|| format!("origin {:?} is not a valid log name", tuning.origin))?;
-    let host_key = match &options.host_key {
-        Some(k) => Some(k.parse().with_context(|| format!("--host-key {k:?} is not a key id"))?),
-        None => None,
-    };
-    let writer = WriterConfig { host_key, backdate_max: options.backdate_max, ..WriterConfig::default() };
-    let backend = match &options.nats {
-        Some(connect) => LogBackend::Nats { connect: connect.clone(), settings: tuning.settings.clone() },
-        None => LogBackend::Embedded(options.data_dir.join("log")),
-    };
-    let witnessing = options.witnesses.as_ref().map(Witnesses::witnessing).transpose()?;
-    let config = || ServiceConfig {
-        backend: backend.clone(),
-        projections_dir: options.data_dir.join("projections"),
-        writer: writer.clone(),
-        log_signer: signer.clone(),
-        checkpoint_entries: tuning.checkpoint_entries,
-        checkpoint_interval: tuning.checkpoint_interval,
-        chunk_messages_max: fundtrail_service::projections::CHUNK_MESSAGES_MAX,
-        snapshot_events: fundtrail_service::projections::SNAPSHOT_EVENTS_DEFAULT,
-        witnesses: witnessing.clone(),
-    };
-    let service = Arc::new(start_service(config, options.clock).await?);
-    let state = fundtrail_http::AppState::with_limits(service.clone(), tuning.limits);
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", options.listen))?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(fundtrail_http::serve(listener, state.clone(), async move {
-        let _ = stop.await;
-    }));
-    let vkey = service.read.vkey.clone();
-    Ok(RunningServer { url, vkey, service, state, shutdown, http })
-}
-
-/// First pause while waiting for NATS; doubled after each attempt up to the max.
-const NATS_WAIT_INITIAL: Duration = Duration::from_millis(500);
-const NATS_WAIT_MAX: Duration = Duration::from_secs(10);
-
-/// Starts the service; while its log is unreachable (NATS down, a cluster
-/// without a stream leader yet), waits with backoff and says so on stderr,
-/// instead of exiting. Anything else (refused credentials, a weak stream, a
-/// broken data dir) ends the start with its error.
-async fn start_service(
-    config: impl Fn() -> ServiceConfig,
-    clock: Arc<dyn fundtrail_service::Clock>,
-) -> Result<Service> {
-    let mut pause = NATS_WAIT_INITIAL;
-    for attempt in 1.. {
-        match Service::start(config(), clock.clone()).await {
-            Ok(service) => return Ok(service),
-            Err(fundtrail_service::ServiceError::Log(fundtrail_store::LogError::Unavailable { cause })) => {
-                eprintln!(
-                    "waiting for the event log (attempt {attempt}): {cause}; trying again in {} ms",
-                    pause.as_millis()
-                );
-                tracing::warn!(attempt, %cause, "waiting for the event log");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(NATS_WAIT_MAX);
-            }
-            Err(e) => return Err(e).context("starting the service"),
-        }
-    }
-    unreachable!("the loop returns")
-}
-
-/// Reads a key file, or creates one (mode 0600) from the OS RNG.
-pub fn load_or_create_key(path: &Path) -> Result<ActorKey> {
-    if path.exists() {
-        return crate::keys_cmd::load_key(path);
-    }
-    let key = ActorKey::generate()?;
-    crate::keys_cmd::write_private(path, &key.to_file_text())?;
-    Ok(key)
-}
-
 pub fn serve(args: ServeArgs) -> Result<()> {
     init_tracing();
     let runtime = tokio::runtime::Runtime::new()?;
@@ -481,16 +284,23 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     };
     let servers = args.nats.clone().or_else(|| std::env::var("FUNDTRAIL_NATS").ok().filter(|v| !v.is_empty()));
     let nats = servers.as_deref().map(|list| args.nats_auth.connect(list)).transpose()?;
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
+    let log_key = fundtrail_client::key_file::load_or_create(
+        &args.log_key.clone().unwrap_or_else(|| args.data.join(LOG_KEY_FILE)),
+    )?;
+    let witnesses = Witnesses::parse(&args.witnesses, args.witness_quorum, args.witness_timeout_ms)?;
+    let witnessed = witnesses.as_ref().map(Witnesses::describe);
     runtime.block_on(async {
         let options = ServerOptions {
             listen: args.listen,
             data_dir: args.data.clone(),
             nats: nats.clone(),
-            log_key: args.log_key.clone(),
+            log_key,
             host_key: args.host_key.clone(),
             clock: Arc::new(SystemClock),
             backdate_max: chrono::Duration::days(args.backdate_days.clamp(0, 3_650)),
-            witnesses: Witnesses::parse(&args.witnesses, args.witness_quorum, args.witness_timeout_ms)?,
+            witnesses,
         };
         let tuning = Tuning {
             origin: args.origin.clone(),
@@ -502,16 +312,8 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             },
             limits: args.limits.limits(),
         };
-        let witnessed = options.witnesses.as_ref().map(|w| {
-            let names: Vec<&str> = w.endpoints.iter().map(|e| e.verifier.name()).collect();
-            format!(
-                "witnesses: {} (quorum {}): /ledger/checkpoint serves what a quorum cosigned",
-                names.join(", "),
-                w.quorum
-            )
-        });
-        let server = tokio::select! {
-            server = start_tuned(options, tuning) => server?,
+        let mut server = tokio::select! {
+            server = fundtrail_server::start(options, tuning) => server?,
             _ = shutdown_signal() => {
                 println!("stopped before the service started");
                 return Ok(());
@@ -520,10 +322,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         if let Some(path) = &args.portal_witness_policy {
             let text =
                 std::fs::read_to_string(path).with_context(|| format!("--portal-witness-policy {}", path.display()))?;
-            server
-                .state
-                .pin_witness_policy(&text)
-                .map_err(|e| anyhow::anyhow!("--portal-witness-policy {}: {e}", path.display()))?;
+            server.pin_witness_policy(&text).with_context(|| format!("--portal-witness-policy {}", path.display()))?;
         }
         let store = match &nats {
             Some(connect) => format!("NATS JetStream at {}", connect.describe()),
@@ -532,54 +331,25 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         println!("FundTrail serving on {} ({store})", server.url);
         println!("ledger vkey: {}", server.vkey);
         if let Some(line) = &witnessed {
-            println!("{line}");
+            println!("witnesses: {line}: /ledger/checkpoint serves what a quorum cosigned");
         }
         tracing::info!(url = %server.url, "serving");
-        let private = match (args.private_listen, private_token) {
-            (Some(addr), Some(token)) => Some(start_private(addr, &args.data, &server, token).await?),
-            _ => None,
-        };
+        if let (Some(addr), Some(token)) = (args.private_listen, private_token) {
+            let url = server.start_private_vault(addr, &args.data, token).await?;
+            if !addr.ip().is_loopback() {
+                eprintln!(
+                    "warning: the private donor vault API listens on {url}: make sure only an internal network reaches it"
+                );
+            }
+            println!(
+                "private donor vault API on {url}/private/v1/donors (vault in {})",
+                args.data.join(fundtrail_service::vault::VAULT_DIR).display()
+            );
+        }
         shutdown_signal().await;
         println!("shutting down");
-        if let Some((stop, task)) = private {
-            let _ = stop.send(());
-            task.await??;
-        }
         server.stop().await
     })
-}
-
-/// The private donor vault API on its own listener (`--private-listen`), over
-/// `<data>/vault`. Returns its stop switch and its task.
-async fn start_private(
-    addr: SocketAddr,
-    data: &Path,
-    server: &RunningServer,
-    token: fundtrail_http::vault::BearerToken,
-) -> Result<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)> {
-    let dir = data.join(fundtrail_service::vault::VAULT_DIR);
-    let vault = fundtrail_service::vault::DonorVault::open(&dir, server.service.clock.clone())
-        .with_context(|| format!("cannot open the donor vault in {}", dir.display()))?;
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (private)"))?;
-    let url = format!("http://{}", listener.local_addr()?);
-    if !addr.ip().is_loopback() {
-        eprintln!(
-            "warning: the private donor vault API listens on {url}: make sure only an internal network reaches it"
-        );
-    }
-    println!("private donor vault API on {url}/private/v1/donors (vault in {})", dir.display());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(fundtrail_http::vault::serve_private(
-        listener,
-        vault,
-        server.service.clone(),
-        token,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    Ok((stop, task))
 }
 
 fn init_tracing() {

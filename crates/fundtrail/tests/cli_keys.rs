@@ -45,7 +45,7 @@ fn keys_new_writes_a_private_file_and_refuses_to_overwrite() {
     assert_eq!(key["key_id"].as_str().unwrap().len(), 32);
     let again = fundtrail(&["keys", "new", "--out", dir.path().join("host.key").to_str().unwrap()]);
     assert!(!again.status.success());
-    assert!(stderr(&again).contains("must not exist yet"), "{}", stderr(&again));
+    assert!(stderr(&again).contains("exists already"), "{}", stderr(&again));
 }
 
 #[test]

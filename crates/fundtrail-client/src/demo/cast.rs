@@ -3,9 +3,7 @@
 //! host, a fund and its committee. Donor references are generated (`DEMO-…`),
 //! never real people.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -45,7 +43,7 @@ impl Cast {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         let key = |name: &str| -> Result<ActorKey> {
             let key = ActorKey::generate()?;
-            write_key(&dir.join(format!("{name}.key")), &key)?;
+            crate::key_file::write(&dir.join(format!("{name}.key")), &key)?;
             Ok(key)
         };
         Ok(Cast {
@@ -124,15 +122,4 @@ impl Cast {
         )?;
         Ok(())
     }
-}
-
-fn write_key(path: &Path, key: &ActorKey) -> Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(key.to_file_text().as_bytes())?;
-    Ok(())
 }

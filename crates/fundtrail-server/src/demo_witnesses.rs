@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use fundtrail_ledger::LogVerifier;
 use fundtrail_witness::{key_file, system_clock, Witness, WitnessConfig, WitnessEndpoint};
 
-use crate::serve_cmd::Witnesses;
+use crate::Witnesses;
 
 /// The demo's witnesses: who they stand for (the policy's names) and their key names.
 pub const WITNESSES: [(&str, &str); 3] = [

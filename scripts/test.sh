@@ -23,4 +23,9 @@ if [ "$whole" = 1 ]; then
     # `cargo test --workspace` above built target/debug/fundtrail (the CLI tests run it):
     # building it again with `-p fundtrail` would resolve other features and rebuild.
     FUNDTRAIL_BUILD=0 bash "$SCRIPT_DIR/test-portal.sh"
+    # The short fault campaign (docs/reliability.md): 10 cycles against a 3-node cluster
+    # rendered from deploy/, a few minutes; fails on a lost, duplicated or overspent event,
+    # diverging replicas, an inconsistent checkpoint, a gap in the SSE feed or a 5xx from
+    # a healthy replica. Debug build, with the workspace's features as built above.
+    bash "$SCRIPT_DIR/fault-campaign.sh" --debug --cycles 10 --out target/fault-campaign-ci
 fi

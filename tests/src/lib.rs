@@ -389,6 +389,7 @@ mod tests {
 }
 
 pub mod cast;
+pub mod cluster;
 pub mod serve;
 pub mod service;
 pub mod web;

@@ -34,6 +34,10 @@ pub struct ServeProcess {
     /// The private listener's bearer token file (and the token), when started with one.
     pub private_token: Option<(PathBuf, String)>,
     log: PathBuf,
+    /// The command line and environment it was started with, to start it again.
+    command: Vec<std::ffi::OsString>,
+    env: Vec<(String, String)>,
+    binary: PathBuf,
 }
 
 impl ServeProcess {
@@ -84,27 +88,86 @@ impl ServeProcess {
                 command.arg("--private-token-file").arg(&path);
                 (path, token)
             });
-            let stderr = std::fs::File::create(&log).expect("create the serve log");
-            let child = command
-                .env("RUST_LOG", "warn")
-                .envs(env.iter().copied())
-                .stdout(Stdio::null())
-                .stderr(stderr)
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn {} serve: {e}", binary.display()));
+            let args: Vec<std::ffi::OsString> = command.get_args().map(|a| a.to_owned()).collect();
+            let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             let mut server = ServeProcess {
-                child: Some(child),
+                child: None,
                 url: format!("http://127.0.0.1:{port}"),
                 private_url,
                 private_token,
                 log,
+                command: args,
+                env,
+                binary: binary.to_owned(),
             };
+            server.spawn();
             match server.wait_ready() {
                 Ok(()) => return server,
                 Err(why) => last = why,
             }
         }
         panic!("fundtrail serve did not start in {START_ATTEMPTS_MAX} attempts: {last}");
+    }
+
+    fn spawn(&mut self) {
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("open the serve log");
+        let child = Command::new(&self.binary)
+            .args(&self.command)
+            .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {} serve: {e}", self.binary.display()));
+        self.child = Some(child);
+    }
+
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGKILL (a crash: no shutdown) and reap; nothing if not running.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again (killed first if running) with the same command line, port and
+    /// data directory; Ok once `/readyz` answers 200, Err with the log if it exited
+    /// or did not get ready within `within`.
+    pub fn restart(&mut self, within: Duration) -> Result<(), String> {
+        self.kill();
+        let deadline = Instant::now() + within;
+        loop {
+            self.spawn();
+            loop {
+                if let Ok(Some(status)) = self.child.as_mut().expect("running").try_wait() {
+                    self.child = None;
+                    if Instant::now() >= deadline {
+                        return Err(format!("exited ({status}):\n{}", self.log_text()));
+                    }
+                    // Its port may still be held a moment after the kill: try again.
+                    std::thread::sleep(Duration::from_millis(300));
+                    break;
+                }
+                if web::ready(&self.url) {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!("{} not ready within {within:?}", self.url));
+                }
+                std::thread::sleep(POLL);
+            }
+        }
+    }
+
+    /// The remote ports of this process's established TCP connections (to find the
+    /// NATS node it is connected to), from `/proc`.
+    pub fn remote_ports(&self) -> Vec<u16> {
+        self.pid().map(remote_ports).unwrap_or_default()
     }
 
     /// Ok once `/readyz` answers 200; Err with the log if the process exited.
@@ -150,6 +213,37 @@ impl ServeProcess {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The remote ports of the established TCP connections of process `pid`: its
+/// socket inodes (`/proc/PID/fd`) looked up in `/proc/net/tcp{,6}`.
+pub fn remote_ports(pid: u32) -> Vec<u16> {
+    let mut inodes = std::collections::HashSet::new();
+    if let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for entry in entries.flatten() {
+            if let Ok(target) = std::fs::read_link(entry.path()) {
+                let text = target.to_string_lossy();
+                if let Some(inode) = text.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) {
+                    inodes.insert(inode.to_owned());
+                }
+            }
+        }
+    }
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            if fields.len() < 10 || fields[3] != "01" || !inodes.contains(fields[9]) {
+                continue;
+            }
+            if let Some(port) = fields[2].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()) {
+                ports.push(port);
+            }
+        }
+    }
+    ports
 }
 
 /// 32 hex digits from the OS RNG (a token made for one test).

@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use fundtrail_ledger::{tree_hash, Checkpoint, LogVerifier, TileHashReader};
-use fundtrail_store::{CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, EVENT_STREAM};
+use fundtrail_store::{NatsConnect, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, EVENT_STREAM};
 use futures::StreamExt;
 
 use crate::parallel::{apply_window, Ahead, Openers, Threads, WINDOW_ENTRIES_MAX};
@@ -37,21 +37,24 @@ fn stream_failure(index: Option<u64>, detail: impl std::fmt::Display) -> VerifyF
     fail(index, Cause::Stream { detail: detail.to_string() })
 }
 
-/// Verifies the `FUNDTRAIL` stream at `nats_url` against a checkpoint; see the module
-/// docs. The report's balances are those at the end of the stream.
+/// Verifies the `FUNDTRAIL` stream at `nats_url` (one server, no credentials)
+/// against a checkpoint; see the module docs. The report's balances are those at the
+/// end of the stream.
 pub fn verify_nats(
     nats_url: &str,
     ledger: Option<&dyn LedgerSource>,
     log: &LogVerifier,
     options: VerifyOptions<'_>,
 ) -> Result<Report, VerifyFailure> {
-    verify_nats_with(nats_url, ledger, log, options, Threads::available())
+    let nats = NatsConnect::plain(nats_url).map_err(|e| stream_failure(None, e))?;
+    verify_nats_with(&nats, ledger, log, options, Threads::available())
 }
 
-/// [`verify_nats`] with envelopes opened on `threads` threads. The outcome does not
-/// depend on `threads`.
+/// [`verify_nats`] on any of `nats`'s servers with its credentials and TLS (the
+/// options `serve` takes), envelopes opened on `threads` threads. The outcome does
+/// not depend on `threads`.
 pub fn verify_nats_with(
-    nats_url: &str,
+    nats: &NatsConnect,
     ledger: Option<&dyn LedgerSource>,
     log: &LogVerifier,
     options: VerifyOptions<'_>,
@@ -62,7 +65,7 @@ pub fn verify_nats_with(
         .enable_all()
         .build()
         .map_err(|e| stream_failure(None, format!("starting the async runtime: {e}")))?;
-    runtime.block_on(verify_nats_async(nats_url, ledger, log, options, &openers))
+    runtime.block_on(verify_nats_async(nats, ledger, log, options, &openers))
 }
 
 async fn within<T, E: std::fmt::Display>(
@@ -77,19 +80,16 @@ async fn within<T, E: std::fmt::Display>(
 }
 
 async fn verify_nats_async(
-    nats_url: &str,
+    nats: &NatsConnect,
     ledger: Option<&dyn LedgerSource>,
     log: &LogVerifier,
     mut options: VerifyOptions<'_>,
     openers: &Openers,
 ) -> Result<Report, VerifyFailure> {
-    let client = within(
-        &format!("connecting to {nats_url}"),
-        async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_millis(NATS_CONNECT_TIMEOUT_MS))
-            .connect(nats_url),
-    )
-    .await?;
+    let base = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_millis(NATS_CONNECT_TIMEOUT_MS))
+        .name("fundtrail-verify");
+    let client = within("connecting", fundtrail_store::nats_connect::connect(nats, base)).await?;
     let jetstream = async_nats::jetstream::new(client);
     let mut stream = within(&format!("stream {EVENT_STREAM}"), jetstream.get_stream(EVENT_STREAM)).await?;
     let stream_length = within(&format!("stream {EVENT_STREAM} info"), stream.info()).await?.state.last_sequence;

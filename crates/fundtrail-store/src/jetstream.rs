@@ -38,7 +38,7 @@ use futures::StreamExt as _;
 use serde::Deserialize;
 
 use crate::follower;
-use crate::nats_connect::{NatsAuth, NatsConnect};
+use crate::nats_connect::{ConnectError, NatsConnect};
 use crate::{
     check_appended, covers_every_event, subject, validate_batch, validate_checkpoint, version, AppendError,
     AppendRequest, Appended, CheckpointLog, EventLog, LogError, StoredMessage, APPEND_ATTEMPTS_MAX,
@@ -134,37 +134,14 @@ impl JetStreamLog {
         assert!(settings.replicas >= 1, "at least one replica");
         assert!(!settings.duplicate_window.is_zero(), "a duplicate window");
         let where_ = options.describe();
-        let mut connect = async_nats::ConnectOptions::new()
+        let base = async_nats::ConnectOptions::new()
             .connection_timeout(CONNECT_TIMEOUT)
             .request_timeout(Some(REQUEST_TIMEOUT))
             .name("fundtrail");
-        connect = match &options.auth {
-            NatsAuth::None => connect,
-            NatsAuth::CredsFile(path) => connect.credentials_file(path).await.map_err(|e| {
-                LogError::Incompatible(format!("cannot read the NATS creds file {}: {}", path.display(), e.kind()))
-            })?,
-            NatsAuth::NkeySeed(seed) => connect.nkey(seed.expose().to_owned()),
-            NatsAuth::UserPassword { user, password } => {
-                connect.user_and_password(user.clone(), password.expose().to_owned())
-            }
-            NatsAuth::Token(token) => connect.token(token.expose().to_owned()),
-        };
-        if let Some(ca) = &options.tls_ca {
-            connect = connect.add_root_certificates(ca.clone()).require_tls(true);
-        }
-        let servers: Vec<async_nats::ServerAddr> = options
-            .servers
-            .iter()
-            .map(|s| s.parse().map_err(|e| LogError::Invalid(format!("NATS server {s}: {e}"))))
-            .collect::<Result<_, _>>()?;
-        let client = connect.connect(servers).await.map_err(|e| match e.kind() {
-            async_nats::ConnectErrorKind::AuthorizationViolation => {
-                LogError::Incompatible(format!("NATS at {where_} refused the credentials: {e}"))
-            }
-            async_nats::ConnectErrorKind::Tls => {
-                LogError::Incompatible(format!("TLS with NATS at {where_} failed: {e}"))
-            }
-            _ => LogError::Unavailable { cause: format!("cannot connect to NATS at {where_}: {e}") },
+        let client = crate::nats_connect::connect(options, base).await.map_err(|e| match e {
+            ConnectError::Server { .. } => LogError::Invalid(e.to_string()),
+            ConnectError::Unreachable { .. } => LogError::Unavailable { cause: e.to_string() },
+            _ => LogError::Incompatible(e.to_string()),
         })?;
         let info = client.server_info();
         version::check(&info.version).map_err(LogError::Incompatible)?;

@@ -134,6 +134,66 @@ pub fn parse_servers(list: &str) -> Result<Vec<String>, ServersError> {
     Ok(servers)
 }
 
+/// Why a NATS client could not be made or connected. No variant holds a secret:
+/// the servers and the kind of credentials are named, never their value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot read the NATS creds file {path}: {kind}")]
+    CredsFile { path: PathBuf, kind: std::io::ErrorKind },
+    #[error("NATS server {server}: {reason}")]
+    Server { server: String, reason: String },
+    #[error("NATS at {at} refused the credentials: {reason}")]
+    Refused { at: String, reason: String },
+    #[error("TLS with NATS at {at} failed: {reason}")]
+    Tls { at: String, reason: String },
+    #[error("cannot connect to NATS at {at}: {reason}")]
+    Unreachable { at: String, reason: String },
+}
+
+impl ConnectError {
+    /// True when waiting cannot help (credentials refused or unreadable, TLS, a bad
+    /// address), false when the servers may simply be down.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, ConnectError::Unreachable { .. })
+    }
+}
+
+/// Connects a client to any of `options.servers` with its credentials and TLS, on
+/// top of `base` (timeouts, name). Shared by the event log (`serve`) and the
+/// auditor (`verify --nats`), so both accept the same servers and credentials.
+pub async fn connect(
+    options: &NatsConnect,
+    base: async_nats::ConnectOptions,
+) -> Result<async_nats::Client, ConnectError> {
+    let at = options.describe();
+    let mut connect = match &options.auth {
+        NatsAuth::None => base,
+        NatsAuth::CredsFile(path) => base
+            .credentials_file(path)
+            .await
+            .map_err(|e| ConnectError::CredsFile { path: path.clone(), kind: e.kind() })?,
+        NatsAuth::NkeySeed(seed) => base.nkey(seed.expose().to_owned()),
+        NatsAuth::UserPassword { user, password } => base.user_and_password(user.clone(), password.expose().to_owned()),
+        NatsAuth::Token(token) => base.token(token.expose().to_owned()),
+    };
+    if let Some(ca) = &options.tls_ca {
+        connect = connect.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    let servers: Vec<async_nats::ServerAddr> = options
+        .servers
+        .iter()
+        .map(|s| s.parse().map_err(|e| ConnectError::Server { server: s.clone(), reason: format!("{e}") }))
+        .collect::<Result<_, _>>()?;
+    connect.connect(servers).await.map_err(|e| {
+        let reason = e.to_string();
+        match e.kind() {
+            async_nats::ConnectErrorKind::AuthorizationViolation => ConnectError::Refused { at, reason },
+            async_nats::ConnectErrorKind::Tls => ConnectError::Tls { at, reason },
+            _ => ConnectError::Unreachable { at, reason },
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,10 +21,13 @@ pub struct VerifyArgs {
     /// The ledger: the URL of its prefix (https://host/ledger) or a directory mirror.
     #[arg(long, value_name = "URL|DIR", required_unless_present = "nats")]
     ledger: Option<String>,
-    /// Replay the FUNDTRAIL stream from this NATS server (read-only) and compare it with
-    /// the checkpoint of --ledger, or else the latest in FUNDTRAIL_CHECKPOINTS.
-    #[arg(long, value_name = "URL")]
+    /// Replay the FUNDTRAIL stream from these NATS servers (comma-separated, read-only)
+    /// and compare it with the checkpoint of --ledger, or else the latest in
+    /// FUNDTRAIL_CHECKPOINTS. Credentials and TLS as for `serve` (the --nats-* flags).
+    #[arg(long, value_name = "URLS")]
     nats: Option<String>,
+    #[command(flatten)]
+    nats_auth: crate::serve_cmd::NatsAuthArgs,
     /// The log's verifier key (<name>+<id>+<key>), or a file containing it; taken from
     /// --policy when the policy lists one log.
     #[arg(long, value_name = "VKEY", required_unless_present = "policy")]
@@ -187,7 +190,10 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
     let threads = args.threads.unwrap_or_else(Threads::available);
     let started = std::time::Instant::now();
     let outcome: Result<Report, VerifyFailure> = match (&args.nats, &source) {
-        (Some(url), source) => verify_nats_with(url, source.as_deref(), &log, options, threads),
+        (Some(servers), source) => {
+            let nats = args.nats_auth.connect(servers)?;
+            verify_nats_with(&nats, source.as_deref(), &log, options, threads)
+        }
         (None, Some(source)) => verify_ledger_with(source.as_ref(), &log, options, threads),
         (None, None) => bail!("give --ledger URL|DIR or --nats URL"),
     };

@@ -14,7 +14,8 @@ fn help_names_the_flags_and_bad_arguments_are_refused() {
     let out = campaign().arg("--help").output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--cycles", "--fundtrail", "--deploy", "--out", "--clients", "--hold-ms", "--quiet-ms"] {
+    for flag in ["--cycles", "--fundtrail", "--deploy", "--out", "--clients", "--hold-ms", "--quiet-ms", "--timeout-ms"]
+    {
         assert!(help.contains(flag), "{flag} missing from: {help}");
     }
     let out = campaign().arg("--no-such-flag").output().unwrap();

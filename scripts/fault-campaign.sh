@@ -9,7 +9,8 @@
 # checkpoints consistent, the SSE feed gapless, `fundtrail verify` passes.
 #
 #   scripts/fault-campaign.sh --cycles 100            # release build (docs/reliability.md)
-#   scripts/fault-campaign.sh --debug --cycles 10     # debug build (CI)
+#   scripts/fault-campaign.sh --debug --cycles 10     # debug build
+#   scripts/fault-campaign.sh --debug --no-build …    # the binaries already built (CI)
 #
 # Other arguments go to the campaign binary: --clients N, --hold-ms MS, --quiet-ms MS,
 # --out DIR (default target/fault-campaign: report.json and report.md).
@@ -24,19 +25,21 @@ eval "$(printf '%s\n' "$exports" | tail -n1)"
 export NATS_SERVER_BIN
 
 profile=release
+build=1
 args=()
 for arg in "$@"; do
     case "$arg" in
         --debug) profile=debug ;;
+        # Use the binaries already in target/ (scripts/test.sh: `cargo test --workspace`
+        # built both with the workspace's features; building again would rebuild).
+        --no-build) build=0 ;;
         *) args+=("$arg") ;;
     esac
 done
 
-if [ "$profile" = release ]; then
-    cargo build --release -p fundtrail -p fundtrail-testkit --bin fundtrail --bin fault-campaign
-else
-    # The workspace's feature resolution, as `cargo test --workspace` builds it: the
-    # fundtrail binary it left is reused, not rebuilt.
-    cargo build --workspace --bins
+if [ "$build" = 1 ]; then
+    flag=()
+    [ "$profile" = release ] && flag=(--release)
+    cargo build "${flag[@]}" -p fundtrail -p fundtrail-testkit --bin fundtrail --bin fault-campaign
 fi
 exec "target/$profile/fault-campaign" --fundtrail "target/$profile/fundtrail" --deploy deploy "${args[@]}"

@@ -26,6 +26,6 @@ if [ "$whole" = 1 ]; then
     # The short fault campaign (docs/reliability.md): 10 cycles against a 3-node cluster
     # rendered from deploy/, a few minutes; fails on a lost, duplicated or overspent event,
     # diverging replicas, an inconsistent checkpoint, a gap in the SSE feed or a 5xx from
-    # a healthy replica. Debug build, with the workspace's features as built above.
-    bash "$SCRIPT_DIR/fault-campaign.sh" --debug --cycles 10 --out target/fault-campaign-ci
+    # a healthy replica. The debug binaries `cargo test --workspace` built above.
+    bash "$SCRIPT_DIR/fault-campaign.sh" --debug --no-build --cycles 10 --out target/fault-campaign-ci
 fi

@@ -48,8 +48,8 @@ const FUND: &str = "campaign";
 const FUNDING_FEN: i64 = 1_000_000_000;
 /// What each proposal asks for and is approved; three payouts of half race for it.
 const PROPOSAL_FEN: i64 = 40_000;
-/// One client request's time limit.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// One client request's time limit, unless `--timeout-ms` says otherwise.
+const REQUEST_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 /// How long one envelope is offered to the replicas before the client gives up.
 const SUBMIT_DEADLINE: Duration = Duration::from_secs(120);
 /// After a fault is healed and everything is ready again, 5xx answers are still
@@ -94,6 +94,7 @@ struct Args {
     clients: usize,
     hold: Duration,
     quiet: Duration,
+    timeout: Duration,
 }
 
 fn parse_args() -> Result<Args> {
@@ -105,6 +106,7 @@ fn parse_args() -> Result<Args> {
         clients: 8,
         hold: Duration::from_millis(3_000),
         quiet: Duration::from_millis(2_000),
+        timeout: REQUEST_TIMEOUT_DEFAULT,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -117,10 +119,11 @@ fn parse_args() -> Result<Args> {
             "--clients" => args.clients = value()?.parse().context("--clients")?,
             "--hold-ms" => args.hold = Duration::from_millis(value()?.parse().context("--hold-ms")?),
             "--quiet-ms" => args.quiet = Duration::from_millis(value()?.parse().context("--quiet-ms")?),
+            "--timeout-ms" => args.timeout = Duration::from_millis(value()?.parse().context("--timeout-ms")?),
             "-h" | "--help" => {
                 println!(
                     "fault-campaign [--cycles N] [--fundtrail BIN] [--deploy DIR] [--out DIR] [--clients N] \
-                     [--hold-ms MS] [--quiet-ms MS]"
+                     [--hold-ms MS] [--quiet-ms MS] [--timeout-ms MS]"
                 );
                 std::process::exit(0);
             }
@@ -130,6 +133,10 @@ fn parse_args() -> Result<Args> {
     if args.cycles == 0 || args.clients == 0 {
         bail!("--cycles and --clients must be at least 1");
     }
+    if args.timeout.is_zero() {
+        bail!("--timeout-ms must be at least 1");
+    }
+    CLIENT_TIMEOUT_MS.store(args.timeout.as_millis() as u64, Ordering::SeqCst);
     Ok(args)
 }
 
@@ -218,8 +225,12 @@ impl Ctx {
     }
 }
 
+/// The clients' request time limit (`--timeout-ms`).
+static CLIENT_TIMEOUT_MS: AtomicU64 = AtomicU64::new(REQUEST_TIMEOUT_DEFAULT.as_millis() as u64);
+
 fn client_agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(REQUEST_TIMEOUT)).build().new_agent()
+    let timeout = Duration::from_millis(CLIENT_TIMEOUT_MS.load(Ordering::SeqCst));
+    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build().new_agent()
 }
 
 enum Submitted {
@@ -1053,6 +1064,7 @@ fn main() -> Result<()> {
         "cycles": args.cycles,
         "clients": args.clients,
         "fault_held_ms": args.hold.as_millis() as u64,
+        "client_timeout_ms": args.timeout.as_millis() as u64,
         "duration_s": load_end,
         "faults": by_kind,
         "acknowledged": acked,
@@ -1097,10 +1109,11 @@ fn markdown(r: &Value) -> String {
     let ms = |v: &Value| format!("{:.1}", v.as_f64().unwrap_or(0.0));
     let s = |v: &Value| format!("{:.2}", v.as_f64().unwrap_or(0.0));
     out += &format!(
-        "# Fault campaign: {}\n\n{} cycles, {} clients, faults held {} ms, {:.0} s under load.\n\n",
+        "# Fault campaign: {}\n\n{} cycles, {} clients (request timeout {} ms), faults held {} ms, {:.0} s under load.\n\n",
         if r["ok"].as_bool() == Some(true) { "passed" } else { "FAILED" },
         r["cycles"],
         r["clients"],
+        r["client_timeout_ms"],
         r["fault_held_ms"],
         r["duration_s"].as_f64().unwrap_or(0.0)
     );

@@ -16,6 +16,7 @@
 //! in the server, in every projection and in an auditor's replay, and gives the
 //! same bytes everywhere.
 
+pub mod accounts;
 pub mod admission;
 pub mod compliance;
 pub mod event;
@@ -25,6 +26,7 @@ pub mod refusal;
 pub mod rules;
 pub mod state;
 pub mod subject;
+pub mod trace;
 /// Test fixtures; only with the `testing` feature (dev-dependencies turn it on).
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -36,3 +38,4 @@ pub use money::Fen;
 pub use refusal::{Refusal, RefusalClass};
 pub use rules::{decide, evolve, evolve_recorded, replay, Applied};
 pub use state::State;
+pub use trace::{trace, Trace};

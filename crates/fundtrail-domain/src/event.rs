@@ -14,9 +14,10 @@ use crate::ids::{EventId, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
 use crate::money::Fen;
 use crate::subject::{self, Aggregate, AggregateKind as A, SubjectVersion};
 
-/// Current schema version of every event type. Older versions stay readable:
-/// [`upcast`] lifts them to this one.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The newest schema version any event type has. Each type's own current
+/// version is [`EventType::version`]; older versions stay readable: [`upcast`]
+/// lifts them to it.
+pub const SCHEMA_VERSION_MAX: u32 = 2;
 
 /// Longest free text (reasons, descriptions, reports), in characters.
 pub const TEXT_CHARS_MAX: usize = 2_000;
@@ -375,6 +376,30 @@ catalogue! {
             agreement: Sha256Hex,
         },
     }
+    /// The host declares a purpose gifts to the fund may be restricted to (e.g. "助老").
+    /// The host signs the donation agreements and answers for honouring them.
+    PurposeDeclared = "purpose.declared" {
+        roles: [HostAdmin],
+        scope: Fund,
+        aggregate: |e, _| (A::Fund, &e.fund),
+        body: {
+            /// The purpose's name, unique in the fund, e.g. "助老".
+            purpose: String,
+            /// What money restricted to it may be spent on.
+            description: String,
+        },
+    }
+    /// The host retires a purpose: no new gift, pledge or proposal may name it; money
+    /// already restricted to it stays restricted to it.
+    PurposeRetired = "purpose.retired" {
+        roles: [HostAdmin],
+        scope: Fund,
+        aggregate: |e, _| (A::Fund, &e.fund),
+        body: {
+            purpose: String,
+            reason: String,
+        },
+    }
     /// The fund's management committee: odd, at least 3, each holding committee_member.
     CommitteeSeated = "committee.seated" {
         roles: [HostAdmin],
@@ -398,6 +423,9 @@ catalogue! {
             amount_fen: Fen,
             /// What the pledge covers, e.g. "2026年度 营业利润的5%".
             terms: String,
+            /// The fund's declared purpose the pledge is restricted to (v2), if any:
+            /// every payment against it must carry the same purpose.
+            restricted_purpose: Option<String>,
         },
     }
     /// Cash arrived. The donation's id is the event id.
@@ -414,7 +442,9 @@ catalogue! {
             payment_ref: String,
             /// The pledge this payment fulfils, if any.
             pledge: Option<PledgeId>,
-            /// A purpose the donor restricted the gift to, if any.
+            /// The fund's declared purpose the donor restricted the gift to, if any
+            /// (v2: a purpose name the fund declared and has not retired; v1 held free
+            /// text that bound nothing, and [`upcast`] reads it as unrestricted).
             restricted_purpose: Option<String>,
         },
     }
@@ -428,6 +458,8 @@ catalogue! {
             donor: Sha256Hex,
             items: Vec<GoodsLine>,
             pledge: Option<PledgeId>,
+            /// The fund's declared purpose the goods are restricted to (v2), if any.
+            restricted_purpose: Option<String>,
         },
     }
     /// A cash donation is refunded (in full or in part).
@@ -476,6 +508,10 @@ catalogue! {
             payee: String,
             description: String,
             evidence: Vec<Sha256Hex>,
+            /// The fund's declared purpose the proposal serves (v2), if any: approval
+            /// reserves that purpose's restricted cash first, then unrestricted cash.
+            /// None: only unrestricted cash may pay it.
+            purpose: Option<String>,
         },
     }
     /// Residents' opinions on a proposal (a survey or hearing), with its results.
@@ -650,8 +686,8 @@ pub enum EventParseError {
     UnknownType(String),
     #[error("{type_name}: {reason}")]
     Body { type_name: &'static str, reason: String },
-    #[error("{type_name}: schema version {v} is newer than this reader's {SCHEMA_VERSION}")]
-    FutureVersion { type_name: String, v: u32 },
+    #[error("{type_name}: schema version {v} is newer than this reader's {current}")]
+    FutureVersion { type_name: String, v: u32, current: u32 },
     #[error("{type_name}: schema version {v} is not readable")]
     UnknownVersion { type_name: String, v: u32 },
     #[error("occurred_at {0:?} is not RFC 3339 UTC (…Z)")]
@@ -785,18 +821,47 @@ pub fn parse_utc(s: &str) -> Result<DateTime<Utc>, EventParseError> {
     DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|_| EventParseError::Time(s.to_owned()))
 }
 
-/// Lifts a body written at schema version `v` to [`SCHEMA_VERSION`].
+impl EventType {
+    /// The type's current schema version: what writers write and [`upcast`]
+    /// lifts older bodies to. Version 2 of the four types below added purposes
+    /// (`docs/design.md`, "Purposes and the allocation").
+    pub fn version(self) -> u32 {
+        match self {
+            EventType::PledgeRecorded
+            | EventType::DonationReceived
+            | EventType::GoodsReceived
+            | EventType::ProposalSubmitted => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Lifts a body written at schema version `v` to its type's current version
+/// ([`EventType::version`]).
 ///
 /// Each type's history lives here: when a type's schema changes, its old
 /// version keeps a schema file in `schemas/` and a step here that rewrites it.
-/// Version 1 is the first version of every type, so today this only refuses
-/// versions it cannot read.
+/// From 1 to 2: `donation.received`'s `restricted_purpose` was free text that
+/// bound nothing, so a v1 gift is read as unrestricted (`null`); `pledge.recorded`
+/// and `goods.received` gain `restricted_purpose: null`, `proposal.submitted`
+/// gains `purpose: null`. The signed bytes are never rewritten: the ledger keeps
+/// the v1 text as it was signed.
 pub fn upcast(type_name: &str, v: u32, body: serde_json::Value) -> Result<serde_json::Value, EventParseError> {
-    match v {
-        SCHEMA_VERSION => Ok(body),
-        v if v > SCHEMA_VERSION => Err(EventParseError::FutureVersion { type_name: type_name.to_owned(), v }),
-        v => Err(EventParseError::UnknownVersion { type_name: type_name.to_owned(), v }),
+    let current = EventType::from_name(type_name).map_or(1, EventType::version);
+    if v > current {
+        return Err(EventParseError::FutureVersion { type_name: type_name.to_owned(), v, current });
     }
+    if v == 0 {
+        return Err(EventParseError::UnknownVersion { type_name: type_name.to_owned(), v });
+    }
+    let mut body = body;
+    if v == 1 && current == 2 {
+        let field = if type_name == "proposal.submitted" { "purpose" } else { "restricted_purpose" };
+        if let serde_json::Value::Object(map) = &mut body {
+            map.insert(field.to_owned(), serde_json::Value::Null);
+        }
+    }
+    Ok(body)
 }
 
 /// The catalogue's authorisation facts — per event type the roles that may author it and
@@ -817,12 +882,12 @@ pub fn catalogue_json() -> serde_json::Value {
                 Scope::Either => "either",
             };
             let roles: Vec<&str> = t.roles().iter().map(|r| r.as_str()).collect();
-            (t.name().to_owned(), serde_json::json!({ "roles": roles, "scope": scope }))
+            (t.name().to_owned(), serde_json::json!({ "roles": roles, "scope": scope, "version": t.version() }))
         })
         .collect();
     serde_json::json!({
         "comment": "Generated from the event catalogue (crates/fundtrail-domain/src/event.rs, catalogue_json); do not edit: UPDATE_PORTAL_CATALOGUE=1 cargo test --workspace --test portal_catalogue rewrites it.",
-        "schema_version": SCHEMA_VERSION,
+        "schema_version_max": SCHEMA_VERSION_MAX,
         "host_scope": crate::ids::HOST_SCOPE,
         "roles": roles,
         "events": events,

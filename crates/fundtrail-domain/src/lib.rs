@@ -16,6 +16,7 @@
 //! in the server, in every projection and in an auditor's replay, and gives the
 //! same bytes everywhere.
 
+pub mod accounts;
 pub mod admission;
 pub mod compliance;
 pub mod event;
@@ -28,6 +29,7 @@ pub mod subject;
 /// Test fixtures; only with the `testing` feature (dev-dependencies turn it on).
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;
 
 pub use admission::{admit, Admission, AdmissionPolicy, IdRecord};
 pub use event::{Event, EventBody, EventParseError, EventType, Role};
@@ -36,3 +38,4 @@ pub use money::Fen;
 pub use refusal::{Refusal, RefusalClass};
 pub use rules::{decide, evolve, evolve_recorded, replay, Applied};
 pub use state::State;
+pub use trace::{trace, Trace};

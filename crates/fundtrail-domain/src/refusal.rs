@@ -86,6 +86,31 @@ pub enum Refusal {
     RefundExceeds { donation: EventId, amount: Fen, refundable: Fen },
     #[error("{0}")]
     Money(#[from] MoneyOverflow),
+    #[error("{}", shortfall(.proposal, .needed, .purpose, .restricted, .unrestricted))]
+    RestrictedShortfall {
+        proposal: ProposalId,
+        needed: Fen,
+        /// The proposal's purpose, or `None` (it may use unrestricted money only).
+        purpose: Option<String>,
+        /// Available restricted to the proposal's purpose (for `None`: restricted to any
+        /// purpose, which it may not use).
+        restricted: Fen,
+        unrestricted: Fen,
+    },
+    #[error(
+        "refund {amount} exceeds the {unspent} of donation {donation} that is neither reserved nor paid for a proposal"
+    )]
+    RefundExceedsUnspent { donation: EventId, amount: Fen, unspent: Fen },
+
+    // --- purposes -----------------------------------------------------------
+    #[error("purpose {purpose} is already declared in {fund}")]
+    PurposeExists { purpose: String, fund: FundId },
+    #[error("purpose {purpose} is not declared in {fund}")]
+    UnknownPurpose { purpose: String, fund: FundId },
+    #[error("purpose {purpose} was retired in {fund}: no new gift, pledge or proposal may name it")]
+    PurposeRetired { purpose: String, fund: FundId },
+    #[error("pledge {pledge} is restricted to {}, the payment to {}", purpose_or_none(.pledged), purpose_or_none(.actual))]
+    PledgePurpose { pledge: PledgeId, pledged: Option<String>, actual: Option<String> },
 
     // --- donations, pledges, receipts ---------------------------------------
     #[error("pledge {pledge} already exists in {fund}")]
@@ -179,6 +204,28 @@ fn human(d: &TimeDelta) -> String {
     }
 }
 
+fn purpose_or_none(purpose: &Option<String>) -> String {
+    purpose.clone().unwrap_or_else(|| "no purpose".to_owned())
+}
+
+/// "P-7 needs ¥8,000.00; 助老 has ¥2,000.00 restricted and ¥3,500.00 unrestricted available".
+fn shortfall(
+    proposal: &ProposalId,
+    needed: &Fen,
+    purpose: &Option<String>,
+    restricted: &Fen,
+    unrestricted: &Fen,
+) -> String {
+    match purpose {
+        Some(name) => {
+            format!("{proposal} needs {needed}; {name} has {restricted} restricted and {unrestricted} unrestricted available")
+        }
+        None => format!(
+            "{proposal} needs {needed}; it serves no purpose, so only unrestricted money may pay it: {unrestricted} available ({restricted} more is restricted to purposes)"
+        ),
+    }
+}
+
 fn roles_list(roles: &[Role]) -> String {
     roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
 }
@@ -204,7 +251,9 @@ impl Refusal {
             NotSeated { .. } | AlreadyVoted { .. } => "vote",
             NoMajority { .. } | NoQuorum { .. } | MajorityStillPossible { .. } => "majority",
             AmountNotPositive { .. } | AmountNegative { .. } | Money(_) => "amount",
-            InsufficientFunds { .. } => "overspend",
+            InsufficientFunds { .. } | RestrictedShortfall { .. } => "overspend",
+            RefundExceedsUnspent { .. } => "refund",
+            PurposeExists { .. } | UnknownPurpose { .. } | PurposeRetired { .. } | PledgePurpose { .. } => "purpose",
             ApprovalExceedsRequest { .. } | PayoutExceedsRemainder { .. } => "approved-remainder",
             RefundExceeds { .. } => "refund",
             PledgeExists { .. } | UnknownPledge { .. } | PledgeChannel { .. } => "pledge",
@@ -235,7 +284,8 @@ impl Refusal {
             | FundExists { .. }
             | ProposalExists { .. }
             | PledgeExists { .. }
-            | AnnualReportExists { .. } => C::Exists,
+            | AnnualReportExists { .. }
+            | PurposeExists { .. } => C::Exists,
             IdReused { .. } => C::Conflict,
             NoHost
             | KeyIdMismatch { .. }
@@ -260,6 +310,11 @@ impl Refusal {
             | AmountNotPositive { .. }
             | AmountNegative { .. }
             | InsufficientFunds { .. }
+            | RestrictedShortfall { .. }
+            | RefundExceedsUnspent { .. }
+            | UnknownPurpose { .. }
+            | PurposeRetired { .. }
+            | PledgePurpose { .. }
             | ApprovalExceedsRequest { .. }
             | PayoutExceedsRemainder { .. }
             | RefundExceeds { .. }

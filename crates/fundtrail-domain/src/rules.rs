@@ -13,7 +13,7 @@ use chrono::{DateTime, Datelike, Utc};
 
 use crate::admission::IdRecord;
 use crate::event::*;
-use crate::ids::{FundId, KeyId, ProposalId, Sha256Hex};
+use crate::ids::{EventId, FundId, KeyId, ProposalId, Sha256Hex};
 use crate::money::Fen;
 use crate::refusal::Refusal;
 use crate::state::*;
@@ -192,20 +192,31 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
             text("community", &b.community, NAME_CHARS_MAX)
         }
         B::CommitteeSeated(b) => check_committee(state, &event.fund, &b.members),
+        B::PurposeDeclared(b) => {
+            text("purpose", &b.purpose, NAME_CHARS_MAX)?;
+            text("description", &b.description, TEXT_CHARS_MAX)?;
+            if fund().purposes.contains_key(&b.purpose) {
+                return Err(Refusal::PurposeExists { purpose: b.purpose.clone(), fund: event.fund.clone() });
+            }
+            Ok(())
+        }
+        B::PurposeRetired(b) => {
+            text("reason", &b.reason, TEXT_CHARS_MAX)?;
+            purpose_open(fund(), &event.fund, Some(&b.purpose))
+        }
         B::PledgeRecorded(b) => {
             if fund().pledges.contains_key(&b.pledge) {
                 return Err(Refusal::PledgeExists { pledge: b.pledge.clone(), fund: event.fund.clone() });
             }
             positive("amount_fen", b.amount_fen)?;
-            text("terms", &b.terms, TEXT_CHARS_MAX)
+            text("terms", &b.terms, TEXT_CHARS_MAX)?;
+            purpose_open(fund(), &event.fund, b.restricted_purpose.as_deref())
         }
         B::DonationReceived(b) => {
             positive("amount_fen", b.amount_fen)?;
             text("payment_ref", &b.payment_ref, NAME_CHARS_MAX)?;
-            if let Some(purpose) = &b.restricted_purpose {
-                text("restricted_purpose", purpose, TEXT_CHARS_MAX)?;
-            }
-            check_pledge(fund(), &event.fund, b.pledge.as_ref(), b.channel)?;
+            purpose_open(fund(), &event.fund, b.restricted_purpose.as_deref())?;
+            check_pledge(fund(), &event.fund, b.pledge.as_ref(), b.channel, b.restricted_purpose.as_deref())?;
             fund().cash.received.checked_add(b.amount_fen)?;
             Ok(())
         }
@@ -225,7 +236,8 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
                 total = total.checked_add(line.unit_value_fen.checked_mul(line.quantity)?)?;
             }
             fund().goods_received_value.checked_add(total)?;
-            check_pledge(fund(), &event.fund, b.pledge.as_ref(), b.channel)
+            purpose_open(fund(), &event.fund, b.restricted_purpose.as_deref())?;
+            check_pledge(fund(), &event.fund, b.pledge.as_ref(), b.channel, b.restricted_purpose.as_deref())
         }
         B::DonationReversed(b) => {
             positive("amount_fen", b.amount_fen)?;
@@ -239,9 +251,19 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
             if b.amount_fen > refundable {
                 return Err(Refusal::RefundExceeds { donation: b.donation.clone(), amount: b.amount_fen, refundable });
             }
-            let available = f.cash.available()?;
-            if b.amount_fen > available {
-                return Err(Refusal::InsufficientFunds { fund: event.fund.clone(), needed: b.amount_fen, available });
+            // The allocation: a refund returns the gift's own unspent money, never
+            // money already reserved or paid for a proposal.
+            let unspent = f
+                .pool(donation.restricted_purpose.as_deref())
+                .unspent
+                .get(&donation.ordinal)
+                .map_or(Fen::ZERO, |u| u.amount);
+            if b.amount_fen > unspent {
+                return Err(Refusal::RefundExceedsUnspent {
+                    donation: b.donation.clone(),
+                    amount: b.amount_fen,
+                    unspent,
+                });
             }
             Ok(())
         }
@@ -283,6 +305,7 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
             text("title", &b.title, NAME_CHARS_MAX)?;
             text("payee", &b.payee, NAME_CHARS_MAX)?;
             text("description", &b.description, TEXT_CHARS_MAX)?;
+            purpose_open(fund(), &event.fund, b.purpose.as_deref())?;
             evidence(&b.evidence)
         }
         B::OpinionRecorded(b) => {
@@ -344,9 +367,33 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
                     requested: p.requested,
                 });
             }
-            let available = f.cash.available()?;
-            if b.amount_fen > available {
-                return Err(Refusal::InsufficientFunds { fund: event.fund.clone(), needed: b.amount_fen, available });
+            // Restricted money is honoured: the proposal's purpose's restricted cash,
+            // then unrestricted cash; never money restricted to another purpose.
+            let unrestricted = f.unrestricted.cash.available()?;
+            let restricted = match &p.purpose {
+                Some(name) => f.pool(Some(name)).cash.available()?,
+                None => f.restricted_available()?,
+            };
+            let usable = match &p.purpose {
+                Some(_) => restricted.checked_add(unrestricted)?,
+                None => unrestricted,
+            };
+            if b.amount_fen > usable && p.purpose.is_none() && restricted == Fen::ZERO {
+                // No restricted money anywhere: the fund is simply short.
+                return Err(Refusal::InsufficientFunds {
+                    fund: event.fund.clone(),
+                    needed: b.amount_fen,
+                    available: usable,
+                });
+            }
+            if b.amount_fen > usable {
+                return Err(Refusal::RestrictedShortfall {
+                    proposal: b.proposal.clone(),
+                    needed: b.amount_fen,
+                    purpose: p.purpose.clone(),
+                    restricted,
+                    unrestricted,
+                });
             }
             Ok(())
         }
@@ -510,6 +557,11 @@ pub fn apply(state: &mut State, event: &Event) {
                 audits: Vec::new(),
                 income_by_year: BTreeMap::new(),
                 spending_by_year: BTreeMap::new(),
+                purposes: BTreeMap::new(),
+                unrestricted: Pool::default(),
+                restricted: BTreeMap::new(),
+                gifts: 0,
+                accounts: BTreeMap::new(),
             };
             assert!(state.funds.insert(scope, fund).is_none());
         }
@@ -528,6 +580,14 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
     let sub = |a: Fen, b: Fen| a.checked_sub(b).expect("checked: in range");
     match &event.body {
         B::CommitteeSeated(b) => f.committee = b.members.clone(),
+        B::PurposeDeclared(b) => {
+            let purpose = Purpose { description: b.description.clone(), declared_at: at, retired_at: None };
+            assert!(f.purposes.insert(b.purpose.clone(), purpose).is_none());
+            f.restricted.insert(b.purpose.clone(), Pool::default());
+        }
+        B::PurposeRetired(b) => {
+            f.purposes.get_mut(&b.purpose).expect("checked: declared").retired_at = Some(at);
+        }
         B::PledgeRecorded(b) => {
             let ch = f.by_channel.entry(b.channel).or_default();
             ch.pledged = add(ch.pledged, b.amount_fen);
@@ -538,6 +598,7 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
                 received: Fen::ZERO,
                 goods_value: Fen::ZERO,
                 terms: b.terms.clone(),
+                restricted_purpose: b.restricted_purpose.clone(),
             };
             f.pledges.insert(b.pledge.clone(), pledge);
         }
@@ -552,6 +613,13 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
             }
             let income = f.income_by_year.entry(year).or_default();
             *income = add(*income, b.amount_fen);
+            let purpose = b.restricted_purpose.clone();
+            account_income(f, year, b.channel, purpose.as_deref(), b.amount_fen);
+            let ordinal = f.gifts;
+            f.gifts += 1;
+            let pool = f.pool_mut(purpose.as_deref());
+            pool.cash.received = add(pool.cash.received, b.amount_fen);
+            pool.unspent.insert(ordinal, Unspent { donation: event.id.clone(), amount: b.amount_fen });
             let donation = Donation {
                 amount: b.amount_fen,
                 refunded: Fen::ZERO,
@@ -560,6 +628,10 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
                 pledge: b.pledge.clone(),
                 received_at: at,
                 receipt_no: None,
+                restricted_purpose: purpose,
+                ordinal,
+                reserved: BTreeMap::new(),
+                spent: Vec::new(),
             };
             f.donations.insert(event.id.clone(), donation);
         }
@@ -581,13 +653,22 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
                 let p = f.pledges.get_mut(pid).expect("checked: pledge exists");
                 p.goods_value = add(p.goods_value, total);
             }
+            let goods = f.accounts.entry(year).or_default().goods_income.entry(b.channel).or_default();
+            let line = goods.entry(b.restricted_purpose.clone().unwrap_or_default()).or_default();
+            *line = add(*line, total);
         }
         B::DonationReversed(b) => {
             let d = f.donations.get_mut(&b.donation).expect("checked: donation exists");
             d.refunded = add(d.refunded, b.amount_fen);
             assert!(d.refunded <= d.amount);
             let (channel, pledge) = (d.channel, d.pledge.clone());
+            let (purpose, ordinal) = (d.restricted_purpose.clone(), d.ordinal);
             f.cash.refunded = add(f.cash.refunded, b.amount_fen);
+            let pool = f.pool_mut(purpose.as_deref());
+            pool.cash.refunded = add(pool.cash.refunded, b.amount_fen);
+            take_from_gift(pool, ordinal, b.amount_fen);
+            let negative = Fen::ZERO.checked_sub(b.amount_fen).expect("in range");
+            account_income(f, year, channel, purpose.as_deref(), negative);
             let ch = f.by_channel.entry(channel).or_default();
             ch.refunded = add(ch.refunded, b.amount_fen);
             if let Some(pid) = pledge {
@@ -620,6 +701,8 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
                 released: Fen::ZERO,
                 payouts: Vec::new(),
                 submitted_at: at,
+                purpose: b.purpose.clone(),
+                reservation: Vec::new(),
                 approved_at: None,
                 closed_at: None,
             };
@@ -644,6 +727,7 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
             p.status = ProposalStatus::Approved;
             p.approved = b.amount_fen;
             p.approved_at = Some(at);
+            reserve(f, &b.proposal, b.amount_fen);
         }
         B::PayoutMade(b) => {
             f.cash.reserved = sub(f.cash.reserved, b.amount_fen);
@@ -651,14 +735,23 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
             let p = f.proposals.get_mut(&b.proposal).expect("checked");
             p.paid = add(p.paid, b.amount_fen);
             assert!(!p.remainder().expect("in range").is_negative());
+            let category = p.category;
+            let sources = spend(f, &b.proposal, &event.id, b.amount_fen);
+            let accounts = f.accounts.entry(year).or_default();
+            for source in &sources {
+                let line = accounts.spending.entry(source.pool.clone().unwrap_or_default()).or_default();
+                *line = add(*line, source.amount);
+            }
+            let p = f.proposals.get_mut(&b.proposal).expect("checked");
             p.payouts.push(Payout {
                 event: event.id.clone(),
                 amount: b.amount_fen,
                 payment_ref: b.payment_ref.clone(),
                 paid_at: at,
+                sources,
             });
             let spending = f.spending_by_year.entry(year).or_default();
-            if p.category == ProposalCategory::Management {
+            if category == ProposalCategory::Management {
                 spending.management = add(spending.management, b.amount_fen);
             } else {
                 spending.charity = add(spending.charity, b.amount_fen);
@@ -682,6 +775,7 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
             p.status = ProposalStatus::Closed;
             p.closed_at = Some(at);
             f.cash.reserved = sub(f.cash.reserved, remainder);
+            release(f, &b.proposal);
         }
         B::DisclosurePublished(b) => f.disclosures.push(Disclosure {
             event: event.id.clone(),
@@ -829,6 +923,7 @@ fn check_pledge(
     fund: &FundId,
     pledge: Option<&crate::ids::PledgeId>,
     channel: Channel,
+    purpose: Option<&str>,
 ) -> Result<(), Refusal> {
     let Some(pid) = pledge else { return Ok(()) };
     let p = f.pledges.get(pid).ok_or_else(|| Refusal::UnknownPledge { pledge: pid.clone(), fund: fund.clone() })?;
@@ -839,7 +934,139 @@ fn check_pledge(
             actual: channel.as_str(),
         });
     }
+    if p.restricted_purpose.as_deref() != purpose {
+        return Err(Refusal::PledgePurpose {
+            pledge: pid.clone(),
+            pledged: p.restricted_purpose.clone(),
+            actual: purpose.map(str::to_owned),
+        });
+    }
     Ok(())
+}
+
+/// A purpose a new gift, pledge or proposal may name: declared in the fund and not retired.
+fn purpose_open(f: &Fund, fund: &FundId, purpose: Option<&str>) -> Result<(), Refusal> {
+    let Some(name) = purpose else { return Ok(()) };
+    match f.purposes.get(name) {
+        None => Err(Refusal::UnknownPurpose { purpose: name.to_owned(), fund: fund.clone() }),
+        Some(p) if p.retired_at.is_some() => {
+            Err(Refusal::PurposeRetired { purpose: name.to_owned(), fund: fund.clone() })
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// the allocation (docs/design.md, "Purposes and the allocation")
+
+fn account_income(f: &mut Fund, year: i32, channel: Channel, purpose: Option<&str>, amount: Fen) {
+    let accounts = f.accounts.entry(year).or_default();
+    let line = match purpose {
+        None => accounts.income_unrestricted.entry(channel).or_default(),
+        Some(name) => accounts.income_restricted.entry(channel).or_default().entry(name.to_owned()).or_default(),
+    };
+    *line = line.checked_add(amount).expect("checked: in range");
+}
+
+/// Takes `amount` of gift `ordinal`'s unspent money out of `pool`'s queue.
+fn take_from_gift(pool: &mut Pool, ordinal: u64, amount: Fen) {
+    let entry = pool.unspent.get_mut(&ordinal).expect("checked: the gift has unspent money");
+    entry.amount = entry.amount.checked_sub(amount).expect("in range");
+    assert!(!entry.amount.is_negative(), "checked: within the gift's unspent money");
+    if entry.amount == Fen::ZERO {
+        pool.unspent.remove(&ordinal);
+    }
+}
+
+/// Reserves `amount` for `proposal`: first in, first out from its purpose's
+/// restricted pool (lowest gift ordinal first), then from the unrestricted pool.
+fn reserve(f: &mut Fund, proposal: &ProposalId, amount: Fen) {
+    let purpose = f.proposals.get(proposal).expect("checked").purpose.clone();
+    let mut left = amount;
+    let mut slices = Vec::new();
+    let pools = match &purpose {
+        Some(name) => vec![Some(name.clone()), None],
+        None => vec![None],
+    };
+    for pool_name in pools {
+        let pool = f.pool_mut(pool_name.as_deref());
+        while left.is_positive() {
+            let Some((ordinal, unspent)) = pool.unspent.get_min() else { break };
+            let ordinal = *ordinal;
+            let take = left.min(unspent.amount);
+            let donation = unspent.donation.clone();
+            take_from_gift(pool, ordinal, take);
+            pool.cash.reserved = pool.cash.reserved.checked_add(take).expect("in range");
+            left = left.checked_sub(take).expect("in range");
+            slices.push(Slice { ordinal, donation, pool: pool_name.clone(), amount: take });
+        }
+    }
+    assert_eq!(left, Fen::ZERO, "checked: the pools cover the approval");
+    for slice in &slices {
+        let d = f.donations.get_mut(&slice.donation).expect("a queued gift exists");
+        let r = d.reserved.entry(proposal.clone()).or_default();
+        *r = r.checked_add(slice.amount).expect("in range");
+    }
+    f.proposals.get_mut(proposal).expect("checked").reservation.extend(slices);
+}
+
+/// Pays `amount` of `proposal`'s reservation, from its front: returns the gifts' money spent.
+fn spend(f: &mut Fund, proposal: &ProposalId, payout: &EventId, amount: Fen) -> Vec<Source> {
+    let p = f.proposals.get_mut(proposal).expect("checked");
+    let mut left = amount;
+    let mut taken = Vec::new();
+    let mut used = 0;
+    for slice in p.reservation.iter_mut() {
+        if !left.is_positive() {
+            break;
+        }
+        let take = left.min(slice.amount);
+        slice.amount = slice.amount.checked_sub(take).expect("in range");
+        left = left.checked_sub(take).expect("in range");
+        taken.push((slice.donation.clone(), slice.pool.clone(), take));
+        if slice.amount == Fen::ZERO {
+            used += 1;
+        }
+    }
+    assert_eq!(left, Fen::ZERO, "checked: within the approved remainder");
+    p.reservation.drain(..used);
+    let mut sources = Vec::with_capacity(taken.len());
+    for (donation, pool_name, take) in taken {
+        let pool = f.pool_mut(pool_name.as_deref());
+        pool.cash.reserved = pool.cash.reserved.checked_sub(take).expect("in range");
+        pool.cash.paid = pool.cash.paid.checked_add(take).expect("in range");
+        let d = f.donations.get_mut(&donation).expect("a reserved gift exists");
+        let r = d.reserved.get_mut(proposal).expect("the gift's reservation");
+        *r = r.checked_sub(take).expect("in range");
+        if *r == Fen::ZERO {
+            d.reserved.remove(proposal);
+        }
+        d.spent.push(Spent { proposal: proposal.clone(), payout: payout.clone(), amount: take });
+        sources.push(Source { donation, pool: pool_name, amount: take });
+    }
+    sources
+}
+
+/// Returns what is still reserved for `proposal` to the pools it came from,
+/// each piece to its gift's place in the queue.
+fn release(f: &mut Fund, proposal: &ProposalId) {
+    let slices = std::mem::take(&mut f.proposals.get_mut(proposal).expect("checked").reservation);
+    for slice in slices {
+        let pool = f.pool_mut(slice.pool.as_deref());
+        pool.cash.reserved = pool.cash.reserved.checked_sub(slice.amount).expect("in range");
+        match pool.unspent.get_mut(&slice.ordinal) {
+            Some(u) => u.amount = u.amount.checked_add(slice.amount).expect("in range"),
+            None => {
+                pool.unspent.insert(slice.ordinal, Unspent { donation: slice.donation.clone(), amount: slice.amount });
+            }
+        }
+        let d = f.donations.get_mut(&slice.donation).expect("a reserved gift exists");
+        let r = d.reserved.get_mut(proposal).expect("the gift's reservation");
+        *r = r.checked_sub(slice.amount).expect("in range");
+        if *r == Fen::ZERO {
+            d.reserved.remove(proposal);
+        }
+    }
 }
 
 fn check_committee(state: &State, fund: &FundId, members: &[KeyId]) -> Result<(), Refusal> {

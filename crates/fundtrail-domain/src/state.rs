@@ -102,6 +102,107 @@ pub struct Fund {
     pub income_by_year: BTreeMap<i32, Fen>,
     /// Payouts by calendar year: (charity, management).
     pub spending_by_year: BTreeMap<i32, Spending>,
+    /// The purposes gifts may be restricted to, by name (declared and retired by the host).
+    pub purposes: BTreeMap<String, Purpose>,
+    /// Cash restricted to no purpose: see [`Pool`].
+    pub unrestricted: Pool,
+    /// Cash restricted to each declared purpose, by name (a pool per declared purpose).
+    pub restricted: BTreeMap<String, Pool>,
+    /// Cash gifts received so far: the next gift's ordinal (its place in the
+    /// fund's stream order, which the allocation's first in, first out follows).
+    pub gifts: u64,
+    /// Accounts per calendar year of `occurred_at` (see [`YearAccounts`]).
+    pub accounts: BTreeMap<i32, YearAccounts>,
+}
+
+impl Fund {
+    /// The pool of cash restricted to `purpose`, or the unrestricted pool.
+    pub fn pool(&self, purpose: Option<&str>) -> &Pool {
+        match purpose {
+            None => &self.unrestricted,
+            Some(name) => self.restricted.get(name).expect("a restricted pool exists for every declared purpose"),
+        }
+    }
+
+    pub fn pool_mut(&mut self, purpose: Option<&str>) -> &mut Pool {
+        match purpose {
+            None => &mut self.unrestricted,
+            Some(name) => self.restricted.get_mut(name).expect("a restricted pool exists for every declared purpose"),
+        }
+    }
+
+    /// Restricted cash available in every pool together.
+    pub fn restricted_available(&self) -> Result<Fen, MoneyOverflow> {
+        self.restricted.values().try_fold(Fen::ZERO, |sum, pool| sum.checked_add(pool.cash.available()?))
+    }
+}
+
+/// A purpose gifts may be restricted to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purpose {
+    pub description: String,
+    pub declared_at: DateTime<Utc>,
+    /// When it was retired: no new gift, pledge or proposal may name it from then on.
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+/// One pool of a fund's cash: the money restricted to one purpose, or the
+/// unrestricted money. `cash` counts it; `unspent` says whose it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    pub cash: Cash,
+    /// The money of each gift in this pool that is neither reserved, paid nor
+    /// refunded, by the gift's ordinal ([`Donation::ordinal`]): the queue that
+    /// reservations take from, lowest ordinal first. Its amounts sum to
+    /// `cash.available()`.
+    pub unspent: OrdMap<u64, Unspent>,
+}
+
+/// A gift's money still unspent in its pool.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unspent {
+    pub donation: EventId,
+    pub amount: Fen,
+}
+
+/// One piece of a proposal's reservation: `amount` of one gift's money.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slice {
+    pub ordinal: u64,
+    pub donation: EventId,
+    /// The pool the money came from: its purpose, or `None` for unrestricted.
+    pub pool: Option<String>,
+    pub amount: Fen,
+}
+
+/// One piece of a payout: `amount` of one gift's money.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub donation: EventId,
+    pub pool: Option<String>,
+    pub amount: Fen,
+}
+
+/// Where a gift's money was spent: `amount` of it paid by `payout` for `proposal`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spent {
+    pub proposal: ProposalId,
+    pub payout: EventId,
+    pub amount: Fen,
+}
+
+/// A year of a fund's accounts, as non-profit accounts keep them: income split
+/// into restricted (限定性) and unrestricted (非限定性) by channel, spending by purpose.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YearAccounts {
+    /// Cash gifts received minus refunds, by channel: unrestricted.
+    pub income_unrestricted: BTreeMap<Channel, Fen>,
+    /// Cash gifts received minus refunds, by channel, then purpose: restricted.
+    pub income_restricted: BTreeMap<Channel, BTreeMap<String, Fen>>,
+    /// Goods received (estimated value) by channel, then purpose ("" = unrestricted).
+    pub goods_income: BTreeMap<Channel, BTreeMap<String, Fen>>,
+    /// Payouts by the purpose of the money that paid them ("" = unrestricted money).
+    pub spending: BTreeMap<String, Fen>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +221,14 @@ pub struct Donation {
     pub received_at: DateTime<Utc>,
     /// The active official receipt number, if one is issued.
     pub receipt_no: Option<String>,
+    /// The purpose the gift is restricted to, or `None` for unrestricted.
+    pub restricted_purpose: Option<String>,
+    /// The gift's place in the fund's stream of cash gifts (0, 1, 2, …).
+    pub ordinal: u64,
+    /// The gift's money currently reserved for each proposal.
+    pub reserved: BTreeMap<ProposalId, Fen>,
+    /// The gift's money paid out, payout by payout, in stream order.
+    pub spent: Vec<Spent>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +249,8 @@ pub struct Pledge {
     /// Estimated value of goods received against the pledge.
     pub goods_value: Fen,
     pub terms: String,
+    /// The purpose every payment against the pledge must be restricted to.
+    pub restricted_purpose: Option<String>,
 }
 
 /// Where a proposal is in its path.
@@ -185,6 +296,11 @@ pub struct Proposal {
     pub released: Fen,
     pub payouts: Vec<Payout>,
     pub submitted_at: DateTime<Utc>,
+    /// The purpose it serves, or `None`: only unrestricted money may pay it.
+    pub purpose: Option<String>,
+    /// The gifts' money reserved for it and not yet paid or released, in the
+    /// order it was reserved (payouts spend it from the front).
+    pub reservation: Vec<Slice>,
     pub approved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
 }
@@ -209,6 +325,8 @@ pub struct Payout {
     pub amount: Fen,
     pub payment_ref: String,
     pub paid_at: DateTime<Utc>,
+    /// The gifts' money that paid it, in the order spent.
+    pub sources: Vec<Source>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,8 +371,59 @@ impl State {
             }
             assert_eq!(reserved, fund.cash.reserved, "fund {id}: reserved differs from proposals");
             assert_eq!(paid, fund.cash.paid, "fund {id}: paid differs from proposals");
+            fund.assert_allocation(id);
             let size = fund.committee.len();
             assert!(size == 0 || (size >= 3 && !size.is_multiple_of(2)), "fund {id}: committee size {size}");
+        }
+    }
+}
+
+impl Fund {
+    /// Checks the allocation against the totals: every pool's queue sums to its
+    /// available cash, the pools sum to the fund's cash, every gift's parts sum to
+    /// the gift, every payout's sources to the payout, and restricted money never
+    /// paid for a proposal of another purpose.
+    pub fn assert_allocation(&self, id: &FundId) {
+        let add = |a: Fen, b: Fen| a.checked_add(b).expect("overflow");
+        let mut total = Cash::default();
+        let pools = std::iter::once((None, &self.unrestricted))
+            .chain(self.restricted.iter().map(|(name, pool)| (Some(name.as_str()), pool)));
+        for (name, pool) in pools {
+            let queued = pool.unspent.values().fold(Fen::ZERO, |sum, u| add(sum, u.amount));
+            assert_eq!(queued, pool.cash.available().expect("overflow"), "fund {id}: pool {name:?} queue");
+            assert!(!pool.cash.available().expect("overflow").is_negative(), "fund {id}: pool {name:?} < 0");
+            total.received = add(total.received, pool.cash.received);
+            total.refunded = add(total.refunded, pool.cash.refunded);
+            total.reserved = add(total.reserved, pool.cash.reserved);
+            total.paid = add(total.paid, pool.cash.paid);
+        }
+        assert_eq!(total, self.cash, "fund {id}: pools differ from the fund's cash");
+        for (did, d) in &self.donations {
+            let unspent =
+                self.pool(d.restricted_purpose.as_deref()).unspent.get(&d.ordinal).map_or(Fen::ZERO, |u| u.amount);
+            let reserved = d.reserved.values().fold(Fen::ZERO, |s, a| add(s, *a));
+            let spent = d.spent.iter().fold(Fen::ZERO, |s, x| add(s, x.amount));
+            assert_eq!(add(add(add(d.refunded, unspent), reserved), spent), d.amount, "fund {id}: gift {did} parts");
+        }
+        for (pid, p) in &self.proposals {
+            let reserved = p.reservation.iter().fold(Fen::ZERO, |s, x| add(s, x.amount));
+            assert_eq!(reserved, p.remainder().expect("overflow"), "fund {id}: proposal {pid} reservation");
+            for slice in &p.reservation {
+                assert!(
+                    slice.pool.is_none() || slice.pool == p.purpose,
+                    "fund {id}: {pid} holds another purpose's money"
+                );
+            }
+            for payout in &p.payouts {
+                let paid = payout.sources.iter().fold(Fen::ZERO, |s, x| add(s, x.amount));
+                assert_eq!(paid, payout.amount, "fund {id}: payout {} sources", payout.event);
+                for source in &payout.sources {
+                    assert!(
+                        source.pool.is_none() || source.pool == p.purpose,
+                        "fund {id}: {pid} paid with another purpose's money"
+                    );
+                }
+            }
         }
     }
 }

@@ -136,7 +136,7 @@ impl World {
             fund: FundId::new(fund).expect("valid fund"),
             occurred_at: self.now,
             author: self.key(author),
-            v: SCHEMA_VERSION,
+            v: body.event_type().version(),
             body,
         }
     }
@@ -212,6 +212,11 @@ pub fn donation(amount: Fen, channel: Channel) -> EventBody {
 }
 
 pub fn proposal(id: &str, yuan: i64) -> EventBody {
+    proposal_for(id, yuan, None)
+}
+
+/// A proposal that serves `purpose` (None: unrestricted money only).
+pub fn proposal_for(id: &str, yuan: i64, purpose: Option<&str>) -> EventBody {
     EventBody::ProposalSubmitted(ProposalSubmitted {
         proposal: pid(id),
         title: "重阳节敬老活动".into(),
@@ -220,6 +225,24 @@ pub fn proposal(id: &str, yuan: i64) -> EventBody {
         payee: "西湖社区居委会".into(),
         description: "为社区80岁以上老人举办重阳节活动".into(),
         evidence: vec![hash("plan")],
+        purpose: purpose.map(str::to_owned),
+    })
+}
+
+/// The host declares `purpose` in the fund.
+pub fn declare_purpose(purpose: &str) -> EventBody {
+    EventBody::PurposeDeclared(PurposeDeclared { purpose: purpose.into(), description: format!("仅用于{purpose}") })
+}
+
+/// A cash gift restricted to `purpose`.
+pub fn restricted_donation(amount: Fen, channel: Channel, purpose: &str) -> EventBody {
+    EventBody::DonationReceived(DonationReceived {
+        amount_fen: amount,
+        channel,
+        donor: hash("partner"),
+        payment_ref: "BANK-0001".into(),
+        pledge: None,
+        restricted_purpose: Some(purpose.into()),
     })
 }
 
@@ -251,6 +274,8 @@ impl World {
     pub fn every_event_type() -> World {
         let mut w = World::with_fund();
         let pledge_id = PledgeId::new("PL-2026-01").expect("valid");
+        w.given("admin", FUND, declare_purpose("助老"));
+        w.given("admin", FUND, declare_purpose("环境改善"));
         w.given(
             "intake",
             FUND,
@@ -260,6 +285,7 @@ impl World {
                 donor: hash("夕阳红养老服务中心"),
                 amount_fen: Fen::yuan(20_000),
                 terms: "2026年度 营业利润的5%".into(),
+                restricted_purpose: Some("助老".into()),
             }),
         );
         let d = w.given(
@@ -271,7 +297,7 @@ impl World {
                 donor: hash("夕阳红养老服务中心"),
                 payment_ref: "BANK-20260105-001".into(),
                 pledge: Some(pledge_id),
-                restricted_purpose: Some("仅用于老年活动".into()),
+                restricted_purpose: Some("助老".into()),
             }),
         );
         w.given(
@@ -287,6 +313,7 @@ impl World {
                     unit_value_fen: Fen::yuan(60),
                 }],
                 pledge: None,
+                restricted_purpose: None,
             }),
         );
         w.given(
@@ -312,7 +339,7 @@ impl World {
                 reason: "重复扣款".into(),
             }),
         );
-        w.given("proposer", FUND, proposal("P-1", 1_000));
+        w.given("proposer", FUND, proposal_for("P-1", 1_000, Some("助老")));
         w.given(
             "proposer",
             FUND,
@@ -402,6 +429,13 @@ impl World {
             "admin",
             HOST_SCOPE,
             EventBody::AnnualReportPublished(AnnualReportPublished { year: 2025, report: hash("annual") }),
+        );
+        w.given(
+            "admin",
+            FUND,
+            EventBody::PurposeRetired(PurposeRetired {
+                purpose: "环境改善".into(), reason: "项目已结束".into()
+            }),
         );
         w.enrol("c1-new");
         let (old_key, new_key) = (w.key("c1"), w.key("c1-new"));

@@ -467,7 +467,7 @@ fn income_overflow_is_refused_not_wrapped() {
 }
 
 #[test]
-fn refunds_are_bounded_by_the_donation_and_by_available_cash() {
+fn refunds_are_bounded_by_the_donation_and_by_its_unspent_money() {
     let mut w = World::with_fund();
     let d = w.donate(1000);
     let reverse = |amount| {
@@ -480,7 +480,13 @@ fn refunds_are_bounded_by_the_donation_and_by_available_cash() {
     assert!(matches!(refused(w.when("intake", FUND, reverse(Fen::yuan(1001)))), Refusal::RefundExceeds { .. }));
     w.approved_proposal("P-1", 800);
     let r = refused(w.when("intake", FUND, reverse(Fen::yuan(300))));
-    assert_eq!(r.to_string(), "fund xihu-01 has ¥200.00 available, ¥300.00 needed");
+    assert_eq!(
+        r.to_string(),
+        format!(
+            "refund ¥300.00 exceeds the ¥200.00 of donation {} that is neither reserved nor paid for a proposal",
+            d.id
+        )
+    );
     w.given("treasurer", FUND, reverse(Fen::yuan(200)));
     assert_eq!(w.fund().cash.available().unwrap(), Fen::ZERO);
     assert_eq!(w.fund().cash.refunded, Fen::yuan(200));
@@ -504,6 +510,7 @@ fn pledge(id: &str, channel: Channel, yuan: i64) -> EventBody {
         donor: hash("partner"),
         amount_fen: Fen::yuan(yuan),
         terms: "2026年度利润的5%".into(),
+        restricted_purpose: None,
     })
 }
 
@@ -540,6 +547,7 @@ fn goods_in(name: &str, quantity: u64, unit_yuan: i64) -> EventBody {
             name: name.into(), quantity, unit: "袋".into(), unit_value_fen: Fen::yuan(unit_yuan)
         }],
         pledge: None,
+        restricted_purpose: None,
     })
 }
 
@@ -577,6 +585,7 @@ fn goods_lines_are_bounded() {
         donor: hash("d"),
         items: vec![],
         pledge: None,
+        restricted_purpose: None,
     });
     assert!(matches!(refused(w.when("intake", FUND, empty)), Refusal::TooFew { .. }));
 }

@@ -326,6 +326,7 @@ fn proposal(ctx: &Arc<Ctx>, agent: &ureq::Agent, rng: &mut Rng) {
         payee: "西湖物业公司".into(),
         description: "更换老旧楼道灯".into(),
         evidence: vec![hash("quote")],
+        purpose: None,
     });
     if !must(ctx, agent, rng, "proposal", sign(&cast.proposer, fund, submitted)) {
         return;

@@ -194,7 +194,9 @@ pub enum AppendError {
 #[async_trait]
 pub trait EventLog: Send + Sync {
     /// Appends a batch atomically: all messages land with consecutive sequences, in
-    /// order, or none do. Answers one [`Appended`] per request, in order.
+    /// order, or none do. Answers one [`Appended`] per request, in order. A batch
+    /// whose every id is stored already lands nothing and answers each id's stored
+    /// sequence, which need not be consecutive (its events may have been stored apart).
     async fn append_batch(&self, batch: Vec<AppendRequest>) -> Result<Vec<Appended>, AppendError>;
 
     /// Appends one message (a batch of one).
@@ -310,13 +312,21 @@ fn validate_msg_id(msg_id: &str) -> Result<(), AppendError> {
     Ok(())
 }
 
-/// Checks the answer to a batch against the batch: one answer per request, and
-/// sequences consecutive (fresh or duplicate alike).
+/// Checks the answer to a batch against the batch: one answer per request, new or
+/// duplicate as a whole, a new batch at consecutive sequences. A duplicate batch
+/// answers each id at the sequence it was stored at: consecutive when one earlier
+/// send of this batch stored it, anywhere when its events were stored apart (a client
+/// resent them to another replica, which appended them in batches of its own), but
+/// never two ids at one sequence.
 fn check_appended(batch_len: usize, appended: &[Appended]) {
     assert_eq!(appended.len(), batch_len, "one answer per request");
     for pair in appended.windows(2) {
-        assert_eq!(pair[1].seq, pair[0].seq + 1, "batch sequences are consecutive");
         assert_eq!(pair[1].duplicate, pair[0].duplicate, "a batch is a duplicate as a whole");
+        if !pair[0].duplicate {
+            assert_eq!(pair[1].seq, pair[0].seq + 1, "a new batch's sequences are consecutive");
+        }
     }
+    let distinct: std::collections::HashSet<u64> = appended.iter().map(|a| a.seq).collect();
+    assert_eq!(distinct.len(), appended.len(), "one message per id");
     assert!(appended.iter().all(|a| a.seq >= 1), "sequences start at 1");
 }

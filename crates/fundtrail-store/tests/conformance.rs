@@ -115,6 +115,22 @@ async fn resent_batch_is_a_duplicate_as_a_whole(b: Backend) {
     assert_eq!(log.last_seq().await.unwrap(), 4);
 }
 
+/// A client whose post to one replica timed out resends the same envelopes to
+/// another, which appends them in batches of its own, with others' messages between;
+/// then the first replica's resend of its batch finds them stored apart.
+async fn batch_whose_events_were_stored_apart_is_a_duplicate(b: Backend) {
+    let log = b.log;
+    assert_eq!(log.append(event(F1_P1, "a")).await.unwrap(), fresh(1));
+    assert_eq!(log.append(event(F2_P1, "between")).await.unwrap(), fresh(2));
+    assert_eq!(log.append(event(F1_P2, "b")).await.unwrap(), fresh(3));
+    let plain = vec![event(F1_P1, "a"), event(F1_P2, "b")];
+    assert_eq!(log.append_batch(plain).await.unwrap(), vec![duplicate(1), duplicate(3)]);
+    // With the expectation the first send held: a lost race that is in truth a resend.
+    let expecting_first = vec![expecting(event(F1_P1, "a"), F1_P1, 0), event(F1_P2, "b")];
+    assert_eq!(log.append_batch(expecting_first).await.unwrap(), vec![duplicate(1), duplicate(3)]);
+    assert_eq!(log.last_seq().await.unwrap(), 3);
+}
+
 async fn batch_mixing_stored_and_new_ids_is_refused(b: Backend) {
     let log = b.log;
     log.append(event(F1_P1, "a")).await.unwrap();
@@ -434,6 +450,7 @@ macro_rules! suite {
                 reads_ranges,
                 same_id_twice_is_stored_once,
                 resent_batch_is_a_duplicate_as_a_whole,
+                batch_whose_events_were_stored_apart_is_a_duplicate,
                 batch_mixing_stored_and_new_ids_is_refused,
                 literal_expectation_passes_or_conflicts,
                 literal_expectation_may_guard_another_subject,

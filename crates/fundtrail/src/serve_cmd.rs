@@ -269,6 +269,15 @@ pub enum LedgerCommand {
 
 pub fn serve(args: ServeArgs) -> Result<()> {
     init_tracing();
+    // A panic is a broken invariant: end the whole process, so that the supervisor
+    // restarts it (a restart replays the log: nothing acknowledged is lost), instead of
+    // leaving one task dead behind a listener that still answers.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        eprintln!("fundtrail serve: a task panicked; stopping the process");
+        std::process::abort();
+    }));
     let runtime = tokio::runtime::Runtime::new()?;
     // The private listener authenticates or does not start (checked before
     // anything else starts).

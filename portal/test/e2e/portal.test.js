@@ -226,6 +226,24 @@ test('a donor receipt link verifies, every check ✓, then what the fund did aft
   assert.match(after, /此后共支出 ¥[\d,]+\.\d\d，涉及 \d+ 个项目/);
   assert.doesNotMatch(after, /\[object /);
   assert.ok(await page.locator('#my-after table.after tbody tr').count() > 0, 'the payouts after the gift are listed');
+  // Where the gift went: the browser's own replay, its line in both languages, one row per
+  // part, the same fen as the server's trace (GET /v1/donations/{id}/trace).
+  await page.waitForSelector('#trace-server, #my-trace .error', { timeout: 60_000 });
+  const traced = await page.locator('#my-trace').innerText();
+  assert.doesNotMatch(traced, /\[object |undefined|NaN/);
+  const server = await getJson(`/v1/donations/${summary.example_receipt.event}/trace`);
+  const yuan = (fen) => `¥${(BigInt(fen) / 100n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${(BigInt(fen) % 100n).toString().padStart(2, '0')}`;
+  const line = await page.locator('#trace-line').innerText();
+  assert.ok(line.startsWith(`您的 ${yuan(server.amount_fen)}`), line);
+  assert.ok(line.endsWith(`${yuan(server.unspent_fen)} 未使用`), line);
+  assert.match(await page.locator('#trace-line-other').innerText(), /^your ¥[\d,]+\.\d\d.*: .*unspent$/);
+  const rows = await page.locator('#trace-table tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((c) => c.innerText)));
+  const expected = server.allocations.map((a) => [a.state === 'paid' ? '已支付' : '已预留', `${a.proposal} ${a.title}`, yuan(a.amount_fen), a.payout ? `#${a.payout.ledger_entry}` : '—']);
+  if (server.refunded_fen > 0) expected.push(['已退款', '—', yuan(server.refunded_fen), '—']);
+  if (server.unspent_fen > 0) expected.push(['未使用', '—', yuan(server.unspent_fen), '—']);
+  assert.deepEqual(rows.map((r) => [r[0], r[1], r[2], r[4]]), expected);
+  for (const a of server.allocations.filter((x) => x.state === 'paid')) assert.ok(line.includes(`（账本第 ${a.payout.ledger_entry} 条）`), line);
+  assert.equal(await page.locator('#trace-server').innerText(), '✓ 与服务器给出的去向一致');
   await shots('my-donation');
   // The receipt file, picked.
   await open('#/my');

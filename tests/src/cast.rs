@@ -141,6 +141,7 @@ impl Cast {
                 payee: "西湖物业公司".into(),
                 description: "更换老旧楼道灯".into(),
                 evidence: vec![hash("quote")],
+                purpose: None,
             }),
         )];
         for member in &self.committee[..3] {

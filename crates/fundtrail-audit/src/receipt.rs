@@ -98,6 +98,9 @@ pub struct DonationInfo {
 pub struct LedgerView {
     pub checkpoint: CheckpointInfo,
     pub fund: Option<FundReport>,
+    /// Where a cash gift went, recomputed by the auditor's own replay (docs/design.md §1.6);
+    /// `None` for goods.
+    pub trace: Option<fundtrail_domain::Trace>,
 }
 
 /// Verifies a donor's receipt; see the module docs.
@@ -138,7 +141,10 @@ pub fn verify_donor_receipt(
             let options = VerifyOptions { previous: Some(verified.checkpoint.clone()), progress };
             let report = verify_ledger(source, log, options).map_err(ReceiptFailure::Ledger)?;
             let fund = report.funds.iter().find(|f| f.fund == donation.fund).cloned();
-            Some(LedgerView { checkpoint: report.checkpoint, fund })
+            let trace = fundtrail_domain::EventId::new(donation.event_id.as_str())
+                .ok()
+                .and_then(|id| fundtrail_domain::trace(&report.state, &id));
+            Some(LedgerView { checkpoint: report.checkpoint, fund, trace })
         }
     };
     Ok(ReceiptReport {

@@ -35,6 +35,10 @@ pub struct Report {
     /// The earlier checkpoint the new one was proven to extend, if one was given.
     pub consistent_with: Option<CheckpointInfo>,
     pub funds: Vec<FundReport>,
+    /// Every cash gift's trace, recomputed by this replay's fold (docs/design.md §1.6).
+    pub traces: TraceCheck,
+    /// Every fund's accounts per calendar year, recomputed by this replay's fold.
+    pub accounts: Vec<fundtrail_domain::accounts::YearReport>,
     /// The replayed domain state (not serialised: the funds above summarise it).
     #[serde(skip)]
     pub state: State,
@@ -188,5 +192,37 @@ mod tests {
         assert_eq!(format_yuan(-5), "-¥0.05");
         assert_eq!(format_yuan(99_999), "¥999.99");
         assert_eq!(format_yuan(i64::MIN), "-¥92,233,720,368,547,758.08");
+    }
+}
+
+/// The traces a verification recomputed: every cash gift's parts (reserved, paid,
+/// refunded, unspent) must sum to the gift.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TraceCheck {
+    pub gifts: u64,
+    /// Gifts whose parts sum to the gift (every one, or the fold has a bug).
+    pub whole: u64,
+    /// Fen of gifts paid out for proposals, over every fund.
+    pub paid_fen: i64,
+}
+
+impl TraceCheck {
+    pub fn of(state: &State) -> TraceCheck {
+        let mut check = TraceCheck::default();
+        for fund in state.funds.values() {
+            for id in fund.donations.keys() {
+                let Some(trace) = fundtrail_domain::trace(state, id) else { continue };
+                check.gifts += 1;
+                if trace.is_whole() {
+                    check.whole += 1;
+                }
+                for a in &trace.allocations {
+                    if a.state == fundtrail_domain::trace::AllocationState::Paid {
+                        check.paid_fen += a.amount_fen.fen();
+                    }
+                }
+            }
+        }
+        check
     }
 }

@@ -138,7 +138,7 @@ impl LedgerBuilder {
             fund: FundId::new(fund).expect("valid fund"),
             occurred_at: self.now,
             author: self.key_id(author),
-            v: SCHEMA_VERSION,
+            v: body.event_type().version(),
             body,
         }
     }
@@ -222,6 +222,7 @@ impl LedgerBuilder {
                             unit_value_fen: Fen::yuan(60),
                         }],
                         pledge: None,
+                        restricted_purpose: None,
                     }),
                 );
             }

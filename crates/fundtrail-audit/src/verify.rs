@@ -190,6 +190,9 @@ impl Replay {
             entries: self.tree.size(),
             consistent_with: options.previous.as_ref().map(CheckpointInfo::from),
             funds: fund_reports(&self.fold.state),
+            traces: crate::report::TraceCheck::of(&self.fold.state),
+            accounts: fundtrail_domain::accounts::all_years(&self.fold.state)
+                .expect("every figure of a replayed state is in range"),
             state: self.fold.state,
         })
     }

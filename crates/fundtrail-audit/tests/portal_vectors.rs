@@ -17,7 +17,9 @@ use fundtrail_audit::{verify_donor_receipt, verify_ledger, Cause, DirSource, Rec
 use fundtrail_domain::event::{
     ApplicationSubmitted, Channel, DonationReceived, EventBody, ProposalEndorsed, Role, RoleRevoked, VoteChoice,
 };
-use fundtrail_domain::testing::{approve, hash, payout, pid, proposal, vote};
+use fundtrail_domain::testing::{
+    approve, close, declare_purpose, hash, payout, pid, proposal, proposal_for, restricted_donation, vote,
+};
 use fundtrail_domain::Fen;
 use fundtrail_envelope::FoldError;
 use fundtrail_ledger::{Checkpoint, LogSigner, Policy, WitnessSigner};
@@ -208,6 +210,28 @@ fn donation_body(reference: &str) -> EventBody {
     })
 }
 
+/// Proposal `id` through submission (serving `purpose`), five approvals, endorsement and application.
+fn submitted_and_applied(b: &mut LedgerBuilder, id: &str, yuan: i64, purpose: Option<&str>) {
+    b.given("proposer", FUND, proposal_for(id, yuan, purpose));
+    for c in ["c1", "c2", "c3", "c4", "c5"] {
+        b.given(c, FUND, vote(id, VoteChoice::Approve));
+    }
+    b.given("c1", FUND, EventBody::ProposalEndorsed(ProposalEndorsed { proposal: pid(id), minutes: hash(id) }));
+    b.given("proposer", FUND, EventBody::ApplicationSubmitted(ApplicationSubmitted { proposal: pid(id) }));
+}
+
+/// 助老 declared, two gifts restricted to it, P-3 serving it approved beyond them (so
+/// unrestricted money is reserved too), partly paid, then closed under budget.
+fn restricted_flow(b: &mut LedgerBuilder) {
+    b.given("admin", FUND, declare_purpose("助老"));
+    b.given("intake", FUND, restricted_donation(Fen::yuan(300), Channel::SpaceForService, "助老"));
+    b.given("intake", FUND, restricted_donation(Fen::yuan(200), Channel::SpaceForService, "助老"));
+    submitted_and_applied(b, "P-3", 700, Some("助老"));
+    b.given("approver", FUND, approve("P-3", 650));
+    b.pay("P-3", Fen::yuan(400));
+    b.given("proposer", FUND, close("P-3"));
+}
+
 /// Builds every vector into `out`.
 fn write_vectors(out: &Path) {
     let main = main_builder();
@@ -255,6 +279,21 @@ fn write_vectors(out: &Path) {
         b.sign("approver", FUND, approve("P-2", 1_000_000))
     });
     overspend.publish(&ledgers.join("overspend"), &[]);
+    // Purposes honoured (docs/design.md §1.6): gifts restricted to 助老, a proposal that
+    // serves it reserved from them first, partly paid, closed under budget.
+    let restricted = {
+        let mut b = LedgerBuilder::realistic(40);
+        restricted_flow(&mut b);
+        b
+    };
+    restricted.publish(&ledgers.join("restricted"), &[]);
+    // Money restricted to 助老 asked for a proposal that serves no purpose.
+    let (crossed, crossed_index) = small_with(|b| {
+        restricted_flow(b);
+        submitted_and_applied(b, "P-4", 1_000_000, None);
+        b.sign("approver", FUND, approve("P-4", 1_000_000))
+    });
+    crossed.publish(&ledgers.join("restricted-crossed"), &[]);
     // The intake key's role revoked, then the key used again.
     let (revoked, revoked_index) = {
         let mut b = LedgerBuilder::realistic(40);
@@ -303,6 +342,8 @@ fn write_vectors(out: &Path) {
         Case { name: "payout-signed-without-the-role", ledger: "payout-role", ops: vec![], previous: None },
         Case { name: "payout-beyond-approval", ledger: "payout-beyond-approval", ops: vec![], previous: None },
         Case { name: "approval-beyond-available", ledger: "overspend", ops: vec![], previous: None },
+        Case { name: "restricted-gifts-honoured", ledger: "restricted", ops: vec![], previous: None },
+        Case { name: "approval-of-another-purposes-money", ledger: "restricted-crossed", ops: vec![], previous: None },
         Case { name: "key-used-after-its-role-was-revoked", ledger: "revoked-key", ops: vec![], previous: None },
         Case { name: "duplicate-json-key", ledger: "duplicate-key", ops: vec![], previous: None },
         Case { name: "payload-missing-a-field", ledger: "missing-field", ops: vec![], previous: None },
@@ -445,6 +486,7 @@ fn write_vectors(out: &Path) {
         "payout-signed-without-the-role": payout_role_index, "payout-beyond-approval": beyond_index,
         "approval-beyond-available": overspend_index, "key-used-after-its-role-was-revoked": revoked_index,
         "duplicate-json-key": duplicate_index, "payload-missing-a-field": missing_index,
+        "approval-of-another-purposes-money": crossed_index,
     });
 
     // Receipts: donor 123's, good and spoiled, with what verify_donor_receipt says.

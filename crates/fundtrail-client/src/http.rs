@@ -150,6 +150,12 @@ impl Client {
         serde_json::from_slice(&body).with_context(|| format!("{}{path} is not JSON", self.base))
     }
 
+    /// Where a cash gift went: `GET /v1/donations/{id}/trace` (docs/design.md §1.6).
+    pub fn trace(&self, donation: &fundtrail_domain::EventId) -> Result<TraceAnswer> {
+        let value = self.get_json(&format!("/v1/donations/{donation}/trace"))?;
+        serde_json::from_value(value).with_context(|| format!("{} answered a trace of another shape", self.base))
+    }
+
     /// `GET path` as text.
     pub fn get_text(&self, path: &str) -> Result<String> {
         let body = self.get_bytes(path)?;
@@ -223,4 +229,12 @@ mod tests {
         assert!(Client::new("localhost:8080").is_err());
         assert_eq!(Client::new("http://127.0.0.1:8080/").unwrap().base(), "http://127.0.0.1:8080");
     }
+}
+
+/// The server's trace of a gift and the donor's line.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TraceAnswer {
+    #[serde(flatten)]
+    pub trace: fundtrail_domain::Trace,
+    pub summary: String,
 }

@@ -86,7 +86,7 @@ pub fn year_report(id: &FundId, fund: &Fund, year: i32) -> Result<YearReport, Mo
         net.insert(name.clone(), Fen::ZERO);
     }
     for (_, y) in fund.accounts.range(..=year) {
-        for (_, v) in &y.income_unrestricted {
+        for v in y.income_unrestricted.values() {
             let line = net.entry(UNRESTRICTED.to_owned()).or_default();
             *line = line.checked_add(*v)?;
         }
@@ -133,7 +133,13 @@ impl YearReport {
         let mut out = String::from("fund,year,section,channel,purpose,amount_fen,amount_yuan\n");
         let mut row = |section: &str, channel: &str, purpose: &str, fen: Fen| {
             let yuan = crate::money::format_yuan(fen.fen()).replace(['¥', ','], "");
-            out.push_str(&format!("{},{},{section},{channel},{},{},{yuan}\n", self.fund, self.year, csv(purpose), fen.fen()));
+            out.push_str(&format!(
+                "{},{},{section},{channel},{},{},{yuan}\n",
+                self.fund,
+                self.year,
+                csv(purpose),
+                fen.fen()
+            ));
         };
         for line in &self.income {
             row("income", line.channel.as_str(), UNRESTRICTED, line.unrestricted_fen);

@@ -26,10 +26,10 @@ pub mod refusal;
 pub mod rules;
 pub mod state;
 pub mod subject;
-pub mod trace;
 /// Test fixtures; only with the `testing` feature (dev-dependencies turn it on).
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;
 
 pub use admission::{admit, Admission, AdmissionPolicy, IdRecord};
 pub use event::{Event, EventBody, EventParseError, EventType, Role};

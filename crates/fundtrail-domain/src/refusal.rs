@@ -97,7 +97,9 @@ pub enum Refusal {
         restricted: Fen,
         unrestricted: Fen,
     },
-    #[error("refund {amount} exceeds the {unspent} of donation {donation} that is neither reserved nor paid for a proposal")]
+    #[error(
+        "refund {amount} exceeds the {unspent} of donation {donation} that is neither reserved nor paid for a proposal"
+    )]
     RefundExceedsUnspent { donation: EventId, amount: Fen, unspent: Fen },
 
     // --- purposes -----------------------------------------------------------
@@ -207,7 +209,13 @@ fn purpose_or_none(purpose: &Option<String>) -> String {
 }
 
 /// "P-7 needs ¥8,000.00; 助老 has ¥2,000.00 restricted and ¥3,500.00 unrestricted available".
-fn shortfall(proposal: &ProposalId, needed: &Fen, purpose: &Option<String>, restricted: &Fen, unrestricted: &Fen) -> String {
+fn shortfall(
+    proposal: &ProposalId,
+    needed: &Fen,
+    purpose: &Option<String>,
+    restricted: &Fen,
+    unrestricted: &Fen,
+) -> String {
     match purpose {
         Some(name) => {
             format!("{proposal} needs {needed}; {name} has {restricted} restricted and {unrestricted} unrestricted available")

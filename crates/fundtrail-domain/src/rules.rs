@@ -253,9 +253,17 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
             }
             // The allocation: a refund returns the gift's own unspent money, never
             // money already reserved or paid for a proposal.
-            let unspent = f.pool(donation.restricted_purpose.as_deref()).unspent.get(&donation.ordinal).map_or(Fen::ZERO, |u| u.amount);
+            let unspent = f
+                .pool(donation.restricted_purpose.as_deref())
+                .unspent
+                .get(&donation.ordinal)
+                .map_or(Fen::ZERO, |u| u.amount);
             if b.amount_fen > unspent {
-                return Err(Refusal::RefundExceedsUnspent { donation: b.donation.clone(), amount: b.amount_fen, unspent });
+                return Err(Refusal::RefundExceedsUnspent {
+                    donation: b.donation.clone(),
+                    amount: b.amount_fen,
+                    unspent,
+                });
             }
             Ok(())
         }
@@ -372,7 +380,11 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
             };
             if b.amount_fen > usable && p.purpose.is_none() && restricted == Fen::ZERO {
                 // No restricted money anywhere: the fund is simply short.
-                return Err(Refusal::InsufficientFunds { fund: event.fund.clone(), needed: b.amount_fen, available: usable });
+                return Err(Refusal::InsufficientFunds {
+                    fund: event.fund.clone(),
+                    needed: b.amount_fen,
+                    available: usable,
+                });
             }
             if b.amount_fen > usable {
                 return Err(Refusal::RestrictedShortfall {
@@ -937,7 +949,9 @@ fn purpose_open(f: &Fund, fund: &FundId, purpose: Option<&str>) -> Result<(), Re
     let Some(name) = purpose else { return Ok(()) };
     match f.purposes.get(name) {
         None => Err(Refusal::UnknownPurpose { purpose: name.to_owned(), fund: fund.clone() }),
-        Some(p) if p.retired_at.is_some() => Err(Refusal::PurposeRetired { purpose: name.to_owned(), fund: fund.clone() }),
+        Some(p) if p.retired_at.is_some() => {
+            Err(Refusal::PurposeRetired { purpose: name.to_owned(), fund: fund.clone() })
+        }
         Some(_) => Ok(()),
     }
 }

@@ -399,7 +399,8 @@ impl Fund {
         }
         assert_eq!(total, self.cash, "fund {id}: pools differ from the fund's cash");
         for (did, d) in &self.donations {
-            let unspent = self.pool(d.restricted_purpose.as_deref()).unspent.get(&d.ordinal).map_or(Fen::ZERO, |u| u.amount);
+            let unspent =
+                self.pool(d.restricted_purpose.as_deref()).unspent.get(&d.ordinal).map_or(Fen::ZERO, |u| u.amount);
             let reserved = d.reserved.values().fold(Fen::ZERO, |s, a| add(s, *a));
             let spent = d.spent.iter().fold(Fen::ZERO, |s, x| add(s, x.amount));
             assert_eq!(add(add(add(d.refunded, unspent), reserved), spent), d.amount, "fund {id}: gift {did} parts");
@@ -408,13 +409,19 @@ impl Fund {
             let reserved = p.reservation.iter().fold(Fen::ZERO, |s, x| add(s, x.amount));
             assert_eq!(reserved, p.remainder().expect("overflow"), "fund {id}: proposal {pid} reservation");
             for slice in &p.reservation {
-                assert!(slice.pool.is_none() || slice.pool == p.purpose, "fund {id}: {pid} holds another purpose's money");
+                assert!(
+                    slice.pool.is_none() || slice.pool == p.purpose,
+                    "fund {id}: {pid} holds another purpose's money"
+                );
             }
             for payout in &p.payouts {
                 let paid = payout.sources.iter().fold(Fen::ZERO, |s, x| add(s, x.amount));
                 assert_eq!(paid, payout.amount, "fund {id}: payout {} sources", payout.event);
                 for source in &payout.sources {
-                    assert!(source.pool.is_none() || source.pool == p.purpose, "fund {id}: {pid} paid with another purpose's money");
+                    assert!(
+                        source.pool.is_none() || source.pool == p.purpose,
+                        "fund {id}: {pid} paid with another purpose's money"
+                    );
                 }
             }
         }

@@ -433,7 +433,9 @@ impl World {
         w.given(
             "admin",
             FUND,
-            EventBody::PurposeRetired(PurposeRetired { purpose: "环境改善".into(), reason: "项目已结束".into() }),
+            EventBody::PurposeRetired(PurposeRetired {
+                purpose: "环境改善".into(), reason: "项目已结束".into()
+            }),
         );
         w.enrol("c1-new");
         let (old_key, new_key) = (w.key("c1"), w.key("c1-new"));

@@ -94,7 +94,8 @@ pub fn trace(state: &State, donation: &EventId) -> Option<Trace> {
             payout: None,
         });
     }
-    let unspent = fund.pool(gift.restricted_purpose.as_deref()).unspent.get(&gift.ordinal).map_or(Fen::ZERO, |u| u.amount);
+    let unspent =
+        fund.pool(gift.restricted_purpose.as_deref()).unspent.get(&gift.ordinal).map_or(Fen::ZERO, |u| u.amount);
     Some(Trace {
         fund: fund_id.clone(),
         donation: donation.clone(),
@@ -137,8 +138,8 @@ impl Trace {
 
     /// The parts sum to the gift (checked arithmetic; false on overflow).
     pub fn is_whole(&self) -> bool {
-        let parts = std::iter::once(self.unspent_fen).chain(self.allocations.iter().map(|a| a.amount_fen));
-        let sum = parts.fold(Some(self.refunded_fen), |s, x| s.and_then(|s| s.checked_add(x).ok()));
+        let mut parts = std::iter::once(self.unspent_fen).chain(self.allocations.iter().map(|a| a.amount_fen));
+        let sum = parts.try_fold(self.refunded_fen, |s, x| s.checked_add(x).ok());
         sum == Some(self.amount_fen)
     }
 }

@@ -96,7 +96,10 @@ fn run(w: &mut World, op: &Op) {
             attempt(
                 w,
                 "approver",
-                EventBody::ProposalApproved(ProposalApproved { proposal: pid(&p(id)), amount_fen: Fen::new(fen).unwrap() }),
+                EventBody::ProposalApproved(ProposalApproved {
+                    proposal: pid(&p(id)),
+                    amount_fen: Fen::new(fen).unwrap(),
+                }),
             );
         }
         Op::Pay { id, share } => {
@@ -145,12 +148,8 @@ fn restricted_never_crosses(w: &World) {
         }
     }
     // Proposals with no purpose hold unrestricted money only.
-    let none_held: i64 = f
-        .proposals
-        .values()
-        .filter(|p| p.purpose.is_none())
-        .map(|p| p.paid.fen() + p.remainder().unwrap().fen())
-        .sum();
+    let none_held: i64 =
+        f.proposals.values().filter(|p| p.purpose.is_none()).map(|p| p.paid.fen() + p.remainder().unwrap().fen()).sum();
     assert!(none_held <= given.get(&None).copied().unwrap_or(0));
 }
 

@@ -82,7 +82,11 @@ fn a_retired_purpose_takes_no_new_gift_but_its_money_stays_restricted() {
     let mut w = world();
     gift(&mut w, 1_000, Some("助老"));
     applied(&mut w, "P-1", 600, Some("助老"));
-    w.given("admin", FUND, EventBody::PurposeRetired(PurposeRetired { purpose: "助老".into(), reason: "食堂关闭".into() }));
+    w.given(
+        "admin",
+        FUND,
+        EventBody::PurposeRetired(PurposeRetired { purpose: "助老".into(), reason: "食堂关闭".into() }),
+    );
     let retired = Refusal::PurposeRetired { purpose: "助老".into(), fund: fund() };
     let r = refused(w.when("intake", FUND, restricted_donation(Fen::yuan(10), Channel::Direct, "助老")));
     assert_eq!(r, retired);
@@ -142,7 +146,10 @@ fn approval_never_reserves_another_purposes_money_and_says_so_with_the_numbers()
             unrestricted: Fen::yuan(3_500),
         }
     );
-    assert_eq!(r.to_string(), "P-7 needs ¥8,000.00; 助老 has ¥2,000.00 restricted and ¥3,500.00 unrestricted available");
+    assert_eq!(
+        r.to_string(),
+        "P-7 needs ¥8,000.00; 助老 has ¥2,000.00 restricted and ¥3,500.00 unrestricted available"
+    );
     assert_eq!(r.code(), "overspend");
     // Within what it may use: its purpose's money first, then unrestricted.
     w.given("approver", FUND, approve("P-7", 5_000));
@@ -182,10 +189,15 @@ fn a_refund_returns_only_the_gifts_unspent_money() {
     applied(&mut w, "P-1", 300, Some("助老"));
     w.given("approver", FUND, approve("P-1", 300));
     let refund = |fen: Fen| {
-        EventBody::DonationReversed(DonationReversed { donation: g.id.clone(), amount_fen: fen, reason: "退款".into() })
+        EventBody::DonationReversed(DonationReversed {
+            donation: g.id.clone(), amount_fen: fen, reason: "退款".into()
+        })
     };
     let r = refused(w.when("intake", FUND, refund(Fen::yuan(250))));
-    assert_eq!(r, Refusal::RefundExceedsUnspent { donation: g.id.clone(), amount: Fen::yuan(250), unspent: Fen::yuan(200) });
+    assert_eq!(
+        r,
+        Refusal::RefundExceedsUnspent { donation: g.id.clone(), amount: Fen::yuan(250), unspent: Fen::yuan(200) }
+    );
     assert_eq!(r.code(), "refund");
     w.given("intake", FUND, refund(Fen::yuan(200)));
     let f = w.fund();
@@ -234,7 +246,10 @@ fn gifts_are_spent_first_in_first_out_and_returned_to_their_place() {
     w.state.assert_invariants();
     assert_eq!(
         reserved(&w, &c).summary(),
-        format!("your ¥100.00 (restricted to 助老): ¥100.00 → P-1 重阳节敬老活动, paid {}; ¥0.00 unspent", paid.occurred_at.format("%Y-%m-%d"))
+        format!(
+            "your ¥100.00 (restricted to 助老): ¥100.00 → P-1 重阳节敬老活动, paid {}; ¥0.00 unspent",
+            paid.occurred_at.format("%Y-%m-%d")
+        )
     );
 }
 

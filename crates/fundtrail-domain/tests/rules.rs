@@ -482,7 +482,10 @@ fn refunds_are_bounded_by_the_donation_and_by_its_unspent_money() {
     let r = refused(w.when("intake", FUND, reverse(Fen::yuan(300))));
     assert_eq!(
         r.to_string(),
-        format!("refund ¥300.00 exceeds the ¥200.00 of donation {} that is neither reserved nor paid for a proposal", d.id)
+        format!(
+            "refund ¥300.00 exceeds the ¥200.00 of donation {} that is neither reserved nor paid for a proposal",
+            d.id
+        )
     );
     w.given("treasurer", FUND, reverse(Fen::yuan(200)));
     assert_eq!(w.fund().cash.available().unwrap(), Fen::ZERO);

@@ -4,7 +4,6 @@
 //! for ids from the OS. The domain itself never does.
 
 use chrono::{DateTime, Utc};
-use fundtrail_domain::event::SCHEMA_VERSION;
 use fundtrail_domain::{Event, EventBody, EventId, FundId};
 
 use crate::ActorKey;
@@ -23,7 +22,7 @@ pub fn sign_new(key: &ActorKey, fund: &FundId, at: DateTime<Utc>, body: EventBod
         fund: fund.clone(),
         occurred_at: at,
         author: key.key_id(),
-        v: SCHEMA_VERSION,
+        v: body.event_type().version(),
         body,
     };
     let envelope = key.sign_event(&event);

@@ -57,6 +57,12 @@ embedded!(
     "body/audit.opinion.v1.json",
     "body/correction.recorded.v1.json",
     "body/annual_report.published.v1.json",
+    "body/purpose.declared.v1.json",
+    "body/purpose.retired.v1.json",
+    "body/pledge.recorded.v2.json",
+    "body/donation.received.v2.json",
+    "body/goods.received.v2.json",
+    "body/proposal.submitted.v2.json",
 );
 
 /// A value did not match its schema.

@@ -97,6 +97,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/funds/{fund}/proposals"),
     ("GET", "/v1/funds/{fund}/proposals/{id}"),
     ("GET", "/v1/funds/{fund}/donations"),
+    ("GET", "/v1/donations/{id}/trace"),
+    ("GET", "/v1/funds/{fund}/accounts"),
     ("GET", "/v1/receipts/{id}"),
     ("GET", "/v1/keys"),
     ("GET", "/v1/keys/{key}"),
@@ -233,6 +235,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/funds/{fund}/proposals", get(reads::proposals))
         .route("/v1/funds/{fund}/proposals/{id}", get(reads::proposal))
         .route("/v1/funds/{fund}/donations", get(reads::donations))
+        .route("/v1/donations/{id}/trace", get(reads::trace))
+        .route("/v1/funds/{fund}/accounts", get(reads::accounts))
         .route("/v1/receipts/{id}", get(ledger::receipt))
         .route("/v1/keys", get(reads::keys))
         .route("/v1/keys/{key}", get(reads::key))

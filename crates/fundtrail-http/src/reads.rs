@@ -270,6 +270,75 @@ pub(crate) async fn event(State(app): State<AppState>, p: Result<Path<String>, P
     }))
 }
 
+// ---------------------------------------------------------------------------
+// traces
+
+/// Where a cash gift went (docs/design.md §1.6): the fold's trace and the donor's line.
+#[derive(Serialize)]
+pub(crate) struct TraceAnswer {
+    #[serde(flatten)]
+    trace: fundtrail_domain::Trace,
+    /// "your ¥520.00: ¥300.00 → P-2026-04 …, paid 2026-05-20 (ledger entry 312); …".
+    summary: String,
+}
+
+pub(crate) async fn trace(State(app): State<AppState>, p: Result<Path<String>, PathRejection>) -> Answer<TraceAnswer> {
+    let id = event_id(&path(p)?)?;
+    let state = app.service().read.state();
+    let trace = fundtrail_domain::trace(&state, &id)
+        .ok_or_else(|| Problem::not_found(format!("no cash donation {id} in any fund")))?;
+    Ok(Json(TraceAnswer { summary: trace.summary(), trace }))
+}
+
+// ---------------------------------------------------------------------------
+// accounts
+
+#[derive(Deserialize)]
+pub(crate) struct AccountsQuery {
+    /// One calendar year; every year with activity when absent.
+    year: Option<i32>,
+    /// `json` (default) or `csv` (one year).
+    format: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct AccountsPage {
+    accounts: Vec<fundtrail_domain::accounts::YearReport>,
+}
+
+/// A fund's accounts per year (docs/design.md §1.6): JSON, or CSV for one year.
+pub(crate) async fn accounts(
+    State(app): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+    q: Result<Query<AccountsQuery>, QueryRejection>,
+) -> Result<axum::response::Response, Problem> {
+    use axum::response::IntoResponse;
+    let id = fund_id(&path(p)?)?;
+    let q = query(q)?;
+    let state = app.service().read.state();
+    let fund = state.funds.get(&id).ok_or_else(|| unknown_fund(&id))?;
+    let years: Vec<i32> = match q.year {
+        Some(year) => vec![year],
+        None => fund.accounts.keys().copied().collect(),
+    };
+    let mut accounts = Vec::with_capacity(years.len());
+    for year in years {
+        accounts.push(
+            fundtrail_domain::accounts::year_report(&id, fund, year).map_err(|e| internal(format!("accounts: {e}")))?,
+        );
+    }
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(AccountsPage { accounts }).into_response()),
+        "csv" => {
+            let [one] = accounts.as_slice() else {
+                return Err(Problem::bad_request("query", "format=csv needs one year: add year=YYYY"));
+            };
+            Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], one.to_csv()).into_response())
+        }
+        other => Err(Problem::bad_request("query", format!("format {other:?}: json or csv"))),
+    }
+}
+
 pub(crate) fn internal(detail: String) -> Problem {
     tracing::error!(%detail, "internal error");
     Problem::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)

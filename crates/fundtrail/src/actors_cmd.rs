@@ -165,6 +165,26 @@ pub enum ActorCommand {
         #[command(flatten)]
         ctx: InFund,
     },
+    /// Declare a purpose gifts to the fund may be restricted to, e.g. 助老 (host_admin).
+    PurposeDeclare {
+        /// The purpose's name, unique in the fund.
+        #[arg(long)]
+        purpose: String,
+        /// What money restricted to it may be spent on.
+        #[arg(long)]
+        description: String,
+        #[command(flatten)]
+        ctx: InFund,
+    },
+    /// Retire a purpose: no new gift, pledge or proposal may name it (host_admin).
+    PurposeRetire {
+        #[arg(long)]
+        purpose: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        ctx: InFund,
+    },
     /// Record a partner's or merchant's pledge (intake).
     Pledge {
         /// The pledge id, e.g. PL-2026-03.
@@ -178,6 +198,9 @@ pub enum ActorCommand {
         /// What it covers, e.g. "2026年度 营业利润的5%".
         #[arg(long)]
         terms: String,
+        /// A declared purpose the pledge is restricted to (its payments must name it too).
+        #[arg(long)]
+        purpose: Option<String>,
         #[command(flatten)]
         donor: Donor,
         #[command(flatten)]
@@ -196,7 +219,7 @@ pub enum ActorCommand {
         /// The pledge this payment fulfils.
         #[arg(long)]
         pledge: Option<PledgeId>,
-        /// A purpose the donor restricted the gift to.
+        /// A declared purpose the donor restricted the gift to, e.g. 助老.
         #[arg(long)]
         purpose: Option<String>,
         #[command(flatten)]
@@ -215,6 +238,9 @@ pub enum ActorCommand {
         channel: Channel,
         #[arg(long)]
         pledge: Option<PledgeId>,
+        /// A declared purpose the goods are restricted to.
+        #[arg(long)]
+        purpose: Option<String>,
         #[command(flatten)]
         donor: Donor,
         #[command(flatten)]
@@ -275,6 +301,9 @@ pub enum ActorCommand {
         /// Quotes, plans, photos: a file or its SHA-256 hex; repeatable.
         #[arg(long, value_parser = digest_arg, value_name = "FILE|SHA256")]
         evidence: Vec<Sha256Hex>,
+        /// The declared purpose it serves (its restricted money is used first); none: unrestricted money only.
+        #[arg(long)]
+        purpose: Option<String>,
         #[command(flatten)]
         ctx: InFund,
     },
@@ -420,6 +449,14 @@ pub enum ActorCommand {
         #[command(flatten)]
         ctx: InFund,
     },
+    /// Where a cash gift went: its money reserved and paid for proposals (with the
+    /// payouts' ledger entries), refunded, and unspent.
+    Trace {
+        /// The donation's event id.
+        event: EventId,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Fetch an event's ledger receipt (C2SP tlog-proof) and its entry; for a donation whose
     /// donor file is in --receipt-dir, the receipt carries the salt so the donor can prove it.
     Receipt {
@@ -495,10 +532,27 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
             let lines = vec![("committee", format!("{} members", members.len()))];
             submit(&ctx, B::CommitteeSeated(CommitteeSeated { members, minutes }), lines)
         }
-        C::Pledge { pledge, channel, amount, terms, donor, ctx } => {
+        C::PurposeDeclare { purpose, description, ctx } => {
+            let lines = vec![("purpose", format!("{purpose} declared"))];
+            submit(&ctx, B::PurposeDeclared(PurposeDeclared { purpose, description }), lines)
+        }
+        C::PurposeRetire { purpose, reason, ctx } => {
+            let lines = vec![("purpose", format!("{purpose} retired"))];
+            submit(&ctx, B::PurposeRetired(PurposeRetired { purpose, reason }), lines)
+        }
+        C::Pledge { pledge, channel, amount, terms, purpose, donor, ctx } => {
             let lines =
                 vec![("pledge", format!("{pledge}: {amount} via {}", channel.as_str())), ("terms", terms.clone())];
-            let body = |donor| B::PledgeRecorded(PledgeRecorded { pledge, channel, donor, amount_fen: amount, terms });
+            let body = |donor| {
+                B::PledgeRecorded(PledgeRecorded {
+                    pledge,
+                    channel,
+                    donor,
+                    amount_fen: amount,
+                    terms,
+                    restricted_purpose: purpose,
+                })
+            };
             submit_donation(&ctx, body, &donor, lines, &QrArgs::default())
         }
         C::Donate { amount, channel, payment_ref, pledge, purpose, donor, qr, ctx } => {
@@ -518,7 +572,7 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
             };
             submit_donation(&ctx, body, &donor, lines, &qr)
         }
-        C::DonateGoods { items, channel, pledge, donor, qr, ctx } => {
+        C::DonateGoods { items, channel, pledge, purpose, donor, qr, ctx } => {
             let mut lines: Vec<(&str, String)> = Vec::new();
             let mut total = Fen::ZERO;
             for line in &items {
@@ -530,7 +584,8 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
                 ));
             }
             lines.push(("estimated", format!("{total} via {}", channel.as_str())));
-            let body = |donor| B::GoodsReceived(GoodsReceived { channel, donor, items, pledge });
+            let body =
+                |donor| B::GoodsReceived(GoodsReceived { channel, donor, items, pledge, restricted_purpose: purpose });
             submit_donation(&ctx, body, &donor, lines, &qr)
         }
         C::Refund { donation, amount, reason, ctx } => {
@@ -545,7 +600,7 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
             let lines = vec![("voided", format!("No. {number} of donation {donation}"))];
             submit(&ctx, B::ReceiptVoided(ReceiptVoided { donation, receipt_no: number, reason }), lines)
         }
-        C::Propose { proposal, title, category, amount, payee, description, evidence, ctx } => {
+        C::Propose { proposal, title, category, amount, payee, description, evidence, purpose, ctx } => {
             let lines =
                 vec![("proposal", format!("{proposal} {title}")), ("requested", format!("{amount} to {payee}"))];
             let body = B::ProposalSubmitted(ProposalSubmitted {
@@ -556,6 +611,7 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
                 payee,
                 description,
                 evidence,
+                purpose,
             });
             submit(&ctx, body, lines)
         }
@@ -605,6 +661,15 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
         C::AuditOpinion { year, opinion, summary, report, ctx } => {
             let lines = vec![("audit", format!("{year}: {opinion:?}"))];
             submit(&ctx, B::AuditOpinionRecorded(AuditOpinionRecorded { year, opinion, summary, report }), lines)
+        }
+        C::Trace { event, conn } => {
+            let answer = Client::new(&conn.server)?.trace(&event)?;
+            if conn.json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print_trace(&answer);
+            }
+            Ok(())
         }
         C::Receipt { event, receipt_dir, out, qr, conn } => {
             let client = Client::new(&conn.server)?;
@@ -872,6 +937,32 @@ fn nonempty(s: &str, what: &str) -> Result<String, String> {
         return Err(format!("the goods {what} is empty"));
     }
     Ok(s.to_owned())
+}
+
+/// A gift's trace for people: the donor's line, then one line per part.
+pub fn print_trace(answer: &fundtrail_client::http::TraceAnswer) {
+    use fundtrail_domain::trace::AllocationState;
+    let t = &answer.trace;
+    println!("{}", answer.summary);
+    println!(
+        "  donation     {} in {} ({})",
+        t.donation,
+        t.fund,
+        t.restricted_purpose.as_deref().unwrap_or("unrestricted")
+    );
+    for a in &t.allocations {
+        match (a.state, &a.payout) {
+            (AllocationState::Paid, Some(p)) => {
+                let entry = p.ledger_entry.map(|e| format!(", ledger entry {e}")).unwrap_or_default();
+                println!("  paid         {} → {} {} (payout {}{entry})", a.amount_fen, a.proposal, a.title, p.event);
+            }
+            _ => println!("  reserved     {} for {} {}", a.amount_fen, a.proposal, a.title),
+        }
+    }
+    if t.refunded_fen.is_positive() {
+        println!("  refunded     {}", t.refunded_fen);
+    }
+    println!("  unspent      {}", t.unspent_fen);
 }
 
 #[cfg(test)]

@@ -233,10 +233,35 @@ fn print_report(report: &Report, from_stream: bool) {
         println!("  consistent   with the checkpoint of size {} verified before: the ledger only grew", previous.size);
     }
     println!("  every entry  in the signed tree, chained, signed by a key holding its role, every rule replayed");
+    let t = &report.traces;
+    println!(
+        "  traced       {} of {} cash gifts whole: every fen unspent, reserved, paid ({} in all) or refunded",
+        t.whole,
+        t.gifts,
+        format_yuan(t.paid_fen)
+    );
     for fund in &report.funds {
         println!();
         print_fund(fund);
+        for year in report.accounts.iter().filter(|a| a.fund.as_str() == fund.fund) {
+            print_accounts(year);
+        }
     }
+}
+
+fn print_accounts(a: &fundtrail_domain::accounts::YearReport) {
+    let restricted: Vec<String> = a.net_assets_restricted.iter().map(|(p, v)| format!("{p} {v}")).collect();
+    let spending: Vec<String> =
+        a.spending.iter().map(|(p, v)| format!("{} {v}", if p.is_empty() { "unrestricted" } else { p })).collect();
+    println!(
+        "  {} accounts  income {} unrestricted, {} restricted; spent {}; net assets at year end {} unrestricted{}",
+        a.year,
+        a.income_unrestricted_fen,
+        a.income_restricted_fen,
+        if spending.is_empty() { "nothing".to_owned() } else { spending.join(", ") },
+        a.net_assets_unrestricted_fen,
+        if restricted.is_empty() { String::new() } else { format!(", restricted: {}", restricted.join(", ")) }
+    );
 }
 
 fn print_fund(fund: &FundReport) {
@@ -369,6 +394,11 @@ fn print_receipt(report: &ReceiptReport) {
                 "  ledger now   size {}, verified in full and consistent with your receipt's checkpoint: it only grew",
                 ledger.checkpoint.size
             );
+            if let Some(trace) = &ledger.trace {
+                println!();
+                println!("where your gift went (replayed from the ledger):");
+                println!("  {}", trace.summary());
+            }
             if let Some(fund) = &ledger.fund {
                 println!();
                 println!("what the fund did with its money:");

@@ -141,8 +141,18 @@ function newFund(body, at) {
     goods: new Map(), // "name\u0000unit" → {quantity, value, received}
     goodsReceivedValue: 0n, goodsDistributedValue: 0n,
     pledges: new Map(), proposals: new Map(),
+    purposes: new Map(), // name → {retired}
+    unrestricted: newPool(), restricted: new Map(), // name → pool
+    gifts: 0,
   };
 }
+
+/** state.rs `Pool`: cash, and each gift's unspent money by ordinal (`order`: the ordinals, ascending). */
+function newPool() {
+  return { cash: { received: 0n, refunded: 0n, reserved: 0n, paid: 0n }, unspent: new Map(), order: [] };
+}
+
+const poolOf = (f, purpose) => (purpose === null ? f.unrestricted : f.restricted.get(purpose));
 
 const available = (cash) => sub(sub(sub(cash.received, cash.refunded), cash.reserved), cash.paid);
 const remainder = (p) => sub(sub(p.approved, p.paid), p.released);
@@ -271,11 +281,34 @@ function requireMajority(f, fund, id, p) {
   if (!t.endorsed) throw refuse('majority', `proposal ${id} lacks a strict majority: ${t.approvals} approvals of ${t.eligible} non-recused seated members, ${t.needed} needed`);
 }
 
-function checkPledge(f, fund, pledge, channel) {
+function checkPledge(f, fund, pledge, channel, purpose) {
   if (pledge === null || pledge === undefined) return;
   const p = f.pledges.get(pledge);
   if (!p) throw refuse('pledge', `unknown pledge ${pledge} in ${fund}`);
   if (p.channel !== channel) throw refuse('pledge', `pledge ${pledge} is for channel ${p.channel}, the donation came through ${channel}`);
+  if (p.purpose !== purpose) throw refuse('purpose', `pledge ${pledge} is restricted to ${p.purpose ?? 'no purpose'}, the payment to ${purpose ?? 'no purpose'}`);
+}
+
+// ---------------------------------------------------------------------------------
+// purposes (event.rs `upcast`, rules.rs `purpose_open`)
+
+/**
+ * The purpose a gift, pledge or proposal names, after event.rs `upcast`: version 1 bodies
+ * name none (v1 donation.received's `restricted_purpose` was free text that bound nothing).
+ */
+function purposeOf(event) {
+  if (event.v < 2) return null;
+  const b = event.body;
+  const value = event.type === 'proposal.submitted' ? b.purpose : b.restricted_purpose;
+  if (value === null || value === undefined) return null;
+  return str(value, 'purpose');
+}
+
+function purposeOpen(f, fund, purpose) {
+  if (purpose === null) return;
+  const p = f.purposes.get(purpose);
+  if (!p) throw refuse('purpose', `purpose ${purpose} is not declared in ${fund}`);
+  if (p.retired) throw refuse('purpose', `purpose ${purpose} was retired in ${fund}: no new gift, pledge or proposal may name it`);
 }
 
 function checkCommittee(state, fund, members) {
@@ -345,16 +378,25 @@ function checkBody(state, event) {
       return text('community', b.community, NAME_CHARS_MAX);
     case 'committee.seated':
       return checkCommittee(state, fund, b.members);
+    case 'purpose.declared':
+      text('purpose', b.purpose, NAME_CHARS_MAX);
+      text('description', b.description, TEXT_CHARS_MAX);
+      if (f.purposes.has(b.purpose)) throw refuse('purpose', `purpose ${b.purpose} is already declared in ${fund}`);
+      return;
+    case 'purpose.retired':
+      text('reason', b.reason, TEXT_CHARS_MAX);
+      return purposeOpen(f, fund, str(b.purpose, 'purpose'));
     case 'pledge.recorded':
       if (f.pledges.has(b.pledge)) throw refuse('pledge', `pledge ${b.pledge} already exists in ${fund}`);
       positive('amount_fen', int(b.amount_fen, 'amount_fen'));
-      return text('terms', b.terms, TEXT_CHARS_MAX);
+      text('terms', b.terms, TEXT_CHARS_MAX);
+      return purposeOpen(f, fund, purposeOf(event));
     case 'donation.received': {
       const amount = int(b.amount_fen, 'amount_fen');
       positive('amount_fen', amount);
       text('payment_ref', b.payment_ref, NAME_CHARS_MAX);
-      if (b.restricted_purpose !== null && b.restricted_purpose !== undefined) text('restricted_purpose', b.restricted_purpose, TEXT_CHARS_MAX);
-      checkPledge(f, fund, b.pledge, b.channel);
+      purposeOpen(f, fund, purposeOf(event));
+      checkPledge(f, fund, b.pledge, b.channel, purposeOf(event));
       add(f.cash.received, amount);
       return;
     }
@@ -371,7 +413,8 @@ function checkBody(state, event) {
         total = add(total, inRange(unit * q));
       }
       add(f.goodsReceivedValue, total);
-      return checkPledge(f, fund, b.pledge, b.channel);
+      purposeOpen(f, fund, purposeOf(event));
+      return checkPledge(f, fund, b.pledge, b.channel, purposeOf(event));
     }
     case 'donation.reversed': {
       const amount = int(b.amount_fen, 'amount_fen');
@@ -381,8 +424,10 @@ function checkBody(state, event) {
       if (!d) throw refuse('donation', `unknown cash donation ${b.donation} in ${fund}`);
       const refundable = sub(d.amount, d.refunded);
       if (amount > refundable) throw refuse('refund', `refund ${formatYuan(amount)} exceeds the ${formatYuan(refundable)} still refundable of donation ${b.donation}`);
-      const avail = available(f.cash);
-      if (amount > avail) throw refuse('overspend', `fund ${fund} has ${formatYuan(avail)} available, ${formatYuan(amount)} needed`);
+      // The allocation: a refund returns the gift's own unspent money only.
+      const queued = poolOf(f, d.purpose).unspent.get(d.ordinal);
+      const unspent = queued ? queued.amount : 0n;
+      if (amount > unspent) throw refuse('refund', `refund ${formatYuan(amount)} exceeds the ${formatYuan(unspent)} of donation ${b.donation} that is neither reserved nor paid for a proposal`);
       return;
     }
     case 'receipt.issued': {
@@ -407,6 +452,7 @@ function checkBody(state, event) {
       text('title', b.title, NAME_CHARS_MAX);
       text('payee', b.payee, NAME_CHARS_MAX);
       text('description', b.description, TEXT_CHARS_MAX);
+      purposeOpen(f, fund, purposeOf(event));
       return evidence(b.evidence);
     case 'opinion.recorded':
       proposalIn(f, fund, b.proposal, event.type, ['submitted'], 'submitted');
@@ -442,8 +488,20 @@ function checkBody(state, event) {
       const amount = int(b.amount_fen, 'amount_fen');
       positive('amount_fen', amount);
       if (amount > p.requested) throw refuse('approved-remainder', `approval ${formatYuan(amount)} exceeds the ${formatYuan(p.requested)} requested by proposal ${b.proposal}`);
-      const avail = available(f.cash);
-      if (amount > avail) throw refuse('overspend', `fund ${fund} has ${formatYuan(avail)} available, ${formatYuan(amount)} needed`);
+      // Restricted money is honoured: the proposal's purpose's, then unrestricted money.
+      const unrestricted = available(f.unrestricted.cash);
+      let restricted = 0n;
+      if (p.purpose !== null) restricted = available(poolOf(f, p.purpose).cash);
+      else for (const pool of f.restricted.values()) restricted = add(restricted, available(pool.cash));
+      const usable = p.purpose !== null ? add(restricted, unrestricted) : unrestricted;
+      if (amount > usable && p.purpose === null && restricted === 0n) {
+        throw refuse('overspend', `fund ${fund} has ${formatYuan(usable)} available, ${formatYuan(amount)} needed`);
+      }
+      if (amount > usable) {
+        throw refuse('overspend', p.purpose !== null
+          ? `${b.proposal} needs ${formatYuan(amount)}; ${p.purpose} has ${formatYuan(restricted)} restricted and ${formatYuan(unrestricted)} unrestricted available`
+          : `${b.proposal} needs ${formatYuan(amount)}; it serves no purpose, so only unrestricted money may pay it: ${formatYuan(unrestricted)} available (${formatYuan(restricted)} more is restricted to purposes)`);
+      }
       return;
     }
     case 'proposal.declined':
@@ -583,10 +641,17 @@ function applyFund(f, event) {
     case 'committee.seated':
       f.committee = [...b.members];
       return;
+    case 'purpose.declared':
+      f.purposes.set(b.purpose, { retired: false });
+      f.restricted.set(b.purpose, newPool());
+      return;
+    case 'purpose.retired':
+      f.purposes.get(b.purpose).retired = true;
+      return;
     case 'pledge.recorded': {
       const ch = channelOf(f, b.channel);
       ch.pledged = add(ch.pledged, BigInt(b.amount_fen));
-      f.pledges.set(b.pledge, { channel: b.channel });
+      f.pledges.set(b.pledge, { channel: b.channel, purpose: purposeOf(event) });
       return;
     }
     case 'donation.received': {
@@ -595,7 +660,13 @@ function applyFund(f, event) {
       const ch = channelOf(f, b.channel);
       ch.received = add(ch.received, amount);
       ch.donations += 1;
-      f.donations.set(event.id, { amount, refunded: 0n, channel: b.channel, receiptNo: null });
+      const purpose = purposeOf(event);
+      const ordinal = f.gifts;
+      f.gifts += 1;
+      const pool = poolOf(f, purpose);
+      pool.cash.received = add(pool.cash.received, amount);
+      queueInsert(pool, ordinal, event.id, amount);
+      f.donations.set(event.id, { amount, refunded: 0n, channel: b.channel, receiptNo: null, purpose, ordinal });
       return;
     }
     case 'goods.received': {
@@ -625,6 +696,9 @@ function applyFund(f, event) {
       f.cash.refunded = add(f.cash.refunded, amount);
       const ch = channelOf(f, d.channel);
       ch.refunded = add(ch.refunded, amount);
+      const pool = poolOf(f, d.purpose);
+      pool.cash.refunded = add(pool.cash.refunded, amount);
+      takeFromGift(pool, d.ordinal, amount);
       return;
     }
     case 'receipt.issued':
@@ -637,7 +711,7 @@ function applyFund(f, event) {
     case 'proposal.submitted':
       f.proposals.set(b.proposal, {
         requested: BigInt(b.amount_fen), category: b.category, status: 'submitted', votes: new Map(),
-        approved: 0n, paid: 0n, released: 0n,
+        approved: 0n, paid: 0n, released: 0n, purpose: purposeOf(event), reservation: [],
       });
       return;
     case 'opinion.recorded':
@@ -663,6 +737,7 @@ function applyFund(f, event) {
       const p = f.proposals.get(b.proposal);
       p.status = 'approved';
       p.approved = amount;
+      reserve(f, p, amount);
       return;
     }
     case 'payout.made': {
@@ -672,6 +747,7 @@ function applyFund(f, event) {
       const p = f.proposals.get(b.proposal);
       p.paid = add(p.paid, amount);
       console.assert(remainder(p) >= 0n, 'payout beyond approval');
+      spend(f, p, amount);
       return;
     }
     case 'goods.distributed':
@@ -690,6 +766,7 @@ function applyFund(f, event) {
       p.released = add(p.released, rest);
       p.status = 'closed';
       f.cash.reserved = sub(f.cash.reserved, rest);
+      release(f, p);
       return;
     }
     case 'disclosure.published':
@@ -698,6 +775,78 @@ function applyFund(f, event) {
     default:
       throw new Error(`apply: ${event.type} is not a fund event`);
   }
+}
+
+// ---------------------------------------------------------------------------------
+// the allocation (rules.rs `reserve`, `spend`, `release`; docs/design.md): first in, first
+// out within each pool by the gift's ordinal; what a proposal holds is spent from its front
+// and returned to each gift's place in its pool.
+
+function queueInsert(pool, ordinal, donation, amount) {
+  const queued = pool.unspent.get(ordinal);
+  if (queued) {
+    queued.amount = add(queued.amount, amount);
+    return;
+  }
+  pool.unspent.set(ordinal, { donation, amount });
+  let lo = 0, hi = pool.order.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (pool.order[mid] < ordinal) lo = mid + 1;
+    else hi = mid;
+  }
+  pool.order.splice(lo, 0, ordinal);
+}
+
+function takeFromGift(pool, ordinal, amount) {
+  const queued = pool.unspent.get(ordinal);
+  queued.amount = sub(queued.amount, amount);
+  console.assert(queued.amount >= 0n, 'taken beyond the gift');
+  if (queued.amount === 0n) {
+    pool.unspent.delete(ordinal);
+    pool.order.splice(pool.order.indexOf(ordinal), 1);
+  }
+}
+
+function reserve(f, p, amount) {
+  let left = amount;
+  for (const purpose of p.purpose !== null ? [p.purpose, null] : [null]) {
+    const pool = poolOf(f, purpose);
+    while (left > 0n && pool.order.length > 0) {
+      const ordinal = pool.order[0];
+      const queued = pool.unspent.get(ordinal);
+      const take = left < queued.amount ? left : queued.amount;
+      const donation = queued.donation;
+      takeFromGift(pool, ordinal, take);
+      pool.cash.reserved = add(pool.cash.reserved, take);
+      left = sub(left, take);
+      p.reservation.push({ ordinal, donation, purpose, amount: take });
+    }
+  }
+  console.assert(left === 0n, 'the pools cover the approval');
+}
+
+function spend(f, p, amount) {
+  let left = amount;
+  while (left > 0n) {
+    const slice = p.reservation[0];
+    const take = left < slice.amount ? left : slice.amount;
+    slice.amount = sub(slice.amount, take);
+    left = sub(left, take);
+    if (slice.amount === 0n) p.reservation.shift();
+    const pool = poolOf(f, slice.purpose);
+    pool.cash.reserved = sub(pool.cash.reserved, take);
+    pool.cash.paid = add(pool.cash.paid, take);
+  }
+}
+
+function release(f, p) {
+  for (const slice of p.reservation) {
+    const pool = poolOf(f, slice.purpose);
+    pool.cash.reserved = sub(pool.cash.reserved, slice.amount);
+    queueInsert(pool, slice.ordinal, slice.donation, slice.amount);
+  }
+  p.reservation = [];
 }
 
 /**

@@ -321,7 +321,7 @@ fn income(a: &mut Agenda, rng: &mut Rng) {
         let ids = p.batch(vec![Job {
             key: &c.intake,
             fund: p.fund.clone(),
-            body: cash(yuan(520), Channel::Direct, commitment, "99GY-20260907-0099", None, Some("重阳节慰问独居老人")),
+            body: cash(yuan(520), Channel::Direct, commitment, "99GY-20260907-0099", None, None),
             donor: Some(donor),
         }])?;
         s.out.example_donation = Some(ids[0].clone());
@@ -354,8 +354,7 @@ fn income(a: &mut Agenda, rng: &mut Rng) {
     // A company gives for the 重阳节 visits and asks for a receipt.
     a.at(bj(10, 10, 11), "企业定向捐赠（重阳节慰问）", |s, c, p| {
         let (commitment, donor) = p.donor("DEMO-C-0001")?;
-        let body =
-            cash(yuan(5_000), Channel::Direct, commitment, "BANK-20261010-0001", None, Some("重阳节慰问独居老人"));
+        let body = cash(yuan(5_000), Channel::Direct, commitment, "BANK-20261010-0001", None, None);
         let ids = p.batch(vec![Job { key: &c.intake, fund: p.fund.clone(), body, donor: Some(donor) }])?;
         s.company_gift = Some(ids[0].clone());
         Ok(())
@@ -425,6 +424,7 @@ fn pledges(_: &mut Story, c: &Cast, p: &mut Player) -> Result<()> {
                 donor: commitment,
                 amount_fen: amount,
                 terms,
+                restricted_purpose: None,
             }),
             donor: Some(donor),
         });
@@ -538,6 +538,7 @@ fn market(s: &mut Story, c: &Cast, p: &mut Player, month: u32) -> Result<()> {
                 donor: commitment,
                 items,
                 pledge: None,
+                restricted_purpose: None,
             }),
             donor: Some(donor),
         });
@@ -624,6 +625,7 @@ fn submit(c: &Cast, p: &mut Player, plan: Plan) -> Result<()> {
             payee: payee.into(),
             description: description.into(),
             evidence: vec![doc(&format!("{id} {title} 预算明细与报价单"))],
+            purpose: None,
         }),
     )?;
     Ok(())

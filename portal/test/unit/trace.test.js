@@ -74,3 +74,49 @@ test('the server\'s answer agrees, or its first difference is named', () => {
   assert.equal(traceDifference(trace, server), 'allocations: here 2 parts, server 1');
   assert.equal(traceDifference(trace, { ...server, allocations: traceToJson(trace).allocations, unspent_fen: '1.5' }), 'unspent_fen: here 0, server 1.5');
 });
+
+// The Rust-written ledger with restricted gifts (test/vectors/ledgers/restricted): every
+// gift's trace from the browser's replay is whole and adds up to the fund's money as the
+// Rust report gives it, and restricted money went only to proposals of its purpose.
+test('the restricted-gifts vector: every trace is whole and the traces add up to the fund\'s cash', async () => {
+  const { readFileSync, readdirSync, statSync } = await import('node:fs');
+  const { join, relative } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const { parseVkey } = await import('../../src/core/ledger.js');
+  const { FetchError, verifyLedger } = await import('../../src/core/verify.js');
+  const dir = fileURLToPath(new URL('../vectors/', import.meta.url));
+  const vectors = JSON.parse(readFileSync(join(dir, 'vectors.json'), 'utf8'));
+  const c = vectors.cases.find((x) => x.name === 'restricted-gifts-honoured');
+  const root = join(dir, 'ledgers', c.ledger);
+  const files = new Map();
+  const walk = (d) => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else files.set(relative(root, p), new Uint8Array(readFileSync(p)));
+    }
+  };
+  walk(root);
+  const index = new TraceIndex();
+  const events = [];
+  const result = await verifyLedger(async (path) => {
+    if (!files.has(path)) throw new FetchError(path, 'not found', true);
+    return files.get(path);
+  }, parseVkey(vectors.vkey), { onEvent: (i, opened) => { index.see(i, opened.event); events.push(opened.event); } });
+  const purposeOf = new Map(events.filter((e) => e.type === 'proposal.submitted').map((e) => [e.body.proposal, e.v >= 2 ? e.body.purpose : null]));
+  const gifts = events.filter((e) => e.type === 'donation.received');
+  const traces = gifts.map((g) => giftTrace(result.rules, g.id, index));
+  const sum = (xs) => xs.reduce((a, b) => a + b, 0n);
+  const cash = c.expect.funds[0].cash;
+  assert.equal(sum(traces.map((t) => t.unspent_fen)), BigInt(cash.available_fen));
+  assert.equal(sum(traces.map((t) => t.refunded_fen)), BigInt(cash.refunded_fen));
+  const parts = traces.flatMap((t) => t.allocations.map((a) => ({ ...a, purpose: t.restricted_purpose })));
+  assert.equal(sum(parts.filter((a) => a.state === 'paid').map((a) => a.amount_fen)), BigInt(cash.paid_fen));
+  assert.equal(sum(parts.filter((a) => a.state === 'reserved').map((a) => a.amount_fen)), BigInt(cash.reserved_fen));
+  assert.ok(traces.some((t) => t.restricted_purpose !== null), 'the vector has restricted gifts');
+  for (const a of parts) if (a.purpose !== null) assert.equal(purposeOf.get(a.proposal), a.purpose, `${a.proposal} was paid from money restricted to ${a.purpose}`);
+  for (const a of parts.filter((x) => x.state === 'paid')) {
+    assert.equal(a.payout.sequence, a.payout.ledger_entry + 1n);
+    assert.equal(index.events.get(a.payout.event).index, a.payout.ledger_entry);
+  }
+});

@@ -730,12 +730,14 @@ async function showAfter(out, donation, index) {
     donation.goods.length ? h('ul', {}, donation.goods.map((g) => h('li', {}, g))) : '');
   const traced = h('section', { id: 'my-trace', 'aria-live': 'polite' });
   out.append(traced);
-  await showTrace(traced, donation);
+  // The replay takes a while on a long ledger: the payouts after the gift show meanwhile.
+  const tracing = showTrace(traced, donation).catch((e) => traced.append(h('p', { class: 'error', role: 'alert' }, t('my.trace.failed', { detail: e.message }))));
   let proposals;
   try {
     proposals = await api.proposals(donation.fund);
   } catch (e) {
     out.append(h('p', { class: 'error', role: 'alert' }, apiErrorMessage(e, donation.fund)));
+    await tracing;
     return;
   }
   const payouts = [];
@@ -749,6 +751,7 @@ async function showAfter(out, donation, index) {
       payouts.map(({ p, pay }) => [formatDate(pay.paid_at), h('a', { href: `#/funds/${encodeURIComponent(donation.fund)}/proposals/${encodeURIComponent(p.proposal)}` }, `${p.proposal} ${p.title}`), p.payee, formatFen(pay.amount)]), { class: 'after' }),
   ];
   out.append(h('h3', {}, t('my.after')), ...body);
+  await tracing;
 }
 
 /**

@@ -222,6 +222,7 @@ test('a donor receipt link verifies, every check ✓, then what the fund did aft
   const byName = Object.fromEntries(result.map((c) => [c.check, c]));
   for (const name of ['link', 'checkpoint', 'grew', 'witness', 'inclusion', 'commitment']) assert.equal(byName[name] && byName[name].state, 'ok', JSON.stringify(result));
   assert.ok((await page.locator('#pinned-key').innerText()).startsWith(summary.vkey.split('+')[0]));
+  await page.waitForSelector('#my-after table.after', { timeout: 60_000 });
   const after = await page.locator('#my-after').innerText();
   assert.match(after, /此后共支出 ¥[\d,]+\.\d\d，涉及 \d+ 个项目/);
   assert.doesNotMatch(after, /\[object /);

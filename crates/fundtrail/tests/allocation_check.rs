@@ -17,7 +17,10 @@ fn text(o: &Output) -> String {
 }
 
 fn python(args: &[&str]) -> Output {
-    Command::new("python3").args(args).output().expect("python3 (the outside check needs Python 3, standard library only)")
+    Command::new("python3")
+        .args(args)
+        .output()
+        .expect("python3 (the outside check needs Python 3, standard library only)")
 }
 
 #[test]

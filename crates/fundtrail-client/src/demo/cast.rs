@@ -122,6 +122,14 @@ impl Cast {
                 minutes: doc("西湖街道社区发展基金 第一届管理委员会 选举会议纪要"),
             }),
         )?;
+        // The host signs donation agreements, so it declares what gifts may be restricted to.
+        p.post(
+            &self.host,
+            EventBody::PurposeDeclared(PurposeDeclared {
+                purpose: crate::demo::year::ELDERLY.into(),
+                description: "老年食堂助餐、独居老人关爱：限定用于社区助老服务".into(),
+            }),
+        )?;
         Ok(())
     }
 }

@@ -123,6 +123,25 @@ impl Player {
         Ok(ids.into_iter().next().expect("one job, one id"))
     }
 
+    /// Posts one event the rules must refuse; answers the server's refusal, which the
+    /// demo's own fold must give too. An accepted event is an error.
+    pub fn refused(&mut self, key: &ActorKey, body: EventBody) -> Result<String> {
+        let (event, envelope) = sign_new(key, &self.fund, self.at(), body);
+        let ours = fundtrail_domain::decide(&self.state, &event).err().ok_or_else(|| {
+            anyhow!("the demo's fold accepts {} {}, which should be refused", event.type_name(), event.id)
+        })?;
+        match self.client.post_envelope(&envelope) {
+            Ok(_) => bail!("the server accepted {} {}, which the rules refuse: {ours}", event.type_name(), event.id),
+            Err(e) => {
+                let answer = e.to_string();
+                if !answer.contains(&ours.to_string()) {
+                    bail!("the server refused {} with {answer:?}, the demo's fold with {ours:?}", event.id);
+                }
+                Ok(ours.to_string())
+            }
+        }
+    }
+
     /// Posts events whose order does not matter, concurrently; folds them in order.
     pub fn batch(&mut self, jobs: Vec<Job<'_>>) -> Result<Vec<EventId>> {
         assert!(jobs.len() <= BATCH_EVENTS_MAX, "batch of {} events exceeds {BATCH_EVENTS_MAX}", jobs.len());

@@ -91,6 +91,13 @@ struct Partner {
     short: Option<(u32, i64)>,
 }
 
+/// The purpose the elderly-care partner's gifts are restricted to (the elderly canteen and
+/// visits to elders living alone): docs/design.md §1.6.
+pub const ELDERLY: &str = "助老";
+
+/// The partner whose pledge and payments are restricted to [`ELDERLY`].
+const ELDERLY_PARTNER: usize = 0;
+
 const PARTNERS: [Partner; 11] = [
     Partner {
         name: "颐康养老服务中心",
@@ -321,7 +328,7 @@ fn income(a: &mut Agenda, rng: &mut Rng) {
         let ids = p.batch(vec![Job {
             key: &c.intake,
             fund: p.fund.clone(),
-            body: cash(yuan(520), Channel::Direct, commitment, "99GY-20260907-0099", None, None),
+            body: cash(yuan(520), Channel::Direct, commitment, "99GY-20260907-0099", None, Some(ELDERLY)),
             donor: Some(donor),
         }])?;
         s.out.example_donation = Some(ids[0].clone());
@@ -424,7 +431,7 @@ fn pledges(_: &mut Story, c: &Cast, p: &mut Player) -> Result<()> {
                 donor: commitment,
                 amount_fen: amount,
                 terms,
-                restricted_purpose: None,
+                restricted_purpose: (reference == partner_ref(ELDERLY_PARTNER)).then(|| ELDERLY.to_owned()),
             }),
             donor: Some(donor),
         });
@@ -482,7 +489,14 @@ fn pay_partners(s: &mut Story, c: &Cast, p: &mut Player, month: u32, due: Vec<(u
         jobs.push(Job {
             key: &c.intake,
             fund: p.fund.clone(),
-            body: cash(amount, Channel::SpaceForService, commitment, &payment_ref, Some(&pledge), None),
+            body: cash(
+                amount,
+                Channel::SpaceForService,
+                commitment,
+                &payment_ref,
+                Some(&pledge),
+                (i == ELDERLY_PARTNER).then_some(ELDERLY),
+            ),
             donor: Some(donor),
         });
         amounts.push(amount);
@@ -613,6 +627,9 @@ struct Plan {
     description: &'static str,
 }
 
+/// The proposals that serve [`ELDERLY`]: their approvals use its restricted money first.
+const ELDERLY_PROPOSALS: [&str; 3] = ["P-2026-02", "P-2026-07", "P-2026-08"];
+
 fn submit(c: &Cast, p: &mut Player, plan: Plan) -> Result<()> {
     let Plan { id, title, category, amount_yuan, payee, description } = plan;
     p.post(
@@ -625,7 +642,7 @@ fn submit(c: &Cast, p: &mut Player, plan: Plan) -> Result<()> {
             payee: payee.into(),
             description: description.into(),
             evidence: vec![doc(&format!("{id} {title} 预算明细与报价单"))],
-            purpose: None,
+            purpose: ELDERLY_PROPOSALS.contains(&id).then(|| ELDERLY.to_owned()),
         }),
     )?;
     Ok(())
@@ -852,6 +869,43 @@ fn spending(a: &mut Agenda) {
             &c.approver,
             EventBody::ProposalDeclined(ProposalDeclined { proposal: pid("P-2026-05"), reason: reason.into() }),
         )?;
+        Ok(())
+    });
+
+    // P-2026-10: a garden asked of money that is restricted to the elderly: the host's
+    // approval is refused by the rules (docs/design.md §1.6), then declined.
+    a.at(bj(8, 25, 9), "提案 P-2026-10 社区花园与健身步道改造", |_, c, p| {
+        submit(
+            c,
+            p,
+            Plan {
+                id: "P-2026-10",
+                title: "社区花园与健身步道改造",
+                category: Renovation,
+                amount_yuan: 300_000,
+                payee: "西湖物业公司",
+                description: "改造中心花园，铺设500米健身步道，增设休息座椅与照明",
+            },
+        )
+    });
+    a.at(bj(8, 28, 19), "P-2026-10 表决（5票同意）并申报", |_, c, p| {
+        votes(c, p, "P-2026-10", [YES; 5])?;
+        endorse_and_apply(c, p, "P-2026-10")
+    });
+    a.at(bj(9, 1, 10), "P-2026-10 审批被规则拒绝：助老定向捐款不得挪作他用", |_, c, p| {
+        let f = p.fund_state();
+        let unrestricted = f.unrestricted.cash.available()?;
+        let restricted = f.pool(Some(ELDERLY)).cash.available()?;
+        if !restricted.is_positive() {
+            anyhow::bail!("the demo expects money restricted to {ELDERLY} on hand by September");
+        }
+        // More than the unrestricted money, less than all the fund holds.
+        let ask = unrestricted.checked_add(Fen::new((restricted.fen() + 1) / 2)?)?;
+        let body = EventBody::ProposalApproved(ProposalApproved { proposal: pid("P-2026-10"), amount_fen: ask });
+        let refusal = p.refused(&c.approver, body)?;
+        println!("    refused, as the rules require: {refusal}");
+        let reason = format!("可用非限定资金不足，助老定向捐款不得挪作他用（{refusal}）");
+        p.post(&c.approver, EventBody::ProposalDeclined(ProposalDeclined { proposal: pid("P-2026-10"), reason }))?;
         Ok(())
     });
 

@@ -80,6 +80,8 @@ export const api = {
     return all;
   },
   keys: () => getJson(isStatic() ? 'keys.json' : 'keys').then((r) => r.keys),
+  /** The server's trace of a cash gift (a static mirror has none: 404). */
+  trace: (donation) => (isStatic() ? Promise.reject(new ApiError('', 404, 'a static mirror serves no traces')) : getJson(`donations/${enc(donation)}/trace`)),
 };
 
 /** The absolute URL of the ledger (tiles and checkpoint). */

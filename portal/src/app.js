@@ -13,6 +13,8 @@ import { donationOf, donorCommitment, parseReceiptLink } from './core/donor.js';
 import { currentCheckpoint, fetchEntry, levelZeroLeaves, verifyDonorReceipt } from './core/receipt.js';
 import { checkPolicy, parsePolicy } from './core/witness.js';
 import { ledgerReader } from './core/fetch.js';
+import { traceDifference, traceFromJson } from './core/trace.js';
+import { traceLine, traceRows } from './traceview.js';
 
 const PAGE_SIZE = 20;
 const CHANNELS = ['space_for_service', 'neighbourhood_market', 'micro_workshop', 'direct'];
@@ -82,7 +84,7 @@ function figures(items) {
 let scanPromise = null;
 
 /** Runs the whole-ledger verification in a Web Worker; resolves with its final message. */
-function runWorker({ collect = false, previous = null, onProgress = () => {} } = {}) {
+function runWorker({ collect = false, previous = null, trace = null, onProgress = () => {} } = {}) {
   return new Promise((resolve) => {
     let worker;
     try {
@@ -102,7 +104,7 @@ function runWorker({ collect = false, previous = null, onProgress = () => {} } =
       worker.terminate();
       resolve({ type: 'failed', message: e.message || 'the verification worker failed', index: null });
     };
-    worker.postMessage({ base: ledgerBase(), vkey: config.vkey, previous, collect });
+    worker.postMessage({ base: ledgerBase(), vkey: config.vkey, previous, collect, trace });
   });
 }
 
@@ -726,11 +728,16 @@ async function showAfter(out, donation, index) {
   out.replaceChildren(h('h2', {}, t('my.gift')),
     h('p', { class: 'gift' }, t('my.gift.line', { date: formatDate(donation.occurred_at), channel: channelName(donation.channel), amount: formatFen(donation.amount_fen), index })),
     donation.goods.length ? h('ul', {}, donation.goods.map((g) => h('li', {}, g))) : '');
+  const traced = h('section', { id: 'my-trace', 'aria-live': 'polite' });
+  out.append(traced);
+  // The replay takes a while on a long ledger: the payouts after the gift show meanwhile.
+  const tracing = showTrace(traced, donation).catch((e) => traced.append(h('p', { class: 'error', role: 'alert' }, t('my.trace.failed', { detail: e.message }))));
   let proposals;
   try {
     proposals = await api.proposals(donation.fund);
   } catch (e) {
     out.append(h('p', { class: 'error', role: 'alert' }, apiErrorMessage(e, donation.fund)));
+    await tracing;
     return;
   }
   const payouts = [];
@@ -744,6 +751,52 @@ async function showAfter(out, donation, index) {
       payouts.map(({ p, pay }) => [formatDate(pay.paid_at), h('a', { href: `#/funds/${encodeURIComponent(donation.fund)}/proposals/${encodeURIComponent(p.proposal)}` }, `${p.proposal} ${p.title}`), p.payee, formatFen(pay.amount)]), { class: 'after' }),
   ];
   out.append(h('h3', {}, t('my.after')), ...body);
+  await tracing;
+}
+
+/**
+ * Where the gift went (docs/design.md §1.6), computed by this browser's own replay of the
+ * ledger (worker.js, rules.js, core/trace.js), then compared with the server's answer.
+ */
+async function showTrace(out, donation) {
+  out.replaceChildren(h('h3', {}, t('my.trace')));
+  if (donation.kind !== 'donation.received') {
+    out.append(h('p', {}, t('my.trace.goods')));
+    return;
+  }
+  const progress = h('p', { class: 'progress' }, t('my.trace.replaying'));
+  out.append(progress);
+  const [replayed, server] = await Promise.all([
+    runWorker({ trace: donation.event_id }),
+    api.trace(donation.event_id).then((r) => ({ ok: r }), (e) => ({ error: e })),
+  ]);
+  progress.remove();
+  if (replayed.type !== 'done' || !replayed.trace) {
+    out.append(h('p', { class: 'error', role: 'alert' }, t('my.trace.failed', { detail: replayed.type === 'done' ? `no cash gift ${donation.event_id}` : replayed.message })));
+    return;
+  }
+  const trace = traceFromJson(replayed.trace);
+  const other = getLang() === 'en' ? 'zh-CN' : 'en';
+  const stateText = (s) => t(`my.trace.state.${s}`);
+  out.append(h('p', { class: 'trace-intro' }, t('my.trace.intro')),
+    h('p', { class: 'trace-line', id: 'trace-line' }, traceLine(trace, getLang())),
+    h('p', { class: 'trace-line other', id: 'trace-line-other', lang: other }, traceLine(trace, other)),
+    table(t('my.trace'), [t('col.state'), t('col.proposal'), t('col.amount'), t('col.date'), t('col.ledger_entry')],
+      traceRows(trace).map((r) => [
+        stateText(r.state),
+        r.proposal === null ? '—' : h('a', { href: `#/funds/${encodeURIComponent(trace.fund)}/proposals/${encodeURIComponent(r.proposal)}` }, `${r.proposal} ${r.title}`),
+        formatFen(r.amount_fen),
+        r.date === null ? '—' : formatDate(r.date),
+        r.entry === null ? '—' : h('a', { href: entryHref(r.entry) }, `#${r.entry}`),
+      ]), { class: 'trace', id: 'trace-table' }));
+  if (server.error) {
+    out.append(h('p', { class: 'trace-server', id: 'trace-server' }, t('my.trace.no_server', { detail: server.error.message })));
+    return;
+  }
+  const difference = traceDifference(trace, server.ok);
+  out.append(difference === null
+    ? h('p', { class: 'trace-server ok', id: 'trace-server' }, t('my.trace.agree'))
+    : h('p', { class: 'trace-server error', id: 'trace-server', role: 'alert' }, t('my.trace.differ', { detail: difference })));
 }
 
 // ---------------------------------------------------------------------------------

@@ -58,6 +58,12 @@ export function formatTime(iso) {
   return Number.isNaN(d.getTime()) ? '—' : formatter('time').format(d);
 }
 
+/** "2026-05-20": the day of an instant in Asia/Shanghai, in either language. */
+export function dayOf(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '—' : new Intl.DateTimeFormat('en-CA', { timeZone: TIME_ZONE, year: 'numeric', month: '2-digit', day: '2-digit' }).format(d);
+}
+
 /** "2026-03" of an instant, in Asia/Shanghai. */
 export function monthOf(iso) {
   const parts = new Intl.DateTimeFormat('en-CA', { timeZone: TIME_ZONE, year: 'numeric', month: '2-digit' }).formatToParts(new Date(iso));

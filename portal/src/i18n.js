@@ -185,6 +185,27 @@ export const STRINGS = {
   'my.after': ['此后基金的支出', 'What the fund paid out after your gift'],
   'my.after.none': ['您捐赠之后，基金还没有支出。', 'The fund has paid nothing out since your gift.'],
   'my.after.total': ['此后共支出 {amount}，涉及 {n} 个项目', '{amount} paid out since, for {n} proposals'],
+  'my.trace': ['您的捐款去向', 'Where your gift went'],
+  'my.trace.intro': ['由本浏览器重放已核验的账本计算（先进先出，限定用途的钱只用于该用途）。', 'Computed by this browser from the ledger it verified (first in, first out; restricted money only for its purpose).'],
+  'my.trace.line': ['您的 {amount}{restricted}：{parts}', 'your {amount}{restricted}: {parts}'],
+  'my.trace.restricted': ['（限定用于 {purpose}）', ' (restricted to {purpose})'],
+  'my.trace.paid': ['{amount} → {proposal} {title}，{date} 已支付（账本第 {entry} 条）', '{amount} → {proposal} {title}, paid {date} (ledger entry {entry})'],
+  'my.trace.reserved': ['{amount} 已预留给 {proposal}', '{amount} reserved for {proposal}'],
+  'my.trace.refunded': ['{amount} 已退款', '{amount} refunded'],
+  'my.trace.unspent': ['{amount} 未使用', '{amount} unspent'],
+  'my.trace.sep': ['；', '; '],
+  'my.trace.state.paid': ['已支付', 'Paid'],
+  'my.trace.state.reserved': ['已预留', 'Reserved'],
+  'my.trace.state.refunded': ['已退款', 'Refunded'],
+  'my.trace.state.unspent': ['未使用', 'Unspent'],
+  'my.trace.replaying': ['正在本浏览器中重放账本，计算您这笔捐款的去向…', 'Replaying the ledger in this browser to trace your gift…'],
+  'my.trace.agree': ['✓ 与服务器给出的去向一致', '✓ The server\'s trace agrees'],
+  'my.trace.differ': ['✗ 服务器给出的去向与本浏览器的计算不同：{detail}', '✗ The server\'s trace differs from this browser\'s: {detail}'],
+  'my.trace.no_server': ['服务器未提供去向（{detail}）；以上为本浏览器的计算结果。', 'The server gives no trace ({detail}); the above is this browser\'s own.'],
+  'my.trace.failed': ['无法在本浏览器中计算去向：{detail}', 'Could not trace the gift in this browser: {detail}'],
+  'my.trace.goods': ['实物捐赠暂不追踪去向。', 'Goods in kind are not traced yet.'],
+  'col.state': ['状态', 'State'],
+  'col.ledger_entry': ['账本条目', 'Ledger entry'],
   'my.bad_file': ['这个文件不是收据：{detail}', 'This file is not a receipt: {detail}'],
   'my.bad_link': ['收据链接有误：{detail}', 'The receipt link is damaged: {detail}'],
   'my.empty': ['请粘贴收据链接或选择收据文件。', 'Paste a receipt link or pick a receipt file.'],
@@ -227,10 +248,10 @@ export function setLang(l) {
 }
 export const getLang = () => lang;
 
-/** The string `key` in the current language, `{name}` placeholders filled from `vars`. */
-export function t(key, vars = {}) {
+/** The string `key` in the current language (or `inLang`), `{name}` placeholders filled from `vars`. */
+export function t(key, vars = {}, inLang = lang) {
   const entry = STRINGS[key];
   if (!entry) return key;
-  const text = entry[lang === 'en' ? 1 : 0];
+  const text = entry[inLang === 'en' ? 1 : 0];
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
 }

@@ -113,6 +113,46 @@ fn check_against_server(url: &str, data: &Path, stdout: &str) {
     assert!(stdout.contains("this donation is yours"), "the demo verified the donor's receipt: {stdout}");
     assert!(stdout.contains("✓ ledger"), "the demo verified the ledger: {stdout}");
     assert!(stdout.contains("equal the demo's own fold"), "{stdout}");
+    follow_the_money(url, data, fund);
+}
+
+/// Restricted gifts and traces (docs/design.md §1.6): the garden's approval was refused
+/// for reaching into 助老 money; the example donor's ¥520 (restricted to 助老) went to
+/// P-2026-08; `fundtrail trace` prints the server's line; and an auditor's replay of the
+/// ledger reproduces every gift's trace byte for byte.
+fn follow_the_money(url: &str, data: &Path, fund: &str) {
+    let p10 = get_json(&format!("{url}/v1/funds/{fund}/proposals/P-2026-10"));
+    assert_eq!(p10["status"], "declined");
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(data.join("summary.json")).unwrap()).unwrap();
+    let proof = summary["example_receipt"]["receipt"].as_str().unwrap().to_owned();
+    let id = Path::new(&proof).file_stem().unwrap().to_str().unwrap().to_owned();
+    let trace = get_json(&format!("{url}/v1/donations/{id}/trace"));
+    let line = trace["summary"].as_str().unwrap().to_owned();
+    assert!(
+        line.starts_with("your ¥520.00 (restricted to 助老): ¥520.00 → P-2026-08 冬季独居老人取暖设备, paid "),
+        "{line}"
+    );
+    assert!(line.ends_with("; ¥0.00 unspent"), "{line}");
+    let cli = fundtrail(&["trace", &id, "--server", url]);
+    assert!(cli.status.success(), "{}", text(&cli));
+    assert_eq!(String::from_utf8_lossy(&cli.stdout).lines().next(), Some(line.as_str()));
+
+    let vkey = std::fs::read_to_string(data.join("log.vkey")).unwrap();
+    let log = fundtrail_ledger::LogVerifier::from_vkey(vkey.trim()).unwrap();
+    let source = fundtrail_audit::open_source(&format!("{url}/ledger")).unwrap();
+    let options = fundtrail_audit::VerifyOptions { previous: None, progress: None };
+    let report = fundtrail_audit::verify_ledger(source.as_ref(), &log, options).unwrap();
+    let fund_id = fundtrail_domain::FundId::new(fund).unwrap();
+    let gifts: Vec<_> = report.state.funds[&fund_id].donations.keys().cloned().collect();
+    assert!(gifts.len() > 400, "{} gifts", gifts.len());
+    assert_eq!(report.traces.whole, report.traces.gifts);
+    for gift in gifts {
+        let ours = fundtrail_domain::trace(&report.state, &gift).unwrap();
+        let mut served = get_json(&format!("{url}/v1/donations/{gift}/trace"));
+        assert_eq!(served["summary"].as_str(), Some(ours.summary().as_str()));
+        served.as_object_mut().unwrap().remove("summary");
+        assert_eq!(served, serde_json::to_value(&ours).unwrap(), "gift {gift}");
+    }
 }
 
 #[test]

@@ -666,7 +666,8 @@ function applyFund(f, event) {
       const pool = poolOf(f, purpose);
       pool.cash.received = add(pool.cash.received, amount);
       queueInsert(pool, ordinal, event.id, amount);
-      f.donations.set(event.id, { amount, refunded: 0n, channel: b.channel, receiptNo: null, purpose, ordinal });
+      // `spent`: the gift's paid parts {proposal, payout, amount}, in stream order (core/trace.js).
+      f.donations.set(event.id, { amount, refunded: 0n, channel: b.channel, receiptNo: null, purpose, ordinal, spent: [] });
       return;
     }
     case 'goods.received': {
@@ -747,7 +748,7 @@ function applyFund(f, event) {
       const p = f.proposals.get(b.proposal);
       p.paid = add(p.paid, amount);
       console.assert(remainder(p) >= 0n, 'payout beyond approval');
-      spend(f, p, amount);
+      spend(f, p, amount, b.proposal, event.id);
       return;
     }
     case 'goods.distributed':
@@ -826,7 +827,8 @@ function reserve(f, p, amount) {
   console.assert(left === 0n, 'the pools cover the approval');
 }
 
-function spend(f, p, amount) {
+/** Each take is a source of payout `payout` for proposal `proposal`, recorded on its gift (§1.6 step 3). */
+function spend(f, p, amount, proposal, payout) {
   let left = amount;
   while (left > 0n) {
     const slice = p.reservation[0];
@@ -837,6 +839,7 @@ function spend(f, p, amount) {
     const pool = poolOf(f, slice.purpose);
     pool.cash.reserved = sub(pool.cash.reserved, take);
     pool.cash.paid = add(pool.cash.paid, take);
+    f.donations.get(slice.donation).spent.push({ proposal, payout, amount: take });
   }
 }
 

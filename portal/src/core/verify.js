@@ -353,7 +353,8 @@ export async function verifyLedger(read, log, options = {}) {
     }
     progress(chain.nextIndex, size);
   }
-  return { checkpoint, entries: chain.nextIndex, leaves, funds: fundReports(rules) };
+  // `rules`: the replayed state itself, for what the reports leave out (a gift's trace).
+  return { checkpoint, entries: chain.nextIndex, leaves, funds: fundReports(rules), rules };
 }
 
 /** Rust's `diagnose_bundle`: name the first entry missing, cut, or not the signed one. */

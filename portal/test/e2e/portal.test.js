@@ -11,7 +11,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -215,6 +215,32 @@ async function checks() {
   return page.locator('.check').evaluateAll((items) => items.map((i) => ({ check: i.dataset.check, state: i.className.replace('check ', ''), text: i.innerText })));
 }
 
+/**
+ * My donation's trace of gift `event` (the browser's own replay) shows exactly the server's
+ * trace: the donor's line in Chinese and English, one row per part, and says they agree.
+ */
+async function checkTrace(event) {
+  await page.waitForSelector('#trace-server, #my-trace .error', { timeout: 60_000 });
+  const traced = await page.locator('#my-trace').innerText();
+  assert.doesNotMatch(traced, /\[object |undefined|NaN/);
+  const server = await getJson(`/v1/donations/${event}/trace`);
+  const line = await page.locator('#trace-line').innerText();
+  assert.ok(line.startsWith(`您的 ${formatFen(server.amount_fen)}`), line);
+  assert.ok(line.endsWith(`${formatFen(server.unspent_fen)} 未使用`), line);
+  assert.match(await page.locator('#trace-line-other').innerText(), /^your ¥[\d,]+\.\d\d.*: .*unspent$/);
+  const rows = await page.locator('#trace-table tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((c) => c.innerText)));
+  const expected = server.allocations.map((a) => [a.state === 'paid' ? '已支付' : '已预留', `${a.proposal} ${a.title}`, formatFen(a.amount_fen), a.payout ? `#${a.payout.ledger_entry}` : '—']);
+  if (server.refunded_fen > 0) expected.push(['已退款', '—', formatFen(server.refunded_fen), '—']);
+  if (server.unspent_fen > 0) expected.push(['未使用', '—', formatFen(server.unspent_fen), '—']);
+  assert.deepEqual(rows.map((r) => [r[0], r[1], r[2], r[4]]), expected);
+  for (const a of server.allocations) {
+    assert.ok(line.includes(a.state === 'paid' ? `${formatFen(a.amount_fen)} → ${a.proposal} ${a.title}，` : `${formatFen(a.amount_fen)} 已预留给 ${a.proposal}`), line);
+    if (a.payout) assert.ok(line.includes(`已支付（账本第 ${a.payout.ledger_entry} 条）`), line);
+  }
+  assert.equal(await page.locator('#trace-server').innerText(), '✓ 与服务器给出的去向一致');
+  return server;
+}
+
 test('a donor receipt link verifies, every check ✓, then what the fund did after', async () => {
   const link = receiptLink();
   await open(`#/my/${link.path}`);
@@ -222,10 +248,14 @@ test('a donor receipt link verifies, every check ✓, then what the fund did aft
   const byName = Object.fromEntries(result.map((c) => [c.check, c]));
   for (const name of ['link', 'checkpoint', 'grew', 'witness', 'inclusion', 'commitment']) assert.equal(byName[name] && byName[name].state, 'ok', JSON.stringify(result));
   assert.ok((await page.locator('#pinned-key').innerText()).startsWith(summary.vkey.split('+')[0]));
+  await page.waitForSelector('#my-after table.after', { timeout: 60_000 });
   const after = await page.locator('#my-after').innerText();
   assert.match(after, /此后共支出 ¥[\d,]+\.\d\d，涉及 \d+ 个项目/);
   assert.doesNotMatch(after, /\[object /);
   assert.ok(await page.locator('#my-after table.after tbody tr').count() > 0, 'the payouts after the gift are listed');
+  // Where the gift went: the browser's own replay, its line in both languages, one row per
+  // part, the same fen as the server's trace (GET /v1/donations/{id}/trace).
+  await checkTrace(summary.example_receipt.event);
   await shots('my-donation');
   // The receipt file, picked.
   await open('#/my');
@@ -236,6 +266,30 @@ test('a donor receipt link verifies, every check ✓, then what the fund did aft
   // The demo pins its witnesses' policy (two of three): the checkpoint carries their quorum.
   assert.deepEqual(fromFile, { receipt: 'ok', checkpoint: 'ok', inclusion: 'ok', grew: 'ok', witness: 'ok', commitment: 'ok' });
   assert.match((await checks()).find((c) => c.check === 'witness').text, /见证达到法定数（local）：由 .+ 联署/);
+});
+
+test('an early gift\'s trace on My donation: the payouts that spent it, fen by fen, as the server traces it', async () => {
+  // The demo keeps every donor's private file (reference and salt): take the first cash
+  // gift that proposals have spent from, and open its My donation link.
+  const receipts = join(data, 'receipts');
+  let chosen = null;
+  for (const name of readdirSync(receipts).filter((n) => n.endsWith('.donor.json')).sort()) {
+    const donor = JSON.parse(readFileSync(join(receipts, name), 'utf8'));
+    if (donor.type !== 'donation.received') continue;
+    const trace = await getJson(`/v1/donations/${donor.event}/trace`);
+    if (trace.allocations.some((a) => a.state === 'paid')) {
+      chosen = donor;
+      break;
+    }
+  }
+  assert.ok(chosen, 'the demo year spends some gift');
+  const { ledger_index: index } = await getJson(`/v1/events/${chosen.event}`);
+  await open(`#/my/${index}/${b64urlEncode(b64decode(chosen.salt))}/${encodeURIComponent(chosen.donor_reference)}`);
+  const result = await checks();
+  assert.ok(result.every((c) => c.state === 'ok'), JSON.stringify(result));
+  const server = await checkTrace(chosen.event);
+  assert.ok(server.allocations.length > 0);
+  await shots('my-donation-trace');
 });
 
 test('a tampered receipt is refused with the reason', async () => {

@@ -1,0 +1,32 @@
+// The donor's trace as people read it: one line ("您的 ¥520.00：¥300.00 → P-2026-04 …，
+// 2026-05-20 已支付（账本第 312 条）；¥220.00 已预留给 P-2026-07；¥0.00 未使用") and one
+// row per part. Amounts are BigInt fen (core/trace.js); dates are days in Asia/Shanghai.
+
+import { t } from './i18n.js';
+import { dayOf, formatFen } from './format.js';
+
+/** The donor's line in `lang` ('zh-CN' or 'en'). */
+export function traceLine(trace, lang) {
+  const parts = trace.allocations.map((a) => (a.state === 'paid'
+    ? t('my.trace.paid', { amount: formatFen(a.amount_fen), proposal: a.proposal, title: a.title, date: dayOf(a.payout.paid_at), entry: a.payout.ledger_entry }, lang)
+    : t('my.trace.reserved', { amount: formatFen(a.amount_fen), proposal: a.proposal }, lang)));
+  if (trace.refunded_fen > 0n) parts.push(t('my.trace.refunded', { amount: formatFen(trace.refunded_fen) }, lang));
+  parts.push(t('my.trace.unspent', { amount: formatFen(trace.unspent_fen) }, lang));
+  const restricted = trace.restricted_purpose === null ? '' : t('my.trace.restricted', { purpose: trace.restricted_purpose }, lang);
+  return t('my.trace.line', { amount: formatFen(trace.amount_fen), restricted, parts: parts.join(t('my.trace.sep', {}, lang)) }, lang);
+}
+
+/**
+ * One row per part: {state, proposal, title, amount_fen, date, entry} (proposal, date and
+ * entry null where they do not apply); refunded and unspent rows only when not zero.
+ */
+export function traceRows(trace) {
+  const rows = trace.allocations.map((a) => ({
+    state: a.state, proposal: a.proposal, title: a.title, amount_fen: a.amount_fen,
+    date: a.payout ? a.payout.paid_at : null, entry: a.payout ? a.payout.ledger_entry : null,
+  }));
+  for (const [state, amount] of [['refunded', trace.refunded_fen], ['unspent', trace.unspent_fen]]) {
+    if (amount > 0n) rows.push({ state, proposal: null, title: null, amount_fen: amount, date: null, entry: null });
+  }
+  return rows;
+}

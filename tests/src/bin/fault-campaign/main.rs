@@ -769,8 +769,16 @@ fn main() -> Result<()> {
             election_ms.map(|e| format!(", new leader in {e:.0} ms")).unwrap_or_default(),
             recovery_error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default(),
         );
+        let stuck = recovery_error.is_some();
         injected.push(Injected { cycle, fault, target, at, healed, recovered, election_ms, recovery_error });
+        if stuck {
+            // Something did not come back: more faults would only pile up on it. Check
+            // and report what happened so far (the failure is in the report).
+            eprintln!("campaign: stopping the nemesis after cycle {}: the world did not recover", cycle + 1);
+            break;
+        }
     }
+    let cycles_run = injected.len();
     std::thread::sleep(args.quiet);
     let load_end = ctx.now();
     ctx.stop.store(true, Ordering::SeqCst);
@@ -784,6 +792,14 @@ fn main() -> Result<()> {
     let mut failures: Vec<String> = Vec::new();
     if let Err(e) = world.wait_recovered() {
         failures.push(format!("the world did not recover at the end: {e:#}"));
+    }
+    if cycles_run < args.cycles {
+        failures.push(format!("stopped after {cycles_run} of {} cycles", args.cycles));
+    }
+    for (r, replica) in world.replicas.iter().enumerate() {
+        if replica.log_text().contains("panicked at") {
+            failures.push(format!("replica {r} panicked; its log: {}", replica.log_path().display()));
+        }
     }
     let info = stream_info(&world.cluster.nodes[0].url(), SERVICE_USER, &password, STREAM, Duration::from_secs(10))
         .or_else(|_| {
@@ -1063,6 +1079,7 @@ fn main() -> Result<()> {
     let report = json!({
         "ok": failures.is_empty(),
         "cycles": args.cycles,
+        "cycles_run": cycles_run,
         "clients": args.clients,
         "fault_held_ms": args.hold.as_millis() as u64,
         "client_timeout_ms": args.timeout.as_millis() as u64,
@@ -1110,8 +1127,9 @@ fn markdown(r: &Value) -> String {
     let ms = |v: &Value| format!("{:.1}", v.as_f64().unwrap_or(0.0));
     let s = |v: &Value| format!("{:.2}", v.as_f64().unwrap_or(0.0));
     out += &format!(
-        "# Fault campaign: {}\n\n{} cycles, {} clients (request timeout {} ms), faults held {} ms, {:.0} s under load.\n\n",
+        "# Fault campaign: {}\n\n{} of {} cycles, {} clients (request timeout {} ms), faults held {} ms, {:.0} s under load.\n\n",
         if r["ok"].as_bool() == Some(true) { "passed" } else { "FAILED" },
+        r["cycles_run"],
         r["cycles"],
         r["clients"],
         r["client_timeout_ms"],

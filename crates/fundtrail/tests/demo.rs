@@ -133,6 +133,11 @@ fn follow_the_money(url: &str, data: &Path, fund: &str) {
         "{line}"
     );
     assert!(line.ends_with("; ¥0.00 unspent"), "{line}");
+    let csv = fundtrail(&["accounts", "--fund", fund, "--year", "2026", "--csv", "--server", url]);
+    assert!(csv.status.success(), "{}", text(&csv));
+    let csv = String::from_utf8_lossy(&csv.stdout).into_owned();
+    assert!(csv.starts_with("fund,year,section,channel,purpose,amount_fen,amount_yuan\n"), "{csv}");
+    assert!(csv.contains(&format!("{fund},2026,net_assets,,助老,")), "{csv}");
     let cli = fundtrail(&["trace", &id, "--server", url]);
     assert!(cli.status.success(), "{}", text(&cli));
     assert_eq!(String::from_utf8_lossy(&cli.stdout).lines().next(), Some(line.as_str()));

@@ -97,6 +97,11 @@ pub enum BenchCommand {
         /// quorum 2): ack → cosigned and the throughput ratio on/off.
         #[arg(long, conflicts_with = "nats")]
         witnesses: bool,
+        /// Run twice on fresh stores: unrestricted gifts, then every other gift restricted
+        /// to one of two declared purposes (each fen queued in its purpose's pool for the
+        /// allocation, docs/design.md §1.6): the throughput ratio with/without.
+        #[arg(long, conflicts_with_all = ["nats", "witnesses"])]
+        purposes: bool,
         #[arg(long)]
         json: bool,
     },
@@ -165,15 +170,15 @@ pub enum SyncMode {
 }
 
 pub fn bench(cmd: BenchCommand) -> Result<()> {
-    let (nats, embedded, sync, events, funds, concurrency, witnesses, json) = match cmd {
+    let (nats, embedded, sync, events, funds, concurrency, witnesses, purposes, json) = match cmd {
         BenchCommand::Scale { events, funds, concurrency, json } => {
             if events == 0 || events > BENCH_EVENTS_MAX {
                 bail!("--events must be between 1 and {BENCH_EVENTS_MAX}");
             }
             return scale::scale(events, funds.clamp(1, FUNDS_MAX), concurrency.clamp(1, 8_192), json);
         }
-        BenchCommand::Ingest { nats, embedded, sync, events, funds, concurrency, witnesses, json } => {
-            (nats, embedded, sync, events, funds, concurrency, witnesses, json)
+        BenchCommand::Ingest { nats, embedded, sync, events, funds, concurrency, witnesses, purposes, json } => {
+            (nats, embedded, sync, events, funds, concurrency, witnesses, purposes, json)
         }
         BenchCommand::Http { nats, pipeline_nats, sync, events, clients, json } => {
             return bench_http(nats.zip(pipeline_nats), sync, events, clients, json);
@@ -197,7 +202,24 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
         None
     };
     let url = nats.or_else(|| server.as_ref().map(|s| s.url()));
-    let report = runtime.block_on(run(url, &scratch.path().join("off"), events, funds, concurrency, false))?;
+    let report = runtime.block_on(run(url, &scratch.path().join("off"), events, funds, concurrency, false, false))?;
+    let restricted = if purposes {
+        let second = match &server {
+            Some(_) => {
+                let mode = if sync == SyncMode::Always {
+                    fundtrail_testkit::Sync::Always
+                } else {
+                    fundtrail_testkit::Sync::Default
+                };
+                Some(fundtrail_testkit::NatsServer::start_with(mode).context("starting a second scratch nats-server")?)
+            }
+            None => None,
+        };
+        let url = second.as_ref().map(|s| s.url());
+        Some(runtime.block_on(run(url, &scratch.path().join("purposes"), events, funds, concurrency, false, true))?)
+    } else {
+        None
+    };
     let witnessed = if witnesses {
         // A second fresh store for the run with witnesses.
         let second = match &server {
@@ -212,7 +234,7 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
             None => None,
         };
         let url = second.as_ref().map(|s| s.url());
-        Some(runtime.block_on(run(url, &scratch.path().join("on"), events, funds, concurrency, true))?)
+        Some(runtime.block_on(run(url, &scratch.path().join("on"), events, funds, concurrency, true, false))?)
     } else {
         None
     };
@@ -235,6 +257,12 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
             "appended_per_s": report.appended_per_s,
             "checkpoint_p50_ms": report.checkpoint_p50_ms,
             "checkpoint_p99_ms": report.checkpoint_p99_ms,
+            "purposes": restricted.as_ref().map(|r| serde_json::json!({
+                "restricted_share": 0.5,
+                "events_per_s": r.events_per_s,
+                "ratio_to_unrestricted": r.events_per_s / report.events_per_s,
+                "p99_ms": r.p99_ms,
+            })),
             "witnessed": witnessed.as_ref().map(|w| serde_json::json!({
                 "witnesses": witness::WITNESSES,
                 "quorum": witness::QUORUM,
@@ -259,6 +287,11 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
         );
         println!("baseline:        {:.0} events/s (verify once, raw pipelined append)", report.baseline_per_s);
         println!("ratio:           {:.2}", report.events_per_s / report.baseline_per_s);
+        if let Some(r) = &restricted {
+            println!("with purposes:   every other gift restricted to one of 2 purposes, on a second fresh store");
+            println!("  pipeline:        {:.0} events/s, p99 {:.1} ms", r.events_per_s, r.p99_ms);
+            println!("  ratio with/without: {:.2}", r.events_per_s / report.events_per_s);
+        }
         if let Some(w) = &witnessed {
             println!(
                 "with witnesses:  {} local witnesses, quorum {}, on a second fresh store",
@@ -348,7 +381,13 @@ pub(crate) struct Workload {
 }
 
 pub(crate) fn workload(events: usize, funds: usize) -> Result<Workload> {
-    let (setup, mut rounds) = workload_rounds(events, funds, events)?;
+    workload_with(events, funds, false)
+}
+
+/// [`workload`]; with `purposes`, two purposes declared per fund and every other gift
+/// restricted to one of them.
+pub(crate) fn workload_with(events: usize, funds: usize, purposes: bool) -> Result<Workload> {
+    let (setup, mut rounds) = workload_rounds_with(events, funds, events, purposes)?;
     let donations = rounds.next_round().unwrap_or_default();
     Ok(Workload { setup, donations, intake: rounds.intake })
 }
@@ -362,7 +401,12 @@ pub(crate) struct Rounds {
     next: usize,
     events: usize,
     round: usize,
+    /// Every other gift restricted to one of [`BENCH_PURPOSES`].
+    purposes: bool,
 }
+
+/// The purposes a `--purposes` run declares in every fund.
+const BENCH_PURPOSES: [&str; 2] = ["助老", "助学"];
 
 impl Rounds {
     /// The next round's signed donations, `None` once all are made.
@@ -381,7 +425,7 @@ impl Rounds {
                     donor: donor_commitment(&salt, &format!("donor-{}", i % 5_000)),
                     payment_ref: format!("BENCH-{i}"),
                     pledge: None,
-                    restricted_purpose: None,
+                    restricted_purpose: (self.purposes && i % 2 == 0).then(|| BENCH_PURPOSES[(i / 2) % 2].to_owned()),
                 });
                 sign_new(&self.intake, &self.funds[i % self.funds.len()], self.now, body).1
             })
@@ -393,6 +437,10 @@ impl Rounds {
 
 /// The set-up events (host, intake key, `funds` funds) and the donations to come.
 pub(crate) fn workload_rounds(events: usize, funds: usize, round: usize) -> Result<(Vec<Vec<u8>>, Rounds)> {
+    workload_rounds_with(events, funds, round, false)
+}
+
+fn workload_rounds_with(events: usize, funds: usize, round: usize, purposes: bool) -> Result<(Vec<Vec<u8>>, Rounds)> {
     let now = chrono::Utc::now();
     let host = ActorKey::generate()?;
     let intake = ActorKey::generate()?;
@@ -422,8 +470,17 @@ pub(crate) fn workload_rounds(events: usize, funds: usize, round: usize) -> Resu
         setup.push(sign_new(&host, fund, now, open).1);
         let grant = EventBody::RoleGranted(RoleGranted { key: intake.key_id(), role: Role::Intake });
         setup.push(sign_new(&host, fund, now, grant).1);
+        if purposes {
+            for purpose in BENCH_PURPOSES {
+                let declare = EventBody::PurposeDeclared(PurposeDeclared {
+                    purpose: purpose.into(),
+                    description: format!("仅用于{purpose}"),
+                });
+                setup.push(sign_new(&host, fund, now, declare).1);
+            }
+        }
     }
-    let rounds = Rounds { intake, funds: fund_ids, now, next: 0, events, round: round.max(1) };
+    let rounds = Rounds { intake, funds: fund_ids, now, next: 0, events, round: round.max(1), purposes };
     Ok((setup, rounds))
 }
 
@@ -434,8 +491,9 @@ async fn run(
     funds: usize,
     concurrency: usize,
     witnessed: bool,
+    purposes: bool,
 ) -> Result<Report> {
-    let work = workload(events, funds)?;
+    let work = workload_with(events, funds, purposes)?;
     std::fs::create_dir_all(dir)?;
     let mut setup = match &nats {
         Some(url) => ServiceSetup::nats(url, dir),

@@ -449,6 +449,20 @@ pub enum ActorCommand {
         #[command(flatten)]
         ctx: InFund,
     },
+    /// A fund's accounts per year: income restricted and unrestricted by channel, spending
+    /// by purpose, net assets at year end (JSON; CSV for one year with --csv).
+    Accounts {
+        #[arg(long, env = "FUNDTRAIL_FUND", value_name = "FUND")]
+        fund: FundId,
+        /// One calendar year; every year with activity when absent.
+        #[arg(long)]
+        year: Option<i32>,
+        /// CSV (needs --year).
+        #[arg(long, requires = "year")]
+        csv: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Where a cash gift went: its money reserved and paid for proposals (with the
     /// payouts' ledger entries), refunded, and unspent.
     Trace {
@@ -661,6 +675,19 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
         C::AuditOpinion { year, opinion, summary, report, ctx } => {
             let lines = vec![("audit", format!("{year}: {opinion:?}"))];
             submit(&ctx, B::AuditOpinionRecorded(AuditOpinionRecorded { year, opinion, summary, report }), lines)
+        }
+        C::Accounts { fund, year, csv, conn } => {
+            let client = Client::new(&conn.server)?;
+            let mut path = format!("/v1/funds/{fund}/accounts?format={}", if csv { "csv" } else { "json" });
+            if let Some(year) = year {
+                path.push_str(&format!("&year={year}"));
+            }
+            if csv {
+                print!("{}", client.get_text(&path)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&client.get_json(&path)?)?);
+            }
+            Ok(())
         }
         C::Trace { event, conn } => {
             let answer = Client::new(&conn.server)?.trace(&event)?;

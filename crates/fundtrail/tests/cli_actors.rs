@@ -184,6 +184,8 @@ impl World {
                 &minutes,
             ],
         );
+        // The host declares what gifts may be restricted to (docs/design.md §1.6).
+        self.act("host", &["purpose-declare", "--purpose", "重阳节慰问", "--description", "重阳节慰问独居老人"]);
     }
 }
 

@@ -133,6 +133,11 @@ fn follow_the_money(url: &str, data: &Path, fund: &str) {
         "{line}"
     );
     assert!(line.ends_with("; ¥0.00 unspent"), "{line}");
+    let csv = fundtrail(&["accounts", "--fund", fund, "--year", "2026", "--csv", "--server", url]);
+    assert!(csv.status.success(), "{}", text(&csv));
+    let csv = String::from_utf8_lossy(&csv.stdout).into_owned();
+    assert!(csv.starts_with("fund,year,section,channel,purpose,amount_fen,amount_yuan\n"), "{csv}");
+    assert!(csv.contains(&format!("{fund},2026,net_assets,,助老,")), "{csv}");
     let cli = fundtrail(&["trace", &id, "--server", url]);
     assert!(cli.status.success(), "{}", text(&cli));
     assert_eq!(String::from_utf8_lossy(&cli.stdout).lines().next(), Some(line.as_str()));
@@ -226,4 +231,44 @@ fn demo_refuses_to_reuse_or_wipe_a_foreign_directory() {
     assert!(!out.status.success());
     assert!(text(&out).contains("refusing to wipe"), "{}", text(&out));
     assert!(dir.path().join("precious.txt").exists());
+}
+
+/// Two replicas on one NATS stream serve every gift's trace byte for byte alike.
+#[test]
+fn traces_are_identical_on_two_replicas() {
+    let nats = fundtrail_testkit::NatsServer::start().expect("nats-server");
+    let dir = tempfile::tempdir().unwrap();
+    let log_key = dir.path().join("log.key");
+    let out = fundtrail(&["keys", "new", "--out", log_key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let binary = Path::new(env!("CARGO_BIN_EXE_fundtrail"));
+    let a = ServeProcess::replica(binary, &dir.path().join("a"), &nats.url(), &log_key);
+    let b = ServeProcess::replica(binary, &dir.path().join("b"), &nats.url(), &log_key);
+    let data = dir.path().join("demo");
+    let out = fundtrail(&["demo", "--server", &a.url, "--data", data.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::thread::sleep(Duration::from_secs(2));
+    let (size, _) = fundtrail_testkit::web::checkpoint(&a.url).expect("a checkpoint");
+    let body_a = fundtrail_testkit::web::wait_converged(&a.url, size, Duration::from_secs(60));
+    let body_b = fundtrail_testkit::web::wait_converged(&b.url, size, Duration::from_secs(60));
+    assert_eq!(body_a, body_b);
+    let vkey = std::fs::read_to_string(data.join("log.vkey")).unwrap();
+    let log = fundtrail_ledger::LogVerifier::from_vkey(vkey.trim()).unwrap();
+    let source = fundtrail_audit::open_source(&format!("{}/ledger", b.url)).unwrap();
+    let options = fundtrail_audit::VerifyOptions { previous: None, progress: None };
+    let report = fundtrail_audit::verify_ledger(source.as_ref(), &log, options).unwrap();
+    let mut gifts = 0;
+    for fund in report.state.funds.values() {
+        for gift in fund.donations.keys() {
+            let path = format!("/v1/donations/{gift}/trace");
+            let (on_a, on_b) = (
+                fundtrail_testkit::web::get_text(&format!("{}{path}", a.url)),
+                fundtrail_testkit::web::get_text(&format!("{}{path}", b.url)),
+            );
+            assert!(on_a.is_some(), "{path}");
+            assert_eq!(on_a, on_b, "{path}");
+            gifts += 1;
+        }
+    }
+    assert!(gifts > 400, "{gifts} gifts");
 }

@@ -203,36 +203,25 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
     };
     let url = nats.or_else(|| server.as_ref().map(|s| s.url()));
     let report = runtime.block_on(run(url, &scratch.path().join("off"), events, funds, concurrency, false, false))?;
+    // A second fresh store for each further run: a scratch nats-server like the first,
+    // or (embedded, or a given server) none.
+    let another_server = || -> Result<Option<fundtrail_testkit::NatsServer>> {
+        if server.is_none() {
+            return Ok(None);
+        }
+        let mode =
+            if sync == SyncMode::Always { fundtrail_testkit::Sync::Always } else { fundtrail_testkit::Sync::Default };
+        Ok(Some(fundtrail_testkit::NatsServer::start_with(mode).context("starting a second scratch nats-server")?))
+    };
     let restricted = if purposes {
-        let second = match &server {
-            Some(_) => {
-                let mode = if sync == SyncMode::Always {
-                    fundtrail_testkit::Sync::Always
-                } else {
-                    fundtrail_testkit::Sync::Default
-                };
-                Some(fundtrail_testkit::NatsServer::start_with(mode).context("starting a second scratch nats-server")?)
-            }
-            None => None,
-        };
+        let second = another_server()?;
         let url = second.as_ref().map(|s| s.url());
         Some(runtime.block_on(run(url, &scratch.path().join("purposes"), events, funds, concurrency, false, true))?)
     } else {
         None
     };
     let witnessed = if witnesses {
-        // A second fresh store for the run with witnesses.
-        let second = match &server {
-            Some(_) => {
-                let mode = if sync == SyncMode::Always {
-                    fundtrail_testkit::Sync::Always
-                } else {
-                    fundtrail_testkit::Sync::Default
-                };
-                Some(fundtrail_testkit::NatsServer::start_with(mode).context("starting a second scratch nats-server")?)
-            }
-            None => None,
-        };
+        let second = another_server()?;
         let url = second.as_ref().map(|s| s.url());
         Some(runtime.block_on(run(url, &scratch.path().join("on"), events, funds, concurrency, true, false))?)
     } else {

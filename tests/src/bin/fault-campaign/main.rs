@@ -37,7 +37,9 @@ use fundtrail_domain::{Fen, FundId};
 use fundtrail_envelope::ActorKey;
 use fundtrail_ledger::{check_consistency, Hash, LogVerifier};
 use fundtrail_testkit::cast::{hash, pid, Cast};
-use fundtrail_testkit::cluster::{stream_info, NatsCluster, NodePorts, Routing, AUDITOR_USER, SERVICE_USER};
+use fundtrail_testkit::cluster::{
+    stream_info, NatsCluster, NodePorts, Routing, AUDITOR_USER, CLUSTER_START_ATTEMPTS_MAX, SERVICE_USER,
+};
 use fundtrail_testkit::serve::ServeProcess;
 use fundtrail_testkit::web::post_once;
 use serde_json::{json, Value};
@@ -659,6 +661,29 @@ fn read_stream(url: &str, password: &str, last: u64) -> Result<Vec<(u64, String)
     })
 }
 
+/// The cluster of deploy/, its routes through the proxies the nemesis can cut. Ports
+/// are picked free, then bound by other processes (the proxies among them), so a port
+/// can be taken in between: a start that fails is tried again on new ports.
+fn start_cluster(deploy: &Path) -> Result<(NatsCluster, proxy::Mesh)> {
+    let mut last = None;
+    for attempt in 1..=CLUSTER_START_ATTEMPTS_MAX {
+        let ports: Vec<NodePorts> = (0..3).map(|_| NodePorts::free()).collect::<Result<_>>()?;
+        let cluster_ports: Vec<u16> = ports.iter().map(|p| p.cluster).collect();
+        let mesh = proxy::Mesh::start(&cluster_ports)?;
+        // Gossiped route addresses lead nowhere, so no node dials another around the proxies.
+        let dead: Vec<Option<u16>> = (0..3).map(|_| fundtrail_testkit::free_port().ok()).collect();
+        let routing = Routing { routes: (0..3).map(|i| mesh.routes_of(i, &cluster_ports)).collect(), advertise: dead };
+        match NatsCluster::start_routed(deploy, &ports, &routing) {
+            Ok(cluster) => return Ok((cluster, mesh)),
+            Err(e) => {
+                eprintln!("campaign: the cluster did not start (attempt {attempt}), new ports: {e:#}");
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.expect("one attempt")).context(format!("cluster not up in {CLUSTER_START_ATTEMPTS_MAX} attempts"))
+}
+
 fn main() -> Result<()> {
     let args = parse_args()?;
     std::fs::create_dir_all(&args.out)?;
@@ -667,14 +692,7 @@ fn main() -> Result<()> {
     let deploy = std::fs::canonicalize(&args.deploy).context("--deploy")?;
     eprintln!("campaign: {} cycles, {} clients, fault held {:?}", args.cycles, args.clients, args.hold);
 
-    // The cluster of deploy/, its routes through the proxies the nemesis can cut.
-    let ports: Vec<NodePorts> = (0..3).map(|_| NodePorts::free()).collect::<Result<_>>()?;
-    let cluster_ports: Vec<u16> = ports.iter().map(|p| p.cluster).collect();
-    let mesh = proxy::Mesh::start(&cluster_ports)?;
-    // Gossiped route addresses lead nowhere, so no node dials another around the proxies.
-    let dead: Vec<Option<u16>> = (0..3).map(|_| fundtrail_testkit::free_port().ok()).collect();
-    let routing = Routing { routes: (0..3).map(|i| mesh.routes_of(i, &cluster_ports)).collect(), advertise: dead };
-    let cluster = NatsCluster::start_routed(&deploy, &ports, &routing)?;
+    let (cluster, mesh) = start_cluster(&deploy)?;
     eprintln!("campaign: cluster up at {}", cluster.urls());
 
     let work = tempfile::Builder::new().prefix("fundtrail-campaign-").tempdir()?;

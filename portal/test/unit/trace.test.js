@@ -79,24 +79,11 @@ test('the server\'s answer agrees, or its first difference is named', () => {
 // gift's trace from the browser's replay is whole and adds up to the fund's money as the
 // Rust report gives it, and restricted money went only to proposals of its purpose.
 test('the restricted-gifts vector: every trace is whole and the traces add up to the fund\'s cash', async () => {
-  const { readFileSync, readdirSync, statSync } = await import('node:fs');
-  const { join, relative } = await import('node:path');
-  const { fileURLToPath } = await import('node:url');
   const { parseVkey } = await import('../../src/core/ledger.js');
   const { FetchError, verifyLedger } = await import('../../src/core/verify.js');
-  const dir = fileURLToPath(new URL('../vectors/', import.meta.url));
-  const vectors = JSON.parse(readFileSync(join(dir, 'vectors.json'), 'utf8'));
+  const { loadLedger, vectors } = await import('./vector-files.js');
   const c = vectors.cases.find((x) => x.name === 'restricted-gifts-honoured');
-  const root = join(dir, 'ledgers', c.ledger);
-  const files = new Map();
-  const walk = (d) => {
-    for (const f of readdirSync(d)) {
-      const p = join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else files.set(relative(root, p), new Uint8Array(readFileSync(p)));
-    }
-  };
-  walk(root);
+  const files = loadLedger(c.ledger);
   const index = new TraceIndex();
   const events = [];
   const result = await verifyLedger(async (path) => {

@@ -6,9 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadLedger, vectors } from './vector-files.js';
 import { b64decode, b64encode } from '../../src/core/bytes.js';
 import { hashFromBase64, parseVkey } from '../../src/core/ledger.js';
 import { FetchError, verifyLedger } from '../../src/core/verify.js';
@@ -16,23 +14,7 @@ import { verifyDonorReceipt } from '../../src/core/receipt.js';
 import { parseReceiptLink } from '../../src/core/donor.js';
 import { useWebCrypto } from '../../src/core/ed25519.js';
 
-const dir = fileURLToPath(new URL('../vectors/', import.meta.url));
-const vectors = JSON.parse(readFileSync(join(dir, 'vectors.json'), 'utf8'));
 const log = parseVkey(vectors.vkey);
-
-function loadLedger(name) {
-  const root = join(dir, 'ledgers', name);
-  const files = new Map();
-  const walk = (d) => {
-    for (const f of readdirSync(d)) {
-      const p = join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else files.set(relative(root, p), new Uint8Array(readFileSync(p)));
-    }
-  };
-  walk(root);
-  return files;
-}
 
 const ledgers = new Map();
 function ledgerFiles(name) {

@@ -129,7 +129,7 @@ pub fn verify_donor_receipt(
         Some(reference) => {
             let salt: [u8; SALT_SIZE] =
                 verified.extra.as_deref().and_then(|e| e.try_into().ok()).ok_or(ReceiptFailure::NoSalt { index })?;
-            if donor_commitment(&salt, reference).as_str() != donation.donor_commitment {
+            if *donor_commitment(&salt, reference).to_text() != donation.donor_commitment {
                 return Err(ReceiptFailure::DonorMismatch { index, commitment: donation.donor_commitment });
             }
             true
@@ -213,7 +213,7 @@ fn donation_of(index: u64, envelope: &[u8]) -> Result<DonationInfo, ReceiptFailu
         amount_fen,
         channel: channel.as_str().to_string(),
         occurred_at,
-        donor_commitment: donor.as_str().to_string(),
+        donor_commitment: donor.to_string(),
         goods,
     })
 }

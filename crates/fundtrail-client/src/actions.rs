@@ -28,7 +28,7 @@ pub fn post_signed(client: &Client, event: &Event, envelope: &[u8]) -> Result<Po
     let posted = client
         .post_envelope(envelope)
         .with_context(|| format!("{} {} was not recorded by {}", event.type_name(), event.id, client.base()))?;
-    if posted.id != event.id.as_str() {
+    if posted.id != *event.id.to_text() {
         bail!("the server answered for event {} but {} was sent", posted.id, event.id);
     }
     Ok(posted)

@@ -103,7 +103,7 @@ pub fn read_donor_file(dir: &Path, event: &EventId) -> Result<Option<([u8; SALT_
         .with_context(|| format!("{}: salt is not 32 bytes of base64", path.display()))?;
     let reference = v.get("donor_reference").and_then(Value::as_str).with_context(bad)?.to_owned();
     let commitment = v.get("commitment").and_then(Value::as_str).with_context(bad)?;
-    if donor_commitment(&salt, &reference).as_str() != commitment {
+    if *donor_commitment(&salt, &reference).to_text() != *commitment {
         bail!("{}: salt and reference do not give its commitment", path.display());
     }
     Ok(Some((salt, reference)))

@@ -73,6 +73,134 @@ macro_rules! string_id {
     };
 }
 
+/// Ids whose text is a fixed layout of lowercase hex digits (and, for UUIDs,
+/// dashes) are held as their bytes, inline: no heap, and a copy is a copy of
+/// the bytes. The text is checked first, so it is always the canonical
+/// (lowercase) form and converts back exactly; the bytes order as the text does
+/// (hex digits in ASCII order, dashes at fixed places).
+macro_rules! fixed_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $bytes:literal, $check:expr) => {
+        $(#[$doc])*
+        ///
+        /// `Clone` copies the bytes; it is deliberately not `Copy`, so that ids
+        /// are passed as the text-backed ids are.
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name([u8; $bytes]);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Result<Self, InvalidId> {
+                let value = value.into();
+                let check: fn(&str) -> Result<(), &'static str> = $check;
+                if let Err(rule) = check(&value) {
+                    return Err(InvalidId { kind: $kind, value, rule });
+                }
+                let mut bytes = [0u8; $bytes];
+                let digits: Vec<u8> = value.bytes().filter(|&b| b != b'-').collect();
+                hex::decode_to_slice(&digits, &mut bytes).expect("checked: lowercase hex digits");
+                Ok(Self(bytes))
+            }
+
+            /// The raw bytes the text spells.
+            pub fn as_bytes(&self) -> &[u8; $bytes] {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_text())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.to_text().as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.to_text())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = String::deserialize(deserializer)?;
+                Self::new(value).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, InvalidId> {
+                Self::new(s)
+            }
+        }
+    };
+}
+
+/// The text of a fixed-size id, on the stack: derefs to `str`.
+#[derive(Clone, Copy)]
+pub struct IdText {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl IdText {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).expect("hex digits and dashes are ASCII")
+    }
+}
+
+impl std::ops::Deref for IdText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl EventId {
+    /// The canonical text: 8-4-4-4-12 lowercase hex digits.
+    pub fn to_text(&self) -> IdText {
+        let mut bytes = [0u8; 64];
+        let mut at = 0;
+        for (i, group) in [4usize, 2, 2, 2, 6]
+            .into_iter()
+            .scan(0, |start, n| {
+                let range = *start..*start + n;
+                *start += n;
+                Some(range)
+            })
+            .enumerate()
+        {
+            if i > 0 {
+                bytes[at] = b'-';
+                at += 1;
+            }
+            let digits = 2 * group.len();
+            hex::encode_to_slice(&self.0[group], &mut bytes[at..at + digits]).expect("room for the digits");
+            at += digits;
+        }
+        debug_assert_eq!(at, 36);
+        IdText { bytes, len: at }
+    }
+}
+
+impl Sha256Hex {
+    /// The canonical text: 64 lowercase hex digits.
+    pub fn to_text(&self) -> IdText {
+        let mut bytes = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut bytes).expect("64 digits for 32 bytes");
+        IdText { bytes, len: 64 }
+    }
+
+    /// The digest of raw bytes.
+    pub fn from_digest(digest: [u8; 32]) -> Sha256Hex {
+        Sha256Hex(digest)
+    }
+}
+
 /// The reserved fund id under which host-wide events live (genesis, key enrolment,
 /// host roles, the host's annual report).
 pub const HOST_SCOPE: &str = "host";
@@ -146,9 +274,12 @@ string_id!(
     /// public key, as 32 lowercase hex digits. See [`KeyId::of_public_key`].
     KeyId, "key id", |v| check_hex(v, 32)
 );
-string_id!(
+fixed_id!(
     /// An event: a lowercase UUIDv7 (time-ordered, so ids sort by creation).
-    EventId, "event id", check_uuid_v7
+    ///
+    /// Held as its 16 bytes: the state keeps one per gift, payout and id record,
+    /// so text would cost 52 heap bytes each (`docs/performance.md`, "Fold memory").
+    EventId, "event id", 16, check_uuid_v7
 );
 string_id!(
     /// A proposal, chosen by its proposer, e.g. `P-2026-07`.
@@ -158,10 +289,12 @@ string_id!(
     /// A pledge, chosen by whoever records it, e.g. `PL-2026-03`.
     PledgeId, "pledge id", |v| check_token(v, true)
 );
-string_id!(
+fixed_id!(
     /// A SHA-256 digest as 64 lowercase hex digits: evidence documents, reports,
     /// and donor commitments.
-    Sha256Hex, "SHA-256 hex digest", |v| check_hex(v, 64)
+    ///
+    /// Held as its 32 bytes: every gift keeps its donor commitment.
+    Sha256Hex, "SHA-256 hex digest", 32, |v| check_hex(v, 64)
 );
 
 impl FundId {
@@ -196,7 +329,7 @@ pub fn donor_commitment(salt: &[u8; 32], donor_reference: &str) -> Sha256Hex {
     h.update(COMMITMENT_TAG);
     h.update(salt);
     h.update(donor_reference.as_bytes());
-    Sha256Hex(Arc::from(hex::encode(h.finalize())))
+    Sha256Hex(h.finalize().into())
 }
 
 #[cfg(test)]
@@ -233,5 +366,29 @@ mod tests {
         let a = donor_commitment(&[1; 32], "13800000000");
         assert_eq!(a, donor_commitment(&[1; 32], "13800000000"));
         assert_ne!(a, donor_commitment(&[2; 32], "13800000000"));
+    }
+
+    #[test]
+    fn fixed_ids_give_back_their_text_and_sort_as_it_does() {
+        let texts = [
+            "01890a5d-ac96-774b-bcce-b302099a8057",
+            "01890a5d-ac96-774b-bcce-b302099a8058",
+            "0190f000-0000-7000-8000-000000000000",
+            "ffffffff-ffff-7fff-bfff-ffffffffffff",
+        ];
+        let ids: Vec<EventId> = texts.iter().map(|t| EventId::new(*t).expect("valid")).collect();
+        for (id, text) in ids.iter().zip(texts) {
+            assert_eq!(id.to_string(), text);
+            assert_eq!(&*id.to_text(), text);
+            assert_eq!(serde_json::to_string(id).expect("serialises"), format!("{text:?}"));
+            assert_eq!(format!("{id:?}"), format!("EventId({text:?})"));
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "bytes order as the text does");
+        assert!(EventId::new("01890A5D-AC96-774B-BCCE-B302099A8057").is_err(), "upper case is not canonical");
+        let digest = Sha256Hex::new("ab".repeat(32)).expect("valid");
+        assert_eq!(digest.to_string(), "ab".repeat(32));
+        assert_eq!(digest.as_bytes(), &[0xab; 32]);
+        assert!(Sha256Hex::new("AB".repeat(32)).is_err());
+        assert!(std::mem::size_of::<EventId>() == 16 && std::mem::size_of::<Sha256Hex>() == 32);
     }
 }

@@ -268,7 +268,7 @@ async fn read(State(app): State<Private>, p: Result<Path<String>, PathRejection>
     let wanted = commitment.clone();
     let entry = blocking(move || vault.get(&wanted)).await?.ok_or_else(|| unknown(&commitment))?;
     debug_assert_eq!(entry.commitment(), &commitment);
-    let donations = app.service.read.donor(commitment.as_str());
+    let donations = app.service.read.donor(&commitment.to_text());
     debug_assert!(donations.iter().all(|d| d.donor == commitment));
     Ok(Json(DonorDetail { donor: entry.into(), donations }))
 }
@@ -309,7 +309,7 @@ fn unknown(commitment: &Sha256Hex) -> Problem {
 /// The record a body describes under the path's commitment; the vault checks the rest.
 fn record(commitment: Sha256Hex, body: DonorBody) -> Result<DonorRecord, Problem> {
     if let Some(stated) = &body.commitment {
-        if stated != commitment.as_str() {
+        if stated != &*commitment.to_text() {
             let detail = format!("body commitment {stated:?} differs from the path's {commitment}");
             return Err(Problem::bad_request("commitment", detail));
         }

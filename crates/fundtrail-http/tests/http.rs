@@ -111,7 +111,7 @@ async fn a_fund_year_over_http(nats: bool) {
     let accepted = s.submit(first.clone()).await;
     assert_eq!(accepted.status, 201, "{}", accepted.text());
     let a = accepted.json();
-    assert_eq!(a["id"], first_id.as_str());
+    assert_eq!(a["id"], first_id.to_string());
     assert_eq!(a["type"], "donation.received");
     assert_eq!((a["duplicate"].as_bool(), a["applied"].as_bool()), (Some(false), Some(true)));
     assert_eq!(a["ledger_index"].as_u64().unwrap() + 1, a["seq"].as_u64().unwrap());
@@ -379,7 +379,7 @@ async fn bad_input_gets_a_problem_and_changes_nothing(nats: bool) {
     let (mut event, accepted) = fundtrail_envelope::actor::sign_new(&c.intake, &c.fund, t0(), donation_body(100, "r"));
     assert_eq!(s.submit(accepted).await.status, 201);
     event.body = donation_body(999, "r");
-    refused(&s, c.intake.sign_event(&event), 409, "id-reused", event.id.as_str()).await;
+    refused(&s, c.intake.sign_event(&event), 409, "id-reused", &event.id.to_string()).await;
 
     // 413: an envelope over the cap, and a body over the request limit.
     let mut padded = valid.clone();
@@ -467,7 +467,7 @@ async fn the_live_feed_sends_each_event(nats: bool) {
     for rx in [&from_start, &resumed] {
         let data = receive(rx);
         assert_eq!(data["seq"], submitted["seq"]);
-        assert_eq!((data["id"].as_str(), data["type"].as_str()), (Some(id.as_str()), Some("donation.received")));
+        assert_eq!((data["id"].as_str(), data["type"].as_str()), (Some(&*id.to_text()), Some("donation.received")));
         assert_eq!(data["envelope"], serde_json::from_slice::<Value>(&envelope).unwrap());
     }
     // Shutting down ends open feeds, so a graceful shutdown is not held open.
@@ -692,7 +692,7 @@ async fn compression_is_transparent_and_never_holds_the_live_feed(_nats: bool) {
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let data = rx.recv_timeout(left).expect("the event arrives through the compression layer at once");
-        if data.contains(id.as_str()) {
+        if data.contains(&*id.to_text()) {
             break;
         }
     }

@@ -680,7 +680,7 @@ fn render(state: &State, dirty: &Dirty, batch: &mut sled::Batch) {
         let bytes = serde_json::to_vec(&v).expect("views serialise");
         let seq = v.seq.to_be_bytes();
         batch.insert(key(&[b"donation", v.fund.as_str().as_bytes(), &seq]), bytes.clone());
-        batch.insert(key(&[b"donor", v.donor.as_str().as_bytes(), &seq]), bytes);
+        batch.insert(key(&[b"donor", v.donor.to_text().as_bytes(), &seq]), bytes);
     }
 }
 

@@ -283,7 +283,8 @@ impl DonorVault {
     /// is refused.
     pub fn put(&self, record: &DonorRecord) -> Result<Put, VaultError> {
         check_record(record)?;
-        let key = record.commitment.as_str().as_bytes();
+        let key = record.commitment.to_text();
+        let key = key.as_bytes();
         let new = Stored::of(record).encode();
         let inner = self.read();
         let outcome = match inner.donors.compare_and_swap(key, None::<&[u8]>, Some(new.clone()))? {
@@ -307,7 +308,8 @@ impl DonorVault {
 
     /// What the vault holds for `commitment`, if anything.
     pub fn get(&self, commitment: &Sha256Hex) -> Result<Option<VaultEntry>, VaultError> {
-        let key = commitment.as_str().as_bytes();
+        let key = commitment.to_text();
+        let key = key.as_bytes();
         match self.read().donors.get(key)? {
             None => Ok(None),
             Some(bytes) => entry(key, &bytes).map(Some),
@@ -331,7 +333,8 @@ impl DonorVault {
     /// the erased fields (backups taken before are the operator's to expire).
     /// Erasures are rare; the rewrite is O(vault size).
     pub fn erase(&self, commitment: &Sha256Hex) -> Result<Erased, VaultError> {
-        let key = commitment.as_str().as_bytes();
+        let key = commitment.to_text();
+        let key = key.as_bytes();
         let erased_at = self.shared.clock.now();
         let mut inner = self.shared.inner.write().unwrap_or_else(|e| e.into_inner());
         let tombstone = Stored::Erased { erased_at }.encode();
@@ -365,7 +368,7 @@ impl DonorVault {
         let inner = self.read();
         let range = match after {
             // Commitments are fixed-length, so the next key after `a` starts at `a ‖ 0x00`.
-            Some(a) => inner.donors.range([a.as_str().as_bytes(), &[0]].concat()..),
+            Some(a) => inner.donors.range([a.to_text().as_bytes(), &[0]].concat()..),
             None => inner.donors.iter(),
         };
         let mut entries = Vec::with_capacity(limit.min(64));

@@ -91,7 +91,8 @@ async fn a_v1_log_replays_as_it_did(store: Store) {
     let submitted = service.submit(envelope).await.expect("accepted after a v1 history");
     assert_eq!(submitted.accepted.seq, last + 1);
     let message = service.log.read(last + 1, 1).await.unwrap().remove(0);
-    let digit = &id.as_str()[35..];
+    let text = id.to_text();
+    let digit = &text[35..];
     assert_eq!(message.subject, format!("fundtrail.v2.{}.donation.{digit}", older.cast.fund));
     // A refund of a v1-era donation lands on that donation's v2 subject.
     let refund = EventBody::DonationReversed(DonationReversed {
@@ -101,7 +102,7 @@ async fn a_v1_log_replays_as_it_did(store: Store) {
     });
     let refunded = service.submit(older.cast.in_fund(&older.cast.intake, t0(), refund)).await.expect("refund");
     let message = service.log.read(refunded.accepted.seq, 1).await.unwrap().remove(0);
-    assert_eq!(message.subject, format!("fundtrail.v2.{}.donation.{}", older.cast.fund, &donations[0].as_str()[35..]));
+    assert_eq!(message.subject, format!("fundtrail.v2.{}.donation.{}", older.cast.fund, &donations[0].to_text()[35..]));
     assert!(service.read.wait_applied(refunded.accepted.seq, WAIT).await);
     let after: State = service.read.state().clone();
     service.shutdown();

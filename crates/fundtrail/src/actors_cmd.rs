@@ -1021,8 +1021,8 @@ mod tests {
         assert_eq!(key_id_arg(&key.public_key_b64()).unwrap(), key.key_id());
         assert!(key_id_arg("nope").is_err());
         let hex = "a".repeat(64);
-        assert_eq!(digest_arg(&hex).unwrap().as_str(), hex);
-        assert_eq!(digest_arg(&"A".repeat(64)).unwrap().as_str(), hex);
+        assert_eq!(digest_arg(&hex).unwrap().to_string(), hex);
+        assert_eq!(digest_arg(&"A".repeat(64)).unwrap().to_string(), hex);
         assert!(digest_arg("/no/such/file").is_err());
         assert!(role_arg("host_treasurer").is_ok() && role_arg("boss").is_err());
         assert!(channel_arg("micro_workshop").is_ok() && channel_arg("cash").is_err());

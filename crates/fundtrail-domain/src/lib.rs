@@ -22,6 +22,7 @@ pub mod compliance;
 pub mod event;
 pub mod ids;
 pub mod money;
+pub mod packed_map;
 pub mod refusal;
 pub mod rules;
 pub mod state;

@@ -277,7 +277,7 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
             if let Some(existing) = &donation.receipt_no {
                 return Err(Refusal::ReceiptAlreadyIssued {
                     donation: b.donation.clone(),
-                    receipt_no: existing.clone(),
+                    receipt_no: existing.to_string(),
                 });
             }
             if let Some(other) = f.receipt_numbers.get(&b.receipt_no) {
@@ -546,7 +546,7 @@ pub fn apply(state: &mut State, event: &Event) {
                 committee: Vec::new(),
                 cash: Cash::default(),
                 by_channel: BTreeMap::new(),
-                donations: imbl::OrdMap::new(),
+                donations: crate::packed_map::PackedMap::new(),
                 receipt_numbers: imbl::OrdMap::new(),
                 goods: BTreeMap::new(),
                 goods_received_value: Fen::ZERO,
@@ -628,7 +628,7 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
                 pledge: b.pledge.clone(),
                 received_at: at,
                 receipt_no: None,
-                restricted_purpose: purpose,
+                restricted_purpose: purpose.map(Into::into),
                 ordinal,
                 reserved: BTreeMap::new(),
                 spent: Vec::new(),
@@ -679,7 +679,7 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
             *income = sub(*income, b.amount_fen);
         }
         B::ReceiptIssued(b) => {
-            f.donations.get_mut(&b.donation).expect("checked").receipt_no = Some(b.receipt_no.clone());
+            f.donations.get_mut(&b.donation).expect("checked").receipt_no = Some(b.receipt_no.as_str().into());
             f.receipt_numbers.insert(b.receipt_no.clone(), b.donation.clone());
         }
         B::ReceiptVoided(b) => {

@@ -19,6 +19,7 @@ use crate::admission::IdRecord;
 use crate::event::{AuditOpinionKind, Channel, ProposalCategory, Role, VoteChoice};
 use crate::ids::{EventId, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
 use crate::money::{Fen, MoneyOverflow};
+use crate::packed_map::PackedMap;
 
 /// The whole state of a FundTrail host: what every rule is decided on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +32,7 @@ pub struct State {
     /// Every event applied, by id, with where it appeared and what it said:
     /// the same id twice has one effect, and admission tells a resend from a
     /// reuse by the record. The fold's one index of event ids.
-    pub event_ids: OrdMap<EventId, IdRecord>,
+    pub event_ids: PackedMap<EventId, IdRecord>,
     /// The host's annual reports by year.
     pub annual_reports: BTreeMap<i32, Sha256Hex>,
     /// How many events have been applied.
@@ -87,7 +88,7 @@ pub struct Fund {
     pub committee: Vec<KeyId>,
     pub cash: Cash,
     pub by_channel: BTreeMap<Channel, ChannelTotals>,
-    pub donations: OrdMap<EventId, Donation>,
+    pub donations: PackedMap<EventId, Donation>,
     /// Receipt numbers in use, to refuse reuse.
     pub receipt_numbers: OrdMap<String, EventId>,
     /// Goods on hand by (name, unit).
@@ -155,7 +156,7 @@ pub struct Pool {
     /// refunded, by the gift's ordinal ([`Donation::ordinal`]): the queue that
     /// reservations take from, lowest ordinal first. Its amounts sum to
     /// `cash.available()`.
-    pub unspent: OrdMap<u64, Unspent>,
+    pub unspent: PackedMap<u64, Unspent>,
 }
 
 /// A gift's money still unspent in its pool.
@@ -220,9 +221,9 @@ pub struct Donation {
     pub pledge: Option<PledgeId>,
     pub received_at: DateTime<Utc>,
     /// The active official receipt number, if one is issued.
-    pub receipt_no: Option<String>,
+    pub receipt_no: Option<Box<str>>,
     /// The purpose the gift is restricted to, or `None` for unrestricted.
-    pub restricted_purpose: Option<String>,
+    pub restricted_purpose: Option<Box<str>>,
     /// The gift's place in the fund's stream of cash gifts (0, 1, 2, …).
     pub ordinal: u64,
     /// The gift's money currently reserved for each proposal.

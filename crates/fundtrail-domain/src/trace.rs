@@ -100,7 +100,7 @@ pub fn trace(state: &State, donation: &EventId) -> Option<Trace> {
         fund: fund_id.clone(),
         donation: donation.clone(),
         amount_fen: gift.amount,
-        restricted_purpose: gift.restricted_purpose.clone(),
+        restricted_purpose: gift.restricted_purpose.as_deref().map(str::to_owned),
         received_at: gift.received_at,
         allocations,
         refunded_fen: gift.refunded,

@@ -317,7 +317,7 @@ pub fn donation_view(
             amount_fen: d.amount,
             refunded_fen: d.refunded,
             pledge: d.pledge.as_ref().map(|p| p.to_string()),
-            receipt_no: d.receipt_no.clone(),
+            receipt_no: d.receipt_no.as_deref().map(str::to_owned),
             goods: Vec::new(),
         });
     }

@@ -46,6 +46,7 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             rates.push(count as f64 / started.elapsed().as_secs_f64());
         }
         let service_rss_mb = rss_mb(std::process::id());
+        let trace_lookup = trace_lookups(&service.read.state());
         let nats_rss_mb = server.pid().map(rss_mb).unwrap_or(f64::NAN);
         let last = service.log.last_seq().await?;
         service.shutdown();
@@ -55,7 +56,15 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
         let snapshot = fundtrail_service::projections::snapshot_path(&setup.projections_dir);
         std::fs::remove_file(&snapshot).with_context(|| format!("no snapshot at {}", snapshot.display()))?;
         let without_snapshot = restart(&setup, last).await?;
-        Ok::<_, anyhow::Error>(Scale { rates, service_rss_mb, nats_rss_mb, last, with_snapshot, without_snapshot })
+        Ok::<_, anyhow::Error>(Scale {
+            rates,
+            service_rss_mb,
+            nats_rss_mb,
+            last,
+            with_snapshot,
+            without_snapshot,
+            trace_lookup,
+        })
     })?;
     let edge = report.rates.len().div_ceil(10).max(1);
     let start: f64 = report.rates[..edge].iter().sum::<f64>() / edge as f64;
@@ -67,6 +76,9 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             "service_rss_mb": report.service_rss_mb, "nats_rss_mb": report.nats_rss_mb,
             "ready_with_snapshot_s": report.with_snapshot.as_secs_f64(),
             "ready_without_snapshot_s": report.without_snapshot.as_secs_f64(),
+            "trace_lookups": report.trace_lookup.count,
+            "trace_lookup_p50_us": report.trace_lookup.p50.as_secs_f64() * 1e6,
+            "trace_lookup_p99_us": report.trace_lookup.p99.as_secs_f64() * 1e6,
         });
         println!("{value}");
     } else {
@@ -79,6 +91,12 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             report.with_snapshot.as_secs_f64(),
             report.without_snapshot.as_secs_f64()
         );
+        println!(
+            "trace lookup:    p50 {:.1} µs, p99 {:.1} µs over {} gifts (docs/design.md §1.6, the fold's trace)",
+            report.trace_lookup.p50.as_secs_f64() * 1e6,
+            report.trace_lookup.p99.as_secs_f64() * 1e6,
+            report.trace_lookup.count
+        );
     }
     Ok(())
 }
@@ -90,6 +108,49 @@ struct Scale {
     last: u64,
     with_snapshot: Duration,
     without_snapshot: Duration,
+    trace_lookup: Lookups,
+}
+
+/// Most gifts whose trace the run looks up.
+const TRACE_LOOKUPS_MAX: usize = 10_000;
+
+/// Latency of looking up gifts' traces.
+struct Lookups {
+    count: usize,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Times the trace of up to [`TRACE_LOOKUPS_MAX`] gifts spread over every fund,
+/// in a scrambled order, on the served state: what `GET /v1/donations/{id}/trace`
+/// computes (the HTTP layer adds only the JSON).
+fn trace_lookups(state: &fundtrail_service::projections::StateAt) -> Lookups {
+    let funds = &state.fold().state.funds;
+    let gifts: usize = funds.values().map(|f| f.donations.len()).sum();
+    let stride = gifts.div_ceil(TRACE_LOOKUPS_MAX).max(1);
+    let mut ids: Vec<_> = funds.values().flat_map(|f| f.donations.keys()).step_by(stride).cloned().collect();
+    // A fixed permutation (multiplicative, odd step), so that lookups jump between funds.
+    let n = ids.len();
+    if n > 1 {
+        let step = (n / 2 + 1) | 1;
+        let order: Vec<_> = (0..n).map(|i| ids[(i * step) % n].clone()).collect();
+        if order.iter().collect::<std::collections::HashSet<_>>().len() == n {
+            ids = order;
+        }
+    }
+    let mut times: Vec<Duration> = ids
+        .iter()
+        .map(|id| {
+            let started = Instant::now();
+            let trace = fundtrail_domain::trace(&state.fold().state, id);
+            let took = started.elapsed();
+            assert!(trace.is_some(), "every gift of the state has a trace");
+            took
+        })
+        .collect();
+    times.sort();
+    let at = |q: f64| times.get(((times.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied();
+    Lookups { count: times.len(), p50: at(0.5).unwrap_or_default(), p99: at(0.99).unwrap_or_default() }
 }
 
 /// Starts a replica on the same stream and projections and times it until it

@@ -17,7 +17,7 @@
 //! new one, never a torn one (and a torn one would fail its hash).
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use fundtrail_envelope::Fold;
@@ -62,32 +62,43 @@ pub struct Loaded {
 }
 
 /// Saves `fold` to `path` atomically; returns the bytes written.
+///
+/// The body is streamed to the file through its SHA-256, never held whole in
+/// memory (at 10^6 gifts it is hundreds of MB); the header, which states the
+/// body's length and digest, is written last, over a placeholder.
 pub fn save(path: &Path, fold: &Fold, last_leaf: Hash) -> Result<u64, SnapshotError> {
     let io = |source| SnapshotError::Io { path: path.display().to_string(), source };
-    let body = postcard::to_stdvec(fold).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+    let tmp = path.with_extension("snapshot.tmp");
+    let mut file = File::create(&tmp).map_err(io)?;
+    file.write_all(&[0; HEADER_LEN]).map_err(io)?;
+    let hashing = Hashing { inner: file, sha256: Sha256::new(), bytes: 0 };
+    let writer = BufWriter::with_capacity(STREAM_BUFFER_BYTES, hashing);
+    let writer = postcard::to_io(fold, writer).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+    let Hashing { inner: mut file, sha256, bytes: length } = writer.into_inner().map_err(|e| io(e.into_error()))?;
     let mut header = Vec::with_capacity(HEADER_LEN);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&SNAPSHOT_FORMAT.to_be_bytes());
     header.extend_from_slice(&fold.position().to_be_bytes());
     header.extend_from_slice(&last_leaf.0);
-    header.extend_from_slice(&(body.len() as u64).to_be_bytes());
-    header.extend_from_slice(&Sha256::digest(&body));
+    header.extend_from_slice(&length.to_be_bytes());
+    header.extend_from_slice(&sha256.finalize());
     assert_eq!(header.len(), HEADER_LEN);
-    let tmp = path.with_extension("snapshot.tmp");
-    {
-        let mut file = File::create(&tmp).map_err(io)?;
-        file.write_all(&header).map_err(io)?;
-        file.write_all(&body).map_err(io)?;
-        file.sync_all().map_err(io)?;
-    }
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    file.write_all(&header).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
     fs::rename(&tmp, path).map_err(io)?;
     if let Some(dir) = path.parent() {
         File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     }
-    Ok((HEADER_LEN + body.len()) as u64)
+    Ok(HEADER_LEN as u64 + length)
 }
 
-/// Reads and checks the snapshot at `path`; `None` when there is none.
+/// Reads the snapshot at `path`: `None` if there is none, an error saying why
+/// if it cannot be used.
+///
+/// The body is decoded as it streams from the file through its SHA-256; the
+/// fold is answered only if the digest and the length then match the header.
 pub fn load(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
     let io = |source| SnapshotError::Io { path: path.display().to_string(), source };
     let mut file = match File::open(path) {
@@ -111,19 +122,81 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
     if length > SNAPSHOT_BYTES_MAX {
         return Err(SnapshotError::Length { expected: length, found: 0 });
     }
-    let mut body = Vec::with_capacity(length as usize);
-    file.take(length + 1).read_to_end(&mut body).map_err(io)?;
-    if body.len() as u64 != length {
-        return Err(SnapshotError::Length { expected: length, found: body.len() as u64 });
+    let found = file.metadata().map_err(io)?.len().saturating_sub(HEADER_LEN as u64);
+    if found != length {
+        return Err(SnapshotError::Length { expected: length, found });
     }
-    if Sha256::digest(&body).as_slice() != digest {
+    // The buffer sits outside the hash: it hashes the file in large reads, and
+    // what it holds when decoding ends was hashed when it was read.
+    let reader =
+        BufReader::with_capacity(STREAM_BUFFER_BYTES, Hashing { inner: file, sha256: Sha256::new(), bytes: 0 });
+    let mut scratch = vec![0u8; DECODE_SCRATCH_BYTES];
+    let (fold, (reader, _)) = postcard::from_io::<Fold, _>((reader, &mut scratch))
+        .map_err(|e| damaged_or(path, digest, length, SnapshotError::Decode(e.to_string())))?;
+    let mut hashing = reader.into_inner();
+    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(io)?;
+    if hashing.bytes != length {
+        return Err(SnapshotError::Length { expected: length, found: hashing.bytes });
+    }
+    if hashing.sha256.finalize().as_slice() != digest {
         return Err(SnapshotError::Hash);
     }
-    let fold: Fold = postcard::from_bytes(&body).map_err(|e| SnapshotError::Decode(e.to_string()))?;
     if fold.position() != position {
         return Err(SnapshotError::Position { header: position, fold: fold.position() });
     }
     Ok(Some(Loaded { fold: fold.restored(), last_leaf }))
+}
+
+/// The error for a body that did not decode: [`SnapshotError::Hash`] if the
+/// body fails its digest (damage), else `otherwise` (another layout).
+fn damaged_or(path: &Path, digest: [u8; 32], length: u64, otherwise: SnapshotError) -> SnapshotError {
+    let rehash = || -> std::io::Result<bool> {
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(HEADER_LEN as u64))?;
+        let mut hashing = Hashing { inner: file.take(length), sha256: Sha256::new(), bytes: 0 };
+        std::io::copy(&mut hashing, &mut std::io::sink())?;
+        Ok(hashing.sha256.finalize().as_slice() == digest)
+    };
+    match rehash() {
+        Ok(false) => SnapshotError::Hash,
+        _ => otherwise,
+    }
+}
+
+/// Bytes buffered between the file and the hash while streaming a body.
+const STREAM_BUFFER_BYTES: usize = 1 << 20;
+
+/// The decoder's scratch space: at least the longest string in a fold (texts
+/// are bounded far below it by the domain's limits).
+const DECODE_SCRATCH_BYTES: usize = 1 << 20;
+
+/// A reader or writer that hashes and counts the bytes passing through it.
+struct Hashing<T> {
+    inner: T,
+    sha256: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha256.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha256.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

@@ -968,9 +968,12 @@ fn nonempty(s: &str, what: &str) -> Result<String, String> {
 
 /// A gift's trace for people: the donor's line, then one line per part.
 pub fn print_trace(answer: &fundtrail_client::http::TraceAnswer) {
-    use fundtrail_domain::trace::AllocationState;
-    let t = &answer.trace;
+    use fundtrail_domain::trace::{AllocationState, GiftTrace};
     println!("{}", answer.summary);
+    let t = match &answer.trace {
+        GiftTrace::Cash(t) => t,
+        GiftTrace::Goods(t) => return print_goods_trace(t),
+    };
     println!(
         "  donation     {} in {} ({})",
         t.donation,
@@ -990,6 +993,36 @@ pub fn print_trace(answer: &fundtrail_client::http::TraceAnswer) {
         println!("  refunded     {}", t.refunded_fen);
     }
     println!("  unspent      {}", t.unspent_fen);
+}
+
+/// A goods gift's trace for people: per line, each distribution that took from it, then what is in stock.
+fn print_goods_trace(t: &fundtrail_domain::GoodsTrace) {
+    println!(
+        "  goods gift   {} in {} ({})",
+        t.donation,
+        t.fund,
+        t.restricted_purpose.as_deref().unwrap_or("unrestricted")
+    );
+    for l in &t.lines {
+        println!("  line {}       {} {} {}", l.line + 1, l.quantity, l.unit, l.name);
+        for d in &l.distributions {
+            let proposal = match (&d.proposal, &d.title) {
+                (Some(p), Some(title)) => format!(" for {p} {title}"),
+                (Some(p), None) => format!(" for {p}"),
+                _ => String::new(),
+            };
+            let entry = d.distribution.ledger_entry.map(|e| format!(", ledger entry {e}")).unwrap_or_default();
+            println!(
+                "    handed out {} {} → {}{proposal}, {} (distribution {}{entry})",
+                d.quantity,
+                l.unit,
+                d.purpose,
+                d.distribution.distributed_at.format("%Y-%m-%d"),
+                d.distribution.event
+            );
+        }
+        println!("    in stock   {} {}", l.in_stock, l.unit);
+    }
 }
 
 #[cfg(test)]

@@ -138,6 +138,50 @@ async fn a_fund_year_over_http(nats: bool) {
     });
     assert_eq!(s.submit(s.cast.in_fund(&s.cast.proposer, t0(), close)).await.status, 201);
 
+    // The fund: cash after the close released the unspent 300.00.
+    let f = s.fund().await;
+    assert_eq!(f["cash"]["received_fen"], 200_000);
+    assert_eq!(f["cash"]["paid_fen"], 50_000);
+    // Income by channel: every amount carries the _fen suffix.
+    let direct = &f["by_channel"]["direct"];
+    assert_eq!((&direct["received_fen"], &direct["donations"]), (&serde_json::json!(200_000), &serde_json::json!(3)));
+    assert!(direct.get("received").is_none(), "{direct}");
+    assert_eq!(f["cash"]["reserved_fen"], 0);
+    assert_eq!(f["cash"]["available_fen"], 150_000);
+    assert_eq!(f["compliance"]["as_of"], "2026-03-01T09:00:00Z");
+    assert_eq!(f["compliance"]["cost_ratios"]["current_year"]["year"], 2026);
+    assert_eq!(f["compliance"]["disclosures_due"][0]["kind"], "final", "a closed project owes its final disclosure");
+    let funds = s.get_checked("/v1/funds", "/v1/funds").await;
+    assert_eq!(funds.json()["funds"].as_array().unwrap().len(), 1);
+
+    // The proposal and its money trail, payout to ledger entry.
+    let p = s.get_checked(&format!("/v1/funds/{fund}/proposals/P-7"), "/v1/funds/{fund}/proposals/{id}").await;
+    assert_eq!(p.status, 200);
+    let p = p.json();
+    assert_eq!(p["status"], "closed");
+    assert_eq!(p["tally"]["approvals"], 3);
+    assert_eq!(p["votes"].as_array().unwrap().len(), 3);
+    let steps: Vec<&str> = p["money_trail"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["requested", "approved", "paid", "closed"]);
+    assert_eq!(p["money_trail"][2]["ledger_index"], payout.json()["ledger_index"]);
+    assert_eq!(p["money_trail"][3]["amount_fen"], 30_000);
+    let list = s.get_checked(&format!("/v1/funds/{fund}/proposals"), "/v1/funds/{fund}/proposals").await;
+    assert_eq!(list.json()["proposals"][0]["proposal"], "P-7");
+
+    // Donations, paginated.
+    let page = s.get_checked(&format!("/v1/funds/{fund}/donations?limit=2"), "/v1/funds/{fund}/donations").await;
+    let page = page.json();
+    assert_eq!(page["donations"].as_array().unwrap().len(), 2);
+    assert_eq!(page["donations"][0]["amount_fen"], 120_000);
+    let next = page["next_after"].as_u64().expect("a next page");
+    let rest =
+        s.get_checked(&format!("/v1/funds/{fund}/donations?after={next}&limit=2"), "/v1/funds/{fund}/donations").await;
+    let rest = rest.json();
+    assert_eq!(rest["donations"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["next_after"], Value::Null);
+    let capped = s.get_checked(&format!("/v1/funds/{fund}/donations?limit=100000"), "/v1/funds/{fund}/donations").await;
+    assert_eq!(capped.json()["donations"].as_array().unwrap().len(), 3);
+
     // Goods in kind (docs/design.md §1.6, "Goods"): a gift restricted to 助老 and an
     // unrestricted one; a distribution with no proposal takes unrestricted goods only.
     let declare =
@@ -183,50 +227,6 @@ async fn a_fund_year_over_http(nats: bool) {
     assert_eq!(t["summary"], "your 5 袋 大米 (restricted to 助老): 5 袋 in stock");
     let t = s.get_checked(&format!("/v1/donations/{first_id}/trace"), template).await.json();
     assert_eq!((&t["kind"], &t["amount_fen"]), (&serde_json::json!("cash"), &serde_json::json!(120_000)));
-
-    // The fund: cash after the close released the unspent 300.00.
-    let f = s.fund().await;
-    assert_eq!(f["cash"]["received_fen"], 200_000);
-    assert_eq!(f["cash"]["paid_fen"], 50_000);
-    // Income by channel: every amount carries the _fen suffix.
-    let direct = &f["by_channel"]["direct"];
-    assert_eq!((&direct["received_fen"], &direct["donations"]), (&serde_json::json!(200_000), &serde_json::json!(3)));
-    assert!(direct.get("received").is_none(), "{direct}");
-    assert_eq!(f["cash"]["reserved_fen"], 0);
-    assert_eq!(f["cash"]["available_fen"], 150_000);
-    assert_eq!(f["compliance"]["as_of"], "2026-03-01T09:00:00Z");
-    assert_eq!(f["compliance"]["cost_ratios"]["current_year"]["year"], 2026);
-    assert_eq!(f["compliance"]["disclosures_due"][0]["kind"], "final", "a closed project owes its final disclosure");
-    let funds = s.get_checked("/v1/funds", "/v1/funds").await;
-    assert_eq!(funds.json()["funds"].as_array().unwrap().len(), 1);
-
-    // The proposal and its money trail, payout to ledger entry.
-    let p = s.get_checked(&format!("/v1/funds/{fund}/proposals/P-7"), "/v1/funds/{fund}/proposals/{id}").await;
-    assert_eq!(p.status, 200);
-    let p = p.json();
-    assert_eq!(p["status"], "closed");
-    assert_eq!(p["tally"]["approvals"], 3);
-    assert_eq!(p["votes"].as_array().unwrap().len(), 3);
-    let steps: Vec<&str> = p["money_trail"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["requested", "approved", "paid", "closed"]);
-    assert_eq!(p["money_trail"][2]["ledger_index"], payout.json()["ledger_index"]);
-    assert_eq!(p["money_trail"][3]["amount_fen"], 30_000);
-    let list = s.get_checked(&format!("/v1/funds/{fund}/proposals"), "/v1/funds/{fund}/proposals").await;
-    assert_eq!(list.json()["proposals"][0]["proposal"], "P-7");
-
-    // Donations, paginated.
-    let page = s.get_checked(&format!("/v1/funds/{fund}/donations?limit=2"), "/v1/funds/{fund}/donations").await;
-    let page = page.json();
-    assert_eq!(page["donations"].as_array().unwrap().len(), 2);
-    assert_eq!(page["donations"][0]["amount_fen"], 120_000);
-    let next = page["next_after"].as_u64().expect("a next page");
-    let rest =
-        s.get_checked(&format!("/v1/funds/{fund}/donations?after={next}&limit=2"), "/v1/funds/{fund}/donations").await;
-    let rest = rest.json();
-    assert_eq!(rest["donations"].as_array().unwrap().len(), 1);
-    assert_eq!(rest["next_after"], Value::Null);
-    let capped = s.get_checked(&format!("/v1/funds/{fund}/donations?limit=100000"), "/v1/funds/{fund}/donations").await;
-    assert_eq!(capped.json()["donations"].as_array().unwrap().len(), 3);
 
     // The event as stored: the exact envelope bytes of the ledger entry.
     let e = s.get_checked(&format!("/v1/events/{first_id}"), "/v1/events/{id}").await;

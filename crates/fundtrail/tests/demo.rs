@@ -150,13 +150,12 @@ fn follow_the_money(url: &str, data: &Path, fund: &str) {
     assert_eq!(trace["restricted_purpose"], "助老");
     let goods_line = trace["summary"].as_str().unwrap().to_owned();
     assert!(
-        goods_line.starts_with("your 20 袋（10kg） 大米 (restricted to 助老): 20 袋（10kg） → 重阳节慰问独居老人32户 (P-2026-07), "),
+        goods_line.starts_with(
+            "your 20 袋（10kg） 大米 (restricted to 助老): 20 袋（10kg） → 重阳节慰问独居老人32户 (P-2026-07), "
+        ),
         "{goods_line}"
     );
-    assert!(
-        goods_line.contains(" | 40 箱 牛奶: 32 箱 → 重阳节慰问独居老人32户 (P-2026-07), "),
-        "{goods_line}"
-    );
+    assert!(goods_line.contains(" | 40 箱 牛奶: 32 箱 → 重阳节慰问独居老人32户 (P-2026-07), "), "{goods_line}");
     assert!(goods_line.ends_with("; 8 箱 in stock"), "{goods_line}");
     assert_eq!(trace["lines"][1]["distributions"][0]["quantity"], 32);
     assert_eq!(trace["lines"][1]["distributions"][0]["title"], "重阳节慰问独居老人");

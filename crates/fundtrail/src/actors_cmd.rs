@@ -463,10 +463,11 @@ pub enum ActorCommand {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Where a cash gift went: its money reserved and paid for proposals (with the
-    /// payouts' ledger entries), refunded, and unspent.
+    /// Where a gift went: a cash gift's money reserved and paid for proposals (with the
+    /// payouts' ledger entries), refunded, and unspent; a goods gift's units, line by
+    /// line, handed out by distributions (with their ledger entries) and in stock.
     Trace {
-        /// The donation's event id.
+        /// The gift's event id (a donation.received or a goods.received).
         event: EventId,
         #[command(flatten)]
         conn: Conn,

@@ -13,9 +13,11 @@ It reads a server's public ledger the way an outside auditor would:
    (`fundtrail verify` and the portal do that).
 2. It replays purposes, gifts, approvals, payouts, closures and refunds with integer fen
    arithmetic (every amount checked to stay within ±(2^53−1)), following the five steps
-   of "the allocation", and computes every cash gift's trace.
-3. It asks `GET /v1/donations/{id}/trace` for each gift and compares field by field,
-   exiting 1 with the first difference.
+   of "the allocation", and computes every cash gift's trace; and goods in kind lot by
+   lot (§1.6 "Goods": goods received, goods distributed), computing every goods gift's
+   trace.
+3. It asks `GET /v1/donations/{id}/trace` for each gift, cash and goods, and compares
+   field by field, exiting 1 with the first difference.
 
     python3 scripts/allocation_check.py http://127.0.0.1:8080
     python3 scripts/allocation_check.py --print-traces http://127.0.0.1:8080   # no comparing
@@ -44,6 +46,7 @@ PAYLOAD_TYPE = "application/vnd.fundtrail.event+json"
 HTTP_TIMEOUT_S = 30
 SETTLE_ROUNDS_MAX = 60
 UNRESTRICTED = None  # the key of a fund's unrestricted pool
+QUANTITY_MAX = 1_000_000_000  # schemas/README.md: the rules accept quantities 1 … 1,000,000,000
 
 
 class Refused(Exception):
@@ -163,6 +166,17 @@ class Proposal:
         self.payouts = {}  # payout event id -> (sequence, paid_at)
 
 
+class GoodsGift:
+    """A goods.received: each line a lot (§1.6 "Goods", step 1)."""
+
+    def __init__(self, event, purpose):
+        self.id = event["id"]
+        self.fund = event["fund"]
+        self.received_at = event["occurred_at"]
+        self.purpose = purpose
+        self.lines = []  # dicts: name, unit, quantity, unit_value_fen, ordinal, handed [(distribution id, units)]
+
+
 class Fund:
     def __init__(self, fund_id):
         self.id = fund_id
@@ -171,6 +185,9 @@ class Fund:
         self.gifts = {}
         self.ordinals = {}  # ordinal -> gift
         self.proposals = {}
+        self.lots = 0  # the next lot ordinal
+        self.stock = {}  # (name, unit) -> pool key -> {lot ordinal: [goods gift, line index, units left]}
+        self.distributions = {}  # distribution event id -> (sequence, occurred_at, proposal id or None, free text)
 
     def purpose_in_use(self, name, what):
         """A purpose a new gift, pledge or proposal may name (§1.6)."""
@@ -192,6 +209,7 @@ class Replay:
         self.funds = {}
         self.seen = set()
         self.gifts = {}  # donation id -> Gift, in stream order
+        self.goods_gifts = {}  # goods gift id -> GoodsGift, in stream order
 
     def apply(self, sequence, event):
         if event["id"] in self.seen:  # the same id twice is one effect (invariant 5)
@@ -339,6 +357,100 @@ class Replay:
         proposal.slices = []
         proposal.status = "closed"
 
+    # --- goods (§1.6 "Goods")
+    def goods_received(self, fund, _seq, event, what):
+        body = event["body"]
+        purpose = body.get("restricted_purpose") if event["v"] >= 2 else None  # v1: unrestricted
+        fund.purpose_in_use(purpose, what)
+        gift = GoodsGift(event, purpose)
+        for i, item in enumerate(body["items"]):
+            quantity = units(item["quantity"], what)
+            line = {
+                "name": item["name"],
+                "unit": item["unit"],
+                "quantity": quantity,
+                "unit_value_fen": fen(item["unit_value_fen"], what),
+                "ordinal": fund.lots,
+                "handed": [],
+            }
+            pools = fund.stock.setdefault((item["name"], item["unit"]), {})
+            pools.setdefault(purpose, {})[fund.lots] = [gift, i, quantity]
+            fund.lots += 1
+            gift.lines.append(line)
+        self.goods_gifts[gift.id] = gift
+
+    def goods_distributed(self, fund, sequence, event, what):
+        body = event["body"]
+        pid = body.get("proposal")
+        serves = fund.proposal(pid, what).purpose if pid is not None else None
+        requests = {}
+        for item in body["items"]:
+            key = (item["name"], item["unit"])
+            requests[key] = requests.get(key, 0) + units(item["quantity"], what)
+        keys = [serves, UNRESTRICTED] if serves is not None else [UNRESTRICTED]
+        # Byte order of (name, unit): Python compares str by code point, which is UTF-8 byte order.
+        for key in sorted(requests):
+            pools = fund.stock.get(key, {})
+            usable = sum(lot[2] for k in keys for lot in pools.get(k, {}).values())
+            if requests[key] > usable:
+                raise Refused(f"{what}: {requests[key]} {key[1]} {key[0]} requested, {usable} usable for purpose {serves!r}")
+        for key in sorted(requests):
+            left = requests[key]
+            for k in keys:
+                queue = fund.stock.get(key, {}).get(k, {})
+                for ordinal in sorted(queue):
+                    if left == 0:
+                        break
+                    gift, line, lot_left = queue[ordinal]
+                    part = min(left, lot_left)
+                    queue[ordinal][2] -= part
+                    if queue[ordinal][2] == 0:
+                        del queue[ordinal]
+                    gift.lines[line]["handed"].append((event["id"], part))
+                    left -= part
+            assert left == 0
+        fund.distributions[event["id"]] = (sequence, event["occurred_at"], pid, body["purpose"])
+
+    def goods_trace(self, gift):
+        fund = self.funds[gift.fund]
+        lines = []
+        for i, line in enumerate(gift.lines):
+            queue = fund.stock[(line["name"], line["unit"])].get(gift.purpose, {})
+            in_stock = queue[line["ordinal"]][2] if line["ordinal"] in queue else 0
+            parts = []
+            for distribution, part in line["handed"]:
+                sequence, at, pid, text = fund.distributions[distribution]
+                parts.append(
+                    {
+                        "distribution": {"event": distribution, "sequence": sequence, "ledger_entry": sequence - 1, "distributed_at": at},
+                        "proposal": pid,
+                        "title": fund.proposals[pid].title if pid is not None else None,
+                        "purpose": text,
+                        "quantity": part,
+                    }
+                )
+            whole = in_stock + sum(p["quantity"] for p in parts)
+            assert whole == line["quantity"], f"the parts of {gift.id} line {i} sum to {whole}, not {line['quantity']}"
+            lines.append(
+                {
+                    "line": i,
+                    "name": line["name"],
+                    "unit": line["unit"],
+                    "quantity": line["quantity"],
+                    "unit_value_fen": line["unit_value_fen"],
+                    "distributions": parts,
+                    "in_stock": in_stock,
+                }
+            )
+        return {
+            "kind": "goods",
+            "fund": gift.fund,
+            "donation": gift.id,
+            "restricted_purpose": gift.purpose,
+            "received_at": gift.received_at,
+            "lines": lines,
+        }
+
     # --- the trace (§1.6 "The trace"; the answer's shape is openapi.json's Trace)
     def trace(self, gift):
         fund = self.funds[gift.fund]
@@ -360,6 +472,7 @@ class Replay:
             )
         unspent = fund.pools[gift.purpose].queue.get(gift.ordinal, 0)
         trace = {
+            "kind": "cash",
             "fund": gift.fund,
             "donation": gift.id,
             "amount_fen": gift.amount,
@@ -394,6 +507,13 @@ def step(before, after):
     return handler
 
 
+def units(value, what):
+    """A goods quantity, checked: an integer within 1 … QUANTITY_MAX."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= QUANTITY_MAX:
+        raise Refused(f"{what}: {value!r} is not a quantity within 1 … {QUANTITY_MAX}")
+    return value
+
+
 def take(amounts, key, part):
     """Lower `amounts[key]` by `part`, removing the entry at zero."""
     amounts[key] -= part
@@ -416,6 +536,8 @@ HANDLERS = {
     "proposal.approved": Replay.proposal_approved,
     "payout.made": Replay.payout_made,
     "proposal.closed": Replay.proposal_closed,
+    "goods.received": Replay.goods_received,
+    "goods.distributed": Replay.goods_distributed,
 }
 
 
@@ -477,6 +599,7 @@ def main():
         print(f"allocation_check: cannot replay the ledger: {e}", file=sys.stderr)
         return 2
     traces = [replay.trace(g) for g in replay.gifts.values()]
+    traces += [replay.goods_trace(g) for g in replay.goods_gifts.values()]
     if args.print_traces:
         for t in traces:
             print(json.dumps(t, ensure_ascii=False))
@@ -489,9 +612,15 @@ def main():
     except Difference as e:
         print(f"allocation_check: DIFFERENT: {e}", file=sys.stderr)
         return 1
-    parts = sum(len(t["allocations"]) for t in traces)
-    paid = sum(a["amount_fen"] for t in traces for a in t["allocations"] if a["state"] == "paid")
-    print(f"allocation_check: {len(traces)} gifts in {size} ledger entries agree with the server ({parts} parts, {yuan(paid)} paid)")
+    cash = [t for t in traces if t["kind"] == "cash"]
+    goods = [t for t in traces if t["kind"] == "goods"]
+    parts = sum(len(t["allocations"]) for t in cash)
+    paid = sum(a["amount_fen"] for t in cash for a in t["allocations"] if a["state"] == "paid")
+    handed = sum(d["quantity"] for t in goods for line in t["lines"] for d in line["distributions"])
+    print(
+        f"allocation_check: {len(cash)} cash gifts and {len(goods)} goods gifts in {size} ledger entries agree with the server "
+        f"({parts} parts, {yuan(paid)} paid; {handed} units of goods handed out)"
+    )
     return 0
 
 

@@ -127,6 +127,43 @@ class Allocation(unittest.TestCase):
         self.assertEqual([x[0] for x in w.parts(a)[:3]], ["P-8", "P-10", "P-9"])
 
 
+class Goods(unittest.TestCase):
+    """§1.6 "Goods": lots, first in, first out per (name, unit) and pool."""
+
+    def goods(self, w, lines, purpose=None, v=2):
+        items = [{"name": n, "quantity": q, "unit": u, "unit_value_fen": 5000} for n, q, u in lines]
+        body = {"items": items, "restricted_purpose": purpose} if v >= 2 else {"items": items}
+        return w.event("goods.received", body, v=v)
+
+    def hand_out(self, w, lines, proposal=None, text="慰问"):
+        items = [{"name": n, "quantity": q, "unit": u} for n, q, u in lines]
+        return w.event("goods.distributed", {"items": items, "purpose": text, "proposal": proposal}, at="2026-10-20T01:00:00Z")
+
+    def parts(self, w, gift_id):
+        t = w.replay.goods_trace(w.replay.goods_gifts[gift_id])
+        return [([(d["distribution"]["event"], d["quantity"]) for d in line["distributions"]], line["in_stock"]) for line in t["lines"]]
+
+    def test_the_purposes_lots_first_then_unrestricted_lowest_ordinal_first(self):
+        w = World()
+        w.purpose("助老")
+        a = self.goods(w, [("大米", 50, "袋"), ("牛奶", 10, "箱")], "助老")
+        b = self.goods(w, [("大米", 20, "袋")])
+        w.event("proposal.submitted", {"proposal": "P-2026-08", "title": "t", "amount_fen": 1, "purpose": "助老"}, v=2)
+        first = self.hand_out(w, [("大米", 30, "袋")], "P-2026-08")
+        second = self.hand_out(w, [("大米", 15, "袋"), ("大米", 10, "袋")], "P-2026-08")
+        third = self.hand_out(w, [("大米", 5, "袋")])
+        self.assertEqual(self.parts(w, a), [([(first, 30), (second, 20)], 0), ([], 10)])
+        self.assertEqual(self.parts(w, b), [([(second, 5), (third, 5)], 10)])
+
+    def test_restricted_goods_never_go_without_a_proposal_of_their_purpose(self):
+        w = World()
+        w.purpose("助老")
+        self.goods(w, [("大米", 10, "袋")], "助老")
+        self.goods(w, [("大米", 3, "袋")], v=1)  # v1: unrestricted
+        with self.assertRaises(ac.Refused):
+            self.hand_out(w, [("大米", 4, "袋")])
+
+
 class Comparing(unittest.TestCase):
     def test_the_first_difference_is_named(self):
         w = World()

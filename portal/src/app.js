@@ -14,7 +14,7 @@ import { currentCheckpoint, fetchEntry, levelZeroLeaves, verifyDonorReceipt } fr
 import { checkPolicy, parsePolicy } from './core/witness.js';
 import { ledgerReader } from './core/fetch.js';
 import { traceDifference, traceFromJson } from './core/trace.js';
-import { traceLine, traceRows } from './traceview.js';
+import { goodsRows, traceLine, traceRows } from './traceview.js';
 
 const PAGE_SIZE = 20;
 const CHANNELS = ['space_for_service', 'neighbourhood_market', 'micro_workshop', 'direct'];
@@ -760,10 +760,6 @@ async function showAfter(out, donation, index) {
  */
 async function showTrace(out, donation) {
   out.replaceChildren(h('h3', {}, t('my.trace')));
-  if (donation.kind !== 'donation.received') {
-    out.append(h('p', {}, t('my.trace.goods')));
-    return;
-  }
   const progress = h('p', { class: 'progress' }, t('my.trace.replaying'));
   out.append(progress);
   const [replayed, server] = await Promise.all([
@@ -772,23 +768,30 @@ async function showTrace(out, donation) {
   ]);
   progress.remove();
   if (replayed.type !== 'done' || !replayed.trace) {
-    out.append(h('p', { class: 'error', role: 'alert' }, t('my.trace.failed', { detail: replayed.type === 'done' ? `no cash gift ${donation.event_id}` : replayed.message })));
+    out.append(h('p', { class: 'error', role: 'alert' }, t('my.trace.failed', { detail: replayed.type === 'done' ? `no gift ${donation.event_id}` : replayed.message })));
     return;
   }
   const trace = traceFromJson(replayed.trace);
   const other = getLang() === 'en' ? 'zh-CN' : 'en';
   const stateText = (s) => t(`my.trace.state.${s}`);
-  out.append(h('p', { class: 'trace-intro' }, t('my.trace.intro')),
+  const proposalLink = (proposal, title) => (proposal === null ? '—'
+    : h('a', { href: `#/funds/${encodeURIComponent(trace.fund)}/proposals/${encodeURIComponent(proposal)}` }, `${proposal} ${title}`));
+  const entryLink = (entry) => (entry === null ? '—' : h('a', { href: entryHref(entry) }, `#${entry}`));
+  const goods = trace.kind === 'goods';
+  out.append(h('p', { class: 'trace-intro' }, t(goods ? 'my.trace.goods.intro' : 'my.trace.intro')),
     h('p', { class: 'trace-line', id: 'trace-line' }, traceLine(trace, getLang())),
     h('p', { class: 'trace-line other', id: 'trace-line-other', lang: other }, traceLine(trace, other)),
-    table(t('my.trace'), [t('col.state'), t('col.proposal'), t('col.amount'), t('col.date'), t('col.ledger_entry')],
-      traceRows(trace).map((r) => [
-        stateText(r.state),
-        r.proposal === null ? '—' : h('a', { href: `#/funds/${encodeURIComponent(trace.fund)}/proposals/${encodeURIComponent(r.proposal)}` }, `${r.proposal} ${r.title}`),
-        formatFen(r.amount_fen),
-        r.date === null ? '—' : formatDate(r.date),
-        r.entry === null ? '—' : h('a', { href: entryHref(r.entry) }, `#${r.entry}`),
-      ]), { class: 'trace', id: 'trace-table' }));
+    goods
+      ? table(t('my.trace'), [t('col.goods'), t('col.state'), t('col.quantity'), t('col.distributed_for'), t('col.proposal'), t('col.date'), t('col.ledger_entry')],
+        goodsRows(trace).map((r) => [
+          r.name, stateText(r.state), `${r.quantity} ${r.unit}`, r.purpose ?? '—', proposalLink(r.proposal, r.title),
+          r.date === null ? '—' : formatDate(r.date), entryLink(r.entry),
+        ]), { class: 'trace', id: 'trace-table' })
+      : table(t('my.trace'), [t('col.state'), t('col.proposal'), t('col.amount'), t('col.date'), t('col.ledger_entry')],
+        traceRows(trace).map((r) => [
+          stateText(r.state), proposalLink(r.proposal, r.title), formatFen(r.amount_fen),
+          r.date === null ? '—' : formatDate(r.date), entryLink(r.entry),
+        ]), { class: 'trace', id: 'trace-table' }));
   if (server.error) {
     out.append(h('p', { class: 'trace-server', id: 'trace-server' }, t('my.trace.no_server', { detail: server.error.message })));
     return;

@@ -7,6 +7,7 @@ import { dayOf, formatFen } from './format.js';
 
 /** The donor's line in `lang` ('zh-CN' or 'en'). */
 export function traceLine(trace, lang) {
+  if (trace.kind === 'goods') return goodsLine(trace, lang);
   const parts = trace.allocations.map((a) => (a.state === 'paid'
     ? t('my.trace.paid', { amount: formatFen(a.amount_fen), proposal: a.proposal, title: a.title, date: dayOf(a.payout.paid_at), entry: a.payout.ledger_entry }, lang)
     : t('my.trace.reserved', { amount: formatFen(a.amount_fen), proposal: a.proposal }, lang)));
@@ -27,6 +28,46 @@ export function traceRows(trace) {
   }));
   for (const [state, amount] of [['refunded', trace.refunded_fen], ['unspent', trace.unspent_fen]]) {
     if (amount > 0n) rows.push({ state, proposal: null, title: null, amount_fen: amount, date: null, entry: null });
+  }
+  return rows;
+}
+
+/**
+ * A goods gift's line (trace.rs `GoodsTrace::summary`): per line "50 袋 大米：30 袋 →
+ * 重阳节 慰问独居老人（P-2026-08），2026-10-20（账本第 412 条）；20 袋 库存中", lines joined
+ * by " | ", the purpose after the first line when restricted.
+ */
+function goodsLine(trace, lang) {
+  const lines = trace.lines.map((l, i) => {
+    const parts = l.distributions.map((d) => t('my.trace.goods.handed', {
+      quantity: d.quantity, unit: l.unit, purpose: d.purpose,
+      proposal: d.proposal === null ? '' : t('my.trace.goods.for', { proposal: d.proposal }, lang),
+      date: dayOf(d.distribution.distributed_at), entry: d.distribution.ledger_entry,
+    }, lang));
+    parts.push(t('my.trace.goods.in_stock', { quantity: l.in_stock, unit: l.unit }, lang));
+    const restricted = i === 0 && trace.restricted_purpose !== null ? t('my.trace.restricted', { purpose: trace.restricted_purpose }, lang) : '';
+    return t('my.trace.goods.line', { quantity: l.quantity, unit: l.unit, name: l.name, restricted, parts: parts.join(t('my.trace.sep', {}, lang)) }, lang);
+  });
+  return t('my.trace.goods.your', { lines: lines.join(' | ') }, lang);
+}
+
+/**
+ * A goods gift's rows: per line, one row per distribution {line, state: 'handed', proposal,
+ * title, purpose, quantity, unit, name, date, entry}, then its stock row (state 'in_stock')
+ * when not zero.
+ */
+export function goodsRows(trace) {
+  const rows = [];
+  for (const l of trace.lines) {
+    for (const d of l.distributions) {
+      rows.push({
+        line: l.line, state: 'handed', proposal: d.proposal, title: d.title, purpose: d.purpose, quantity: d.quantity,
+        unit: l.unit, name: l.name, date: d.distribution.distributed_at, entry: d.distribution.ledger_entry,
+      });
+    }
+    if (l.in_stock > 0n) {
+      rows.push({ line: l.line, state: 'in_stock', proposal: null, title: null, purpose: null, quantity: l.in_stock, unit: l.unit, name: l.name, date: null, entry: null });
+    }
   }
   return rows;
 }

@@ -98,9 +98,9 @@ pub struct DonationInfo {
 pub struct LedgerView {
     pub checkpoint: CheckpointInfo,
     pub fund: Option<FundReport>,
-    /// Where a cash gift went, recomputed by the auditor's own replay (docs/design.md §1.6);
-    /// `None` for goods.
-    pub trace: Option<fundtrail_domain::Trace>,
+    /// Where the gift (cash or goods) went, recomputed by the auditor's own replay
+    /// (docs/design.md §1.6).
+    pub trace: Option<fundtrail_domain::GiftTrace>,
 }
 
 /// Verifies a donor's receipt; see the module docs.
@@ -143,7 +143,7 @@ pub fn verify_donor_receipt(
             let fund = report.funds.iter().find(|f| f.fund == donation.fund).cloned();
             let trace = fundtrail_domain::EventId::new(donation.event_id.as_str())
                 .ok()
-                .and_then(|id| fundtrail_domain::trace(&report.state, &id));
+                .and_then(|id| fundtrail_domain::gift_trace(&report.state, &id));
             Some(LedgerView { checkpoint: report.checkpoint, fund, trace })
         }
     };

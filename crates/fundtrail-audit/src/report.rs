@@ -196,7 +196,8 @@ mod tests {
 }
 
 /// The traces a verification recomputed: every cash gift's parts (reserved, paid,
-/// refunded, unspent) must sum to the gift.
+/// refunded, unspent) must sum to the gift, every goods gift line's parts (handed
+/// out, in stock) to the line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TraceCheck {
     pub gifts: u64,
@@ -204,6 +205,11 @@ pub struct TraceCheck {
     pub whole: u64,
     /// Fen of gifts paid out for proposals, over every fund.
     pub paid_fen: i64,
+    /// Goods gifts, and those whose every line's parts (handed out, in stock) sum to the line.
+    pub goods_gifts: u64,
+    pub goods_whole: u64,
+    /// Units of goods gifts handed out by distributions, over every fund.
+    pub goods_handed_out: u64,
 }
 
 impl TraceCheck {
@@ -219,6 +225,18 @@ impl TraceCheck {
                 for a in &trace.allocations {
                     if a.state == fundtrail_domain::trace::AllocationState::Paid {
                         check.paid_fen += a.amount_fen.fen();
+                    }
+                }
+            }
+            for id in fund.goods_lots.gifts.keys() {
+                let Some(trace) = fundtrail_domain::goods_trace(state, id) else { continue };
+                check.goods_gifts += 1;
+                if trace.is_whole() {
+                    check.goods_whole += 1;
+                }
+                for line in &trace.lines {
+                    for d in &line.distributions {
+                        check.goods_handed_out = check.goods_handed_out.saturating_add(d.quantity);
                     }
                 }
             }

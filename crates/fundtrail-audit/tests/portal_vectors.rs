@@ -15,7 +15,8 @@ use base64::prelude::*;
 use fundtrail_audit::testing::{donor_reference, salt_of, LedgerBuilder, Published, FUND, ORIGIN};
 use fundtrail_audit::{verify_donor_receipt, verify_ledger, Cause, DirSource, ReceiptInput, VerifyOptions};
 use fundtrail_domain::event::{
-    ApplicationSubmitted, Channel, DonationReceived, EventBody, ProposalEndorsed, Role, RoleRevoked, VoteChoice,
+    ApplicationSubmitted, Channel, DonationReceived, EventBody, GoodsDistributed, GoodsLine, GoodsOut, GoodsReceived,
+    ProposalEndorsed, Role, RoleRevoked, VoteChoice,
 };
 use fundtrail_domain::testing::{
     approve, close, declare_purpose, hash, payout, pid, proposal, proposal_for, restricted_donation, vote,
@@ -220,6 +221,17 @@ fn submitted_and_applied(b: &mut LedgerBuilder, id: &str, yuan: i64, purpose: Op
     b.given("proposer", FUND, EventBody::ApplicationSubmitted(ApplicationSubmitted { proposal: pid(id) }));
 }
 
+/// Goods received: `quantity` 袋 小米 (which no other gift of the ledgers gives), restricted to `purpose`.
+fn goods_body(quantity: u64, purpose: Option<&str>) -> EventBody {
+    EventBody::GoodsReceived(GoodsReceived {
+        channel: Channel::NeighbourhoodMarket,
+        donor: hash(&format!("merchant {quantity}")),
+        items: vec![GoodsLine { name: "小米".into(), quantity, unit: "袋".into(), unit_value_fen: Fen::yuan(60) }],
+        pledge: None,
+        restricted_purpose: purpose.map(str::to_owned),
+    })
+}
+
 /// 助老 declared, two gifts restricted to it, P-3 serving it approved beyond them (so
 /// unrestricted money is reserved too), partly paid, then closed under budget.
 fn restricted_flow(b: &mut LedgerBuilder) {
@@ -294,6 +306,21 @@ fn write_vectors(out: &Path) {
         b.sign("approver", FUND, approve("P-4", 1_000_000))
     });
     crossed.publish(&ledgers.join("restricted-crossed"), &[]);
+    // Goods restricted to 助老 handed out with no proposal, beyond the unrestricted goods
+    // (docs/design.md §1.6, "Goods").
+    let (goods_crossed, goods_crossed_index) = small_with(|b| {
+        b.given("admin", FUND, declare_purpose("助老"));
+        b.given("intake", FUND, goods_body(10, Some("助老")));
+        b.given("intake", FUND, goods_body(3, None));
+        let hand_out = EventBody::GoodsDistributed(GoodsDistributed {
+            items: vec![GoodsOut { name: "小米".into(), quantity: 4, unit: "袋".into() }],
+            purpose: "春节慰问 困难家庭".into(),
+            proposal: None,
+            evidence: vec![],
+        });
+        b.sign("proposer", FUND, hand_out)
+    });
+    goods_crossed.publish(&ledgers.join("goods-crossed"), &[]);
     // The intake key's role revoked, then the key used again.
     let (revoked, revoked_index) = {
         let mut b = LedgerBuilder::realistic(40);
@@ -344,6 +371,12 @@ fn write_vectors(out: &Path) {
         Case { name: "approval-beyond-available", ledger: "overspend", ops: vec![], previous: None },
         Case { name: "restricted-gifts-honoured", ledger: "restricted", ops: vec![], previous: None },
         Case { name: "approval-of-another-purposes-money", ledger: "restricted-crossed", ops: vec![], previous: None },
+        Case {
+            name: "goods-restricted-to-a-purpose-handed-out-without-it",
+            ledger: "goods-crossed",
+            ops: vec![],
+            previous: None,
+        },
         Case { name: "key-used-after-its-role-was-revoked", ledger: "revoked-key", ops: vec![], previous: None },
         Case { name: "duplicate-json-key", ledger: "duplicate-key", ops: vec![], previous: None },
         Case { name: "payload-missing-a-field", ledger: "missing-field", ops: vec![], previous: None },
@@ -487,6 +520,7 @@ fn write_vectors(out: &Path) {
         "approval-beyond-available": overspend_index, "key-used-after-its-role-was-revoked": revoked_index,
         "duplicate-json-key": duplicate_index, "payload-missing-a-field": missing_index,
         "approval-of-another-purposes-money": crossed_index,
+        "goods-restricted-to-a-purpose-handed-out-without-it": goods_crossed_index,
     });
 
     // Receipts: donor 123's, good and spoiled, with what verify_donor_receipt says.

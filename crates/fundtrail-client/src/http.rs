@@ -150,7 +150,7 @@ impl Client {
         serde_json::from_slice(&body).with_context(|| format!("{}{path} is not JSON", self.base))
     }
 
-    /// Where a cash gift went: `GET /v1/donations/{id}/trace` (docs/design.md §1.6).
+    /// Where a gift (cash or goods) went: `GET /v1/donations/{id}/trace` (docs/design.md §1.6).
     pub fn trace(&self, donation: &fundtrail_domain::EventId) -> Result<TraceAnswer> {
         let value = self.get_json(&format!("/v1/donations/{donation}/trace"))?;
         serde_json::from_value(value).with_context(|| format!("{} answered a trace of another shape", self.base))
@@ -231,10 +231,10 @@ mod tests {
     }
 }
 
-/// The server's trace of a gift and the donor's line.
+/// The server's trace of a gift (cash or goods, by `kind`) and the donor's line.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TraceAnswer {
     #[serde(flatten)]
-    pub trace: fundtrail_domain::Trace,
+    pub trace: fundtrail_domain::GiftTrace,
     pub summary: String,
 }

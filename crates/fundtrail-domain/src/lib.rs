@@ -39,4 +39,4 @@ pub use money::Fen;
 pub use refusal::{Refusal, RefusalClass};
 pub use rules::{decide, evolve, evolve_recorded, replay, Applied};
 pub use state::State;
-pub use trace::{trace, Trace};
+pub use trace::{gift_trace, goods_trace, trace, GiftTrace, GoodsTrace, Trace};

@@ -139,6 +139,8 @@ pub enum Refusal {
     // --- goods ----------------------------------------------------------------
     #[error("only {on_hand} {unit} of {name} on hand, {requested} requested")]
     GoodsShortfall { name: String, unit: String, requested: u64, on_hand: u64 },
+    #[error("{0}")]
+    GoodsRestrictedShortfall(Box<GoodsRestricted>),
     #[error("{field} must be between 1 and {max}, got {quantity}")]
     Quantity { field: &'static str, quantity: u64, max: u64 },
 
@@ -226,6 +228,48 @@ fn shortfall(
     }
 }
 
+/// A goods distribution that would need goods restricted to another purpose
+/// (docs/design.md §1.6, "Goods"), with the numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoodsRestricted {
+    pub name: String,
+    pub unit: String,
+    pub requested: u64,
+    /// The distribution's proposal, if it names one.
+    pub proposal: Option<ProposalId>,
+    /// The purpose the proposal serves, or `None` (unrestricted goods only).
+    pub purpose: Option<String>,
+    /// Units restricted to `purpose` in stock (0 for `None`).
+    pub restricted: u64,
+    pub unrestricted: u64,
+    /// Units restricted to other purposes, which it may not take.
+    pub other: u64,
+}
+
+impl std::fmt::Display for GoodsRestricted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let GoodsRestricted { name, unit, requested, proposal, purpose, restricted, unrestricted, other } = self;
+        match proposal {
+            Some(p) => write!(f, "the distribution for {p} needs {requested} {unit} {name}; ")?,
+            None => write!(f, "the distribution needs {requested} {unit} {name}; ")?,
+        }
+        match (purpose, proposal) {
+            (Some(x), _) => write!(
+                f,
+                "{x} has {restricted} {unit} restricted and {unrestricted} {unit} unrestricted available ({other} {unit} more restricted to other purposes)"
+            ),
+            (None, Some(_)) => write!(
+                f,
+                "its proposal serves no purpose, so only unrestricted goods may go: {unrestricted} {unit} available ({other} {unit} more restricted to purposes)"
+            ),
+            (None, None) => write!(
+                f,
+                "it names no proposal, so only unrestricted goods may go: {unrestricted} {unit} available ({other} {unit} more restricted to purposes)"
+            ),
+        }
+    }
+}
+
 fn roles_list(roles: &[Role]) -> String {
     roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
 }
@@ -260,7 +304,7 @@ impl Refusal {
             UnknownDonation { .. } => "donation",
             ReceiptAlreadyIssued { .. } | NoSuchReceipt { .. } | ReceiptNumberUsed { .. } => "receipt",
             ProposalExists { .. } | UnknownProposal { .. } | ProposalStatus { .. } => "proposal",
-            GoodsShortfall { .. } | Quantity { .. } => "goods",
+            GoodsShortfall { .. } | GoodsRestrictedShortfall(_) | Quantity { .. } => "goods",
             DisclosureMismatch { .. } | DisclosurePeriod { .. } | AnnualReportExists { .. } | Year { .. } => {
                 "disclosure"
             }
@@ -328,6 +372,7 @@ impl Refusal {
             | UnknownProposal { .. }
             | ProposalStatus { .. }
             | GoodsShortfall { .. }
+            | GoodsRestrictedShortfall(_)
             | Quantity { .. }
             | DisclosureMismatch { .. }
             | DisclosurePeriod { .. }

@@ -15,7 +15,7 @@ use crate::admission::IdRecord;
 use crate::event::*;
 use crate::ids::{EventId, FundId, KeyId, ProposalId, Sha256Hex};
 use crate::money::Fen;
-use crate::refusal::Refusal;
+use crate::refusal::{GoodsRestricted, Refusal};
 use crate::state::*;
 
 /// What applying an event did.
@@ -426,11 +426,28 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
                     return Err(Refusal::UnknownProposal { proposal: pid.clone(), fund: event.fund.clone() });
                 }
             }
+            // Restricted goods are honoured (docs/design.md §1.6, "Goods"): a distribution
+            // takes its proposal's purpose's lots and unrestricted lots, never others'.
+            let purpose = distribution_purpose(f, b.proposal.as_ref());
             for ((name, unit), requested) in goods_requested(&b.items)? {
                 let on_hand = f.goods.get(&name).and_then(|u| u.get(&unit)).map_or(0, |s| s.quantity);
-                if requested > on_hand {
+                let usable = f.goods_usable(&name, &unit, purpose);
+                if requested <= usable.restricted.saturating_add(usable.unrestricted) {
+                    continue;
+                }
+                if usable.other == 0 {
                     return Err(Refusal::GoodsShortfall { name, unit, requested, on_hand });
                 }
+                return Err(Refusal::GoodsRestrictedShortfall(Box::new(GoodsRestricted {
+                    name,
+                    unit,
+                    requested,
+                    proposal: b.proposal.clone(),
+                    purpose: purpose.map(str::to_owned),
+                    restricted: usable.restricted,
+                    unrestricted: usable.unrestricted,
+                    other: usable.other,
+                })));
             }
             Ok(())
         }
@@ -562,6 +579,7 @@ pub fn apply(state: &mut State, event: &Event) {
                 restricted: BTreeMap::new(),
                 gifts: 0,
                 accounts: BTreeMap::new(),
+                goods_lots: GoodsLots::default(),
             };
             assert!(state.funds.insert(scope, fund).is_none());
         }
@@ -656,6 +674,7 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
             let goods = f.accounts.entry(year).or_default().goods_income.entry(b.channel).or_default();
             let line = goods.entry(b.restricted_purpose.clone().unwrap_or_default()).or_default();
             *line = add(*line, total);
+            receive_lots(f, &event.id, at, b);
         }
         B::DonationReversed(b) => {
             let d = f.donations.get_mut(&b.donation).expect("checked: donation exists");
@@ -767,6 +786,7 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
                 stock.value = sub(stock.value, value);
                 f.goods_distributed_value = add(f.goods_distributed_value, value);
             }
+            distribute_lots(f, &event.id, at, b);
         }
         B::ProposalClosed(b) => {
             let p = f.proposals.get_mut(&b.proposal).expect("checked");
@@ -1067,6 +1087,86 @@ fn release(f: &mut Fund, proposal: &ProposalId) {
             d.reserved.remove(proposal);
         }
     }
+}
+
+/// The purpose a distribution serves: its proposal's, or `None` (no proposal, or
+/// a proposal serving no purpose).
+fn distribution_purpose<'a>(f: &'a Fund, proposal: Option<&ProposalId>) -> Option<&'a str> {
+    proposal.and_then(|p| f.proposals.get(p)).and_then(|p| p.purpose.as_deref())
+}
+
+/// Each line of goods gift `gift` becomes a lot: the next lot ordinal, at the back
+/// of its pool's queue (its restricted purpose, or unrestricted) for its (name, unit).
+fn receive_lots(f: &mut Fund, gift: &EventId, at: DateTime<Utc>, b: &GoodsReceived) {
+    let lots = &mut f.goods_lots;
+    let mut lines = Vec::with_capacity(b.items.len());
+    for (i, line) in b.items.iter().enumerate() {
+        let index = u32::try_from(i).expect("checked: at most ITEMS_COUNT_MAX lines");
+        let ordinal = lots.lots;
+        lots.lots = lots.lots.checked_add(1).expect("lot ordinals overflow");
+        let pools = lots.stock.entry(line.name.clone()).or_default().entry(line.unit.clone()).or_default();
+        let queue = match &b.restricted_purpose {
+            None => &mut pools.unrestricted,
+            Some(name) => pools.restricted.entry(name.clone()).or_default(),
+        };
+        queue.insert(ordinal, LotLeft { gift: gift.clone(), line: index, left: line.quantity });
+        lines.push(GoodsLot {
+            name: line.name.clone(),
+            unit: line.unit.clone(),
+            quantity: line.quantity,
+            unit_value_fen: line.unit_value_fen,
+            ordinal,
+            handed_out: Vec::new(),
+        });
+    }
+    let record = GoodsGift { received_at: at, restricted_purpose: b.restricted_purpose.clone(), lines };
+    assert!(lots.gifts.insert(gift.clone(), record).is_none(), "an id is applied once");
+}
+
+/// Takes what distribution `event` hands out from the lots, per (name, unit) in
+/// byte order: first the lots restricted to the purpose its proposal serves,
+/// then the unrestricted lots, each queue lowest lot ordinal first.
+fn distribute_lots(f: &mut Fund, event: &EventId, at: DateTime<Utc>, b: &GoodsDistributed) {
+    let purpose = distribution_purpose(f, b.proposal.as_ref()).map(str::to_owned);
+    let pools: Vec<Option<String>> = match purpose {
+        Some(name) => vec![Some(name), None],
+        None => vec![None],
+    };
+    let mut sources = Vec::new();
+    let lots = &mut f.goods_lots;
+    for ((name, unit), quantity) in goods_requested(&b.items).expect("checked") {
+        let stock = lots.stock.get_mut(&name).and_then(|u| u.get_mut(&unit)).expect("checked: on hand");
+        let mut left = quantity;
+        for pool in &pools {
+            let queue = match pool {
+                None => &mut stock.unrestricted,
+                Some(p) => match stock.restricted.get_mut(p) {
+                    Some(q) => q,
+                    None => continue,
+                },
+            };
+            while left > 0 {
+                let Some((ordinal, lot)) = queue.get_min() else { break };
+                let (ordinal, take) = (*ordinal, left.min(lot.left));
+                let (gift, line) = (lot.gift.clone(), lot.line);
+                let lot = queue.get_mut(&ordinal).expect("the queue's first lot");
+                lot.left -= take;
+                if lot.left == 0 {
+                    queue.remove(&ordinal);
+                }
+                left -= take;
+                sources.push(LotTaken { gift, line, pool: pool.clone(), quantity: take });
+            }
+        }
+        assert_eq!(left, 0, "checked: the usable lots cover the distribution");
+    }
+    for source in &sources {
+        let gift = lots.gifts.get_mut(&source.gift).expect("a lot's gift exists");
+        let handed = HandedOut { distribution: event.clone(), quantity: source.quantity };
+        gift.lines[source.line as usize].handed_out.push(handed);
+    }
+    let record = Distribution { distributed_at: at, proposal: b.proposal.clone(), purpose: b.purpose.clone(), sources };
+    assert!(lots.distributions.insert(event.clone(), record).is_none(), "an id is applied once");
 }
 
 fn check_committee(state: &State, fund: &FundId, members: &[KeyId]) -> Result<(), Refusal> {

@@ -114,6 +114,8 @@ pub struct Fund {
     pub gifts: u64,
     /// Accounts per calendar year of `occurred_at` (see [`YearAccounts`]).
     pub accounts: BTreeMap<i32, YearAccounts>,
+    /// Goods in kind lot by lot: where each line of each goods gift went (see [`GoodsLots`]).
+    pub goods_lots: GoodsLots,
 }
 
 impl Fund {
@@ -238,6 +240,116 @@ pub struct GoodsStock {
     /// Estimated value of what is on hand.
     pub value: Fen,
     pub received_quantity: u64,
+}
+
+/// Goods in kind, traced (docs/design.md §1.6, "Goods"): every line of every
+/// `goods.received` is a *lot*; the lots still in stock wait in first in, first
+/// out queues, one per pool (a purpose, or unrestricted) of each (name, unit);
+/// each `goods.distributed` takes from them. The fund's valuation
+/// ([`GoodsStock`], `goods_distributed_value`) is kept apart and unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoodsLots {
+    /// Goods gifts by their event id.
+    pub gifts: OrdMap<EventId, GoodsGift>,
+    /// Lots in stock by name, then unit.
+    pub stock: BTreeMap<String, BTreeMap<String, LotPools>>,
+    /// Lots received so far: the next lot's ordinal (stream order, line by line).
+    pub lots: u64,
+    /// Distributions by their event id.
+    pub distributions: OrdMap<EventId, Distribution>,
+}
+
+/// The lots in stock of one (name, unit): a queue per pool, by lot ordinal.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotPools {
+    pub unrestricted: OrdMap<u64, LotLeft>,
+    /// Lots restricted to each purpose, by purpose name (absent: none ever received).
+    pub restricted: BTreeMap<String, OrdMap<u64, LotLeft>>,
+}
+
+impl LotPools {
+    /// The queue of `pool` (a purpose, or `None` for unrestricted), if it exists.
+    pub fn queue(&self, pool: Option<&str>) -> Option<&OrdMap<u64, LotLeft>> {
+        match pool {
+            None => Some(&self.unrestricted),
+            Some(name) => self.restricted.get(name),
+        }
+    }
+
+    /// Units in stock in `pool`'s queue.
+    pub fn units(&self, pool: Option<&str>) -> u64 {
+        self.queue(pool).map_or(0, |q| q.values().map(|l| l.left).sum())
+    }
+}
+
+/// What a goods distribution for `purpose` (its proposal's purpose, or `None`)
+/// may take of one (name, unit), and what it may not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GoodsUsable {
+    /// Units restricted to `purpose` (0 when `None`).
+    pub restricted: u64,
+    pub unrestricted: u64,
+    /// Units restricted to other purposes: never usable for it.
+    pub other: u64,
+}
+
+/// A lot still (partly) in stock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotLeft {
+    pub gift: EventId,
+    /// The line of the gift (0-based).
+    pub line: u32,
+    /// Units of the lot in stock (> 0).
+    pub left: u64,
+}
+
+/// A goods gift: its lines, each a lot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoodsGift {
+    pub received_at: DateTime<Utc>,
+    pub restricted_purpose: Option<String>,
+    pub lines: Vec<GoodsLot>,
+}
+
+/// One line of a goods gift and where its units went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoodsLot {
+    pub name: String,
+    pub unit: String,
+    pub quantity: u64,
+    pub unit_value_fen: Fen,
+    /// The lot's place in the fund's stream of lots (0, 1, 2, …).
+    pub ordinal: u64,
+    /// Units handed out, distribution by distribution, in stream order.
+    pub handed_out: Vec<HandedOut>,
+}
+
+/// `quantity` units of a lot handed out by `distribution`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandedOut {
+    pub distribution: EventId,
+    pub quantity: u64,
+}
+
+/// A `goods.distributed`: what it said and the lots it took.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Distribution {
+    pub distributed_at: DateTime<Utc>,
+    pub proposal: Option<ProposalId>,
+    /// The event's free text: to whom or for what.
+    pub purpose: String,
+    /// The lots taken, in the order taken.
+    pub sources: Vec<LotTaken>,
+}
+
+/// `quantity` units of one lot taken by a distribution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotTaken {
+    pub gift: EventId,
+    pub line: u32,
+    /// The pool the lot was in: its purpose, or `None` for unrestricted.
+    pub pool: Option<String>,
+    pub quantity: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -373,6 +485,7 @@ impl State {
             assert_eq!(reserved, fund.cash.reserved, "fund {id}: reserved differs from proposals");
             assert_eq!(paid, fund.cash.paid, "fund {id}: paid differs from proposals");
             fund.assert_allocation(id);
+            fund.assert_goods_lots(id);
             let size = fund.committee.len();
             assert!(size == 0 || (size >= 3 && !size.is_multiple_of(2)), "fund {id}: committee size {size}");
         }
@@ -424,6 +537,57 @@ impl Fund {
                         "fund {id}: {pid} paid with another purpose's money"
                     );
                 }
+            }
+        }
+    }
+}
+
+impl Fund {
+    /// What a distribution serving `purpose` may take of (`name`, `unit`)
+    /// (docs/design.md §1.6, "Goods"): that purpose's restricted lots and the
+    /// unrestricted lots; never lots restricted to another purpose.
+    pub fn goods_usable(&self, name: &str, unit: &str, purpose: Option<&str>) -> GoodsUsable {
+        let Some(pools) = self.goods_lots.stock.get(name).and_then(|u| u.get(unit)) else {
+            return GoodsUsable::default();
+        };
+        let restricted = purpose.map_or(0, |p| pools.units(Some(p)));
+        let all_restricted: u64 = pools.restricted.keys().map(|p| pools.units(Some(p))).sum();
+        GoodsUsable { restricted, unrestricted: pools.units(None), other: all_restricted - restricted }
+    }
+
+    /// Checks the goods lots: per lot, handed out + in stock = quantity; the
+    /// lots in stock of each (name, unit) sum to the stock on hand; every
+    /// distribution's lots are unrestricted or restricted to its proposal's purpose.
+    pub fn assert_goods_lots(&self, id: &FundId) {
+        let lots = &self.goods_lots;
+        for (gid, gift) in &lots.gifts {
+            for (i, lot) in gift.lines.iter().enumerate() {
+                let pool = lots.stock.get(&lot.name).and_then(|u| u.get(&lot.unit));
+                let queue = pool.and_then(|p| p.queue(gift.restricted_purpose.as_deref()));
+                let left = queue.and_then(|q| q.get(&lot.ordinal));
+                if let Some(left) = left {
+                    assert!(left.left > 0 && left.gift == *gid && left.line as usize == i, "fund {id}: lot {gid}/{i}");
+                }
+                let handed = lot.handed_out.iter().map(|h| h.quantity).try_fold(0u64, u64::checked_add);
+                let total = handed.and_then(|h| h.checked_add(left.map_or(0, |l| l.left)));
+                assert_eq!(total, Some(lot.quantity), "fund {id}: lot {gid}/{i}: handed out + in stock");
+            }
+        }
+        for (name, units) in &self.goods {
+            for (unit, stock) in units {
+                let pools = lots.stock.get(name).and_then(|u| u.get(unit));
+                let in_lots =
+                    pools.map_or(0, |p| p.units(None) + p.restricted.keys().map(|k| p.units(Some(k))).sum::<u64>());
+                assert_eq!(in_lots, stock.quantity, "fund {id}: lots of {name} ({unit}) differ from the stock");
+            }
+        }
+        for (did, d) in &lots.distributions {
+            let purpose = d.proposal.as_ref().and_then(|p| self.proposals.get(p)).and_then(|p| p.purpose.as_ref());
+            for source in &d.sources {
+                assert!(
+                    source.pool.is_none() || source.pool.as_ref() == purpose,
+                    "fund {id}: distribution {did} took goods restricted to another purpose"
+                );
             }
         }
     }

@@ -1,12 +1,14 @@
 //! Properties of purposes and the allocation over random histories: restricted
 //! money never crosses purposes, every gift's parts sum to the gift, every
 //! payout's sources sum to the payout, and a replay reproduces every trace.
+//! Goods in kind likewise: restricted goods never go to a distribution for
+//! another purpose, and every goods gift's parts sum to it, line by line.
 
 use std::collections::BTreeMap;
 
 use fundtrail_domain::event::*;
 use fundtrail_domain::testing::*;
-use fundtrail_domain::{decide, evolve, replay, trace, Event, Fen, FundId};
+use fundtrail_domain::{decide, evolve, gift_trace, goods_trace, replay, trace, Event, Fen, FundId};
 use proptest::prelude::*;
 
 const PURPOSES: [Option<&str>; 3] = [None, Some("助老"), Some("助学")];
@@ -20,7 +22,12 @@ enum Op {
     Pay { id: u8, share: i64 },
     Close { id: u8 },
     Retire { purpose: usize },
+    GoodsIn { purpose: usize, kind: usize, quantity: u64 },
+    GoodsOut { proposal: Option<u8>, kind: usize, quantity: u64 },
 }
+
+/// The kinds of goods the histories use: (name, unit).
+const KINDS: [(&str, &str); 2] = [("大米", "袋"), ("牛奶", "箱")];
 
 fn op() -> impl Strategy<Value = Op> {
     let id = 0u8..5;
@@ -34,6 +41,9 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (id.clone(), share).prop_map(|(id, share)| Op::Pay { id, share }),
         2 => id.prop_map(|id| Op::Close { id }),
         1 => (1usize..3).prop_map(|purpose| Op::Retire { purpose }),
+        4 => (0usize..3, 0usize..2, 1u64..40).prop_map(|(purpose, kind, quantity)| Op::GoodsIn { purpose, kind, quantity }),
+        4 => (prop::option::of(0u8..5), 0usize..2, 1u64..60)
+            .prop_map(|(proposal, kind, quantity)| Op::GoodsOut { proposal, kind, quantity }),
     ]
 }
 
@@ -113,6 +123,80 @@ fn run(w: &mut World, op: &Op) {
             let name = PURPOSES[*purpose].unwrap();
             attempt(w, "admin", EventBody::PurposeRetired(PurposeRetired { purpose: name.into(), reason: "r".into() }));
         }
+        Op::GoodsIn { purpose, kind, quantity } => {
+            let (name, unit) = KINDS[*kind];
+            let body = EventBody::GoodsReceived(GoodsReceived {
+                channel: Channel::NeighbourhoodMarket,
+                donor: hash("m"),
+                items: vec![
+                    GoodsLine {
+                        name: name.into(),
+                        quantity: *quantity,
+                        unit: unit.into(),
+                        unit_value_fen: Fen::yuan(7),
+                    },
+                    GoodsLine { name: "毛巾".into(), quantity: 1, unit: "条".into(), unit_value_fen: Fen::yuan(3) },
+                ],
+                pledge: None,
+                restricted_purpose: PURPOSES[*purpose].map(str::to_owned),
+            });
+            attempt(w, "intake", body);
+        }
+        Op::GoodsOut { proposal, kind, quantity } => {
+            let (name, unit) = KINDS[*kind];
+            let body = EventBody::GoodsDistributed(GoodsDistributed {
+                items: vec![GoodsOut { name: name.into(), quantity: *quantity, unit: unit.into() }],
+                purpose: "慰问".into(),
+                proposal: proposal.map(|id| pid(&p(&id))),
+                evidence: vec![],
+            });
+            attempt(w, "proposer", body);
+        }
+    }
+}
+
+/// Checked from the events alone: for every purpose P and kind of goods, the
+/// units handed out by distributions not serving P never exceed the units
+/// received that were not restricted to P; and every goods gift's lines are
+/// whole (handed out + in stock = quantity).
+fn restricted_goods_never_cross(w: &World) {
+    let f = w.fund();
+    let serves = |proposal: &Option<fundtrail_domain::ProposalId>| {
+        proposal.as_ref().and_then(|p| f.proposals.get(p)).and_then(|p| p.purpose.clone())
+    };
+    for (name, unit) in KINDS {
+        let mut received: BTreeMap<Option<String>, u64> = BTreeMap::new();
+        let mut handed: BTreeMap<Option<String>, u64> = BTreeMap::new();
+        for event in &w.log {
+            match &event.body {
+                EventBody::GoodsReceived(b) => {
+                    for l in b.items.iter().filter(|l| l.name == name && l.unit == unit) {
+                        *received.entry(b.restricted_purpose.clone()).or_default() += l.quantity;
+                    }
+                }
+                EventBody::GoodsDistributed(b) => {
+                    for l in b.items.iter().filter(|l| l.name == name && l.unit == unit) {
+                        *handed.entry(serves(&b.proposal)).or_default() += l.quantity;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let total: u64 = received.values().sum();
+        for purpose in PURPOSES {
+            let purpose = purpose.map(str::to_owned);
+            let by_others: u64 = handed.iter().filter(|(k, _)| **k != purpose).map(|(_, q)| q).sum();
+            let not_restricted_to_p = total - received.get(&purpose).copied().unwrap_or(0);
+            if purpose.is_some() {
+                assert!(by_others <= not_restricted_to_p, "{name}: {purpose:?}: {by_others} > {not_restricted_to_p}");
+            }
+        }
+        // Distributions serving no purpose take unrestricted goods only.
+        assert!(handed.get(&None).copied().unwrap_or(0) <= received.get(&None).copied().unwrap_or(0));
+    }
+    for id in f.goods_lots.gifts.keys() {
+        let t = goods_trace(&w.state, id).expect("every goods gift has a trace");
+        assert!(t.is_whole(), "goods gift {id}: parts do not sum to the lines");
     }
 }
 
@@ -179,14 +263,15 @@ proptest! {
             run(&mut w, op);
             w.state.assert_invariants();
             restricted_never_crosses(&w);
+            restricted_goods_never_cross(&w);
             traces_whole(&w);
         }
         let replayed = replay(&w.log).map_err(|(i, r)| TestCaseError::fail(format!("replay refused event {i}: {r}")))?;
         prop_assert_eq!(serde_json::to_vec(&replayed).unwrap(), serde_json::to_vec(&w.state).unwrap());
-        for id in w.fund().donations.keys() {
+        for id in w.fund().donations.keys().chain(w.fund().goods_lots.gifts.keys()) {
             prop_assert_eq!(
-                serde_json::to_vec(&trace(&replayed, id)).unwrap(),
-                serde_json::to_vec(&trace(&w.state, id)).unwrap()
+                serde_json::to_vec(&gift_trace(&replayed, id)).unwrap(),
+                serde_json::to_vec(&gift_trace(&w.state, id)).unwrap()
             );
         }
         let _ = FundId::new(FUND);

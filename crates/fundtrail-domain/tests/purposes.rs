@@ -2,6 +2,7 @@
 //! these events or this refusal (with the numbers); and where each gift went.
 
 use fundtrail_domain::event::*;
+use fundtrail_domain::refusal::GoodsRestricted;
 use fundtrail_domain::testing::*;
 use fundtrail_domain::trace::AllocationState;
 use fundtrail_domain::{trace, Event, Fen, FundId, PledgeId, Refusal};
@@ -291,4 +292,163 @@ fn a_future_version_is_refused() {
         "body": {}, "v": 3
     });
     assert!(matches!(Event::from_json(e), Err(EventParseError::FutureVersion { v: 3, current: 2, .. })));
+}
+
+// ---------------------------------------------------------------------------
+// goods in kind (docs/design.md §1.6, "Goods")
+
+fn goods(w: &mut World, lines: &[(&str, u64, &str)], purpose: Option<&str>) -> Event {
+    let items = lines
+        .iter()
+        .map(|(name, quantity, unit)| GoodsLine {
+            name: (*name).into(),
+            quantity: *quantity,
+            unit: (*unit).into(),
+            unit_value_fen: Fen::yuan(50),
+        })
+        .collect();
+    let body = EventBody::GoodsReceived(GoodsReceived {
+        channel: Channel::NeighbourhoodMarket,
+        donor: hash("merchant"),
+        items,
+        pledge: None,
+        restricted_purpose: purpose.map(str::to_owned),
+    });
+    w.given("intake", FUND, body)
+}
+
+fn hand_out(lines: &[(&str, u64, &str)], purpose: &str, proposal: Option<&str>) -> EventBody {
+    EventBody::GoodsDistributed(GoodsDistributed {
+        items: lines
+            .iter()
+            .map(|(name, quantity, unit)| GoodsOut { name: (*name).into(), quantity: *quantity, unit: (*unit).into() })
+            .collect(),
+        purpose: purpose.into(),
+        proposal: proposal.map(pid),
+        evidence: vec![],
+    })
+}
+
+#[test]
+fn restricted_goods_never_go_to_another_purpose_and_the_refusal_says_so_with_the_numbers() {
+    let mut w = world();
+    goods(&mut w, &[("大米", 10, "袋")], Some("助老"));
+    goods(&mut w, &[("大米", 20, "袋")], None);
+    goods(&mut w, &[("大米", 15, "袋")], Some("助学"));
+    w.given("proposer", FUND, proposal_for("P-2026-08", 100, Some("助老")));
+    w.given("proposer", FUND, proposal_for("P-2026-09", 100, None));
+    let r =
+        refused(w.when("proposer", FUND, hand_out(&[("大米", 40, "袋")], "重阳节 慰问独居老人", Some("P-2026-08"))));
+    assert_eq!(
+        r,
+        Refusal::GoodsRestrictedShortfall(Box::new(GoodsRestricted {
+            name: "大米".into(),
+            unit: "袋".into(),
+            requested: 40,
+            proposal: Some(pid("P-2026-08")),
+            purpose: Some("助老".into()),
+            restricted: 10,
+            unrestricted: 20,
+            other: 15,
+        }))
+    );
+    assert_eq!(
+        r.to_string(),
+        "the distribution for P-2026-08 needs 40 袋 大米; 助老 has 10 袋 restricted and 20 袋 unrestricted available (15 袋 more restricted to other purposes)"
+    );
+    assert_eq!(r.code(), "goods");
+    // No proposal: unrestricted goods only.
+    let r = refused(w.when("proposer", FUND, hand_out(&[("大米", 21, "袋")], "春节慰问", None)));
+    assert_eq!(
+        r.to_string(),
+        "the distribution needs 21 袋 大米; it names no proposal, so only unrestricted goods may go: 20 袋 available (25 袋 more restricted to purposes)"
+    );
+    // A proposal serving no purpose: unrestricted goods only.
+    let r = refused(w.when("proposer", FUND, hand_out(&[("大米", 21, "袋")], "慰问", Some("P-2026-09"))));
+    assert_eq!(
+        r.to_string(),
+        "the distribution for P-2026-09 needs 21 袋 大米; its proposal serves no purpose, so only unrestricted goods may go: 20 袋 available (25 袋 more restricted to purposes)"
+    );
+    // Within what it may take: its purpose's lots first, then unrestricted; 助学's untouched.
+    w.given("proposer", FUND, hand_out(&[("大米", 30, "袋")], "重阳节 慰问独居老人", Some("P-2026-08")));
+    let usable = w.fund().goods_usable("大米", "袋", Some("助学"));
+    assert_eq!((usable.restricted, usable.unrestricted, usable.other), (15, 0, 0));
+    w.state.assert_invariants();
+}
+
+#[test]
+fn with_no_restricted_goods_anywhere_the_refusal_is_the_plain_shortfall() {
+    let mut w = world();
+    goods(&mut w, &[("大米", 10, "袋")], None);
+    let r = refused(w.when("proposer", FUND, hand_out(&[("大米", 11, "袋")], "慰问", None)));
+    assert_eq!(r, Refusal::GoodsShortfall { name: "大米".into(), unit: "袋".into(), requested: 11, on_hand: 10 });
+}
+
+#[test]
+fn a_goods_gift_is_traced_lot_by_lot_to_its_distributions_first_in_first_out() {
+    let mut w = world();
+    let a = goods(&mut w, &[("大米", 50, "袋"), ("牛奶", 10, "箱")], Some("助老"));
+    let b = goods(&mut w, &[("大米", 20, "袋")], None);
+    w.given("proposer", FUND, proposal_for("P-2026-08", 100, Some("助老")));
+    // The proposal's purpose first (a's 50), then unrestricted (b's 5).
+    let first = w.given("proposer", FUND, hand_out(&[("大米", 30, "袋")], "重阳节 慰问独居老人", Some("P-2026-08")));
+    let second = w.given("proposer", FUND, hand_out(&[("大米", 25, "袋")], "冬至送温暖", Some("P-2026-08")));
+    // No proposal: unrestricted lots only (b's remaining 15).
+    let third = w.given("proposer", FUND, hand_out(&[("大米", 5, "袋")], "春节慰问 困难家庭", None));
+    let ta = fundtrail_domain::goods_trace(&w.state, &a.id).unwrap();
+    assert!(ta.is_whole());
+    assert_eq!(ta.restricted_purpose.as_deref(), Some("助老"));
+    let rice = &ta.lines[0];
+    let parts: Vec<_> = rice.distributions.iter().map(|d| (d.distribution.event.clone(), d.quantity)).collect();
+    assert_eq!(parts, vec![(first.id.clone(), 30), (second.id.clone(), 20)]);
+    assert_eq!(rice.in_stock, 0);
+    assert_eq!(rice.distributions[0].title.as_deref(), Some("重阳节敬老活动"));
+    assert_eq!((ta.lines[1].quantity, ta.lines[1].in_stock), (10, 10));
+    let tb = fundtrail_domain::goods_trace(&w.state, &b.id).unwrap();
+    let parts: Vec<_> = tb.lines[0].distributions.iter().map(|d| (d.distribution.event.clone(), d.quantity)).collect();
+    assert_eq!(parts, vec![(second.id.clone(), 5), (third.id.clone(), 5)]);
+    assert_eq!(tb.lines[0].in_stock, 10);
+    let day = |e: &Event| e.occurred_at.format("%Y-%m-%d").to_string();
+    assert_eq!(
+        ta.summary(),
+        format!(
+            "your 50 袋 大米 (restricted to 助老): 30 袋 → 重阳节 慰问独居老人 (P-2026-08), {}; 20 袋 → 冬至送温暖 (P-2026-08), {}; 0 袋 in stock | 10 箱 牛奶: 10 箱 in stock",
+            day(&first),
+            day(&second)
+        )
+    );
+    assert_eq!(
+        tb.summary(),
+        format!(
+            "your 20 袋 大米: 5 袋 → 冬至送温暖 (P-2026-08), {}; 5 袋 → 春节慰问 困难家庭, {}; 10 袋 in stock",
+            day(&second),
+            day(&third)
+        )
+    );
+    // The valuation is the fund's as before: the average value of what is on hand.
+    assert_eq!(w.fund().goods_distributed_value, Fen::yuan(50 * 60));
+    // Either kind through one door, tagged by kind.
+    let json = serde_json::to_value(fundtrail_domain::gift_trace(&w.state, &a.id).unwrap()).unwrap();
+    assert_eq!(json["kind"], "goods");
+    assert_eq!(json["lines"][0]["distributions"][0]["quantity"], 30);
+    w.state.assert_invariants();
+}
+
+#[test]
+fn a_v1_goods_gift_reads_as_unrestricted_and_old_streams_distribute_as_before() {
+    let v1 = serde_json::json!({
+        "id": "0190a000-0000-7000-8000-000000000abe", "fund": FUND, "type": "goods.received",
+        "occurred_at": "2026-03-15T02:30:00Z", "author": "66687aadf862bd776c8fc18b8e9f8e20",
+        "body": {"channel": "neighbourhood_market",
+                 "donor": "3f7c0a4e9b1d2c8e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a",
+                 "items": [{"name": "大米", "quantity": 3, "unit": "袋", "unit_value_fen": 6000}], "pledge": null},
+        "v": 1
+    });
+    let EventBody::GoodsReceived(b) = Event::from_json(v1).unwrap().body else { panic!("goods") };
+    assert_eq!(b.restricted_purpose, None);
+    let mut w = World::with_fund();
+    w.given("intake", FUND, EventBody::GoodsReceived(b));
+    w.given("proposer", FUND, hand_out(&[("大米", 3, "袋")], "春节慰问", None));
+    assert_eq!(w.fund().goods_distributed_value, Fen::yuan(180));
+    w.state.assert_invariants();
 }

@@ -273,11 +273,12 @@ pub(crate) async fn event(State(app): State<AppState>, p: Result<Path<String>, P
 // ---------------------------------------------------------------------------
 // traces
 
-/// Where a cash gift went (docs/design.md §1.6): the fold's trace and the donor's line.
+/// Where a gift went, cash or goods (docs/design.md §1.6): the fold's trace, tagged
+/// by `kind`, and the donor's line.
 #[derive(Serialize)]
 pub(crate) struct TraceAnswer {
     #[serde(flatten)]
-    trace: fundtrail_domain::Trace,
+    trace: fundtrail_domain::GiftTrace,
     /// "your ¥520.00: ¥300.00 → P-2026-04 …, paid 2026-05-20 (ledger entry 312); …".
     summary: String,
 }
@@ -285,8 +286,8 @@ pub(crate) struct TraceAnswer {
 pub(crate) async fn trace(State(app): State<AppState>, p: Result<Path<String>, PathRejection>) -> Answer<TraceAnswer> {
     let id = event_id(&path(p)?)?;
     let state = app.service().read.state();
-    let trace = fundtrail_domain::trace(&state, &id)
-        .ok_or_else(|| Problem::not_found(format!("no cash donation {id} in any fund")))?;
+    let trace = fundtrail_domain::gift_trace(&state, &id)
+        .ok_or_else(|| Problem::not_found(format!("no cash or goods donation {id} in any fund")))?;
     Ok(Json(TraceAnswer { summary: trace.summary(), trace }))
 }
 

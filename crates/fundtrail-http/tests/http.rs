@@ -10,7 +10,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::*;
-use fundtrail_domain::event::{Channel, DonationReceived, ProposalClosed};
+use fundtrail_domain::event::{
+    Channel, DonationReceived, GoodsDistributed, GoodsLine, GoodsOut, GoodsReceived, ProposalClosed, PurposeDeclared,
+};
 use fundtrail_domain::{EventBody, Fen};
 use fundtrail_envelope::ActorKey;
 use fundtrail_http::ROUTES;
@@ -179,6 +181,52 @@ async fn a_fund_year_over_http(nats: bool) {
     assert_eq!(rest["next_after"], Value::Null);
     let capped = s.get_checked(&format!("/v1/funds/{fund}/donations?limit=100000"), "/v1/funds/{fund}/donations").await;
     assert_eq!(capped.json()["donations"].as_array().unwrap().len(), 3);
+
+    // Goods in kind (docs/design.md §1.6, "Goods"): a gift restricted to 助老 and an
+    // unrestricted one; a distribution with no proposal takes unrestricted goods only.
+    let declare =
+        EventBody::PurposeDeclared(PurposeDeclared { purpose: "助老".into(), description: "老年食堂".into() });
+    assert_eq!(s.submit(s.cast.in_fund(&s.cast.host, t0(), declare)).await.status, 201);
+    let goods = |quantity: u64, purpose: Option<&str>| {
+        let body = EventBody::GoodsReceived(GoodsReceived {
+            channel: Channel::NeighbourhoodMarket,
+            donor: hash(&format!("merchant-{quantity}")),
+            items: vec![GoodsLine {
+                name: "大米".into(), quantity, unit: "袋".into(), unit_value_fen: Fen::yuan(60)
+            }],
+            pledge: None,
+            restricted_purpose: purpose.map(str::to_owned),
+        });
+        s.cast.sign(&s.cast.intake, &s.cast.fund, t0(), body)
+    };
+    let (restricted_id, restricted) = goods(5, Some("助老"));
+    let (plain_id, plain) = goods(3, None);
+    assert_eq!(s.submit(restricted).await.status, 201);
+    assert_eq!(s.submit(plain).await.status, 201);
+    let hand_out = |quantity: u64| {
+        let body = EventBody::GoodsDistributed(GoodsDistributed {
+            items: vec![GoodsOut { name: "大米".into(), quantity, unit: "袋".into() }],
+            purpose: "春节慰问 困难家庭".into(),
+            proposal: None,
+            evidence: vec![],
+        });
+        s.cast.in_fund(&s.cast.proposer, t0(), body)
+    };
+    let detail = "the distribution needs 4 袋 大米; it names no proposal, so only unrestricted goods may go: 3 袋 available (5 袋 more restricted to purposes)";
+    refused(&s, hand_out(4), 422, "goods", detail).await;
+    let distributed = s.submit(hand_out(2)).await;
+    assert_eq!(distributed.status, 201);
+    let template = "/v1/donations/{id}/trace";
+    let t = s.get_checked(&format!("/v1/donations/{plain_id}/trace"), template).await.json();
+    assert_eq!((&t["kind"], &t["lines"][0]["in_stock"]), (&serde_json::json!("goods"), &serde_json::json!(1)));
+    let part = &t["lines"][0]["distributions"][0];
+    assert_eq!((part["quantity"].as_u64(), part["proposal"].is_null()), (Some(2), true));
+    assert_eq!(part["distribution"]["ledger_entry"], distributed.json()["ledger_index"]);
+    assert!(t["summary"].as_str().unwrap().starts_with("your 3 袋 大米: 2 袋 → 春节慰问 困难家庭, "), "{t}");
+    let t = s.get_checked(&format!("/v1/donations/{restricted_id}/trace"), template).await.json();
+    assert_eq!(t["summary"], "your 5 袋 大米 (restricted to 助老): 5 袋 in stock");
+    let t = s.get_checked(&format!("/v1/donations/{first_id}/trace"), template).await.json();
+    assert_eq!((&t["kind"], &t["amount_fen"]), (&serde_json::json!("cash"), &serde_json::json!(120_000)));
 
     // The event as stored: the exact envelope bytes of the ledger entry.
     let e = s.get_checked(&format!("/v1/events/{first_id}"), "/v1/events/{id}").await;

@@ -29,7 +29,8 @@ use sha2::{Digest, Sha256};
 /// 2: the event ids are one index in the state (`State::event_ids`, id → record),
 /// not a set in the state and a map in the fold.
 /// 3: purposes, pools and the allocation (`Fund::{purposes, unrestricted, restricted}`, …).
-pub const SNAPSHOT_FORMAT: u32 = 3;
+/// 4: goods in kind traced lot by lot (`Fund::goods_lots`).
+pub const SNAPSHOT_FORMAT: u32 = 4;
 /// The largest snapshot read (a corrupt length must not allocate wildly).
 pub const SNAPSHOT_BYTES_MAX: u64 = 4 << 30;
 

@@ -463,10 +463,11 @@ pub enum ActorCommand {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Where a cash gift went: its money reserved and paid for proposals (with the
-    /// payouts' ledger entries), refunded, and unspent.
+    /// Where a gift went: a cash gift's money reserved and paid for proposals (with the
+    /// payouts' ledger entries), refunded, and unspent; a goods gift's units, line by
+    /// line, handed out by distributions (with their ledger entries) and in stock.
     Trace {
-        /// The donation's event id.
+        /// The gift's event id (a donation.received or a goods.received).
         event: EventId,
         #[command(flatten)]
         conn: Conn,
@@ -968,9 +969,12 @@ fn nonempty(s: &str, what: &str) -> Result<String, String> {
 
 /// A gift's trace for people: the donor's line, then one line per part.
 pub fn print_trace(answer: &fundtrail_client::http::TraceAnswer) {
-    use fundtrail_domain::trace::AllocationState;
-    let t = &answer.trace;
+    use fundtrail_domain::trace::{AllocationState, GiftTrace};
     println!("{}", answer.summary);
+    let t = match &answer.trace {
+        GiftTrace::Cash(t) => t,
+        GiftTrace::Goods(t) => return print_goods_trace(t),
+    };
     println!(
         "  donation     {} in {} ({})",
         t.donation,
@@ -990,6 +994,36 @@ pub fn print_trace(answer: &fundtrail_client::http::TraceAnswer) {
         println!("  refunded     {}", t.refunded_fen);
     }
     println!("  unspent      {}", t.unspent_fen);
+}
+
+/// A goods gift's trace for people: per line, each distribution that took from it, then what is in stock.
+fn print_goods_trace(t: &fundtrail_domain::GoodsTrace) {
+    println!(
+        "  goods gift   {} in {} ({})",
+        t.donation,
+        t.fund,
+        t.restricted_purpose.as_deref().unwrap_or("unrestricted")
+    );
+    for l in &t.lines {
+        println!("  line {}       {} {} {}", l.line + 1, l.quantity, l.unit, l.name);
+        for d in &l.distributions {
+            let proposal = match (&d.proposal, &d.title) {
+                (Some(p), Some(title)) => format!(" for {p} {title}"),
+                (Some(p), None) => format!(" for {p}"),
+                _ => String::new(),
+            };
+            let entry = d.distribution.ledger_entry.map(|e| format!(", ledger entry {e}")).unwrap_or_default();
+            println!(
+                "    handed out {} {} → {}{proposal}, {} (distribution {}{entry})",
+                d.quantity,
+                l.unit,
+                d.purpose,
+                d.distribution.distributed_at.format("%Y-%m-%d"),
+                d.distribution.event
+            );
+        }
+        println!("    in stock   {} {}", l.in_stock, l.unit);
+    }
 }
 
 #[cfg(test)]

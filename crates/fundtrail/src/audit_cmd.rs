@@ -246,6 +246,10 @@ fn print_report(report: &Report, from_stream: bool) {
         t.gifts,
         format_yuan(t.paid_fen)
     );
+    println!(
+        "  traced       {} of {} goods gifts whole: every unit in stock or handed out ({} units in all)",
+        t.goods_whole, t.goods_gifts, t.goods_handed_out
+    );
     for fund in &report.funds {
         println!();
         print_fund(fund);

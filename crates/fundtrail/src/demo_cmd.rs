@@ -201,6 +201,11 @@ fn finish(
         let argv = [proof.as_str(), "--entry", &entry, "--donor", &donor, "--ledger", &ledger, trust[0], trust[1]];
         audit_cmd::verify_receipt(parse_args::<audit_cmd::VerifyReceiptArgs>("verify-receipt", &argv)?)?;
     }
+    if let Some(goods) = &outcome.example_goods {
+        println!();
+        println!("Where the elderly-care partner's goods (restricted to 助老) went (fundtrail trace {goods}):");
+        crate::actors_cmd::print_trace(&p.client.trace(goods)?);
+    }
     println!();
     println!("Done in {:.1} s.", started.elapsed().as_secs_f64());
     Ok(())

@@ -142,6 +142,33 @@ fn follow_the_money(url: &str, data: &Path, fund: &str) {
     assert!(cli.status.success(), "{}", text(&cli));
     assert_eq!(String::from_utf8_lossy(&cli.stdout).lines().next(), Some(line.as_str()));
 
+    // The elderly-care partner's goods, restricted to 助老, went to P-2026-07 (助老) first;
+    // the milk left over is still in stock, for 助老 only.
+    let goods = summary["example_goods"].as_str().expect("the demo's restricted goods gift").to_owned();
+    let trace = get_json(&format!("{url}/v1/donations/{goods}/trace"));
+    assert_eq!(trace["kind"], "goods");
+    assert_eq!(trace["restricted_purpose"], "助老");
+    let goods_line = trace["summary"].as_str().unwrap().to_owned();
+    assert!(
+        goods_line.starts_with(
+            "your 20 袋（10kg） 大米 (restricted to 助老): 20 袋（10kg） → 重阳节慰问独居老人32户 (P-2026-07), "
+        ),
+        "{goods_line}"
+    );
+    assert!(goods_line.contains(" | 40 箱 牛奶: 32 箱 → 重阳节慰问独居老人32户 (P-2026-07), "), "{goods_line}");
+    assert!(goods_line.ends_with("; 8 箱 in stock"), "{goods_line}");
+    assert_eq!(trace["lines"][1]["distributions"][0]["quantity"], 32);
+    assert_eq!(trace["lines"][1]["distributions"][0]["title"], "重阳节慰问独居老人");
+    let cli = fundtrail(&["trace", &goods, "--server", url]);
+    assert!(cli.status.success(), "{}", text(&cli));
+    let printed = String::from_utf8_lossy(&cli.stdout).into_owned();
+    assert_eq!(printed.lines().next(), Some(goods_line.as_str()));
+    assert!(
+        printed.contains("handed out 32 箱 → 重阳节慰问独居老人32户 for P-2026-07 重阳节慰问独居老人"),
+        "{printed}"
+    );
+    assert!(printed.contains("in stock   8 箱"), "{printed}");
+
     let vkey = std::fs::read_to_string(data.join("log.vkey")).unwrap();
     let log = fundtrail_ledger::LogVerifier::from_vkey(vkey.trim()).unwrap();
     let source = fundtrail_audit::open_source(&format!("{url}/ledger")).unwrap();
@@ -151,8 +178,11 @@ fn follow_the_money(url: &str, data: &Path, fund: &str) {
     let gifts: Vec<_> = report.state.funds[&fund_id].donations.keys().cloned().collect();
     assert!(gifts.len() > 400, "{} gifts", gifts.len());
     assert_eq!(report.traces.whole, report.traces.gifts);
-    for gift in gifts {
-        let ours = fundtrail_domain::trace(&report.state, &gift).unwrap();
+    assert_eq!(report.traces.goods_whole, report.traces.goods_gifts);
+    assert!(report.traces.goods_gifts >= 37, "{:?}", report.traces);
+    let goods_gifts = report.state.funds[&fund_id].goods_lots.gifts.keys().cloned();
+    for gift in gifts.into_iter().chain(goods_gifts) {
+        let ours = fundtrail_domain::gift_trace(&report.state, &gift).unwrap();
         let mut served = get_json(&format!("{url}/v1/donations/{gift}/trace"));
         assert_eq!(served["summary"].as_str(), Some(ours.summary().as_str()));
         served.as_object_mut().unwrap().remove("summary");
@@ -259,7 +289,7 @@ fn traces_are_identical_on_two_replicas() {
     let report = fundtrail_audit::verify_ledger(source.as_ref(), &log, options).unwrap();
     let mut gifts = 0;
     for fund in report.state.funds.values() {
-        for gift in fund.donations.keys() {
+        for gift in fund.donations.keys().chain(fund.goods_lots.gifts.keys()) {
             let path = format!("/v1/donations/{gift}/trace");
             let (on_a, on_b) = (
                 fundtrail_testkit::web::get_text(&format!("{}{path}", a.url)),

@@ -144,7 +144,38 @@ function newFund(body, at) {
     purposes: new Map(), // name → {retired}
     unrestricted: newPool(), restricted: new Map(), // name → pool
     gifts: 0,
+    // state.rs `GoodsLots` (docs/design.md §1.6, "Goods"): each goods line a lot.
+    lots: new Map(), // "name\u0000unit" → {unrestricted: [lot], restricted: Map(purpose → [lot])}, lots by ordinal
+    lotCount: 0,
+    goodsGifts: new Map(), // gift id → {purpose, lines: [{name, unit, quantity, unit_value_fen, ordinal, handed: [{distribution, quantity}]}]}
+    distributions: new Map(), // event id → {proposal, purpose}
   };
+}
+
+/** The lots in stock of (name, unit) key `k` in `purpose`'s queue (null: unrestricted). */
+function lotQueue(f, k, purpose) {
+  const pools = f.lots.get(k);
+  if (!pools) return [];
+  return (purpose === null ? pools.unrestricted : pools.restricted.get(purpose)) || [];
+}
+
+const unitsIn = (queue) => queue.reduce((sum, lot) => sum + lot.left, 0n);
+
+/** state.rs `Fund::goods_usable`: what a distribution serving `purpose` may take of key `k`, and what it may not. */
+function goodsUsable(f, k, purpose) {
+  const pools = f.lots.get(k);
+  if (!pools) return { restricted: 0n, unrestricted: 0n, other: 0n };
+  const restricted = purpose === null ? 0n : unitsIn(lotQueue(f, k, purpose));
+  let all = 0n;
+  for (const queue of pools.restricted.values()) all += unitsIn(queue);
+  return { restricted, unrestricted: unitsIn(pools.unrestricted), other: all - restricted };
+}
+
+/** The purpose a distribution serves: its proposal's, or null (rules.rs `distribution_purpose`). */
+function distributionPurpose(f, proposal) {
+  if (proposal === null || proposal === undefined) return null;
+  const p = f.proposals.get(proposal);
+  return p ? p.purpose : null;
 }
 
 /** state.rs `Pool`: cash, and each gift's unspent money by ordinal (`order`: the ordinals, ascending). */
@@ -320,6 +351,49 @@ function checkCommittee(state, fund, members) {
     if (members.slice(0, i).includes(key)) throw refuse('committee', `key ${key} is listed twice in the committee`);
     if (!state.hasRole(fund, key, 'committee_member')) throw refuse('committee', `key ${key} cannot be seated: it does not hold committee_member in ${fund}`);
   });
+}
+
+/** rules.rs `receive_lots`: each line of goods gift `event` a lot, at the back of its pool's queue. */
+function receiveLots(f, event) {
+  const purpose = purposeOf(event);
+  const lines = event.body.items.map((line, i) => {
+    const k = `${line.name}\u0000${line.unit}`;
+    if (!f.lots.has(k)) f.lots.set(k, { unrestricted: [], restricted: new Map() });
+    const pools = f.lots.get(k);
+    if (purpose !== null && !pools.restricted.has(purpose)) pools.restricted.set(purpose, []);
+    const queue = purpose === null ? pools.unrestricted : pools.restricted.get(purpose);
+    const ordinal = f.lotCount;
+    f.lotCount += 1;
+    const q = BigInt(line.quantity);
+    queue.push({ ordinal, gift: event.id, line: i, left: q });
+    return { name: line.name, unit: line.unit, quantity: q, unit_value_fen: BigInt(line.unit_value_fen), ordinal, handed: [] };
+  });
+  f.goodsGifts.set(event.id, { purpose, lines });
+}
+
+/**
+ * rules.rs `distribute_lots`: per (name, unit), the lots restricted to the purpose the
+ * distribution serves first, then unrestricted lots, each queue lowest ordinal first.
+ */
+function distributeLots(f, event) {
+  const b = event.body;
+  const serves = distributionPurpose(f, b.proposal);
+  for (const [k, q] of goodsRequested(b.items)) {
+    let left = q;
+    for (const purpose of serves === null ? [null] : [serves, null]) {
+      const queue = lotQueue(f, k, purpose);
+      while (left > 0n && queue.length > 0) {
+        const lot = queue[0];
+        const take = left < lot.left ? left : lot.left;
+        lot.left -= take;
+        if (lot.left === 0n) queue.shift();
+        left -= take;
+        f.goodsGifts.get(lot.gift).lines[lot.line].handed.push({ distribution: event.id, quantity: take });
+      }
+    }
+    console.assert(left === 0n, 'the usable lots cover the distribution');
+  }
+  f.distributions.set(event.id, { proposal: b.proposal ?? null, purpose: b.purpose });
 }
 
 function goodsRequested(items) {
@@ -522,10 +596,20 @@ function checkBody(state, event) {
       text('purpose', b.purpose, TEXT_CHARS_MAX);
       evidence(b.evidence);
       if (b.proposal !== null && b.proposal !== undefined && !f.proposals.has(b.proposal)) throw refuse('proposal', `unknown proposal ${b.proposal} in ${fund}`);
+      // Restricted goods are honoured (docs/design.md §1.6, "Goods").
+      const serves = distributionPurpose(f, b.proposal);
       for (const [k, requested] of goodsRequested(b.items)) {
         const [name, unit] = k.split('\u0000');
         const onHand = f.goods.has(k) ? f.goods.get(k).quantity : 0n;
-        if (requested > onHand) throw refuse('goods', `only ${onHand} ${unit} of ${name} on hand, ${requested} requested`);
+        const u = goodsUsable(f, k, serves);
+        if (requested <= u.restricted + u.unrestricted) continue;
+        if (u.other === 0n) throw refuse('goods', `only ${onHand} ${unit} of ${name} on hand, ${requested} requested`);
+        const what = b.proposal === null || b.proposal === undefined
+          ? `the distribution needs ${requested} ${unit} ${name}; `
+          : `the distribution for ${b.proposal} needs ${requested} ${unit} ${name}; `;
+        throw refuse('goods', what + (serves !== null
+          ? `${serves} has ${u.restricted} ${unit} restricted and ${u.unrestricted} ${unit} unrestricted available (${u.other} ${unit} more restricted to other purposes)`
+          : `${b.proposal === null || b.proposal === undefined ? 'it names no proposal' : 'its proposal serves no purpose'}, so only unrestricted goods may go: ${u.unrestricted} ${unit} available (${u.other} ${unit} more restricted to purposes)`));
       }
       return;
     }
@@ -687,6 +771,7 @@ function applyFund(f, event) {
       const ch = channelOf(f, b.channel);
       ch.goods = add(ch.goods, total);
       ch.donations += 1;
+      receiveLots(f, event);
       return;
     }
     case 'donation.reversed': {
@@ -760,6 +845,7 @@ function applyFund(f, event) {
         stock.value = sub(stock.value, value);
         f.goodsDistributedValue = add(f.goodsDistributedValue, value);
       }
+      distributeLots(f, event);
       return;
     case 'proposal.closed': {
       const p = f.proposals.get(b.proposal);

@@ -1,8 +1,10 @@
-// Where a cash gift went, read from the browser's own replay (rules.js, "the allocation";
-// docs/design.md §1.6 "The trace"): its paid parts in the order they were paid (proposal,
-// payout, ledger entry), then its reserved parts by proposal id, refunded and unspent.
-// The same shape as the server's GET /v1/donations/{id}/trace (schemas/openapi.json
-// `Trace`), amounts as BigInt fen, so the page can say whether the two agree.
+// Where a gift went, read from the browser's own replay (rules.js, "the allocation";
+// docs/design.md §1.6 "The trace"): a cash gift's paid parts in the order they were paid
+// (proposal, payout, ledger entry), then its reserved parts by proposal id, refunded and
+// unspent; a goods gift's lines, each with the distributions that took from it in stream
+// order and what is still in stock (§1.6 "Goods"). The same shape as the server's
+// GET /v1/donations/{id}/trace (schemas/openapi.json `Trace`, `GoodsTrace`), amounts and
+// quantities as BigInt, so the page can say whether the two agree.
 
 /**
  * What the replay saw of each event, for the parts of a trace the fold's state does not
@@ -33,11 +35,12 @@ const checkedAdd = (a, b) => {
 };
 
 /**
- * The trace of cash gift `donation` in the replayed `state` (a rules.js `RulesState`), or
- * null when no fund has a cash gift with that id.
+ * The trace of gift `donation` (cash or goods) in the replayed `state` (a rules.js
+ * `RulesState`), or null when no fund has a gift with that id.
  */
 export function giftTrace(state, donation, index) {
   for (const [fundId, f] of state.funds) {
+    if (f.goodsGifts && f.goodsGifts.has(donation)) return goodsTrace(fundId, f, donation, index);
     const d = f.donations.get(donation);
     if (!d) continue;
     const title = (p) => index.titles.get(`${fundId}\u0000${p}`) ?? '';
@@ -63,7 +66,7 @@ export function giftTrace(state, donation, index) {
     const pool = d.purpose === null || d.purpose === undefined ? f.unrestricted : f.restricted.get(d.purpose);
     const queued = pool.unspent.get(d.ordinal);
     const trace = {
-      fund: fundId, donation, amount_fen: d.amount, restricted_purpose: d.purpose ?? null,
+      kind: 'cash', fund: fundId, donation, amount_fen: d.amount, restricted_purpose: d.purpose ?? null,
       received_at: index.events.get(donation)?.occurred_at ?? null,
       allocations, refunded_fen: d.refunded, unspent_fen: queued ? queued.amount : 0n,
     };
@@ -72,6 +75,33 @@ export function giftTrace(state, donation, index) {
     return trace;
   }
   return null;
+}
+
+/** A goods gift's trace (trace.rs `goods_trace`): line by line, its distributions, then what is in stock. */
+function goodsTrace(fundId, f, donation, index) {
+  const gift = f.goodsGifts.get(donation);
+  const lines = gift.lines.map((l, i) => {
+    const pools = f.lots.get(`${l.name}\u0000${l.unit}`);
+    const queue = (gift.purpose === null ? pools.unrestricted : pools.restricted.get(gift.purpose)) || [];
+    const lot = queue.find((x) => x.ordinal === l.ordinal);
+    const distributions = l.handed.map((h) => {
+      const seen = index.events.get(h.distribution);
+      const d = f.distributions.get(h.distribution);
+      const title = d.proposal === null ? null : (index.titles.get(`${fundId}\u0000${d.proposal}`) ?? '');
+      return {
+        distribution: { event: h.distribution, sequence: seen.index + 1n, ledger_entry: seen.index, distributed_at: seen.occurred_at },
+        proposal: d.proposal, title, purpose: d.purpose, quantity: h.quantity,
+      };
+    });
+    const inStock = lot ? lot.left : 0n;
+    const whole = distributions.reduce((sum, d) => sum + d.quantity, inStock);
+    if (whole !== l.quantity) throw new Error(`line ${i} of goods gift ${donation} sums to ${whole}, not its ${l.quantity}`);
+    return { line: i, name: l.name, unit: l.unit, quantity: l.quantity, unit_value_fen: l.unit_value_fen, distributions, in_stock: inStock };
+  });
+  return {
+    kind: 'goods', fund: fundId, donation, restricted_purpose: gift.purpose,
+    received_at: index.events.get(donation)?.occurred_at ?? null, lines,
+  };
 }
 
 /** Rust orders proposal ids (Strings) by their UTF-8 bytes. */
@@ -132,6 +162,18 @@ export function traceToJson(trace) {
 /** The inverse of traceToJson. */
 export function traceFromJson(json) {
   const fen = (v) => BigInt(v);
+  if (json.kind === 'goods') {
+    return {
+      ...json,
+      lines: json.lines.map((l) => ({
+        ...l, quantity: fen(l.quantity), unit_value_fen: fen(l.unit_value_fen), in_stock: fen(l.in_stock),
+        distributions: l.distributions.map((d) => ({
+          ...d, quantity: fen(d.quantity),
+          distribution: { ...d.distribution, sequence: fen(d.distribution.sequence), ledger_entry: fen(d.distribution.ledger_entry) },
+        })),
+      })),
+    };
+  }
   return {
     ...json, amount_fen: fen(json.amount_fen), refunded_fen: fen(json.refunded_fen), unspent_fen: fen(json.unspent_fen),
     allocations: json.allocations.map((a) => ({

@@ -292,6 +292,35 @@ test('an early gift\'s trace on My donation: the payouts that spent it, fen by f
   await shots('my-donation-trace');
 });
 
+test('a goods gift\'s trace on My donation: restricted to 助老, handed out for P-2026-07, as the server traces it', async () => {
+  // The elderly-care partner's goods (summary.json `example_goods`), opened with its donor file.
+  const receipts = join(data, 'receipts');
+  const chosen = readdirSync(receipts).filter((n) => n.endsWith('.donor.json'))
+    .map((n) => JSON.parse(readFileSync(join(receipts, n), 'utf8'))).find((d) => d.event === summary.example_goods);
+  assert.ok(chosen, 'the demo keeps the goods donor\'s file');
+  const { ledger_index: index } = await getJson(`/v1/events/${chosen.event}`);
+  await open(`#/my/${index}/${b64urlEncode(b64decode(chosen.salt))}/${encodeURIComponent(chosen.donor_reference)}`);
+  const result = await checks();
+  assert.ok(result.every((c) => c.state === 'ok'), JSON.stringify(result));
+  await page.waitForSelector('#trace-server, #my-trace .error', { timeout: 60_000 })
+    .catch(async (e) => assert.fail(`${e.message}\n${await page.locator('#main').innerText()}`));
+  assert.doesNotMatch(await page.locator('#my-trace').innerText(), /\[object |undefined|NaN/);
+  const server = await getJson(`/v1/donations/${chosen.event}/trace`);
+  assert.equal(server.kind, 'goods');
+  const line = await page.locator('#trace-line').innerText();
+  assert.ok(line.startsWith('您的 20 袋（10kg） 大米（限定用于 助老）：20 袋（10kg） → 重阳节慰问独居老人32户（P-2026-07），'), line);
+  assert.ok(line.endsWith('；8 箱 库存中'), line);
+  assert.ok((await page.locator('#trace-line-other').innerText()).startsWith('your 20 袋（10kg） 大米 (restricted to 助老): '));
+  const rows = await page.locator('#trace-table tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((c) => c.innerText)));
+  const expected = server.lines.flatMap((l) => [
+    ...l.distributions.map((d) => [l.name, '已发放', `${d.quantity} ${l.unit}`, d.purpose, `${d.proposal} ${d.title}`, `#${d.distribution.ledger_entry}`]),
+    ...(l.in_stock > 0 ? [[l.name, '库存中', `${l.in_stock} ${l.unit}`, '—', '—', '—']] : []),
+  ]);
+  assert.deepEqual(rows.map((r) => [r[0], r[1], r[2], r[3], r[4], r[6]]), expected);
+  assert.equal(await page.locator('#trace-server').innerText(), '✓ 与服务器给出的去向一致');
+  await shots('my-donation-goods-trace');
+});
+
 test('a tampered receipt is refused with the reason', async () => {
   const link = receiptLink();
   // Another donor's reference: the commitment does not open.

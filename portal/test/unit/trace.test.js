@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TraceIndex, giftTrace, traceDifference, traceFromJson, traceToJson } from '../../src/core/trace.js';
-import { traceLine, traceRows } from '../../src/traceview.js';
+import { goodsRows, traceLine, traceRows } from '../../src/traceview.js';
 
 const GIFT = '019ba5a1-c100-7869-821c-8124ac303943';
 const PAYOUT = '019e4a10-0000-7000-8000-000000000001';
@@ -32,7 +32,7 @@ test('a gift is traced from the replayed state: paid parts with their payout and
   const { state, index } = replayed();
   const trace = giftTrace(state, GIFT, index);
   assert.deepEqual(trace, {
-    fund: 'xihu-jiedao', donation: GIFT, amount_fen: 52000n, restricted_purpose: null, received_at: '2026-03-01T02:00:00Z',
+    kind: 'cash', fund: 'xihu-jiedao', donation: GIFT, amount_fen: 52000n, restricted_purpose: null, received_at: '2026-03-01T02:00:00Z',
     allocations: [
       { proposal: 'P-2026-04', title: '楼道照明与适老化改造', amount_fen: 30000n, state: 'paid', payout: { event: PAYOUT, sequence: 313n, ledger_entry: 312n, paid_at: '2026-05-20T02:00:00Z' } },
       { proposal: 'P-2026-07', title: '重阳节敬老活动', amount_fen: 22000n, state: 'reserved', payout: null },
@@ -106,4 +106,52 @@ test('the restricted-gifts vector: every trace is whole and the traces add up to
     assert.equal(a.payout.sequence, a.payout.ledger_entry + 1n);
     assert.equal(index.events.get(a.payout.event).index, a.payout.ledger_entry);
   }
+});
+
+const GOODS = '019ba5a1-c100-7869-821c-8124ac303944';
+const HANDED = '019e4a10-0000-7000-8000-000000000002';
+
+/** A replayed goods gift as rules.js keeps it: 50 袋 大米 restricted to 助老, 30 handed out for P-2026-08, 20 in stock. */
+function replayedGoods() {
+  const index = new TraceIndex();
+  index.see(6n, { id: GOODS, type: 'goods.received', fund: 'xihu-jiedao', occurred_at: '2026-10-06T02:00:00Z', body: {} });
+  index.see(9n, { id: 'p8', type: 'proposal.submitted', fund: 'xihu-jiedao', occurred_at: '2026-10-07T02:00:00Z', body: { proposal: 'P-2026-08', title: '冬季独居老人取暖设备' } });
+  index.see(412n, { id: HANDED, type: 'goods.distributed', fund: 'xihu-jiedao', occurred_at: '2026-10-20T02:00:00Z', body: {} });
+  const fund = {
+    donations: new Map(), proposals: new Map(), unrestricted: { unspent: new Map(), order: [] }, restricted: new Map(),
+    goodsGifts: new Map([[GOODS, { purpose: '助老', lines: [{ name: '大米', unit: '袋', quantity: 50n, unit_value_fen: 6000n, ordinal: 0, handed: [{ distribution: HANDED, quantity: 30n }] }] }]]),
+    lots: new Map([['大米\u0000袋', { unrestricted: [], restricted: new Map([['助老', [{ ordinal: 0, gift: GOODS, line: 0, left: 20n }]]]) }]]),
+    distributions: new Map([[HANDED, { proposal: 'P-2026-08', purpose: '重阳节 慰问独居老人' }]]),
+  };
+  return { state: { funds: new Map([['xihu-jiedao', fund]]) }, index, fund };
+}
+
+test('a goods gift is traced line by line: its distributions with their ledger entry, then what is in stock', () => {
+  const { state, index } = replayedGoods();
+  const trace = giftTrace(state, GOODS, index);
+  assert.deepEqual(trace, {
+    kind: 'goods', fund: 'xihu-jiedao', donation: GOODS, restricted_purpose: '助老', received_at: '2026-10-06T02:00:00Z',
+    lines: [{
+      line: 0, name: '大米', unit: '袋', quantity: 50n, unit_value_fen: 6000n, in_stock: 20n,
+      distributions: [{
+        distribution: { event: HANDED, sequence: 413n, ledger_entry: 412n, distributed_at: '2026-10-20T02:00:00Z' },
+        proposal: 'P-2026-08', title: '冬季独居老人取暖设备', purpose: '重阳节 慰问独居老人', quantity: 30n,
+      }],
+    }],
+  });
+  assert.deepEqual(traceFromJson(traceToJson(trace)), trace);
+  assert.equal(traceLine(trace, 'zh-CN'), '您的 50 袋 大米（限定用于 助老）：30 袋 → 重阳节 慰问独居老人（P-2026-08），2026-10-20（账本第 412 条）；20 袋 库存中');
+  assert.equal(traceLine(trace, 'en'), 'your 50 袋 大米 (restricted to 助老): 30 袋 → 重阳节 慰问独居老人 (P-2026-08), 2026-10-20 (ledger entry 412); 20 袋 in stock');
+  assert.deepEqual(goodsRows(trace).map((r) => [r.state, r.quantity, r.entry]), [['handed', 30n, 412n], ['in_stock', 20n, null]]);
+  // The server's answer (JSON numbers) agrees; a different quantity is named.
+  const server = JSON.parse(JSON.stringify(traceToJson(trace)).replace(/"(\d+)"/g, '$1'));
+  assert.equal(traceDifference(trace, server), null);
+  server.lines[0].in_stock = 19;
+  assert.equal(traceDifference(trace, server), 'lines[0].in_stock: here 20, server 19');
+});
+
+test('a goods line whose parts do not sum to it is an error', () => {
+  const { state, index, fund } = replayedGoods();
+  fund.goodsGifts.get(GOODS).lines[0].quantity = 51n;
+  assert.throws(() => giftTrace(state, GOODS, index), /sums to 50, not its 51/);
 });

@@ -163,6 +163,7 @@ pub fn summary(
         "merchants": o.merchants.len(), "goods_lines": o.goods_lines,
         "receipts_issued": o.receipts_issued, "receipts_voided": o.receipts_voided,
         "disclosures": o.disclosures,
+        "example_goods": o.example_goods,
         "example_receipt": receipt.map(|r| json!({
             "event": r.event, "index": r.index, "receipt": r.proof, "entry": r.entry, "donor": r.donor_reference,
             "portal_link": link,

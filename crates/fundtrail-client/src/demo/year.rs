@@ -221,6 +221,8 @@ const GOODS: [(&str, &str, i64); 10] = [
 #[derive(Default)]
 pub struct Outcome {
     pub example_donation: Option<EventId>,
+    /// The elderly-care partner's goods restricted to [`ELDERLY`], traced to the 重阳节 visits.
+    pub example_goods: Option<EventId>,
     pub example_donor: String,
     pub merchants: BTreeSet<String>,
     pub market_gifts: u32,
@@ -389,6 +391,29 @@ fn income(a: &mut Agenda, rng: &mut Rng) {
         p.post(&c.treasurer, EventBody::ReceiptIssued(ReceiptIssued { donation, receipt_no: number }))?;
         s.out.receipts_voided += 1;
         s.out.receipts_issued += 1;
+        Ok(())
+    });
+    // The elderly-care partner gives goods for the 重阳节 visits, restricted to 助老
+    // against its pledge: they go to P-2026-07 first and never to anything else.
+    a.at(bj(10, 6, 10), "颐康养老服务中心 定向捐赠助老物资（重阳节）", |s, c, p| {
+        let (commitment, donor) = p.donor(&partner_ref(ELDERLY_PARTNER))?;
+        let line = |name: &str, unit: &str, quantity: u64, value: i64| GoodsLine {
+            name: name.into(),
+            quantity,
+            unit: unit.into(),
+            unit_value_fen: Fen::new(value).expect("small"),
+        };
+        let body = EventBody::GoodsReceived(GoodsReceived {
+            channel: Channel::SpaceForService,
+            donor: commitment,
+            items: vec![line("大米", "袋（10kg）", 20, 6_000), line("牛奶", "箱", 40, 5_500)],
+            pledge: Some(plid(&format!("PL-2026-{:02}", ELDERLY_PARTNER + 1))),
+            restricted_purpose: Some(ELDERLY.to_owned()),
+        });
+        let ids = p.batch(vec![Job { key: &c.intake, fund: p.fund.clone(), body, donor: Some(donor) }])?;
+        s.out.example_goods = Some(ids[0].clone());
+        s.out.goods_gifts += 1;
+        s.out.goods_lines += 2;
         Ok(())
     });
     for (month, day) in [(4, 3), (7, 3), (10, 9), (12, 30)] {
@@ -1003,6 +1028,23 @@ fn spending(a: &mut Agenda) {
     a.at(bj(12, 8, 10), "P-2026-08 第一批采购 ¥9,000", |_, c, p| {
         pay(c, p, "P-2026-08", 9_000, "BANK-20261208-008", "P-2026-08 第一批电暖器采购发票")
     });
+    a.at(bj(12, 20, 10), "冬至 物资发放被规则拒绝：助老定向物资须用于助老提案", |_, c, p| {
+        // All the milk on hand, for no proposal: more than the unrestricted milk.
+        let f = p.fund_state();
+        let on_hand = f.goods.get("牛奶").and_then(|u| u.get("箱")).map_or(0, |s| s.quantity);
+        if f.goods_usable("牛奶", "箱", None).other == 0 {
+            anyhow::bail!("the demo expects milk restricted to {ELDERLY} in stock by December");
+        }
+        let body = EventBody::GoodsDistributed(GoodsDistributed {
+            items: vec![GoodsOut { name: "牛奶".into(), quantity: on_hand, unit: "箱".into() }],
+            purpose: "冬至送温暖 独居老人40户".into(),
+            proposal: None,
+            evidence: vec![doc("冬至送温暖 物资签收表")],
+        });
+        let refusal = p.refused(&c.proposer, body)?;
+        println!("    refused, as the rules require: {refusal}");
+        Ok(())
+    });
     a.at(bj(12, 21, 10), "冬至 送温暖", |s, c, p| {
         distribute(s, c, p, &[("毛巾", 40), ("保温杯", 40), ("挂面", 20)], "冬至送温暖 独居老人40户", None)
     });
@@ -1033,7 +1075,9 @@ fn spending(a: &mut Agenda) {
     a.at(bj(12, 28, 10), "P-2026-09 结项", |_, c, p| close(c, p, "P-2026-09", "公示材料已印制张贴"));
 }
 
-/// Hands out what is on hand of each good (up to the wanted number), in whatever units it came in.
+/// Hands out what is on hand of each good (up to the wanted number) that the distribution
+/// may take — goods restricted to its proposal's purpose and unrestricted goods — in
+/// whatever units it came in.
 fn distribute(
     s: &mut Story,
     c: &Cast,
@@ -1043,10 +1087,14 @@ fn distribute(
     proposal: Option<&str>,
 ) -> Result<()> {
     let mut items = Vec::new();
+    let f = p.fund_state();
+    let serves = proposal.and_then(|id| f.proposals.get(&pid(id))).and_then(|x| x.purpose.as_deref());
     for (name, quantity) in wanted {
-        let Some(units) = p.fund_state().goods.get(*name) else { continue };
-        for (unit, stock) in units {
-            let give = (*quantity).min(stock.quantity);
+        let Some(units) = f.goods.get(*name) else { continue };
+        for unit in units.keys() {
+            // Only what the rules let this distribution take (docs/design.md §1.6, "Goods").
+            let usable = f.goods_usable(name, unit, serves);
+            let give = (*quantity).min(usable.restricted + usable.unrestricted);
             if give > 0 {
                 items.push(GoodsOut { name: (*name).into(), quantity: give, unit: unit.clone() });
             }

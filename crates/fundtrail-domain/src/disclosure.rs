@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::accounts::{year_report, YearReport, UNRESTRICTED};
-use crate::event::{CitedIncome, DisclosureAccounts};
+use crate::event::{Channel, CitedIncome, DisclosureAccounts};
 use crate::ids::FundId;
 use crate::money::Fen;
 use crate::refusal::Refusal;
@@ -66,36 +66,47 @@ pub fn expected_citation(id: &FundId, fund: &Fund, period_end: &DateTime<Utc>) -
     Ok(citation(&year_report(id, fund, cited_year(period_end))?))
 }
 
-/// Every figure of a citation by name, in the order they are checked: totals first,
-/// then income and goods by channel, spending and net assets by purpose. Names are
-/// the JSON paths of the body, e.g. `income[direct].restricted[助老]`.
-pub fn figures(cited: &DisclosureAccounts) -> Vec<(String, Fen)> {
-    let mut out = vec![
-        ("income_unrestricted_fen".to_owned(), cited.income_unrestricted_fen),
-        ("income_restricted_fen".to_owned(), cited.income_restricted_fen),
-    ];
-    for (section, by_channel) in [("income", &cited.income), ("goods_income", &cited.goods_income)] {
+/// Where a figure sits in the order figures are checked: section (totals, income,
+/// goods income, spending, net assets), then channel (catalogue order), then
+/// unrestricted before each purpose (by the bytes of its name).
+pub type FigureKey = (u8, Option<Channel>, Option<String>);
+
+/// Every figure of a citation, keyed in the order they are checked, with its name: the
+/// JSON path of the body, e.g. `income[direct].restricted[助老]`.
+pub fn figures(cited: &DisclosureAccounts) -> BTreeMap<FigureKey, (String, Fen)> {
+    let mut out = BTreeMap::new();
+    out.insert((0, None, None), ("income_unrestricted_fen".to_owned(), cited.income_unrestricted_fen));
+    out.insert((1, None, None), ("income_restricted_fen".to_owned(), cited.income_restricted_fen));
+    for (rank, section, by_channel) in [(2, "income", &cited.income), (3, "goods_income", &cited.goods_income)] {
         for (channel, line) in by_channel {
-            out.push((format!("{section}[{}].unrestricted_fen", channel.as_str()), line.unrestricted_fen));
+            let ch = channel.as_str();
+            out.insert(
+                (rank, Some(*channel), None),
+                (format!("{section}[{ch}].unrestricted_fen"), line.unrestricted_fen),
+            );
             for (purpose, fen) in &line.restricted {
-                out.push((format!("{section}[{}].restricted[{purpose}]", channel.as_str()), *fen));
+                let name = format!("{section}[{ch}].restricted[{purpose}]");
+                out.insert((rank, Some(*channel), Some(purpose.clone())), (name, *fen));
             }
         }
     }
-    out.push(("spending_unrestricted_fen".to_owned(), cited.spending_unrestricted_fen));
-    for (purpose, fen) in &cited.spending_restricted {
-        out.push((format!("spending_restricted[{purpose}]"), *fen));
-    }
-    out.push(("net_assets_unrestricted_fen".to_owned(), cited.net_assets_unrestricted_fen));
-    for (purpose, fen) in &cited.net_assets_restricted {
-        out.push((format!("net_assets_restricted[{purpose}]"), *fen));
+    let by_purpose = [
+        (4, "spending", cited.spending_unrestricted_fen, &cited.spending_restricted),
+        (5, "net_assets", cited.net_assets_unrestricted_fen, &cited.net_assets_restricted),
+    ];
+    for (rank, section, unrestricted, restricted) in by_purpose {
+        out.insert((rank, None, None), (format!("{section}_unrestricted_fen"), unrestricted));
+        for (purpose, fen) in restricted {
+            out.insert((rank, None, Some(purpose.clone())), (format!("{section}_restricted[{purpose}]"), *fen));
+        }
     }
     out
 }
 
 /// The rule: the year cited is the year the period ends in, and every figure equals the
-/// fold's; a figure either side leaves out is zero. The first difference is refused,
-/// naming the figure, what the disclosure states and what the accounts give.
+/// fold's; a figure either side leaves out is zero. The first difference, in the order
+/// of [`FigureKey`], is refused, naming the figure, what the disclosure states and what
+/// the accounts give.
 pub fn check_citation(
     id: &FundId,
     fund: &Fund,
@@ -107,18 +118,16 @@ pub fn check_citation(
         return Err(Refusal::DisclosureAccountsYear { stated: stated.year, expected: actual.year });
     }
     let stated_figures = figures(stated);
-    let actual_figures = figures(&actual);
-    let actual_by_name: BTreeMap<&str, Fen> = actual_figures.iter().map(|(n, f)| (n.as_str(), *f)).collect();
-    let stated_by_name: BTreeMap<&str, Fen> = stated_figures.iter().map(|(n, f)| (n.as_str(), *f)).collect();
-    // Actual figures first (in their order), then any the disclosure adds.
-    let names = actual_figures.iter().chain(stated_figures.iter()).map(|(n, _)| n.as_str());
-    for name in names {
-        let stated_fen = stated_by_name.get(name).copied().unwrap_or(Fen::ZERO);
-        let actual_fen = actual_by_name.get(name).copied().unwrap_or(Fen::ZERO);
+    let mut all = figures(&actual);
+    for (key, (name, _)) in &stated_figures {
+        all.entry(key.clone()).or_insert_with(|| (name.clone(), Fen::ZERO));
+    }
+    for (key, (name, actual_fen)) in all {
+        let stated_fen = stated_figures.get(&key).map_or(Fen::ZERO, |(_, fen)| *fen);
         if stated_fen != actual_fen {
             return Err(Refusal::DisclosureAccountsMismatch {
                 year: actual.year,
-                figure: name.to_owned(),
+                figure: name,
                 stated: stated_fen,
                 actual: actual_fen,
             });

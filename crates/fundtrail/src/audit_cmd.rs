@@ -246,6 +246,11 @@ fn print_report(report: &Report, from_stream: bool) {
         t.gifts,
         format_yuan(t.paid_fen)
     );
+    let d = &report.disclosures;
+    println!(
+        "  disclosures  {} replayed, {} citing their year's accounts: every stated total and cited figure equals this replay's at its entry",
+        d.published, d.citing_accounts
+    );
     for fund in &report.funds {
         println!();
         print_fund(fund);

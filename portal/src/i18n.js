@@ -201,6 +201,8 @@ export const STRINGS = {
   'my.trace.replaying': ['正在本浏览器中重放账本，计算您这笔捐款的去向…', 'Replaying the ledger in this browser to trace your gift…'],
   'my.trace.agree': ['✓ 与服务器给出的去向一致', '✓ The server\'s trace agrees'],
   'my.trace.differ': ['✗ 服务器给出的去向与本浏览器的计算不同：{detail}', '✗ The server\'s trace differs from this browser\'s: {detail}'],
+  'my.trace.as_of': ['比较时双方均基于账本前 {size} 条。', 'Both traces compared at the first {size} ledger entries.'],
+  'my.trace.ahead': ['服务器的去向基于账本前 {size} 条，本浏览器只核验到 {verified} 条（最新签名的检查点）；新的检查点覆盖后即可比较。', 'The server\'s trace reflects the first {size} ledger entries; this browser verified {verified} (the latest signed checkpoint): they can be compared once a checkpoint covers them.'],
   'my.trace.no_server': ['服务器未提供去向（{detail}）；以上为本浏览器的计算结果。', 'The server gives no trace ({detail}); the above is this browser\'s own.'],
   'my.trace.failed': ['无法在本浏览器中计算去向：{detail}', 'Could not trace the gift in this browser: {detail}'],
   'my.trace.goods': ['实物捐赠暂不追踪去向。', 'Goods in kind are not traced yet.'],

@@ -221,8 +221,8 @@ export async function openEnvelope(envelopeBytes, ring) {
 /**
  * Verifies the ledger read through `read(path, bytesMax)` against the log key `log`
  * (from ledger.parseVkey). Options: previous ({origin, size, root}) — the last
- * checkpoint this verifier saw; progress(done, total); onEvent(index, opened) —
- * called for each verified event.
+ * checkpoint this verifier saw; progress(done, total); onEvent(index, opened, rules) —
+ * called for each verified event, once the replayed state `rules` has applied it.
  */
 export async function verifyLedger(read, log, options = {}) {
   const { previous = null, progress = () => {}, onEvent = null } = options;
@@ -349,7 +349,7 @@ export async function verifyLedger(read, log, options = {}) {
       }
       // The fold learns a key only from an event it applied (Fold::cache_new_key).
       if (applied === 'applied') ring.learn(opened.event);
-      if (onEvent) onEvent(index, opened);
+      if (onEvent) onEvent(index, opened, rules);
     }
     progress(chain.nextIndex, size);
   }

@@ -247,7 +247,7 @@ fn disclosure_body(b: &LedgerBuilder, tamper: impl FnOnce(&mut DisclosureAccount
         period_end: end,
         totals: fundtrail_domain::rules::totals_of(f).unwrap(),
         report: hash("report"),
-        accounts: Some(accounts),
+        accounts: Some(Box::new(accounts)),
     })
 }
 

@@ -374,7 +374,7 @@ fn disclosure(b: &LedgerBuilder, tamper: impl FnOnce(&mut DisclosureAccounts)) -
         period_end: end,
         totals: fundtrail_domain::rules::totals_of(state).unwrap(),
         report: hash("report"),
-        accounts: Some(accounts),
+        accounts: Some(Box::new(accounts)),
     })
 }
 

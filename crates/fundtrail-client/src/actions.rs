@@ -162,7 +162,7 @@ pub fn disclose(
         period_end: to,
         totals: totals.clone(),
         report,
-        accounts: Some(accounts.clone()),
+        accounts: Some(Box::new(accounts.clone())),
     });
     let posted = sign_and_post(client, key, fund, at, body)
         .context("the fund's figures may have changed since they were read: run disclose again")?;

@@ -679,8 +679,8 @@ catalogue! {
             totals: DisclosureTotals,
             report: Sha256Hex,
             /// The accounts it cites (v2, required); `None` for a v1 disclosure, which
-            /// cited none.
-            accounts: Option<DisclosureAccounts>,
+            /// cited none. Boxed: most events are small.
+            accounts: Option<Box<DisclosureAccounts>>,
         },
     }
     /// An auditor's opinion on a year of the fund.

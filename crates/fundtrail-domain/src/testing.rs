@@ -180,7 +180,9 @@ impl World {
             period_end,
             totals: crate::rules::totals_of(self.fund()).expect("in range"),
             report: hash(report),
-            accounts: Some(crate::disclosure::expected_citation(&fund, self.fund(), &period_end).expect("in range")),
+            accounts: Some(Box::new(
+                crate::disclosure::expected_citation(&fund, self.fund(), &period_end).expect("in range"),
+            )),
         })
     }
 

@@ -686,7 +686,7 @@ fn disclosure_totals_must_equal_the_fold() {
             period_end: end,
             totals,
             report: hash("r"),
-            accounts: Some(accounts.clone()),
+            accounts: Some(Box::new(accounts.clone())),
         })
     };
     let end = w.now;

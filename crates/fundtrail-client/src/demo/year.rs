@@ -1109,7 +1109,7 @@ fn disclose(
         period_end: end,
         totals: p.totals(),
         report: doc(&format!("西湖街道社区发展基金 {name} 收支公示")),
-        accounts: Some(p.accounts_citation(&end)),
+        accounts: Some(Box::new(p.accounts_citation(&end))),
     });
     let member = &c.committee[4];
     p.post(member, body)?;

@@ -516,14 +516,14 @@ def main():
     gifts = list(follower.replay.gifts)
     if args.print_traces:
         for g in gifts:
-            print(json.dumps(follower.replay.trace(g), ensure_ascii=False))
+            print(json.dumps(follower.replay.trace(follower.replay.gifts[g]), ensure_ascii=False))
         return 0
     traces = []
     try:
         for g in gifts:
             theirs = server_trace(base, g)
             follower.advance_to(as_of_sequence(theirs, g))
-            traces.append(follower.replay.trace(g))
+            traces.append(follower.replay.trace(follower.replay.gifts[g]))
             compare(f"trace {g} (at ledger size {follower.position})", traces[-1], theirs)
     except Difference as e:
         print(f"allocation_check: DIFFERENT: {e}", file=sys.stderr)

@@ -470,6 +470,7 @@ async function disclosuresPage(fund) {
           h('p', {}, t('disclosures.published_at'), ' ', formatDate(e.event.occurred_at)),
           figures([[t('cash.received'), formatFen(tt.received_fen)], [t('cash.refunded'), formatFen(tt.refunded_fen)], [t('cash.reserved'), formatFen(tt.reserved_fen)],
             [t('cash.paid'), formatFen(tt.paid_fen)], [t('cash.available'), formatFen(tt.available_fen)], [t('channels.goods'), formatFen(tt.goods_received_value_fen)]]),
+          b.accounts ? citedAccounts(b.accounts) : null,
           h('p', {}, t('disclosures.report'), ': ', h('code', {}, shortHex(b.report))),
           signedEntry(e, (k) => labelMap.get(k)));
       })),
@@ -477,6 +478,23 @@ async function disclosuresPage(fund) {
   } catch (e) {
     published.replaceChildren(h('p', { class: 'error', role: 'alert' }, e.message));
   }
+}
+
+/**
+ * The accounts a version 2 disclosure cites (docs/design.md §1.6, "What a disclosure
+ * cites"): the verified replay accepted it, so each figure is the fund's at that entry.
+ */
+function citedAccounts(a) {
+  const byPurpose = (key, map) => Object.entries(map || {}).map(([purpose, fen]) => [t(key, { purpose }), formatFen(fen)]);
+  return h('section', { class: 'cited-accounts' }, h('h5', {}, t('disclosures.accounts', { year: a.year })),
+    figures([
+      [t('disclosures.income_unrestricted'), formatFen(a.income_unrestricted_fen)],
+      [t('disclosures.income_restricted'), formatFen(a.income_restricted_fen)],
+      [t('disclosures.spending_unrestricted'), formatFen(a.spending_unrestricted_fen)],
+      ...byPurpose('disclosures.spending_restricted', a.spending_restricted),
+      [t('disclosures.net_unrestricted'), formatFen(a.net_assets_unrestricted_fen)],
+      ...byPurpose('disclosures.net_restricted', a.net_assets_restricted),
+    ]));
 }
 
 // ---------------------------------------------------------------------------------

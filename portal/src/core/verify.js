@@ -9,7 +9,8 @@
 // generated from the Rust event catalogue); committees, votes and majorities; the money
 // (per fund: received, refunded, reserved, paid; available never negative; approvals
 // within what was requested and what is available; payouts never beyond the approval;
-// refunds within the donation); pledges, receipts, goods on hand, disclosures' totals.
+// refunds within the donation); pledges, receipts, goods on hand, disclosures' totals and
+// (v2) the year's accounts they cite (rules.js `checkCitation`).
 //
 // Envelopes and payloads are read as `fundtrail_envelope::open` reads them: strict JSON
 // (strict.js, a port of strict.rs: no duplicate key, no float, integers within ±(2^53−1)),

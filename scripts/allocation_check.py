@@ -16,8 +16,11 @@ It reads a server's public ledger the way an outside auditor would:
    of "the allocation", and computes every cash gift's trace; and goods in kind lot by
    lot (§1.6 "Goods": goods received, goods distributed), computing every goods gift's
    trace.
-3. It asks `GET /v1/donations/{id}/trace` for each gift, cash and goods, and compares
-   field by field, exiting 1 with the first difference.
+3. It asks `GET /v1/donations/{id}/trace` for each gift, cash and goods. Each answer
+   names the ledger size it reflects (`as_of_sequence`, schemas/openapi.json): the
+   replay moves forward to exactly that size (waiting, if need be, for a checkpoint that
+   covers it) and compares its own trace then, field by field, exiting 1 with the first
+   difference. So a busy server needs no quiet moment: every comparison is at one position.
 
     python3 scripts/allocation_check.py http://127.0.0.1:8080
     python3 scripts/allocation_check.py --print-traces http://127.0.0.1:8080   # no comparing
@@ -44,7 +47,8 @@ ENTRIES_PER_TILE = 256  # C2SP tlog-tiles
 ENTRY_HEADER_BYTES = 8 + 32  # index ‖ prev (schemas/ledger-entry.md)
 PAYLOAD_TYPE = "application/vnd.fundtrail.event+json"
 HTTP_TIMEOUT_S = 30
-SETTLE_ROUNDS_MAX = 60
+CHECKPOINT_WAIT_S_DEFAULT = 30.0  # for a checkpoint to cover the position an answer reflects
+CHECKPOINT_POLL_S = 0.2
 UNRESTRICTED = None  # the key of a fund's unrestricted pool
 QUANTITY_MAX = 1_000_000_000  # schemas/README.md: the rules accept quantities 1 … 1,000,000,000
 
@@ -84,16 +88,17 @@ def tree_size(base):
     return int(lines[1])
 
 
-def settled_tree_size(base, settle_s):
-    """The checkpoint's size once it stopped growing for `settle_s` seconds."""
-    size = tree_size(base)
-    for _ in range(SETTLE_ROUNDS_MAX):
-        time.sleep(settle_s)
-        again = tree_size(base)
-        if again == size:
+def covering_tree_size(base, target, wait_s):
+    """The checkpoint's size once it covers `target` entries: the service signs a new
+    checkpoint within seconds of the stream growing, so this waits at most `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        size = tree_size(base)
+        if size >= target:
             return size
-        size = again
-    raise Refused(f"the checkpoint kept growing for {SETTLE_ROUNDS_MAX} rounds (now {size})")
+        if time.monotonic() > deadline:
+            raise Refused(f"no checkpoint covers {target} entries after {wait_s} s (the latest has {size})")
+        time.sleep(CHECKPOINT_POLL_S)
 
 
 def tile_path(n):
@@ -104,9 +109,10 @@ def tile_path(n):
     return "/".join([f"x{g}" for g in groups[:-1]] + [groups[-1]])
 
 
-def ledger_entries(base, size):
-    """(index, envelope bytes) of entries 0..size-1, from the entry bundles."""
-    for tile in range((size + ENTRIES_PER_TILE - 1) // ENTRIES_PER_TILE):
+def ledger_entries(base, size, start=0):
+    """(index, envelope bytes) of entries start..size-1, from the entry bundles of the tree
+    of `size` entries."""
+    for tile in range(start // ENTRIES_PER_TILE, (size + ENTRIES_PER_TILE - 1) // ENTRIES_PER_TILE):
         width = min(ENTRIES_PER_TILE, size - tile * ENTRIES_PER_TILE)
         suffix = "" if width == ENTRIES_PER_TILE else f".p/{width}"
         bundle = http_get(f"{base}/ledger/tile/entries/{tile_path(tile)}{suffix}")
@@ -118,7 +124,8 @@ def ledger_entries(base, size):
             index = int.from_bytes(entry[:8], "big")
             if index != tile * ENTRIES_PER_TILE + k or length <= ENTRY_HEADER_BYTES:
                 raise Refused(f"entry bundle {tile}: entry {k} has index {index}, length {length}")
-            yield index, entry[ENTRY_HEADER_BYTES:]
+            if index >= start:
+                yield index, entry[ENTRY_HEADER_BYTES:]
         if at != len(bundle):
             raise Refused(f"entry bundle {tile}: {len(bundle) - at} bytes after {width} entries")
 
@@ -577,49 +584,89 @@ def server_trace(base, donation):
         raise Difference(f"{donation}: the server answers {e.code} to its trace") from e
 
 
-def replay_ledger(base, size):
-    replay = Replay()
-    for index, envelope in ledger_entries(base, size):
-        replay.apply(index + 1, event_of(envelope))
-    replay.check_pools()
-    return replay
+class Follower:
+    """A replay of the public ledger that moves forward to exactly the size a server's
+    answer reflects, so the two are compared at one position."""
+
+    def __init__(self, base, wait_s):
+        self.base = base
+        self.wait_s = wait_s
+        self.replay = Replay()
+        self.position = 0  # entries replayed
+
+    def advance_to(self, target):
+        if target < self.position:
+            raise Difference(f"the server answers as of {target} ledger entries, before the {self.position} replayed here")
+        if target == self.position:
+            return
+        size = covering_tree_size(self.base, target, self.wait_s)
+        for index, envelope in ledger_entries(self.base, size, self.position):
+            if index >= target:
+                break
+            self.replay.apply(index + 1, event_of(envelope))
+        self.position = target
+        self.replay.check_pools()
+
+
+def as_of_sequence(answer, donation):
+    """The ledger size a trace answer reflects (openapi.json `Trace.as_of_sequence`)."""
+    value = answer.get("as_of_sequence") if isinstance(answer, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise Difference(f"{donation}: the server's trace does not say which ledger it reflects: as_of_sequence {value!r}")
+    return value
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("server", help="the server's base URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--print-traces", action="store_true", help="print the replay's traces as JSON lines; compare nothing")
-    parser.add_argument("--settle", type=float, default=1.0, help="seconds the checkpoint must stay the same before reading (default 1)")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=CHECKPOINT_WAIT_S_DEFAULT,
+        help=f"seconds to wait for a checkpoint covering the ledger size an answer reflects (default {CHECKPOINT_WAIT_S_DEFAULT:g})",
+    )
     args = parser.parse_args()
     base = args.server.rstrip("/")
+    follower = Follower(base, args.wait)
     try:
-        size = settled_tree_size(base, args.settle)
-        replay = replay_ledger(base, size)
+        size = tree_size(base)
+        follower.advance_to(size)
     except (Refused, urllib.error.URLError, ValueError, KeyError) as e:
         print(f"allocation_check: cannot replay the ledger: {e}", file=sys.stderr)
         return 2
-    traces = [replay.trace(g) for g in replay.gifts.values()]
-    traces += [replay.goods_trace(g) for g in replay.goods_gifts.values()]
+    replay = follower.replay
+    gifts = [("cash", g) for g in replay.gifts] + [("goods", g) for g in replay.goods_gifts]
+
+    def ours(kind, g):
+        return replay.trace(replay.gifts[g]) if kind == "cash" else replay.goods_trace(replay.goods_gifts[g])
+
     if args.print_traces:
-        for t in traces:
-            print(json.dumps(t, ensure_ascii=False))
+        for kind, g in gifts:
+            print(json.dumps(ours(kind, g), ensure_ascii=False))
         return 0
+    traces = []
     try:
-        for t in traces:
-            compare(f"trace {t['donation']}", t, server_trace(base, t["donation"]))
-        if tree_size(base) != size:
-            raise Difference(f"the ledger grew from {size} entries while comparing: run again on a quiet server")
+        for kind, g in gifts:
+            theirs = server_trace(base, g)
+            follower.advance_to(as_of_sequence(theirs, g))
+            traces.append(ours(kind, g))
+            compare(f"trace {g} (at ledger size {follower.position})", traces[-1], theirs)
     except Difference as e:
         print(f"allocation_check: DIFFERENT: {e}", file=sys.stderr)
         return 1
+    except (Refused, urllib.error.URLError, ValueError, KeyError) as e:
+        print(f"allocation_check: cannot replay the ledger: {e}", file=sys.stderr)
+        return 2
     cash = [t for t in traces if t["kind"] == "cash"]
     goods = [t for t in traces if t["kind"] == "goods"]
     parts = sum(len(t["allocations"]) for t in cash)
     paid = sum(a["amount_fen"] for t in cash for a in t["allocations"] if a["state"] == "paid")
     handed = sum(d["quantity"] for t in goods for line in t["lines"] for d in line["distributions"])
     print(
-        f"allocation_check: {len(cash)} cash gifts and {len(goods)} goods gifts in {size} ledger entries agree with the server "
-        f"({parts} parts, {yuan(paid)} paid; {handed} units of goods handed out)"
+        f"allocation_check: {len(cash)} cash gifts and {len(goods)} goods gifts in {size} ledger entries agree with the "
+        f"server, each at the ledger size its answer reflects ({size}..{follower.position}; {parts} parts, "
+        f"{yuan(paid)} paid; {handed} units of goods handed out)"
     )
     return 0
 

@@ -175,6 +175,19 @@ class Comparing(unittest.TestCase):
             ac.compare("trace", ours, theirs)
         ac.compare("trace", ours, dict(ours, received_at="2026-01-01T00:00:00.000Z", summary="…"))
 
+    def test_an_answer_says_which_ledger_size_it_reflects(self):
+        self.assertEqual(ac.as_of_sequence({"as_of_sequence": 312}, "g"), 312)
+        for bad in [{}, {"as_of_sequence": None}, {"as_of_sequence": "312"}, {"as_of_sequence": True}, {"as_of_sequence": -1}]:
+            with self.assertRaisesRegex(ac.Difference, "does not say which ledger it reflects"):
+                ac.as_of_sequence(bad, "g")
+
+    def test_the_replay_never_moves_back_to_compare(self):
+        follower = ac.Follower("http://127.0.0.1:9", 0.0)
+        follower.position = 40
+        follower.advance_to(40)  # already there: nothing to read
+        with self.assertRaisesRegex(ac.Difference, "as of 39 ledger entries, before the 40 replayed here"):
+            follower.advance_to(39)
+
     def test_tile_paths_follow_tlog_tiles(self):
         self.assertEqual(ac.tile_path(0), "000")
         self.assertEqual(ac.tile_path(1234067), "x001/x234/067")

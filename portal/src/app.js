@@ -84,7 +84,7 @@ function figures(items) {
 let scanPromise = null;
 
 /** Runs the whole-ledger verification in a Web Worker; resolves with its final message. */
-function runWorker({ collect = false, previous = null, trace = null, onProgress = () => {} } = {}) {
+function runWorker({ collect = false, previous = null, trace = null, traceAt = null, onProgress = () => {} } = {}) {
   return new Promise((resolve) => {
     let worker;
     try {
@@ -104,7 +104,7 @@ function runWorker({ collect = false, previous = null, trace = null, onProgress 
       worker.terminate();
       resolve({ type: 'failed', message: e.message || 'the verification worker failed', index: null });
     };
-    worker.postMessage({ base: ledgerBase(), vkey: config.vkey, previous, collect, trace });
+    worker.postMessage({ base: ledgerBase(), vkey: config.vkey, previous, collect, trace, traceAt });
   });
 }
 
@@ -470,6 +470,7 @@ async function disclosuresPage(fund) {
           h('p', {}, t('disclosures.published_at'), ' ', formatDate(e.event.occurred_at)),
           figures([[t('cash.received'), formatFen(tt.received_fen)], [t('cash.refunded'), formatFen(tt.refunded_fen)], [t('cash.reserved'), formatFen(tt.reserved_fen)],
             [t('cash.paid'), formatFen(tt.paid_fen)], [t('cash.available'), formatFen(tt.available_fen)], [t('channels.goods'), formatFen(tt.goods_received_value_fen)]]),
+          b.accounts ? citedAccounts(b.accounts) : null,
           h('p', {}, t('disclosures.report'), ': ', h('code', {}, shortHex(b.report))),
           signedEntry(e, (k) => labelMap.get(k)));
       })),
@@ -477,6 +478,23 @@ async function disclosuresPage(fund) {
   } catch (e) {
     published.replaceChildren(h('p', { class: 'error', role: 'alert' }, e.message));
   }
+}
+
+/**
+ * The accounts a version 2 disclosure cites (docs/design.md §1.6, "What a disclosure
+ * cites"): the verified replay accepted it, so each figure is the fund's at that entry.
+ */
+function citedAccounts(a) {
+  const byPurpose = (key, map) => Object.entries(map || {}).map(([purpose, fen]) => [t(key, { purpose }), formatFen(fen)]);
+  return h('section', { class: 'cited-accounts' }, h('h5', {}, t('disclosures.accounts', { year: a.year })),
+    figures([
+      [t('disclosures.income_unrestricted'), formatFen(a.income_unrestricted_fen)],
+      [t('disclosures.income_restricted'), formatFen(a.income_restricted_fen)],
+      [t('disclosures.spending_unrestricted'), formatFen(a.spending_unrestricted_fen)],
+      ...byPurpose('disclosures.spending_restricted', a.spending_restricted),
+      [t('disclosures.net_unrestricted'), formatFen(a.net_assets_unrestricted_fen)],
+      ...byPurpose('disclosures.net_restricted', a.net_assets_restricted),
+    ]));
 }
 
 // ---------------------------------------------------------------------------------
@@ -756,16 +774,18 @@ async function showAfter(out, donation, index) {
 
 /**
  * Where the gift went (docs/design.md §1.6), computed by this browser's own replay of the
- * ledger (worker.js, rules.js, core/trace.js), then compared with the server's answer.
+ * ledger (worker.js, rules.js, core/trace.js), then compared with the server's answer at
+ * the ledger size that answer reflects (its `as_of_sequence`): the replay takes its trace
+ * there too, so a busy server's newer entries never make a false difference.
  */
 async function showTrace(out, donation) {
   out.replaceChildren(h('h3', {}, t('my.trace')));
   const progress = h('p', { class: 'progress' }, t('my.trace.replaying'));
   out.append(progress);
-  const [replayed, server] = await Promise.all([
-    runWorker({ trace: donation.event_id }),
-    api.trace(donation.event_id).then((r) => ({ ok: r }), (e) => ({ error: e })),
-  ]);
+  // The server's answer first: the replay also takes the trace at the size it reflects.
+  const server = await api.trace(donation.event_id).then((r) => ({ ok: r }), (e) => ({ error: e }));
+  const asOf = server.ok && Number.isSafeInteger(server.ok.as_of_sequence) ? server.ok.as_of_sequence : null;
+  const replayed = await runWorker({ trace: donation.event_id, traceAt: asOf === null ? null : String(asOf) });
   progress.remove();
   if (replayed.type !== 'done' || !replayed.trace) {
     out.append(h('p', { class: 'error', role: 'alert' }, t('my.trace.failed', { detail: replayed.type === 'done' ? `no gift ${donation.event_id}` : replayed.message })));
@@ -796,10 +816,16 @@ async function showTrace(out, donation) {
     out.append(h('p', { class: 'trace-server', id: 'trace-server' }, t('my.trace.no_server', { detail: server.error.message })));
     return;
   }
-  const difference = traceDifference(trace, server.ok);
+  // Compared at the server's size when it says one (an older server does not: then at ours).
+  if (asOf !== null && !replayed.traceAt) {
+    out.append(h('p', { class: 'trace-server', id: 'trace-server' }, t('my.trace.ahead', { size: asOf, verified: replayed.size })));
+    return;
+  }
+  const difference = traceDifference(asOf === null ? trace : traceFromJson(replayed.traceAt), server.ok);
   out.append(difference === null
     ? h('p', { class: 'trace-server ok', id: 'trace-server' }, t('my.trace.agree'))
-    : h('p', { class: 'trace-server error', id: 'trace-server', role: 'alert' }, t('my.trace.differ', { detail: difference })));
+    : h('p', { class: 'trace-server error', id: 'trace-server', role: 'alert' }, t('my.trace.differ', { detail: difference })),
+  asOf === null ? null : h('p', { class: 'sub', id: 'trace-as-of' }, t('my.trace.as_of', { size: asOf })));
 }
 
 // ---------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // The whole-ledger verification, off the page's thread. Message in: {base, vkey,
-// previous?, collect?, trace?}; messages out: {type: 'progress', done, total}, then
-// {type: 'done', entries, root, size, engine, funds, events?, trace?} or {type: 'failed', message, index, kind, rule}.
+// previous?, collect?, trace?, traceAt?}; messages out: {type: 'progress', done, total}, then
+// {type: 'done', entries, root, size, engine, funds, events?, trace?, traceAt?} or {type: 'failed', message, index, kind, rule}.
 
 import { b64encode } from './core/bytes.js';
 import { engine } from './core/ed25519.js';
@@ -10,10 +10,14 @@ import { verifyLedger } from './core/verify.js';
 import { TraceIndex, giftTrace, traceToJson } from './core/trace.js';
 
 self.onmessage = async (message) => {
-  const { base, vkey, previous, collect, trace } = message.data;
+  const { base, vkey, previous, collect, trace, traceAt } = message.data;
   const events = collect ? [] : null;
-  // `trace`: a donation's event id whose trace (core/trace.js) the replay should give.
+  // `trace`: a donation's event id whose trace (core/trace.js) the replay should give, at
+  // the end and, with `traceAt` (a ledger size, as a decimal string), as it stood once
+  // exactly that many entries were replayed (null if the checkpoint verified is smaller).
   const seen = trace ? new TraceIndex() : null;
+  const at = trace && traceAt ? BigInt(traceAt) : null;
+  let tracedAt = null;
   try {
     const log = parseVkey(vkey);
     let last = 0;
@@ -26,9 +30,13 @@ self.onmessage = async (message) => {
           self.postMessage({ type: 'progress', done: Number(done), total: Number(total) });
         }
       },
-      onEvent: events || seen ? (index, opened) => {
+      onEvent: events || seen ? (index, opened, rules) => {
         if (events) events.push({ index: Number(index), keyid: opened.keyid, signature: opened.signature, event: opened.event });
         if (seen) seen.see(index, opened.event);
+        if (at !== null && BigInt(index) + 1n === at) {
+          const found = giftTrace(rules, trace, seen);
+          tracedAt = found && traceToJson(found);
+        }
       } : null,
     });
     // Every fund's money as replayed here, amounts as decimal strings (BigInt fen).
@@ -41,6 +49,7 @@ self.onmessage = async (message) => {
         const found = giftTrace(result.rules, trace, seen);
         return found && traceToJson(found);
       })() : undefined,
+      traceAt: at === null ? undefined : tracedAt,
     });
   } catch (e) {
     self.postMessage({ type: 'failed', message: e.message, index: e.index === undefined || e.index === null ? null : String(e.index), kind: e.kind || e.name, rule: e.rule || null });

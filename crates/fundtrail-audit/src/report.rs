@@ -39,6 +39,9 @@ pub struct Report {
     pub traces: TraceCheck,
     /// Every fund's accounts per calendar year, recomputed by this replay's fold.
     pub accounts: Vec<fundtrail_domain::accounts::YearReport>,
+    /// The disclosures replayed: the fold checked each one's totals and (v2) the
+    /// accounts it cites against its own state at that entry (docs/design.md §1.6).
+    pub disclosures: DisclosureCheck,
     /// The replayed domain state (not serialised: the funds above summarise it).
     #[serde(skip)]
     pub state: State,
@@ -210,6 +213,26 @@ pub struct TraceCheck {
     pub goods_whole: u64,
     /// Units of goods gifts handed out by distributions, over every fund.
     pub goods_handed_out: u64,
+}
+
+/// Disclosures a replay checked: every one's stated totals, and the accounts each v2
+/// disclosure cites, equal the replay's own figures at its entry (a difference fails
+/// the verification there, as the rule's refusal).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DisclosureCheck {
+    pub published: u64,
+    /// Of those, the ones citing their year's accounts (version 2).
+    pub citing_accounts: u64,
+}
+
+impl DisclosureCheck {
+    /// Counts an event the fold accepted.
+    pub fn count(&mut self, event: &fundtrail_domain::Event) {
+        if let fundtrail_domain::EventBody::DisclosurePublished(d) = &event.body {
+            self.published += 1;
+            self.citing_accounts += u64::from(d.accounts.is_some());
+        }
+    }
 }
 
 impl TraceCheck {

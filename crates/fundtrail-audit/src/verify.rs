@@ -105,11 +105,13 @@ pub(crate) struct Replay {
     pub(crate) chain: Chain,
     pub(crate) fold: Fold,
     pub(crate) tree: MemoryHashStore,
+    /// Disclosures the fold checked, for the report.
+    pub(crate) disclosures: crate::report::DisclosureCheck,
 }
 
 impl Replay {
     pub(crate) fn new() -> Replay {
-        Replay { chain: Chain::new(), fold: Fold::new(), tree: MemoryHashStore::new() }
+        Replay { chain: Chain::new(), fold: Fold::new(), tree: MemoryHashStore::new(), disclosures: Default::default() }
     }
 
     /// Entry bytes read from the ledger: the next link of the chain, then its envelope
@@ -164,6 +166,7 @@ impl Replay {
         };
         let folded = result.map_err(|e| fail(Some(index), Cause::Fold(e)))?;
         assert_eq!(self.fold.position(), seq);
+        self.disclosures.count(&folded.event.event);
         Ok(enrolled_key(&folded.event.event).map(|(key, _)| key))
     }
 
@@ -191,6 +194,7 @@ impl Replay {
             consistent_with: options.previous.as_ref().map(CheckpointInfo::from),
             funds: fund_reports(&self.fold.state),
             traces: crate::report::TraceCheck::of(&self.fold.state),
+            disclosures: self.disclosures,
             accounts: fundtrail_domain::accounts::all_years(&self.fold.state)
                 .expect("every figure of a replayed state is in range"),
             state: self.fold.state,

@@ -14,14 +14,16 @@ use std::path::{Path, PathBuf};
 use base64::prelude::*;
 use fundtrail_audit::testing::{donor_reference, salt_of, LedgerBuilder, Published, FUND, ORIGIN};
 use fundtrail_audit::{verify_donor_receipt, verify_ledger, Cause, DirSource, ReceiptInput, VerifyOptions};
+use fundtrail_domain::disclosure::expected_citation;
 use fundtrail_domain::event::{
-    ApplicationSubmitted, Channel, DonationReceived, EventBody, GoodsDistributed, GoodsLine, GoodsOut, GoodsReceived,
+    ApplicationSubmitted, Channel, DisclosureAccounts, DisclosurePublished, DonationReceived, EventBody,
+    GoodsDistributed, GoodsLine, GoodsOut, GoodsReceived,
     ProposalEndorsed, Role, RoleRevoked, VoteChoice,
 };
 use fundtrail_domain::testing::{
     approve, close, declare_purpose, hash, payout, pid, proposal, proposal_for, restricted_donation, vote,
 };
-use fundtrail_domain::Fen;
+use fundtrail_domain::{Fen, FundId};
 use fundtrail_envelope::FoldError;
 use fundtrail_ledger::{Checkpoint, LogSigner, Policy, WitnessSigner};
 use serde_json::{json, Value};
@@ -244,6 +246,39 @@ fn restricted_flow(b: &mut LedgerBuilder) {
     b.given("proposer", FUND, close("P-3"));
 }
 
+/// A v2 disclosure of the fund's first half hour, stating the totals and citing the
+/// accounts of the builder's fold now, with `tamper` applied to the citation.
+fn disclosure_body(b: &LedgerBuilder, tamper: impl FnOnce(&mut DisclosureAccounts)) -> EventBody {
+    let fund = FundId::new(FUND).unwrap();
+    let f = &b.fold.state.funds[&fund];
+    let end = f.opened_at + chrono::Duration::minutes(30);
+    let mut accounts = expected_citation(&fund, f, &end).unwrap();
+    tamper(&mut accounts);
+    EventBody::DisclosurePublished(DisclosurePublished {
+        period_start: f.opened_at,
+        period_end: end,
+        totals: fundtrail_domain::rules::totals_of(f).unwrap(),
+        report: hash("report"),
+        accounts: Some(Box::new(accounts)),
+    })
+}
+
+/// The restricted flow, then a version 1 disclosure (signed as v1: no accounts) and a
+/// version 2 one citing the year's accounts, both folded.
+fn disclosed_flow(b: &mut LedgerBuilder) {
+    restricted_flow(b);
+    let event = b.event("c2", FUND, disclosure_body(b, |_| {}));
+    let mut v1 = event.to_json();
+    v1["v"] = json!(1);
+    v1["body"].as_object_mut().unwrap().remove("accounts").expect("a v2 body cites accounts");
+    let envelope = b.key("c2").sign_payload(&serde_json::to_vec(&v1).unwrap());
+    let seq = b.envelopes.len() as u64 + 1;
+    b.fold.apply(seq, None, &envelope).expect("a v1 disclosure replays");
+    b.envelopes.push(envelope);
+    let honest = disclosure_body(b, |_| {});
+    b.given("c3", FUND, honest);
+}
+
 /// Builds every vector into `out`.
 fn write_vectors(out: &Path) {
     let main = main_builder();
@@ -321,6 +356,24 @@ fn write_vectors(out: &Path) {
         b.sign("proposer", FUND, hand_out)
     });
     goods_crossed.publish(&ledgers.join("goods-crossed"), &[]);
+    // Disclosures (docs/design.md §1.6, "What a disclosure cites"): a v1 one citing no
+    // accounts and a v2 one citing the year's, both honest…
+    let disclosed = {
+        let mut b = LedgerBuilder::realistic(40);
+        disclosed_flow(&mut b);
+        b
+    };
+    disclosed.publish(&ledgers.join("disclosed"), &[]);
+    // …and a v2 one citing 助老's net assets a fen higher than the replay gives.
+    let (cited, cited_index) = small_with(|b| {
+        disclosed_flow(b);
+        let body = disclosure_body(b, |a| {
+            let line = a.net_assets_restricted.get_mut("助老").expect("助老 has net assets");
+            *line = Fen::new(line.fen() + 1).unwrap();
+        });
+        b.sign("c4", FUND, body)
+    });
+    cited.publish(&ledgers.join("disclosure-citing-a-wrong-figure"), &[]);
     // The intake key's role revoked, then the key used again.
     let (revoked, revoked_index) = {
         let mut b = LedgerBuilder::realistic(40);
@@ -378,6 +431,13 @@ fn write_vectors(out: &Path) {
             previous: None,
         },
         Case { name: "key-used-after-its-role-was-revoked", ledger: "revoked-key", ops: vec![], previous: None },
+        Case { name: "disclosures-v1-and-v2-honest", ledger: "disclosed", ops: vec![], previous: None },
+        Case {
+            name: "disclosure-citing-a-wrong-figure",
+            ledger: "disclosure-citing-a-wrong-figure",
+            ops: vec![],
+            previous: None,
+        },
         Case { name: "duplicate-json-key", ledger: "duplicate-key", ops: vec![], previous: None },
         Case { name: "payload-missing-a-field", ledger: "missing-field", ops: vec![], previous: None },
     ];
@@ -521,6 +581,7 @@ fn write_vectors(out: &Path) {
         "duplicate-json-key": duplicate_index, "payload-missing-a-field": missing_index,
         "approval-of-another-purposes-money": crossed_index,
         "goods-restricted-to-a-purpose-handed-out-without-it": goods_crossed_index,
+        "disclosure-citing-a-wrong-figure": cited_index,
     });
 
     // Receipts: donor 123's, good and spoiled, with what verify_donor_receipt says.

@@ -11,7 +11,8 @@ use fundtrail_audit::testing::{publish_envelopes, LedgerBuilder, Published, FUND
 use fundtrail_audit::{
     verify_ledger, Cause, DirSource, FundReport, HttpSource, Progress, Report, StateFile, VerifyFailure, VerifyOptions,
 };
-use fundtrail_domain::event::{Channel, DonationReceived, EventBody};
+use fundtrail_domain::disclosure::expected_citation;
+use fundtrail_domain::event::{Channel, DisclosureAccounts, DisclosurePublished, DonationReceived, EventBody};
 use fundtrail_domain::testing::hash;
 use fundtrail_domain::{Fen, FundId, Refusal};
 use fundtrail_envelope::FoldError;
@@ -358,6 +359,70 @@ fn a_donation_signed_by_a_key_without_the_role_is_caught_by_the_fold() {
         }
         other => panic!("expected the fold to refuse the role, got {other}"),
     }
+}
+
+/// A v2 disclosure by a committee member, citing the accounts of the builder's fold now,
+/// with `tamper` applied to the citation.
+fn disclosure(b: &LedgerBuilder, tamper: impl FnOnce(&mut DisclosureAccounts)) -> EventBody {
+    let fund = FundId::new(FUND).unwrap();
+    let state = &b.fold.state.funds[&fund];
+    let end = state.opened_at + chrono::Duration::minutes(30);
+    let mut accounts = expected_citation(&fund, state, &end).unwrap();
+    tamper(&mut accounts);
+    EventBody::DisclosurePublished(DisclosurePublished {
+        period_start: state.opened_at,
+        period_end: end,
+        totals: fundtrail_domain::rules::totals_of(state).unwrap(),
+        report: hash("report"),
+        accounts: Some(Box::new(accounts)),
+    })
+}
+
+#[test]
+fn a_disclosure_citing_a_figure_the_replay_does_not_give_is_caught_at_its_entry() {
+    // Honest in every format (signed by a committee member, tree and checkpoint signed):
+    // only the cited figure is wrong, and only the replay of the rules can tell.
+    let mut b = LedgerBuilder::realistic(40);
+    let honest = disclosure(&b, |_| {});
+    b.given("c2", FUND, honest);
+    let actual = {
+        let EventBody::DisclosurePublished(d) = disclosure(&b, |_| {}) else { unreachable!() };
+        d.accounts.unwrap().net_assets_unrestricted_fen
+    };
+    let tampered = disclosure(&b, |a| a.net_assets_unrestricted_fen = Fen::new(actual.fen() + 1).unwrap());
+    let bad = b.sign("c3", FUND, tampered);
+    let index = b.push_unfolded(bad);
+    b.donate(Fen::yuan(10), Channel::Direct, &[4; 32], "later donor");
+    let dir = tempfile::tempdir().unwrap();
+    b.publish(dir.path(), &[]);
+    let failure = expect_failure(verify_ledger(&DirSource::new(dir.path()), &b.signer.verifier(), Default::default()));
+    assert_eq!(failure.index, Some(index), "{failure}");
+    match &failure.cause {
+        Cause::Fold(FoldError::Rule { type_name, source, .. }) => {
+            assert_eq!(*type_name, "disclosure.published");
+            let refusal: &Refusal = source;
+            assert_eq!(
+                refusal,
+                &Refusal::DisclosureAccountsMismatch {
+                    year: 2026,
+                    figure: "net_assets_unrestricted_fen".into(),
+                    stated: Fen::new(actual.fen() + 1).unwrap(),
+                    actual,
+                }
+            );
+        }
+        other => panic!("expected the fold to refuse the citation, got {other}"),
+    }
+
+    // Without the tampered entry, the same ledger verifies and the report says what was checked.
+    let mut b = LedgerBuilder::realistic(40);
+    let honest = disclosure(&b, |_| {});
+    b.given("c2", FUND, honest);
+    let dir = tempfile::tempdir().unwrap();
+    b.publish(dir.path(), &[]);
+    let report = verify_ledger(&DirSource::new(dir.path()), &b.signer.verifier(), Default::default()).unwrap();
+    assert_eq!(report.disclosures.published, 1);
+    assert_eq!(report.disclosures.citing_accounts, 1);
 }
 
 #[test]

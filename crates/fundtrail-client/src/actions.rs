@@ -3,8 +3,8 @@
 //! why it refused). Gifts add the donor's side: a fresh salt from the OS RNG,
 //! the salted commitment in the event, the donor file written before posting
 //! (so an accepted gift never lacks its salt) and removed again only when the
-//! server refused for certain. A disclosure states the fund's current totals as
-//! the server shows them.
+//! server refused for certain. A disclosure states the fund's current totals and
+//! cites the accounts of the year its period ends in, as the server shows them.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,9 @@ use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use fundtrail_domain::event::{DisclosurePublished, DisclosureTotals};
+use fundtrail_domain::accounts::YearReport;
+use fundtrail_domain::disclosure::{citation, cited_year};
+use fundtrail_domain::event::{DisclosureAccounts, DisclosurePublished, DisclosureTotals};
 use fundtrail_domain::{donor_commitment, Event, EventBody, Fen, FundId, KeyId, Role, Sha256Hex};
 use fundtrail_envelope::actor::sign_new;
 use fundtrail_envelope::{parse_public_key, ActorKey};
@@ -130,16 +132,18 @@ pub fn give(
     Ok(Gift { posted, record, donor_file, vault })
 }
 
-/// A recorded disclosure and the totals it stated.
+/// A recorded disclosure and the totals and accounts it stated.
 pub struct Disclosure {
     pub posted: Posted,
     pub totals: DisclosureTotals,
+    pub accounts: DisclosureAccounts,
     pub period_end: DateTime<Utc>,
 }
 
 /// Publishes a disclosure of `from`–`to` (default: `at`) stating the fund's totals
-/// as the server shows them now. If they change before it lands, the server refuses
-/// it (the totals must equal the fold's): run it again.
+/// and citing the accounts of the year the period ends in, as the server shows them
+/// now, so a committee member types no figure. If they change before it lands, the
+/// server refuses it (every figure must equal the fold's): run it again.
 pub fn disclose(
     client: &Client,
     key: &ActorKey,
@@ -152,15 +156,36 @@ pub fn disclose(
     let to = to.unwrap_or(at);
     let view = client.get_json(&format!("/v1/funds/{fund}"))?;
     let totals = totals_from_view(&view).context("reading the fund's current totals")?;
+    let accounts = accounts_from_server(client, fund, cited_year(&to))?;
     let body = EventBody::DisclosurePublished(DisclosurePublished {
         period_start: from,
         period_end: to,
         totals: totals.clone(),
         report,
+        accounts: Some(Box::new(accounts.clone())),
     });
     let posted = sign_and_post(client, key, fund, at, body)
         .context("the fund's figures may have changed since they were read: run disclose again")?;
-    Ok(Disclosure { posted, totals, period_end: to })
+    Ok(Disclosure { posted, totals, accounts, period_end: to })
+}
+
+/// The citation of `year`'s accounts from `GET /v1/funds/{fund}/accounts?year=`.
+pub fn accounts_from_server(client: &Client, fund: &FundId, year: i32) -> Result<DisclosureAccounts> {
+    let page = client.get_json(&format!("/v1/funds/{fund}/accounts?year={year}"))?;
+    let report = page
+        .pointer("/accounts/0")
+        .cloned()
+        .with_context(|| format!("the server gave no accounts of {year} for fund {fund}"))?;
+    let report: YearReport =
+        serde_json::from_value(report).with_context(|| format!("reading the accounts of {year} of fund {fund}"))?;
+    if report.year != year || &report.fund != fund {
+        bail!(
+            "asked for the accounts of {fund} in {year}, the server answered those of {} in {}",
+            report.fund,
+            report.year
+        );
+    }
+    Ok(citation(&report))
 }
 
 /// The disclosure totals from `GET /v1/funds/{fund}`.

@@ -7,6 +7,8 @@
 //! unknown fields. The catalogue in prose, with each type's invariants, is in
 //! `schemas/README.md`; the JSON Schemas beside it are the wire contract.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -186,6 +188,41 @@ pub struct DisclosureTotals {
     pub available_fen: Fen,
     pub goods_received_value_fen: Fen,
     pub goods_distributed_value_fen: Fen,
+}
+
+/// The accounts a version 2 disclosure cites: the fund's accounts ([`crate::accounts`])
+/// of the calendar year its period ends in, as they stand at the disclosure's place in
+/// the stream; every figure must equal the fold's (docs/design.md, "What a disclosure
+/// cites"). A figure left out is read as zero.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosureAccounts {
+    /// The UTC calendar year of the period's last instant (`period_end` is exclusive).
+    pub year: i32,
+    /// Cash income of the year net of refunds, not restricted to a purpose.
+    pub income_unrestricted_fen: Fen,
+    /// Cash income of the year net of refunds, restricted to a purpose.
+    pub income_restricted_fen: Fen,
+    /// Cash income by channel.
+    pub income: BTreeMap<Channel, CitedIncome>,
+    /// Goods received in the year at estimated value, by channel.
+    pub goods_income: BTreeMap<Channel, CitedIncome>,
+    /// Payouts of the year paid with unrestricted money.
+    pub spending_unrestricted_fen: Fen,
+    /// Payouts of the year paid with money restricted to each purpose.
+    pub spending_restricted: BTreeMap<String, Fen>,
+    /// Cash net assets at the end of the year (so far): unrestricted.
+    pub net_assets_unrestricted_fen: Fen,
+    /// Cash net assets at the end of the year (so far) restricted to each purpose.
+    pub net_assets_restricted: BTreeMap<String, Fen>,
+}
+
+/// One channel's income in [`DisclosureAccounts`]: unrestricted, and restricted by purpose.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CitedIncome {
+    pub unrestricted_fen: Fen,
+    pub restricted: BTreeMap<String, Fen>,
 }
 
 /// Whether an event type lives in the host scope (`fund` = "host"), in a fund,
@@ -628,7 +665,8 @@ catalogue! {
             evidence: Vec<Sha256Hex>,
         },
     }
-    /// A disclosure report: its period and cumulative totals, which must equal the fold.
+    /// A disclosure report: its period, cumulative totals and (v2) the accounts of the
+    /// year its period ends in, which must all equal the fold.
     DisclosurePublished = "disclosure.published" {
         roles: [CommitteeMember],
         scope: Fund,
@@ -640,6 +678,9 @@ catalogue! {
             period_end: DateTime<Utc>,
             totals: DisclosureTotals,
             report: Sha256Hex,
+            /// The accounts it cites (v2, required); `None` for a v1 disclosure, which
+            /// cited none. Boxed: most events are small.
+            accounts: Option<Box<DisclosureAccounts>>,
         },
     }
     /// An auditor's opinion on a year of the fund.
@@ -823,14 +864,17 @@ pub fn parse_utc(s: &str) -> Result<DateTime<Utc>, EventParseError> {
 
 impl EventType {
     /// The type's current schema version: what writers write and [`upcast`]
-    /// lifts older bodies to. Version 2 of the four types below added purposes
-    /// (`docs/design.md`, "Purposes and the allocation").
+    /// lifts older bodies to. Version 2 of the first four types below added purposes
+    /// (`docs/design.md`, "Purposes and the allocation"); version 2 of
+    /// `disclosure.published` cites the year's accounts (`docs/design.md`, "What a
+    /// disclosure cites").
     pub fn version(self) -> u32 {
         match self {
             EventType::PledgeRecorded
             | EventType::DonationReceived
             | EventType::GoodsReceived
-            | EventType::ProposalSubmitted => 2,
+            | EventType::ProposalSubmitted
+            | EventType::DisclosurePublished => 2,
             _ => 1,
         }
     }
@@ -844,7 +888,8 @@ impl EventType {
 /// From 1 to 2: `donation.received`'s `restricted_purpose` was free text that
 /// bound nothing, so a v1 gift is read as unrestricted (`null`); `pledge.recorded`
 /// and `goods.received` gain `restricted_purpose: null`, `proposal.submitted`
-/// gains `purpose: null`. The signed bytes are never rewritten: the ledger keeps
+/// gains `purpose: null`; `disclosure.published` gains `accounts: null` (a v1
+/// disclosure cited no accounts; v2 must). The signed bytes are never rewritten: the ledger keeps
 /// the v1 text as it was signed.
 pub fn upcast(type_name: &str, v: u32, body: serde_json::Value) -> Result<serde_json::Value, EventParseError> {
     let current = EventType::from_name(type_name).map_or(1, EventType::version);
@@ -856,7 +901,11 @@ pub fn upcast(type_name: &str, v: u32, body: serde_json::Value) -> Result<serde_
     }
     let mut body = body;
     if v == 1 && current == 2 {
-        let field = if type_name == "proposal.submitted" { "purpose" } else { "restricted_purpose" };
+        let field = match type_name {
+            "proposal.submitted" => "purpose",
+            "disclosure.published" => "accounts",
+            _ => "restricted_purpose",
+        };
         if let serde_json::Value::Object(map) = &mut body {
             map.insert(field.to_owned(), serde_json::Value::Null);
         }

@@ -10,6 +10,7 @@
 //!   [`evolve`] (state + event → state, checking every rule again).
 //! - [`state`]: what the fold builds.
 //! - [`compliance`]: statutory disclosure dates and cost ratios.
+//! - [`disclosure`]: the accounts a disclosure cites, and the rule checking them.
 //!
 //! Architecture invariant: this crate does no I/O, reads no clock and draws no
 //! randomness. Time, ids and salts come in as arguments, so the same fold runs
@@ -19,6 +20,7 @@
 pub mod accounts;
 pub mod admission;
 pub mod compliance;
+pub mod disclosure;
 pub mod event;
 pub mod ids;
 pub mod money;

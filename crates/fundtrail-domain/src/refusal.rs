@@ -151,6 +151,12 @@ pub enum Refusal {
         "disclosure period must start before it ends and end no later than the event ({period_end} > {occurred_at})"
     )]
     DisclosurePeriod { period_end: String, occurred_at: String },
+    #[error("disclosure cites {figure} = {stated} of {year} but the fund's accounts give {actual}")]
+    DisclosureAccountsMismatch { year: i32, figure: String, stated: Fen, actual: Fen },
+    #[error("disclosure cites the accounts of {stated}, but its period ends in {expected}: it must cite {expected}")]
+    DisclosureAccountsYear { stated: i32, expected: i32 },
+    #[error("a version {v} disclosure must cite the accounts of the year its period ends in")]
+    DisclosureAccountsMissing { v: u32 },
     #[error("year {year} is outside {min}..={max}")]
     Year { year: i32, min: i32, max: i32 },
     #[error("annual report for {year} is already published")]
@@ -305,9 +311,13 @@ impl Refusal {
             ReceiptAlreadyIssued { .. } | NoSuchReceipt { .. } | ReceiptNumberUsed { .. } => "receipt",
             ProposalExists { .. } | UnknownProposal { .. } | ProposalStatus { .. } => "proposal",
             GoodsShortfall { .. } | GoodsRestrictedShortfall(_) | Quantity { .. } => "goods",
-            DisclosureMismatch { .. } | DisclosurePeriod { .. } | AnnualReportExists { .. } | Year { .. } => {
-                "disclosure"
-            }
+            DisclosureMismatch { .. }
+            | DisclosurePeriod { .. }
+            | DisclosureAccountsMismatch { .. }
+            | DisclosureAccountsYear { .. }
+            | DisclosureAccountsMissing { .. }
+            | AnnualReportExists { .. }
+            | Year { .. } => "disclosure",
             EmptyText { .. } | TextTooLong { .. } | TooMany { .. } | TooFew { .. } | UnknownEvent { .. } => "shape",
             IdReused { .. } => "id-reused",
             ClockWindow { .. } => "clock",
@@ -376,6 +386,9 @@ impl Refusal {
             | Quantity { .. }
             | DisclosureMismatch { .. }
             | DisclosurePeriod { .. }
+            | DisclosureAccountsMismatch { .. }
+            | DisclosureAccountsYear { .. }
+            | DisclosureAccountsMissing { .. }
             | Year { .. }
             | EmptyText { .. }
             | TextTooLong { .. }

@@ -490,7 +490,12 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
                     return Err(Refusal::DisclosureMismatch { field, stated, actual });
                 }
             }
-            Ok(())
+            // v2 cites the accounts of the year the period ends in (disclosure.rs).
+            match &b.accounts {
+                Some(cited) => crate::disclosure::check_citation(&event.fund, fund(), &b.period_end, cited),
+                None if event.v >= 2 => Err(Refusal::DisclosureAccountsMissing { v: event.v }),
+                None => Ok(()),
+            }
         }
         B::AuditOpinionRecorded(b) => {
             year(b.year)?;

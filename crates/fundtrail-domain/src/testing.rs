@@ -171,6 +171,21 @@ impl World {
         &self.state.funds[&FundId::new(FUND).unwrap()]
     }
 
+    /// A (v2) disclosure of `period_start`–`period_end` stating the totals and citing
+    /// the accounts the fund's state gives now, as a committee member's client fills them in.
+    pub fn disclosure(&self, period_start: DateTime<Utc>, period_end: DateTime<Utc>, report: &str) -> EventBody {
+        let fund = FundId::new(FUND).unwrap();
+        EventBody::DisclosurePublished(DisclosurePublished {
+            period_start,
+            period_end,
+            totals: crate::rules::totals_of(self.fund()).expect("in range"),
+            report: hash(report),
+            accounts: Some(Box::new(
+                crate::disclosure::expected_citation(&fund, self.fund(), &period_end).expect("in range"),
+            )),
+        })
+    }
+
     pub fn donate(&mut self, yuan: i64) -> Event {
         self.given("intake", FUND, donation(Fen::yuan(yuan), Channel::Direct))
     }
@@ -394,18 +409,9 @@ impl World {
             FUND,
             EventBody::ProposalDeclined(ProposalDeclined { proposal: pid("P-3"), reason: "超出资助范围".into() }),
         );
-        let totals = crate::rules::totals_of(w.fund()).expect("in range");
         let end = w.now;
-        w.given(
-            "c1",
-            FUND,
-            EventBody::DisclosurePublished(DisclosurePublished {
-                period_start: end - Duration::days(90),
-                period_end: end,
-                totals,
-                report: hash("q1"),
-            }),
-        );
+        let disclosure = w.disclosure(end - Duration::days(90), end, "q1");
+        w.given("c1", FUND, disclosure);
         w.given(
             "auditor",
             FUND,

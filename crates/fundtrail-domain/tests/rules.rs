@@ -678,12 +678,15 @@ fn disclosure_totals_must_equal_the_fold() {
     w.given("treasurer", FUND, payout("P-1", Fen::yuan(100)));
     let start = w.now - chrono::Duration::days(90);
     let mut totals = fundtrail_domain::rules::totals_of(w.fund()).unwrap();
+    let fund = fundtrail_domain::FundId::new(FUND).unwrap();
+    let accounts = fundtrail_domain::disclosure::expected_citation(&fund, w.fund(), &w.now).unwrap();
     let body = |totals: DisclosureTotals, end| {
         EventBody::DisclosurePublished(DisclosurePublished {
             period_start: start,
             period_end: end,
             totals,
             report: hash("r"),
+            accounts: Some(Box::new(accounts.clone())),
         })
     };
     let end = w.now;

@@ -63,6 +63,7 @@ embedded!(
     "body/donation.received.v2.json",
     "body/goods.received.v2.json",
     "body/proposal.submitted.v2.json",
+    "body/disclosure.published.v2.json",
 );
 
 /// A value did not match its schema.

@@ -266,3 +266,33 @@ fn the_fold_takes_a_subject_of_every_version_and_no_other() {
         assert_eq!(error, FoldError::Subject { seq: 1, subject: subject.into(), expected: expected.into() });
     }
 }
+
+#[test]
+fn a_v2_disclosure_must_cite_accounts_and_a_v1_one_cites_none() {
+    let w = World::every_event_type();
+    let disclosure = w.log.iter().find(|e| e.type_name() == "disclosure.published").expect("a disclosure");
+    let schemas = Schemas::get();
+    let v2 = disclosure.to_json();
+    assert_eq!(v2["v"], 2);
+    assert!(v2["body"]["accounts"]["year"].is_i64(), "{v2}");
+    schemas.validate_event(&v2).unwrap();
+    let mut without = v2.clone();
+    without["body"].as_object_mut().unwrap().remove("accounts");
+    assert!(matches!(schemas.validate_event(&without), Err(SchemaError::Invalid { .. })));
+    let mut null = v2.clone();
+    null["body"]["accounts"] = Value::Null;
+    assert!(matches!(schemas.validate_event(&null), Err(SchemaError::Invalid { .. })));
+    let mut misnamed = v2.clone();
+    misnamed["body"]["accounts"]["income"]["cash"] = serde_json::json!({"unrestricted_fen": 1, "restricted": {}});
+    assert!(
+        matches!(schemas.validate_event(&misnamed), Err(SchemaError::Invalid { .. })),
+        "channels are the catalogue's"
+    );
+    // Version 1 is the body without `accounts`, and refuses one.
+    let mut v1 = without;
+    v1["v"] = 1.into();
+    schemas.validate_event(&v1).unwrap();
+    let mut v1_citing = v2;
+    v1_citing["v"] = 1.into();
+    assert!(matches!(schemas.validate_event(&v1_citing), Err(SchemaError::Invalid { .. })));
+}

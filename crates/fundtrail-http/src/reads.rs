@@ -281,14 +281,20 @@ pub(crate) struct TraceAnswer {
     trace: fundtrail_domain::GiftTrace,
     /// "your ¥520.00: ¥300.00 → P-2026-04 …, paid 2026-05-20 (ledger entry 312); …".
     summary: String,
+    /// The stream sequence of the state the trace was read from: the trace reflects
+    /// messages 1..=as_of_sequence, i.e. the ledger of exactly this size (entries
+    /// 0..as_of_sequence). An outside replay compares at this size.
+    as_of_sequence: u64,
 }
 
 pub(crate) async fn trace(State(app): State<AppState>, p: Result<Path<String>, PathRejection>) -> Answer<TraceAnswer> {
     let id = event_id(&path(p)?)?;
+    // One snapshot: the trace and its position are of the same published state.
     let state = app.service().read.state();
     let trace = fundtrail_domain::gift_trace(&state, &id)
         .ok_or_else(|| Problem::not_found(format!("no cash or goods donation {id} in any fund")))?;
-    Ok(Json(TraceAnswer { summary: trace.summary(), trace }))
+    let as_of_sequence = state.position();
+    Ok(Json(TraceAnswer { summary: trace.summary(), trace, as_of_sequence }))
 }
 
 // ---------------------------------------------------------------------------

@@ -136,7 +136,22 @@ async fn a_fund_year_over_http(nats: bool) {
         report: "照明改造完成".into(),
         evidence: vec![hash("report")],
     });
-    assert_eq!(s.submit(s.cast.in_fund(&s.cast.proposer, t0(), close)).await.status, 201);
+    let closed = s.submit(s.cast.in_fund(&s.cast.proposer, t0(), close)).await;
+    assert_eq!(closed.status, 201);
+
+    // The first gift's trace says which ledger it reflects: the state after the close,
+    // the last event, so the ledger of exactly that many entries.
+    let last_seq = closed.json()["seq"].as_u64().unwrap();
+    let trace = s.get_checked(&format!("/v1/donations/{first_id}/trace"), "/v1/donations/{id}/trace").await;
+    assert_eq!(trace.status, 200, "{}", trace.text());
+    let trace = trace.json();
+    assert_eq!(trace["as_of_sequence"].as_u64(), Some(last_seq), "{trace}");
+    assert_eq!(trace["allocations"][0]["payout"]["sequence"], payout.json()["seq"], "{trace}");
+    assert!(trace["allocations"][0]["payout"]["sequence"].as_u64().unwrap() <= last_seq);
+    let note = s.service.read.wait_checkpoint(last_seq, Duration::from_secs(10)).await.expect("a checkpoint covers it");
+    let vkey = s.get_checked("/ledger/vkey", "/ledger/vkey").await.text();
+    let size = LogVerifier::from_vkey(vkey.trim()).unwrap().verify_checkpoint(note.as_slice()).unwrap().size;
+    assert_eq!(size, last_seq, "the ledger size equals the trace's as_of_sequence");
 
     // The fund: cash after the close released the unspent 300.00.
     let f = s.fund().await;

@@ -421,7 +421,8 @@ pub enum ActorCommand {
         #[command(flatten)]
         ctx: InFund,
     },
-    /// Publish a disclosure report stating the fund's current totals (committee member).
+    /// Publish a disclosure report stating the fund's current totals and citing the accounts of
+    /// the year its period ends in, both filled in from the server (committee member).
     Disclose {
         /// Start of the period covered (RFC 3339).
         #[arg(long, value_parser = at_arg, value_name = "TIME")]
@@ -804,7 +805,7 @@ fn disclose(ctx: InFund, from: DateTime<Utc>, to: Option<DateTime<Utc>>, report:
     let key = load_key(&ctx.signer.key)?;
     let done = actions::disclose(&client, &key, &ctx.fund, at, from, to, report)?;
     let totals = &done.totals;
-    let lines = vec![
+    let mut lines = vec![
         ("period", format!("{} – {}", format_utc(&from), format_utc(&done.period_end))),
         ("received", totals.received_fen.to_string()),
         ("refunded", totals.refunded_fen.to_string()),
@@ -814,7 +815,22 @@ fn disclose(ctx: InFund, from: DateTime<Utc>, to: Option<DateTime<Utc>>, report:
         ("goods in", totals.goods_received_value_fen.to_string()),
         ("goods out", totals.goods_distributed_value_fen.to_string()),
     ];
-    print_posted(&done.posted, &lines, Map::new(), ctx.signer.conn.json);
+    let a = &done.accounts;
+    let restricted = |by_purpose: &std::collections::BTreeMap<String, Fen>| {
+        by_purpose.iter().map(|(p, v)| format!("{p} {v}")).collect::<Vec<_>>().join(", ")
+    };
+    lines.extend([
+        ("accounts", format!("{} (year to date at publication)", a.year)),
+        ("income", format!("{} unrestricted, {} restricted", a.income_unrestricted_fen, a.income_restricted_fen)),
+        ("spent", format!("{} unrestricted; {}", a.spending_unrestricted_fen, restricted(&a.spending_restricted))),
+        (
+            "net assets",
+            format!("{} unrestricted; {}", a.net_assets_unrestricted_fen, restricted(&a.net_assets_restricted)),
+        ),
+    ]);
+    let mut extra = Map::new();
+    extra.insert("accounts".into(), json!(a));
+    print_posted(&done.posted, &lines, extra, ctx.signer.conn.json);
     Ok(())
 }
 

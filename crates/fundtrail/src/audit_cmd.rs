@@ -250,6 +250,11 @@ fn print_report(report: &Report, from_stream: bool) {
         "  traced       {} of {} goods gifts whole: every unit in stock or handed out ({} units in all)",
         t.goods_whole, t.goods_gifts, t.goods_handed_out
     );
+    let d = &report.disclosures;
+    println!(
+        "  disclosures  {} replayed, {} citing their year's accounts: every stated total and cited figure equals this replay's at its entry",
+        d.published, d.citing_accounts
+    );
     for fund in &report.funds {
         println!();
         print_fund(fund);

@@ -277,7 +277,7 @@ fn print_year(p: &Player, o: &Outcome, started: Instant) {
     println!("  residents' opinions recorded: {}", o.opinions);
     println!("  official receipts: {} issued ({} voided and reissued)", o.receipts_issued, o.receipts_voided);
     println!(
-        "  disclosures: {} quarterly, each stating totals equal to the fold; audit of 2026: unqualified",
+        "  disclosures: {} quarterly, each stating totals and citing the year's accounts, equal to the fold; audit of 2026: unqualified",
         o.disclosures
     );
 }

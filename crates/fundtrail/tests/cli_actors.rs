@@ -401,6 +401,7 @@ fn a_fund_from_nothing_money_in_and_out_with_refusals() {
     // A disclosure states the fund's current figures, read from the server.
     let out = w.act("m1", &["disclose", "--from", "2026-01-01T00:00:00+08:00", "--report", &"ef".repeat(32)]);
     assert!(out.contains("disclosure.published"), "{out}");
+    assert!(out.contains("(year to date at publication)") && out.contains("net assets"), "cites the accounts: {out}");
     let received = w.fund()["cash"]["received_fen"].as_i64().unwrap();
     assert_eq!(received, 123_456 + 52_000 + 8_800);
 

@@ -47,6 +47,7 @@ fn verify_prints_balances_and_json_and_keeps_state() {
     assert!(text.contains(&format!("✓ ledger fundtrail.example/ledger verified: {size} entries")), "{text}");
     assert!(text.contains("西湖街道社区发展基金"), "{text}");
     assert!(text.contains("paid out") && text.contains("¥320.00"), "{text}");
+    assert!(text.contains("disclosures  0 replayed, 0 citing their year's accounts: every stated total"), "{text}");
 
     // --vkey from a file, --json, --state written.
     let vkey_file = f.dir.path().join("log.vkey");
@@ -62,6 +63,7 @@ fn verify_prints_balances_and_json_and_keeps_state() {
     let want = &f.builder.fold.state.funds.values().next().unwrap().cash;
     assert_eq!(fund["cash"]["received_fen"], want.received.fen());
     assert_eq!(fund["cash"]["paid_fen"], 32_000);
+    assert_eq!(report["disclosures"], serde_json::json!({"published": 0, "citing_accounts": 0}));
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     assert_eq!(saved["size"], size);
     assert_eq!(saved["root"], f.published.checkpoint.root.to_base64());

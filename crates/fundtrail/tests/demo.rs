@@ -178,6 +178,23 @@ fn follow_the_money(url: &str, data: &Path, fund: &str) {
     let gifts: Vec<_> = report.state.funds[&fund_id].donations.keys().cloned().collect();
     assert!(gifts.len() > 400, "{} gifts", gifts.len());
     assert_eq!(report.traces.whole, report.traces.gifts);
+    // Every disclosure is v2 and cites the accounts of 2026 (the auditor's replay checked
+    // each figure at its place); the last, after the year closed, cites its final figures.
+    let disclosures = &report.state.funds[&fund_id].disclosures;
+    assert!(disclosures.len() >= 4);
+    let accounts = get_json(&format!("{url}/v1/funds/{fund}/accounts?year=2026"));
+    for (i, d) in disclosures.iter().enumerate() {
+        let event = get_json(&format!("{url}/v1/events/{}", d.event))["event"].clone();
+        assert_eq!(event["v"], 2, "{event}");
+        let cited = &event["body"]["accounts"];
+        assert_eq!(cited["year"], 2026, "{event}");
+        if i == disclosures.len() - 1 {
+            let year = &accounts["accounts"][0];
+            assert_eq!(cited["net_assets_restricted"], year["net_assets_restricted"], "{cited}");
+            assert_eq!(cited["income_restricted_fen"], year["income_restricted_fen"], "{cited}");
+            assert!(cited["net_assets_restricted"]["助老"].as_i64().is_some(), "{cited}");
+        }
+    }
     assert_eq!(report.traces.goods_whole, report.traces.goods_gifts);
     assert!(report.traces.goods_gifts >= 37, "{:?}", report.traces);
     let goods_gifts = report.state.funds[&fund_id].goods_lots.gifts.keys().cloned();
@@ -186,6 +203,11 @@ fn follow_the_money(url: &str, data: &Path, fund: &str) {
         let mut served = get_json(&format!("{url}/v1/donations/{gift}/trace"));
         assert_eq!(served["summary"].as_str(), Some(ours.summary().as_str()));
         served.as_object_mut().unwrap().remove("summary");
+        let as_of = served.as_object_mut().unwrap().remove("as_of_sequence").and_then(|v| v.as_u64());
+        assert!(
+            as_of.is_some_and(|s| s >= report.entries),
+            "the served trace is of the ledger verified or later: {as_of:?}"
+        );
         assert_eq!(served, serde_json::to_value(&ours).unwrap(), "gift {gift}");
     }
 }

@@ -149,6 +149,7 @@ function newFund(body, at) {
     lotCount: 0,
     goodsGifts: new Map(), // gift id → {purpose, lines: [{name, unit, quantity, unit_value_fen, ordinal, handed: [{distribution, quantity}]}]}
     distributions: new Map(), // event id → {proposal, purpose}
+    accounts: new Map(), // year → yearAccounts (state.rs `YearAccounts`)
   };
 }
 
@@ -418,6 +419,113 @@ function totalsOf(f) {
 
 const OPEN = ['submitted', 'endorsed', 'applied', 'approved'];
 
+// ---------------------------------------------------------------------------------
+// accounts.rs and disclosure.rs: a fund's accounts per UTC calendar year of `occurred_at`,
+// and the figures a version 2 disclosure cites (docs/design.md §1.6, "What a disclosure
+// cites"). Purpose '' is unrestricted money.
+
+const CHANNELS = ['space_for_service', 'neighbourhood_market', 'micro_workshop', 'direct'];
+const UNRESTRICTED = '';
+
+/** state.rs `YearAccounts` of year `y`, made on first use. */
+function yearAccounts(f, y) {
+  if (!f.accounts.has(y)) f.accounts.set(y, { income: new Map(), goods: new Map(), spending: new Map() }); // channel → purpose → fen; purpose → fen
+  return f.accounts.get(y);
+}
+const yearOfEvent = (event) => new Date(Number(utcInstant(event.occurred_at)[0]) * 1000).getUTCFullYear();
+const inner = (map, key) => {
+  if (!map.has(key)) map.set(key, new Map());
+  return map.get(key);
+};
+const addAt = (map, key, amount) => map.set(key, add(map.get(key) ?? 0n, amount));
+
+/** disclosure.rs `cited_year`: the UTC year of the period's last instant (period_end − 1 ns). */
+function citedYear(end) {
+  const seconds = end[1] > 0n ? end[0] : end[0] - 1n;
+  return new Date(Number(seconds) * 1000).getUTCFullYear();
+}
+
+/**
+ * disclosure.rs `figures`: every figure, as [key, name, fen]; `key` orders them as the Rust
+ * `FigureKey` (section, channel in catalogue order, unrestricted then purposes by UTF-8 bytes).
+ */
+function figure(section, channel, purpose, name, fen) {
+  const ch = channel === null ? '' : String(CHANNELS.indexOf(channel)).padStart(2, '0');
+  return [`${section}\u0000${ch}\u0000${purpose === null ? '' : `\u0001${purpose}`}`, name, fen];
+}
+
+/** The accounts of year `y` as a disclosure cites them (accounts.rs `year_report`, disclosure.rs `citation`). */
+function actualFigures(f, y) {
+  const out = [];
+  const a = f.accounts.get(y) || { income: new Map(), goods: new Map(), spending: new Map() };
+  let unrestricted = 0n;
+  let restricted = 0n;
+  for (const byPurpose of a.income.values()) {
+    for (const [p, v] of byPurpose) {
+      if (p === UNRESTRICTED) unrestricted = add(unrestricted, v);
+      else restricted = add(restricted, v);
+    }
+  }
+  out.push(figure(0, null, null, 'income_unrestricted_fen', unrestricted), figure(1, null, null, 'income_restricted_fen', restricted));
+  for (const [rank, section, byChannel] of [[2, 'income', a.income], [3, 'goods_income', a.goods]]) {
+    for (const [ch, byPurpose] of byChannel) {
+      out.push(figure(rank, ch, null, `${section}[${ch}].unrestricted_fen`, byPurpose.get(UNRESTRICTED) ?? 0n));
+      for (const [p, v] of byPurpose) if (p !== UNRESTRICTED) out.push(figure(rank, ch, p, `${section}[${ch}].restricted[${p}]`, v));
+    }
+  }
+  out.push(figure(4, null, null, 'spending_unrestricted_fen', a.spending.get(UNRESTRICTED) ?? 0n));
+  for (const [p, v] of a.spending) if (p !== UNRESTRICTED) out.push(figure(4, null, p, `spending_restricted[${p}]`, v));
+  // Net assets at year end: every year up to this one, income − spending, per pool (cash only).
+  const net = new Map([[UNRESTRICTED, 0n]]);
+  for (const [year, ya] of f.accounts) {
+    if (year > y) continue;
+    for (const byPurpose of ya.income.values()) for (const [p, v] of byPurpose) addAt(net, p, v);
+    for (const [p, v] of ya.spending) addAt(net, p, -v);
+  }
+  out.push(figure(5, null, null, 'net_assets_unrestricted_fen', net.get(UNRESTRICTED)));
+  for (const [p, v] of net) if (p !== UNRESTRICTED) out.push(figure(5, null, p, `net_assets_restricted[${p}]`, v));
+  return out;
+}
+
+/** The figures a disclosure's `accounts` states (its JSON body). */
+function statedFigures(cited) {
+  const out = [figure(0, null, null, 'income_unrestricted_fen', int(cited.income_unrestricted_fen, 'accounts.income_unrestricted_fen')),
+    figure(1, null, null, 'income_restricted_fen', int(cited.income_restricted_fen, 'accounts.income_restricted_fen'))];
+  for (const [rank, section] of [[2, 'income'], [3, 'goods_income']]) {
+    for (const [ch, line] of Object.entries(cited[section] || {})) {
+      out.push(figure(rank, ch, null, `${section}[${ch}].unrestricted_fen`, int(line.unrestricted_fen, `accounts.${section}`)));
+      for (const [p, v] of Object.entries(line.restricted || {})) out.push(figure(rank, ch, p, `${section}[${ch}].restricted[${p}]`, int(v, `accounts.${section}`)));
+    }
+  }
+  for (const [rank, section] of [[4, 'spending'], [5, 'net_assets']]) {
+    out.push(figure(rank, null, null, `${section}_unrestricted_fen`, int(cited[`${section}_unrestricted_fen`], `accounts.${section}_unrestricted_fen`)));
+    for (const [p, v] of Object.entries(cited[`${section}_restricted`] || {})) out.push(figure(rank, null, p, `${section}_restricted[${p}]`, int(v, `accounts.${section}_restricted`)));
+  }
+  return out;
+}
+
+/** disclosure.rs `check_citation`: the year, then every figure, the first difference in key order refused. */
+function checkCitation(f, end, cited) {
+  const y = citedYear(end);
+  if (cited.year !== y) throw refuse('disclosure', `disclosure cites the accounts of ${cited.year}, but its period ends in ${y}: it must cite ${y}`);
+  const stated = new Map(statedFigures(cited).map(([k, name, fen]) => [k, [name, fen]]));
+  const all = new Map(actualFigures(f, y).map(([k, name, fen]) => [k, [name, fen]]));
+  for (const [k, [name]] of stated) if (!all.has(k)) all.set(k, [name, 0n]);
+  for (const k of [...all.keys()].sort(compareUtf8Bytes)) {
+    const [name, actual] = all.get(k);
+    const said = stated.has(k) ? stated.get(k)[1] : 0n;
+    if (said !== actual) throw refuse('disclosure', `disclosure cites ${name} = ${formatYuan(said)} of ${y} but the fund's accounts give ${formatYuan(actual)}`);
+  }
+}
+
+/** Orders strings by their UTF-8 bytes, as Rust orders `String`s. */
+function compareUtf8Bytes(a, b) {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
 function checkBody(state, event) {
   const b = event.body;
   const fund = event.fund;
@@ -629,6 +737,9 @@ function checkBody(state, event) {
         const stated = int(totals[field], `totals.${field}`);
         if (stated !== actual[field]) throw refuse('disclosure', `disclosure states ${field} = ${formatYuan(stated)} but the fund's records give ${formatYuan(actual[field])}`);
       }
+      // Version 2 cites the accounts of the year the period ends in; version 1 cited none (event.rs `upcast`).
+      if (event.v >= 2 && (b.accounts === null || b.accounts === undefined)) throw refuse('disclosure', `a version ${event.v} disclosure must cite the accounts of the year its period ends in`);
+      if (event.v >= 2) checkCitation(f, end, b.accounts);
       return;
     }
     case 'audit.opinion':
@@ -750,6 +861,7 @@ function applyFund(f, event) {
       const pool = poolOf(f, purpose);
       pool.cash.received = add(pool.cash.received, amount);
       queueInsert(pool, ordinal, event.id, amount);
+      addAt(inner(yearAccounts(f, yearOfEvent(event)).income, b.channel), purpose ?? UNRESTRICTED, amount);
       // `spent`: the gift's paid parts {proposal, payout, amount}, in stream order (core/trace.js).
       f.donations.set(event.id, { amount, refunded: 0n, channel: b.channel, receiptNo: null, purpose, ordinal, spent: [] });
       return;
@@ -772,6 +884,7 @@ function applyFund(f, event) {
       ch.goods = add(ch.goods, total);
       ch.donations += 1;
       receiveLots(f, event);
+      addAt(inner(yearAccounts(f, yearOfEvent(event)).goods, b.channel), purposeOf(event) ?? UNRESTRICTED, total);
       return;
     }
     case 'donation.reversed': {
@@ -785,6 +898,8 @@ function applyFund(f, event) {
       const pool = poolOf(f, d.purpose);
       pool.cash.refunded = add(pool.cash.refunded, amount);
       takeFromGift(pool, d.ordinal, amount);
+      // A refund counts against the income of the year of the refund.
+      addAt(inner(yearAccounts(f, yearOfEvent(event)).income, d.channel), d.purpose ?? UNRESTRICTED, -amount);
       return;
     }
     case 'receipt.issued':
@@ -833,7 +948,7 @@ function applyFund(f, event) {
       const p = f.proposals.get(b.proposal);
       p.paid = add(p.paid, amount);
       console.assert(remainder(p) >= 0n, 'payout beyond approval');
-      spend(f, p, amount, b.proposal, event.id);
+      spend(f, p, amount, b.proposal, event.id, yearAccounts(f, yearOfEvent(event)));
       return;
     }
     case 'goods.distributed':
@@ -914,7 +1029,7 @@ function reserve(f, p, amount) {
 }
 
 /** Each take is a source of payout `payout` for proposal `proposal`, recorded on its gift (§1.6 step 3). */
-function spend(f, p, amount, proposal, payout) {
+function spend(f, p, amount, proposal, payout, accounts) {
   let left = amount;
   while (left > 0n) {
     const slice = p.reservation[0];
@@ -926,6 +1041,7 @@ function spend(f, p, amount, proposal, payout) {
     pool.cash.reserved = sub(pool.cash.reserved, take);
     pool.cash.paid = add(pool.cash.paid, take);
     f.donations.get(slice.donation).spent.push({ proposal, payout, amount: take });
+    addAt(accounts.spending, slice.purpose ?? UNRESTRICTED, take);
   }
 }
 

@@ -9,7 +9,8 @@
 // generated from the Rust event catalogue); committees, votes and majorities; the money
 // (per fund: received, refunded, reserved, paid; available never negative; approvals
 // within what was requested and what is available; payouts never beyond the approval;
-// refunds within the donation); pledges, receipts, goods on hand, disclosures' totals.
+// refunds within the donation); pledges, receipts, goods on hand, disclosures' totals and
+// (v2) the year's accounts they cite (rules.js `checkCitation`).
 //
 // Envelopes and payloads are read as `fundtrail_envelope::open` reads them: strict JSON
 // (strict.js, a port of strict.rs: no duplicate key, no float, integers within ±(2^53−1)),
@@ -221,8 +222,8 @@ export async function openEnvelope(envelopeBytes, ring) {
 /**
  * Verifies the ledger read through `read(path, bytesMax)` against the log key `log`
  * (from ledger.parseVkey). Options: previous ({origin, size, root}) — the last
- * checkpoint this verifier saw; progress(done, total); onEvent(index, opened) —
- * called for each verified event.
+ * checkpoint this verifier saw; progress(done, total); onEvent(index, opened, rules) —
+ * called for each verified event, once the replayed state `rules` has applied it.
  */
 export async function verifyLedger(read, log, options = {}) {
   const { previous = null, progress = () => {}, onEvent = null } = options;
@@ -349,7 +350,7 @@ export async function verifyLedger(read, log, options = {}) {
       }
       // The fold learns a key only from an event it applied (Fold::cache_new_key).
       if (applied === 'applied') ring.learn(opened.event);
-      if (onEvent) onEvent(index, opened);
+      if (onEvent) onEvent(index, opened, rules);
     }
     progress(chain.nextIndex, size);
   }

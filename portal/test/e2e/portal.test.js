@@ -193,6 +193,9 @@ test('disclosures show what is due, the annual report and the ratios, and print 
   assert.ok(text.includes(`${view.compliance.annual_report.year} 年度报告`));
   assert.match(text, /70%/);
   assert.equal(await page.locator('.disclosure').count(), view.disclosures.length);
+  // Each (v2) disclosure shows the accounts it cites, which the replay checked.
+  assert.equal(await page.locator('.disclosure .cited-accounts').count(), view.disclosures.length);
+  assert.match(await page.locator('.disclosure .cited-accounts').first().innerText(), /引用的 \d{4} 年度账目[\s\S]*限定性净资产/);
   await page.emulateMedia({ media: 'print' });
   assert.equal(await page.locator('.site-header').isVisible(), false, 'no navigation on paper');
   await page.screenshot({ path: join(artifacts, 'disclosures-print.png'), fullPage: true });
@@ -238,6 +241,8 @@ async function checkTrace(event) {
     if (a.payout) assert.ok(line.includes(`已支付（账本第 ${a.payout.ledger_entry} 条）`), line);
   }
   assert.equal(await page.locator('#trace-server').innerText(), '✓ 与服务器给出的去向一致');
+  // Compared at the ledger size the server's answer reflects.
+  assert.equal(await page.locator('#trace-as-of').innerText(), `比较时双方均基于账本前 ${server.as_of_sequence} 条。`);
   return server;
 }
 

@@ -1,7 +1,7 @@
 //! The demo's player: signs events with real keys, posts them through the public
 //! HTTP API (independent ones concurrently), moves the simulated clock, and folds
 //! everything it posted with the domain's own `evolve` — so it knows, to the fen,
-//! what the server must show, and states disclosure totals from that fold.
+//! what the server must show, and states disclosure totals and accounts from that fold.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +9,8 @@ use std::sync::Mutex;
 
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
-use fundtrail_domain::event::DisclosureTotals;
+use fundtrail_domain::disclosure::expected_citation;
+use fundtrail_domain::event::{DisclosureAccounts, DisclosureTotals};
 use fundtrail_domain::rules::totals_of;
 use fundtrail_domain::state::Fund;
 use fundtrail_domain::{donor_commitment, evolve, Event, EventBody, EventId, FundId, Sha256Hex, State};
@@ -109,6 +110,11 @@ impl Player {
 
     pub fn totals(&self) -> DisclosureTotals {
         totals_of(self.fund_state()).expect("the fold's totals are in range")
+    }
+
+    /// The accounts a disclosure whose period ends at `period_end` cites, from the fold.
+    pub fn accounts_citation(&self, period_end: &DateTime<Utc>) -> DisclosureAccounts {
+        expected_citation(&self.fund, self.fund_state(), period_end).expect("the fold's accounts are in range")
     }
 
     /// Posts one event in the fund.

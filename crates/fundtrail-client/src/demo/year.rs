@@ -1126,7 +1126,7 @@ fn reporting(a: &mut Agenda) {
         (bj(10, 1, 0), bj_in(YEAR + 1, 1, 1, 0), bj_in(YEAR + 1, 1, 10, 9), "2026年第四季度"),
     ];
     for (start, end, on, name) in quarters {
-        a.at(on, format!("{name} 信息公示（收支总额与账面一致）"), move |s, c, p| {
+        a.at(on, format!("{name} 信息公示（收支总额与年度账目均与账面一致）"), move |s, c, p| {
             disclose(s, c, p, start, end, name)
         });
     }
@@ -1157,6 +1157,7 @@ fn disclose(
         period_end: end,
         totals: p.totals(),
         report: doc(&format!("西湖街道社区发展基金 {name} 收支公示")),
+        accounts: Some(Box::new(p.accounts_citation(&end))),
     });
     let member = &c.committee[4];
     p.post(member, body)?;

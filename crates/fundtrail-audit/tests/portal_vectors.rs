@@ -17,8 +17,7 @@ use fundtrail_audit::{verify_donor_receipt, verify_ledger, Cause, DirSource, Rec
 use fundtrail_domain::disclosure::expected_citation;
 use fundtrail_domain::event::{
     ApplicationSubmitted, Channel, DisclosureAccounts, DisclosurePublished, DonationReceived, EventBody,
-    GoodsDistributed, GoodsLine, GoodsOut, GoodsReceived,
-    ProposalEndorsed, Role, RoleRevoked, VoteChoice,
+    GoodsDistributed, GoodsLine, GoodsOut, GoodsReceived, ProposalEndorsed, Role, RoleRevoked, VoteChoice,
 };
 use fundtrail_domain::testing::{
     approve, close, declare_purpose, hash, payout, pid, proposal, proposal_for, restricted_donation, vote,

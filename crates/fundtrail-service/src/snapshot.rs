@@ -17,7 +17,7 @@
 //! new one, never a torn one (and a torn one would fail its hash).
 
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use fundtrail_envelope::Fold;
@@ -98,8 +98,10 @@ pub fn save(path: &Path, fold: &Fold, last_leaf: Hash) -> Result<u64, SnapshotEr
 /// Reads the snapshot at `path`: `None` if there is none, an error saying why
 /// if it cannot be used.
 ///
-/// The body is decoded as it streams from the file through its SHA-256; the
-/// fold is answered only if the digest and the length then match the header.
+/// The body is read whole and checked against its length and SHA-256 before it
+/// is decoded. (Decoding as it streams would need postcard's scratch space to
+/// hold every borrowed string of the fold — chrono reads each timestamp as a
+/// borrowed `str` — so it is not smaller; the buffer is freed once decoded.)
 pub fn load(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
     let io = |source| SnapshotError::Io { path: path.display().to_string(), source };
     let mut file = match File::open(path) {
@@ -123,55 +125,26 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
     if length > SNAPSHOT_BYTES_MAX {
         return Err(SnapshotError::Length { expected: length, found: 0 });
     }
-    let found = file.metadata().map_err(io)?.len().saturating_sub(HEADER_LEN as u64);
-    if found != length {
-        return Err(SnapshotError::Length { expected: length, found });
+    let mut body = Vec::with_capacity(length as usize);
+    file.take(length + 1).read_to_end(&mut body).map_err(io)?;
+    if body.len() as u64 != length {
+        return Err(SnapshotError::Length { expected: length, found: body.len() as u64 });
     }
-    // The buffer sits outside the hash: it hashes the file in large reads, and
-    // what it holds when decoding ends was hashed when it was read.
-    let reader =
-        BufReader::with_capacity(STREAM_BUFFER_BYTES, Hashing { inner: file, sha256: Sha256::new(), bytes: 0 });
-    let mut scratch = vec![0u8; DECODE_SCRATCH_BYTES];
-    let (fold, (reader, _)) = postcard::from_io::<Fold, _>((reader, &mut scratch))
-        .map_err(|e| damaged_or(path, digest, length, SnapshotError::Decode(e.to_string())))?;
-    let mut hashing = reader.into_inner();
-    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(io)?;
-    if hashing.bytes != length {
-        return Err(SnapshotError::Length { expected: length, found: hashing.bytes });
-    }
-    if hashing.sha256.finalize().as_slice() != digest {
+    if Sha256::digest(&body).as_slice() != digest {
         return Err(SnapshotError::Hash);
     }
+    let fold: Fold = postcard::from_bytes(&body).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+    drop(body);
     if fold.position() != position {
         return Err(SnapshotError::Position { header: position, fold: fold.position() });
     }
     Ok(Some(Loaded { fold: fold.restored(), last_leaf }))
 }
 
-/// The error for a body that did not decode: [`SnapshotError::Hash`] if the
-/// body fails its digest (damage), else `otherwise` (another layout).
-fn damaged_or(path: &Path, digest: [u8; 32], length: u64, otherwise: SnapshotError) -> SnapshotError {
-    let rehash = || -> std::io::Result<bool> {
-        let mut file = File::open(path)?;
-        file.seek(SeekFrom::Start(HEADER_LEN as u64))?;
-        let mut hashing = Hashing { inner: file.take(length), sha256: Sha256::new(), bytes: 0 };
-        std::io::copy(&mut hashing, &mut std::io::sink())?;
-        Ok(hashing.sha256.finalize().as_slice() == digest)
-    };
-    match rehash() {
-        Ok(false) => SnapshotError::Hash,
-        _ => otherwise,
-    }
-}
-
-/// Bytes buffered between the file and the hash while streaming a body.
+/// Bytes buffered between the serialiser and the hash while writing a body.
 const STREAM_BUFFER_BYTES: usize = 1 << 20;
 
-/// The decoder's scratch space: at least the longest string in a fold (texts
-/// are bounded far below it by the domain's limits).
-const DECODE_SCRATCH_BYTES: usize = 1 << 20;
-
-/// A reader or writer that hashes and counts the bytes passing through it.
+/// A writer that hashes and counts the bytes passing through it.
 struct Hashing<T> {
     inner: T,
     sha256: Sha256,
@@ -188,15 +161,6 @@ impl<W: Write> Write for Hashing<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sha256.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
     }
 }
 
@@ -222,6 +186,26 @@ mod tests {
         assert_eq!(loaded.fold.state, fold.state);
         assert_eq!(loaded.last_leaf, Hash([7; 32]));
         assert!(load(&path.with_extension("none")).unwrap().is_none(), "no file: no snapshot");
+    }
+
+    #[test]
+    fn a_large_fold_reads_back_as_saved() {
+        // Tens of thousands of gifts, each with its timestamps and ids: several MB of
+        // body, more than any fixed scratch space a streaming decoder would get.
+        let mut world = fundtrail_domain::testing::World::with_fund();
+        for i in 0..30_000 {
+            world.donate(1 + i % 500);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fold.snapshot");
+        let mut fold = Fold::new();
+        fold.state = world.state.clone();
+        fold.skip(1);
+        let bytes = save(&path, &fold, Hash([9; 32])).unwrap();
+        assert!(bytes > 4 << 20, "a large body: {bytes} bytes");
+        let loaded = load(&path).unwrap().expect("a snapshot");
+        assert_eq!(loaded.fold.state, fold.state);
+        assert_eq!(loaded.fold.position(), 1);
     }
 
     #[test]

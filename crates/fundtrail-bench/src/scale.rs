@@ -52,10 +52,10 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
         service.shutdown();
         drop(service);
         tokio::time::sleep(Duration::from_secs(2)).await; // the last snapshot lands
-        let with_snapshot = restart(&setup, last).await?;
+        let (with_snapshot, restarted_rss_mb) = restart(&setup, last).await?;
         let snapshot = fundtrail_service::projections::snapshot_path(&setup.projections_dir);
         std::fs::remove_file(&snapshot).with_context(|| format!("no snapshot at {}", snapshot.display()))?;
-        let without_snapshot = restart(&setup, last).await?;
+        let (without_snapshot, _) = restart(&setup, last).await?;
         Ok::<_, anyhow::Error>(Scale {
             rates,
             service_rss_mb,
@@ -63,6 +63,7 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             last,
             with_snapshot,
             without_snapshot,
+            restarted_rss_mb,
             trace_lookup,
         })
     })?;
@@ -74,6 +75,7 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             "events": events, "funds": funds, "log_messages": report.last,
             "start_events_per_s": start, "end_events_per_s": end, "end_to_start": end / start,
             "service_rss_mb": report.service_rss_mb, "nats_rss_mb": report.nats_rss_mb,
+            "restarted_rss_mb": report.restarted_rss_mb,
             "ready_with_snapshot_s": report.with_snapshot.as_secs_f64(),
             "ready_without_snapshot_s": report.without_snapshot.as_secs_f64(),
             "trace_lookups": report.trace_lookup.count,
@@ -85,7 +87,11 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
         println!("store:           nats-server, default sync");
         println!("events:          {events} signed donations over {funds} funds ({} messages)", report.last);
         println!("ingest:          {start:.0} events/s in the first rounds, {end:.0} in the last ({:.2})", end / start);
-        println!("resident memory: service {:.0} MB, nats-server {:.0} MB", report.service_rss_mb, report.nats_rss_mb);
+        println!(
+            "resident memory: service {:.0} MB after the ingest (this process, with the load generator), \
+             {:.0} MB restarted from the snapshot and ready; nats-server {:.0} MB",
+            report.service_rss_mb, report.restarted_rss_mb, report.nats_rss_mb
+        );
         println!(
             "restart → ready: {:.1} s with the fold's snapshot, {:.1} s without",
             report.with_snapshot.as_secs_f64(),
@@ -108,6 +114,9 @@ struct Scale {
     last: u64,
     with_snapshot: Duration,
     without_snapshot: Duration,
+    /// This process once the replica restarted from the snapshot is ready: the
+    /// service on the whole log, without the load generator and the first service.
+    restarted_rss_mb: f64,
     trace_lookup: Lookups,
 }
 
@@ -154,17 +163,19 @@ fn trace_lookups(state: &fundtrail_service::projections::StateAt) -> Lookups {
 }
 
 /// Starts a replica on the same stream and projections and times it until it
-/// has applied `last` (what `/readyz` waits for).
-async fn restart(setup: &ServiceSetup, last: u64) -> Result<Duration> {
+/// has applied `last` (what `/readyz` waits for); answers the time and this
+/// process's resident memory once it is ready.
+async fn restart(setup: &ServiceSetup, last: u64) -> Result<(Duration, f64)> {
     let started = Instant::now();
     let service = setup.clone().start(Arc::new(SystemClock)).await?;
     if !service.read.wait_applied(last, READY_WAIT_MAX).await {
         bail!("the restarted replica did not catch up within {READY_WAIT_MAX:?}");
     }
     let ready = started.elapsed();
+    let rss_mb = rss_mb(std::process::id());
     service.shutdown();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    Ok(ready)
+    Ok((ready, rss_mb))
 }
 
 /// Resident memory of a process, in MB (VmRSS), NaN when unreadable.

@@ -67,6 +67,14 @@ pub struct PayoutRef {
     pub paid_at: DateTime<Utc>,
 }
 
+/// Where event `id` is: its stream sequence and its public ledger entry (stream
+/// message *i + 1* is ledger entry *i*), both `None` when the state was folded
+/// without a log.
+fn stream_place(state: &State, id: &EventId) -> (Option<u64>, Option<u64>) {
+    let sequence = state.event_ids.get(id).map(|r| r.seq).filter(|&s| s != IdRecord::UNRECORDED.seq);
+    (sequence, sequence.map(|s| s - 1))
+}
+
 /// The trace of cash gift `donation` (in whichever fund holds it), or `None` if
 /// no fund has a cash gift with that id.
 pub fn trace(state: &State, donation: &EventId) -> Option<Trace> {
@@ -75,18 +83,13 @@ pub fn trace(state: &State, donation: &EventId) -> Option<Trace> {
     for spent in &gift.spent {
         let proposal = fund.proposals.get(&spent.proposal).expect("a paid proposal exists");
         let payout = proposal.payouts.iter().find(|p| p.event == spent.payout).expect("the payout is recorded");
-        let sequence = state.event_ids.get(&spent.payout).map(|r| r.seq).filter(|&s| s != IdRecord::UNRECORDED.seq);
+        let (sequence, ledger_entry) = stream_place(state, &spent.payout);
         allocations.push(Allocation {
             proposal: spent.proposal.clone(),
             title: proposal.title.clone(),
             amount_fen: spent.amount,
             state: AllocationState::Paid,
-            payout: Some(PayoutRef {
-                event: spent.payout.clone(),
-                sequence,
-                ledger_entry: sequence.map(|s| s - 1),
-                paid_at: payout.paid_at,
-            }),
+            payout: Some(PayoutRef { event: spent.payout.clone(), sequence, ledger_entry, paid_at: payout.paid_at }),
         });
     }
     for (pid, amount) in &gift.reserved {
@@ -276,12 +279,12 @@ pub fn goods_trace(state: &State, donation: &EventId) -> Option<GoodsTrace> {
 
 fn goods_part(state: &State, fund: &Fund, handed: &crate::state::HandedOut) -> GoodsPart {
     let d = fund.goods_lots.distributions.get(&handed.distribution).expect("a distribution is recorded");
-    let sequence = state.event_ids.get(&handed.distribution).map(|r| r.seq).filter(|&s| s != IdRecord::UNRECORDED.seq);
+    let (sequence, ledger_entry) = stream_place(state, &handed.distribution);
     GoodsPart {
         distribution: DistributionRef {
             event: handed.distribution.clone(),
             sequence,
-            ledger_entry: sequence.map(|s| s - 1),
+            ledger_entry,
             distributed_at: d.distributed_at,
         },
         proposal: d.proposal.clone(),

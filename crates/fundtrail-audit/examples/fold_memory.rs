@@ -7,7 +7,9 @@
 //! Signs a fund's year of N donations ([`LedgerBuilder::realistic`]), then folds the
 //! envelopes through the real [`Fold`] (open, verify, evolve) and reports the bytes
 //! the fold holds per donation: heap bytes requested (counted by this binary's
-//! allocator, so without the allocator's own overhead).
+//! allocator, so without the allocator's own overhead). It folds them twice: first
+//! cloning the fold every few events, as the service publishes its state to readers
+//! (a change then copies a chunk another version shares), then without.
 //! It then drops the state's per-donation indexes one by one and reports what each
 //! freed. A debug build is enough: the figures are bytes, not time.
 
@@ -45,6 +47,9 @@ static GLOBAL: Counting = Counting;
 /// Most donations one run signs (they are all held in memory before folding).
 const DONATIONS_MAX: u32 = 1_000_000;
 
+/// How often the first fold is cloned, as the service publishes its state.
+const PUBLISHED_EVERY: usize = 16;
+
 fn allocated() -> usize {
     ALLOCATED.load(Ordering::Relaxed)
 }
@@ -59,15 +64,35 @@ fn main() {
         }
     };
     let envelopes = LedgerBuilder::realistic(donations).envelopes;
+    let per = |bytes: usize| bytes as f64 / f64::from(donations);
+    println!("fold of {donations} donations ({} messages)", envelopes.len());
+
+    // As the service folds: the state published to readers every few events,
+    // so that the fold changes chunks another version still shares.
+    let heap_before = allocated();
+    let mut fold = Fold::new();
+    let mut published = None;
+    for (i, envelope) in envelopes.iter().enumerate() {
+        fold.apply(i as u64 + 1, None, envelope).expect("the builder's history folds");
+        if i % PUBLISHED_EVERY == 0 {
+            published = Some(fold.clone());
+        }
+    }
+    drop(published);
+    let heap = allocated() - heap_before;
+    println!(
+        "  heap held, published every {PUBLISHED_EVERY} events: {:>12} bytes, {:>7.1} per donation",
+        heap,
+        per(heap)
+    );
+    drop(fold);
+
     let heap_before = allocated();
     let mut fold = Fold::new();
     for (i, envelope) in envelopes.iter().enumerate() {
         fold.apply(i as u64 + 1, None, envelope).expect("the builder's history folds");
     }
-    let heap_after = allocated();
-    let per = |bytes: usize| bytes as f64 / f64::from(donations);
-    let heap = heap_after - heap_before;
-    println!("fold of {donations} donations ({} messages)", envelopes.len());
+    let heap = allocated() - heap_before;
     println!("  heap held by the fold:  {:>12} bytes, {:>7.1} per donation", heap, per(heap));
     drop(envelopes);
 

@@ -247,17 +247,14 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
                 .donations
                 .get(&b.donation)
                 .ok_or_else(|| Refusal::UnknownDonation { donation: b.donation.clone(), fund: event.fund.clone() })?;
-            let refundable = donation.amount.checked_sub(donation.refunded)?;
+            let refundable = donation.amount.checked_sub(donation.refunded())?;
             if b.amount_fen > refundable {
                 return Err(Refusal::RefundExceeds { donation: b.donation.clone(), amount: b.amount_fen, refundable });
             }
             // The allocation: a refund returns the gift's own unspent money, never
             // money already reserved or paid for a proposal.
-            let unspent = f
-                .pool(donation.restricted_purpose.as_deref())
-                .unspent
-                .get(&donation.ordinal)
-                .map_or(Fen::ZERO, |u| u.amount);
+            let unspent =
+                f.pool(donation.restricted_purpose()).unspent.get(&donation.ordinal).map_or(Fen::ZERO, |u| u.amount);
             if b.amount_fen > unspent {
                 return Err(Refusal::RefundExceedsUnspent {
                     donation: b.donation.clone(),
@@ -274,7 +271,7 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
                 .donations
                 .get(&b.donation)
                 .ok_or_else(|| Refusal::UnknownDonation { donation: b.donation.clone(), fund: event.fund.clone() })?;
-            if let Some(existing) = &donation.receipt_no {
+            if let Some(existing) = donation.receipt_no() {
                 return Err(Refusal::ReceiptAlreadyIssued {
                     donation: b.donation.clone(),
                     receipt_no: existing.to_string(),
@@ -292,7 +289,7 @@ fn check_body(state: &State, event: &Event) -> Result<(), Refusal> {
                 .donations
                 .get(&b.donation)
                 .ok_or_else(|| Refusal::UnknownDonation { donation: b.donation.clone(), fund: event.fund.clone() })?;
-            if donation.receipt_no.as_deref() != Some(b.receipt_no.as_str()) {
+            if donation.receipt_no() != Some(b.receipt_no.as_str()) {
                 return Err(Refusal::NoSuchReceipt { donation: b.donation.clone(), receipt_no: b.receipt_no.clone() });
             }
             Ok(())
@@ -643,19 +640,12 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
             let pool = f.pool_mut(purpose.as_deref());
             pool.cash.received = add(pool.cash.received, b.amount_fen);
             pool.unspent.insert(ordinal, Unspent { donation: event.id.clone(), amount: b.amount_fen });
-            let donation = Donation {
-                amount: b.amount_fen,
-                refunded: Fen::ZERO,
-                channel: b.channel,
-                donor: b.donor.clone(),
+            let more = DonationMore {
                 pledge: b.pledge.clone(),
-                received_at: at,
-                receipt_no: None,
                 restricted_purpose: purpose.map(Into::into),
-                ordinal,
-                reserved: BTreeMap::new(),
-                spent: Vec::new(),
+                ..DonationMore::default()
             };
+            let donation = Donation::new(b.amount_fen, ordinal, b.donor.clone(), at, b.channel, more);
             f.donations.insert(event.id.clone(), donation);
         }
         B::GoodsReceived(b) => {
@@ -683,10 +673,11 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
         }
         B::DonationReversed(b) => {
             let d = f.donations.get_mut(&b.donation).expect("checked: donation exists");
-            d.refunded = add(d.refunded, b.amount_fen);
-            assert!(d.refunded <= d.amount);
-            let (channel, pledge) = (d.channel, d.pledge.clone());
-            let (purpose, ordinal) = (d.restricted_purpose.clone(), d.ordinal);
+            let (amount, channel, ordinal) = (d.amount, d.channel, d.ordinal);
+            let more = d.more_mut();
+            more.refunded = add(more.refunded, b.amount_fen);
+            assert!(more.refunded <= amount);
+            let (pledge, purpose) = (more.pledge.clone(), more.restricted_purpose.clone());
             f.cash.refunded = add(f.cash.refunded, b.amount_fen);
             let pool = f.pool_mut(purpose.as_deref());
             pool.cash.refunded = add(pool.cash.refunded, b.amount_fen);
@@ -703,11 +694,12 @@ fn apply_fund(f: &mut Fund, event: &Event, year: i32) {
             *income = sub(*income, b.amount_fen);
         }
         B::ReceiptIssued(b) => {
-            f.donations.get_mut(&b.donation).expect("checked").receipt_no = Some(b.receipt_no.as_str().into());
+            f.donations.get_mut(&b.donation).expect("checked").more_mut().receipt_no =
+                Some(b.receipt_no.as_str().into());
             f.receipt_numbers.insert(b.receipt_no.clone(), b.donation.clone());
         }
         B::ReceiptVoided(b) => {
-            f.donations.get_mut(&b.donation).expect("checked").receipt_no = None;
+            f.donations.get_mut(&b.donation).expect("checked").more_mut().receipt_no = None;
             // A voided number stays used: it is never issued again.
         }
         B::ProposalSubmitted(b) => {
@@ -1029,7 +1021,7 @@ fn reserve(f: &mut Fund, proposal: &ProposalId, amount: Fen) {
     assert_eq!(left, Fen::ZERO, "checked: the pools cover the approval");
     for slice in &slices {
         let d = f.donations.get_mut(&slice.donation).expect("a queued gift exists");
-        let r = d.reserved.entry(proposal.clone()).or_default();
+        let r = d.more_mut().reserved.entry(proposal.clone()).or_default();
         *r = r.checked_add(slice.amount).expect("in range");
     }
     f.proposals.get_mut(proposal).expect("checked").reservation.extend(slices);
@@ -1060,7 +1052,7 @@ fn spend(f: &mut Fund, proposal: &ProposalId, payout: &EventId, amount: Fen) -> 
         let pool = f.pool_mut(pool_name.as_deref());
         pool.cash.reserved = pool.cash.reserved.checked_sub(take).expect("in range");
         pool.cash.paid = pool.cash.paid.checked_add(take).expect("in range");
-        let d = f.donations.get_mut(&donation).expect("a reserved gift exists");
+        let d = f.donations.get_mut(&donation).expect("a reserved gift exists").more_mut();
         let r = d.reserved.get_mut(proposal).expect("the gift's reservation");
         *r = r.checked_sub(take).expect("in range");
         if *r == Fen::ZERO {
@@ -1085,7 +1077,7 @@ fn release(f: &mut Fund, proposal: &ProposalId) {
                 pool.unspent.insert(slice.ordinal, Unspent { donation: slice.donation.clone(), amount: slice.amount });
             }
         }
-        let d = f.donations.get_mut(&slice.donation).expect("a reserved gift exists");
+        let d = f.donations.get_mut(&slice.donation).expect("a reserved gift exists").more_mut();
         let r = d.reserved.get_mut(proposal).expect("the gift's reservation");
         *r = r.checked_sub(slice.amount).expect("in range");
         if *r == Fen::ZERO {

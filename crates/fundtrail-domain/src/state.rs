@@ -214,24 +214,148 @@ pub struct Spending {
     pub management: Fen,
 }
 
+/// A cash gift, as the fold keeps it: one per gift, so a million of them on a
+/// city's stream. What every gift has is held inline (72 bytes); what only
+/// some gifts have (a refund, a pledge, a receipt, a purpose, reservations,
+/// payouts) is in [`DonationMore`], allocated when a gift first has any of it
+/// (`docs/performance.md`, "Fold memory"). It serialises as one flat record,
+/// the same bytes as before the split ([`DonationRecord`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "DonationRecord", into = "DonationRecord")]
 pub struct Donation {
     pub amount: Fen,
-    pub refunded: Fen,
-    pub channel: Channel,
+    /// The gift's place in the fund's stream of cash gifts (0, 1, 2, …).
+    pub ordinal: u64,
     pub donor: Sha256Hex,
-    pub pledge: Option<PledgeId>,
     pub received_at: DateTime<Utc>,
+    pub channel: Channel,
+    more: Option<Box<DonationMore>>,
+}
+
+/// What only some gifts have; see [`Donation`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DonationMore {
+    pub refunded: Fen,
+    pub pledge: Option<PledgeId>,
     /// The active official receipt number, if one is issued.
     pub receipt_no: Option<Box<str>>,
     /// The purpose the gift is restricted to, or `None` for unrestricted.
     pub restricted_purpose: Option<Box<str>>,
-    /// The gift's place in the fund's stream of cash gifts (0, 1, 2, …).
-    pub ordinal: u64,
     /// The gift's money currently reserved for each proposal.
     pub reserved: BTreeMap<ProposalId, Fen>,
     /// The gift's money paid out, payout by payout, in stream order.
     pub spent: Vec<Spent>,
+}
+
+/// A gift with none of [`DonationMore`].
+static NO_MORE: DonationMore = DonationMore {
+    refunded: Fen::ZERO,
+    pledge: None,
+    receipt_no: None,
+    restricted_purpose: None,
+    reserved: BTreeMap::new(),
+    spent: Vec::new(),
+};
+
+impl Donation {
+    pub fn new(
+        amount: Fen,
+        ordinal: u64,
+        donor: Sha256Hex,
+        received_at: DateTime<Utc>,
+        channel: Channel,
+        more: DonationMore,
+    ) -> Donation {
+        let mut donation = Donation { amount, ordinal, donor, received_at, channel, more: None };
+        if more != NO_MORE {
+            donation.more = Some(Box::new(more));
+        }
+        donation
+    }
+
+    /// What only some gifts have (all empty for a gift with none of it).
+    pub fn more(&self) -> &DonationMore {
+        self.more.as_deref().unwrap_or(&NO_MORE)
+    }
+
+    /// [`Donation::more`], to change (allocated on first use).
+    pub fn more_mut(&mut self) -> &mut DonationMore {
+        self.more.get_or_insert_with(Box::default)
+    }
+
+    pub fn refunded(&self) -> Fen {
+        self.more().refunded
+    }
+
+    pub fn pledge(&self) -> Option<&PledgeId> {
+        self.more().pledge.as_ref()
+    }
+
+    pub fn receipt_no(&self) -> Option<&str> {
+        self.more().receipt_no.as_deref()
+    }
+
+    pub fn restricted_purpose(&self) -> Option<&str> {
+        self.more().restricted_purpose.as_deref()
+    }
+
+    pub fn reserved(&self) -> &BTreeMap<ProposalId, Fen> {
+        &self.more().reserved
+    }
+
+    pub fn spent(&self) -> &[Spent] {
+        &self.more().spent
+    }
+}
+
+/// A [`Donation`] as it is serialised: every field, in the order the state's
+/// formats have always had them (snapshots and JSON are unchanged by the split).
+#[derive(Clone, Serialize, Deserialize)]
+struct DonationRecord {
+    amount: Fen,
+    refunded: Fen,
+    channel: Channel,
+    donor: Sha256Hex,
+    pledge: Option<PledgeId>,
+    received_at: DateTime<Utc>,
+    receipt_no: Option<Box<str>>,
+    restricted_purpose: Option<Box<str>>,
+    ordinal: u64,
+    reserved: BTreeMap<ProposalId, Fen>,
+    spent: Vec<Spent>,
+}
+
+impl From<DonationRecord> for Donation {
+    fn from(r: DonationRecord) -> Donation {
+        let more = DonationMore {
+            refunded: r.refunded,
+            pledge: r.pledge,
+            receipt_no: r.receipt_no,
+            restricted_purpose: r.restricted_purpose,
+            reserved: r.reserved,
+            spent: r.spent,
+        };
+        Donation::new(r.amount, r.ordinal, r.donor, r.received_at, r.channel, more)
+    }
+}
+
+impl From<Donation> for DonationRecord {
+    fn from(d: Donation) -> DonationRecord {
+        let more = d.more.map(|m| *m).unwrap_or_default();
+        DonationRecord {
+            amount: d.amount,
+            refunded: more.refunded,
+            channel: d.channel,
+            donor: d.donor,
+            pledge: more.pledge,
+            received_at: d.received_at,
+            receipt_no: more.receipt_no,
+            restricted_purpose: more.restricted_purpose,
+            ordinal: d.ordinal,
+            reserved: more.reserved,
+            spent: more.spent,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -513,11 +637,10 @@ impl Fund {
         }
         assert_eq!(total, self.cash, "fund {id}: pools differ from the fund's cash");
         for (did, d) in &self.donations {
-            let unspent =
-                self.pool(d.restricted_purpose.as_deref()).unspent.get(&d.ordinal).map_or(Fen::ZERO, |u| u.amount);
-            let reserved = d.reserved.values().fold(Fen::ZERO, |s, a| add(s, *a));
-            let spent = d.spent.iter().fold(Fen::ZERO, |s, x| add(s, x.amount));
-            assert_eq!(add(add(add(d.refunded, unspent), reserved), spent), d.amount, "fund {id}: gift {did} parts");
+            let unspent = self.pool(d.restricted_purpose()).unspent.get(&d.ordinal).map_or(Fen::ZERO, |u| u.amount);
+            let reserved = d.reserved().values().fold(Fen::ZERO, |s, a| add(s, *a));
+            let spent = d.spent().iter().fold(Fen::ZERO, |s, x| add(s, x.amount));
+            assert_eq!(add(add(add(d.refunded(), unspent), reserved), spent), d.amount, "fund {id}: gift {did} parts");
         }
         for (pid, p) in &self.proposals {
             let reserved = p.reservation.iter().fold(Fen::ZERO, |s, x| add(s, x.amount));
@@ -589,6 +712,48 @@ impl Fund {
                     "fund {id}: distribution {did} took goods restricted to another purpose"
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gift(more: DonationMore) -> Donation {
+        let at = DateTime::from_timestamp(1_780_000_000, 0).expect("in range");
+        let donor = Sha256Hex::new("ab".repeat(32)).expect("valid");
+        Donation::new(Fen::new(52_000).expect("in range"), 7, donor, at, Channel::Direct, more)
+    }
+
+    #[test]
+    fn a_gift_with_nothing_more_is_72_bytes_and_allocates_nothing_more() {
+        assert!(std::mem::size_of::<Donation>() <= 72, "{} bytes", std::mem::size_of::<Donation>());
+        let plain = gift(DonationMore::default());
+        assert!(plain.more.is_none());
+        assert_eq!(plain.refunded(), Fen::ZERO);
+        assert!(plain.spent().is_empty() && plain.reserved().is_empty() && plain.receipt_no().is_none());
+    }
+
+    #[test]
+    fn serialises_as_one_flat_record_with_every_field_in_order() {
+        let plain = gift(DonationMore::default());
+        let json = serde_json::to_string(&plain).expect("serialises");
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"amount":52000,"refunded":0,"channel":"direct","donor":""#,
+                "abababababababababababababababababababababababababababababababab",
+                r#"","pledge":null,"received_at":"2026-05-28T20:26:40Z","receipt_no":null,"#,
+                r#""restricted_purpose":null,"ordinal":7,"reserved":{},"spent":[]}"#
+            )
+        );
+        let mut restricted =
+            gift(DonationMore { restricted_purpose: Some("助老".into()), ..DonationMore::default() });
+        restricted.more_mut().refunded = Fen::new(100).expect("in range");
+        for d in [plain, restricted] {
+            let back: Donation = serde_json::from_str(&serde_json::to_string(&d).expect("serialises")).expect("reads");
+            assert_eq!(back, d);
         }
     }
 }

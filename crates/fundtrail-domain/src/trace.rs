@@ -79,8 +79,8 @@ fn stream_place(state: &State, id: &EventId) -> (Option<u64>, Option<u64>) {
 /// no fund has a cash gift with that id.
 pub fn trace(state: &State, donation: &EventId) -> Option<Trace> {
     let (fund_id, fund, gift) = state.funds.iter().find_map(|(id, f)| f.donations.get(donation).map(|d| (id, f, d)))?;
-    let mut allocations = Vec::with_capacity(gift.spent.len() + gift.reserved.len());
-    for spent in &gift.spent {
+    let mut allocations = Vec::with_capacity(gift.spent().len() + gift.reserved().len());
+    for spent in gift.spent() {
         let proposal = fund.proposals.get(&spent.proposal).expect("a paid proposal exists");
         let payout = proposal.payouts.iter().find(|p| p.event == spent.payout).expect("the payout is recorded");
         let (sequence, ledger_entry) = stream_place(state, &spent.payout);
@@ -92,7 +92,7 @@ pub fn trace(state: &State, donation: &EventId) -> Option<Trace> {
             payout: Some(PayoutRef { event: spent.payout.clone(), sequence, ledger_entry, paid_at: payout.paid_at }),
         });
     }
-    for (pid, amount) in &gift.reserved {
+    for (pid, amount) in gift.reserved() {
         let proposal = fund.proposals.get(pid).expect("a reserving proposal exists");
         allocations.push(Allocation {
             proposal: pid.clone(),
@@ -102,16 +102,15 @@ pub fn trace(state: &State, donation: &EventId) -> Option<Trace> {
             payout: None,
         });
     }
-    let unspent =
-        fund.pool(gift.restricted_purpose.as_deref()).unspent.get(&gift.ordinal).map_or(Fen::ZERO, |u| u.amount);
+    let unspent = fund.pool(gift.restricted_purpose()).unspent.get(&gift.ordinal).map_or(Fen::ZERO, |u| u.amount);
     Some(Trace {
         fund: fund_id.clone(),
         donation: donation.clone(),
         amount_fen: gift.amount,
-        restricted_purpose: gift.restricted_purpose.as_deref().map(str::to_owned),
+        restricted_purpose: gift.restricted_purpose().map(str::to_owned),
         received_at: gift.received_at,
         allocations,
-        refunded_fen: gift.refunded,
+        refunded_fen: gift.refunded(),
         unspent_fen: unspent,
     })
 }

@@ -208,8 +208,7 @@ fn restricted_never_crosses(w: &World) {
     let f = w.fund();
     let mut given: BTreeMap<Option<String>, i64> = BTreeMap::new();
     for d in f.donations.values() {
-        *given.entry(d.restricted_purpose.as_deref().map(str::to_owned)).or_default() +=
-            d.amount.fen() - d.refunded.fen();
+        *given.entry(d.restricted_purpose().map(str::to_owned)).or_default() += d.amount.fen() - d.refunded().fen();
     }
     let total: i64 = given.values().sum();
     for purpose in PURPOSES {

@@ -315,9 +315,9 @@ pub fn donation_view(
             channel: d.channel,
             donor: d.donor.clone(),
             amount_fen: d.amount,
-            refunded_fen: d.refunded,
-            pledge: d.pledge.as_ref().map(|p| p.to_string()),
-            receipt_no: d.receipt_no.as_deref().map(str::to_owned),
+            refunded_fen: d.refunded(),
+            pledge: d.pledge().map(|p| p.to_string()),
+            receipt_no: d.receipt_no().map(str::to_owned),
             goods: Vec::new(),
         });
     }

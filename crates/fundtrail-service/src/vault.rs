@@ -223,6 +223,14 @@ fn recover(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// sled's page cache for the vault: the vault is read a record at a time, so
+/// a small cache does (sled's default is 1 GB, which a large vault would fill).
+pub const VAULT_CACHE_BYTES: u64 = 16 << 20;
+
+fn vault_config(dir: &Path) -> sled::Config {
+    sled::Config::new().path(dir).cache_capacity(VAULT_CACHE_BYTES)
+}
+
 impl DonorVault {
     /// Opens (or creates) the vault in `dir` — normally `<data>/vault` — readable
     /// by the owner only. Tombstones are stamped with `clock`.
@@ -235,7 +243,7 @@ impl DonorVault {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
         }
-        let db = fundtrail_store::open_sled(&sled::Config::new().path(dir))?;
+        let db = fundtrail_store::open_sled(&vault_config(dir))?;
         let donors = db.open_tree(DONORS_TREE)?;
         let inner = std::sync::RwLock::new(Inner { db, donors });
         Ok(DonorVault { shared: Arc::new(Shared { dir: dir.to_path_buf(), clock, inner }) })
@@ -257,7 +265,7 @@ impl DonorVault {
             std::fs::remove_dir_all(&fresh_dir).map_err(io)?;
         }
         {
-            let fresh = fundtrail_store::open_sled(&sled::Config::new().path(&fresh_dir))?;
+            let fresh = fundtrail_store::open_sled(&vault_config(&fresh_dir))?;
             let donors = fresh.open_tree(DONORS_TREE)?;
             for item in inner.donors.iter() {
                 let (key, value) = item?;
@@ -272,7 +280,7 @@ impl DonorVault {
         std::fs::rename(dir, &old_dir).map_err(io)?;
         std::fs::rename(&fresh_dir, dir).map_err(io)?;
         std::fs::remove_dir_all(&old_dir).map_err(io)?;
-        inner.db = fundtrail_store::open_sled(&sled::Config::new().path(dir))?;
+        inner.db = fundtrail_store::open_sled(&vault_config(dir))?;
         inner.donors = inner.db.open_tree(DONORS_TREE)?;
         Ok(())
     }

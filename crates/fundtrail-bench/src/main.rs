@@ -118,6 +118,21 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// (Run by `scale`.) A replica process restarting on the scale run's stream
+    /// and projections: prints, as JSON, the seconds to ready and its resident memory.
+    #[command(hide = true)]
+    ScaleReplica {
+        #[arg(long)]
+        nats: String,
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// The log key's seed, 64 hex digits.
+        #[arg(long)]
+        log_seed: String,
+        /// Ready once this sequence is applied.
+        #[arg(long)]
+        last: u64,
+    },
     /// Signed donations posted over HTTP by concurrent clients, against the
     /// pipeline alone (no HTTP) on a second, fresh stream.
     Http {
@@ -176,6 +191,9 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
                 bail!("--events must be between 1 and {BENCH_EVENTS_MAX}");
             }
             return scale::scale(events, funds.clamp(1, FUNDS_MAX), concurrency.clamp(1, 8_192), json);
+        }
+        BenchCommand::ScaleReplica { nats, dir, log_seed, last } => {
+            return scale::replica(&nats, &dir, &log_seed, last);
         }
         BenchCommand::Ingest { nats, embedded, sync, events, funds, concurrency, witnesses, purposes, json } => {
             (nats, embedded, sync, events, funds, concurrency, witnesses, purposes, json)

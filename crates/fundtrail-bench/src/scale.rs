@@ -3,7 +3,8 @@
 //! and of the last rounds (a flat rate is the target), the resident memory
 //! of this process (the service; the workload is generated round by round and
 //! dropped) and of the scratch nats-server, and the time a replica restarting
-//! on that log takes to be ready, with its fold's snapshot and without.
+//! on that log takes to be ready, with its fold's snapshot and without (the
+//! replica in a process of its own, whose resident memory is the service's alone).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,10 +25,7 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
     let scratch = tempfile::tempdir()?;
     let server = fundtrail_testkit::NatsServer::start_with(fundtrail_testkit::Sync::Default)
         .context("starting a scratch nats-server")?;
-    let mut setup = ServiceSetup::nats(&server.url(), scratch.path());
-    setup.origin = BENCH_ORIGIN.into();
-    setup.checkpoint_entries = 10_000;
-    setup.checkpoint_interval = Duration::from_millis(250);
+    let setup = scale_setup(&server.url(), scratch.path());
     let report = runtime.block_on(async {
         let service = Arc::new(setup.clone().start(Arc::new(SystemClock)).await?);
         let (setup_events, mut rounds) = workload_rounds(events, funds, ROUND_EVENTS)?;
@@ -52,10 +50,10 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
         service.shutdown();
         drop(service);
         tokio::time::sleep(Duration::from_secs(2)).await; // the last snapshot lands
-        let (with_snapshot, restarted_rss_mb) = restart(&setup, last).await?;
+        let (with_snapshot, restarted_rss_mb) = restart(&setup, &server.url(), last).await?;
         let snapshot = fundtrail_service::projections::snapshot_path(&setup.projections_dir);
         std::fs::remove_file(&snapshot).with_context(|| format!("no snapshot at {}", snapshot.display()))?;
-        let (without_snapshot, _) = restart(&setup, last).await?;
+        let (without_snapshot, _) = restart(&setup, &server.url(), last).await?;
         Ok::<_, anyhow::Error>(Scale {
             rates,
             service_rss_mb,
@@ -89,7 +87,7 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
         println!("ingest:          {start:.0} events/s in the first rounds, {end:.0} in the last ({:.2})", end / start);
         println!(
             "resident memory: service {:.0} MB after the ingest (this process, with the load generator), \
-             {:.0} MB restarted from the snapshot and ready; nats-server {:.0} MB",
+             {:.0} MB for a replica process restarted from the snapshot, once ready; nats-server {:.0} MB",
             report.service_rss_mb, report.restarted_rss_mb, report.nats_rss_mb
         );
         println!(
@@ -114,8 +112,8 @@ struct Scale {
     last: u64,
     with_snapshot: Duration,
     without_snapshot: Duration,
-    /// This process once the replica restarted from the snapshot is ready: the
-    /// service on the whole log, without the load generator and the first service.
+    /// The replica process restarted from the snapshot, once ready: the service
+    /// alone on the whole log.
     restarted_rss_mb: f64,
     trace_lookup: Lookups,
 }
@@ -162,20 +160,67 @@ fn trace_lookups(state: &fundtrail_service::projections::StateAt) -> Lookups {
     Lookups { count: times.len(), p50: at(0.5).unwrap_or_default(), p99: at(0.99).unwrap_or_default() }
 }
 
-/// Starts a replica on the same stream and projections and times it until it
-/// has applied `last` (what `/readyz` waits for); answers the time and this
-/// process's resident memory once it is ready.
-async fn restart(setup: &ServiceSetup, last: u64) -> Result<(Duration, f64)> {
+/// Starts a replica on the same stream and projections, in a process of its
+/// own (this binary's hidden `scale-replica`), and answers the time from
+/// starting that process until it has applied `last` (what `/readyz` waits
+/// for) and its resident memory then: the service alone, without the load
+/// generator or the memory of the first service.
+async fn restart(setup: &ServiceSetup, nats_url: &str, last: u64) -> Result<(Duration, f64)> {
     let started = Instant::now();
-    let service = setup.clone().start(Arc::new(SystemClock)).await?;
-    if !service.read.wait_applied(last, READY_WAIT_MAX).await {
-        bail!("the restarted replica did not catch up within {READY_WAIT_MAX:?}");
-    }
+    let seed: String = setup.log_seed.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = setup.projections_dir.parent().context("the projections' directory has a parent")?;
+    let output = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["scale-replica", "--nats", nats_url, "--log-seed", &seed, "--last", &last.to_string()])
+        .arg("--dir")
+        .arg(dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .context("running the replica process")?;
     let ready = started.elapsed();
-    let rss_mb = rss_mb(std::process::id());
-    service.shutdown();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    if !output.status.success() {
+        bail!("the replica process failed ({})", output.status);
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("the replica process printed no report")?;
+    let rss_mb = report["rss_mb"].as_f64().context("the replica's report has no rss_mb")?;
     Ok((ready, rss_mb))
+}
+
+/// The replica process of [`restart`]: starts the service on the stream at
+/// `nats` and the projections in `dir`, waits until `last` is applied, prints
+/// `{"rss_mb": …}` and stops.
+pub fn replica(nats: &str, dir: &std::path::Path, log_seed: &str, last: u64) -> Result<()> {
+    if log_seed.len() != 64 || !log_seed.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("--log-seed must be 64 hex digits");
+    }
+    let mut seed = [0u8; 32];
+    for (i, byte) in seed.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&log_seed[2 * i..2 * i + 2], 16)?;
+    }
+    let mut setup = scale_setup(nats, dir);
+    setup.log_seed = seed;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let service = setup.start(Arc::new(SystemClock)).await?;
+        if !service.read.wait_applied(last, READY_WAIT_MAX).await {
+            bail!("the restarted replica did not catch up within {READY_WAIT_MAX:?}");
+        }
+        let rss_mb = rss_mb(std::process::id());
+        println!("{}", serde_json::json!({ "rss_mb": rss_mb }));
+        service.shutdown();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(())
+    })
+}
+
+/// The service of a scale run, on the stream at `nats` with its projections under `dir`.
+fn scale_setup(nats: &str, dir: &std::path::Path) -> ServiceSetup {
+    let mut setup = ServiceSetup::nats(nats, dir);
+    setup.origin = BENCH_ORIGIN.into();
+    setup.checkpoint_entries = 10_000;
+    setup.checkpoint_interval = Duration::from_millis(250);
+    setup
 }
 
 /// Resident memory of a process, in MB (VmRSS), NaN when unreadable.

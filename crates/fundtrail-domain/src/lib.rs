@@ -32,6 +32,7 @@ pub mod subject;
 /// Test fixtures; only with the `testing` feature (dev-dependencies turn it on).
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timestamp;
 pub mod trace;
 
 pub use admission::{admit, Admission, AdmissionPolicy, IdRecord};

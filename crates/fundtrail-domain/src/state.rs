@@ -43,6 +43,7 @@ pub struct State {
 pub struct Host {
     pub name: String,
     pub host_key: KeyId,
+    #[serde(with = "crate::timestamp")]
     pub established_at: DateTime<Utc>,
 }
 
@@ -83,6 +84,7 @@ pub struct ChannelTotals {
 pub struct Fund {
     pub name: String,
     pub community: String,
+    #[serde(with = "crate::timestamp")]
     pub opened_at: DateTime<Utc>,
     /// The seated committee, empty until seated.
     pub committee: Vec<KeyId>,
@@ -144,8 +146,10 @@ impl Fund {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Purpose {
     pub description: String,
+    #[serde(with = "crate::timestamp")]
     pub declared_at: DateTime<Utc>,
     /// When it was retired: no new gift, pledge or proposal may name it from then on.
+    #[serde(with = "crate::timestamp::option")]
     pub retired_at: Option<DateTime<Utc>>,
 }
 
@@ -317,6 +321,7 @@ struct DonationRecord {
     channel: Channel,
     donor: Sha256Hex,
     pledge: Option<PledgeId>,
+    #[serde(with = "crate::timestamp")]
     received_at: DateTime<Utc>,
     receipt_no: Option<Box<str>>,
     restricted_purpose: Option<Box<str>>,
@@ -430,6 +435,7 @@ pub struct LotLeft {
 /// A goods gift: its lines, each a lot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoodsGift {
+    #[serde(with = "crate::timestamp")]
     pub received_at: DateTime<Utc>,
     pub restricted_purpose: Option<String>,
     pub lines: Vec<GoodsLot>,
@@ -458,6 +464,7 @@ pub struct HandedOut {
 /// A `goods.distributed`: what it said and the lots it took.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Distribution {
+    #[serde(with = "crate::timestamp")]
     pub distributed_at: DateTime<Utc>,
     pub proposal: Option<ProposalId>,
     /// The event's free text: to whom or for what.
@@ -532,13 +539,16 @@ pub struct Proposal {
     /// Reserved money given back when the proposal closed.
     pub released: Fen,
     pub payouts: Vec<Payout>,
+    #[serde(with = "crate::timestamp")]
     pub submitted_at: DateTime<Utc>,
     /// The purpose it serves, or `None`: only unrestricted money may pay it.
     pub purpose: Option<String>,
     /// The gifts' money reserved for it and not yet paid or released, in the
     /// order it was reserved (payouts spend it from the front).
     pub reservation: Vec<Slice>,
+    #[serde(with = "crate::timestamp::option")]
     pub approved_at: Option<DateTime<Utc>>,
+    #[serde(with = "crate::timestamp::option")]
     pub closed_at: Option<DateTime<Utc>>,
 }
 
@@ -561,6 +571,7 @@ pub struct Payout {
     pub event: EventId,
     pub amount: Fen,
     pub payment_ref: String,
+    #[serde(with = "crate::timestamp")]
     pub paid_at: DateTime<Utc>,
     /// The gifts' money that paid it, in the order spent.
     pub sources: Vec<Source>,
@@ -569,8 +580,11 @@ pub struct Payout {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Disclosure {
     pub event: EventId,
+    #[serde(with = "crate::timestamp")]
     pub period_start: DateTime<Utc>,
+    #[serde(with = "crate::timestamp")]
     pub period_end: DateTime<Utc>,
+    #[serde(with = "crate::timestamp")]
     pub published_at: DateTime<Utc>,
     pub report: Sha256Hex,
 }

@@ -6,9 +6,11 @@
 //! behind an ascending run half full for good: `imbl::OrdMap` held about 139
 //! bytes per 56-byte entry inserted in order (`docs/performance.md`, "Fold
 //! memory"). [`PackedMap`] keeps its entries in chunks of up to
-//! [`CHUNK_ENTRIES_MAX`] that are split in half only when a key lands *inside*
-//! a full chunk; a key past a full chunk's end starts a new chunk, so an
-//! ascending run fills every chunk.
+//! [`CHUNK_ENTRIES_MAX`]; a key past a full chunk's end starts a new chunk, so
+//! an ascending run fills every chunk. A key *inside* a full chunk (an id that
+//! arrives a little after later ones) moves an entry to a neighbouring chunk
+//! with room; only when neither neighbour has room is the chunk split in half.
+//! No chunk ever holds room for more than [`CHUNK_ENTRIES_MAX`] entries.
 //!
 //! It is persistent like the maps it replaces: a clone is O(1) (the chunks are
 //! shared), and a change copies one chunk and one path of the index.

@@ -167,7 +167,7 @@ fn trace_lookups(state: &fundtrail_service::projections::StateAt) -> Lookups {
 /// generator or the memory of the first service.
 async fn restart(setup: &ServiceSetup, nats_url: &str, last: u64) -> Result<(Duration, f64)> {
     let started = Instant::now();
-    let seed: String = setup.log_seed.iter().map(|b| format!("{b:02x}")).collect();
+    let seed = hex::encode(setup.log_seed);
     let dir = setup.projections_dir.parent().context("the projections' directory has a parent")?;
     let output = tokio::process::Command::new(std::env::current_exe()?)
         .args(["scale-replica", "--nats", nats_url, "--log-seed", &seed, "--last", &last.to_string()])
@@ -191,13 +191,8 @@ async fn restart(setup: &ServiceSetup, nats_url: &str, last: u64) -> Result<(Dur
 /// `nats` and the projections in `dir`, waits until `last` is applied, prints
 /// `{"rss_mb": …}` and stops.
 pub fn replica(nats: &str, dir: &std::path::Path, log_seed: &str, last: u64) -> Result<()> {
-    if log_seed.len() != 64 || !log_seed.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("--log-seed must be 64 hex digits");
-    }
     let mut seed = [0u8; 32];
-    for (i, byte) in seed.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&log_seed[2 * i..2 * i + 2], 16)?;
-    }
+    hex::decode_to_slice(log_seed, &mut seed).context("--log-seed must be 64 hex digits")?;
     let mut setup = scale_setup(nats, dir);
     setup.log_seed = seed;
     let runtime = tokio::runtime::Runtime::new()?;

@@ -839,8 +839,7 @@ impl ReadModel {
 
     /// Private: every donation made under a donor commitment.
     pub fn donor(&self, commitment: &str) -> Vec<views::DonationView> {
-        let mut prefix = key(&[b"donor", commitment.as_bytes()]);
-        prefix.push(0);
+        let prefix = key(&[b"donor", commitment.as_bytes(), b""]);
         self.views
             .scan_prefix(&prefix)
             .filter_map(|r| r.ok())

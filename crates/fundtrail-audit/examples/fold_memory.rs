@@ -54,6 +54,22 @@ fn allocated() -> usize {
     ALLOCATED.load(Ordering::Relaxed)
 }
 
+/// Folds `envelopes` into a new fold, cloning it every `publish_every` events
+/// (the last clone dropped at the end); answers the fold and the heap it holds.
+fn fold_all(envelopes: &[Vec<u8>], publish_every: Option<usize>) -> (Fold, usize) {
+    let heap_before = allocated();
+    let mut fold = Fold::new();
+    let mut published = None;
+    for (i, envelope) in envelopes.iter().enumerate() {
+        fold.apply(i as u64 + 1, None, envelope).expect("the builder's history folds");
+        if publish_every.is_some_and(|every| i % every == 0) {
+            published = Some(fold.clone());
+        }
+    }
+    drop(published);
+    (fold, allocated() - heap_before)
+}
+
 fn main() {
     let donations: u32 = match std::env::args().nth(1).map(|a| a.parse::<u32>()) {
         None => 100_000,
@@ -69,30 +85,15 @@ fn main() {
 
     // As the service folds: the state published to readers every few events,
     // so that the fold changes chunks another version still shares.
-    let heap_before = allocated();
-    let mut fold = Fold::new();
-    let mut published = None;
-    for (i, envelope) in envelopes.iter().enumerate() {
-        fold.apply(i as u64 + 1, None, envelope).expect("the builder's history folds");
-        if i % PUBLISHED_EVERY == 0 {
-            published = Some(fold.clone());
-        }
-    }
-    drop(published);
-    let heap = allocated() - heap_before;
+    let (folded_published, heap) = fold_all(&envelopes, Some(PUBLISHED_EVERY));
     println!(
         "  heap held, published every {PUBLISHED_EVERY} events: {:>12} bytes, {:>7.1} per donation",
         heap,
         per(heap)
     );
-    drop(fold);
+    drop(folded_published);
 
-    let heap_before = allocated();
-    let mut fold = Fold::new();
-    for (i, envelope) in envelopes.iter().enumerate() {
-        fold.apply(i as u64 + 1, None, envelope).expect("the builder's history folds");
-    }
-    let heap = allocated() - heap_before;
+    let (mut fold, heap) = fold_all(&envelopes, None);
     println!("  heap held by the fold:  {:>12} bytes, {:>7.1} per donation", heap, per(heap));
     drop(envelopes);
 

@@ -119,16 +119,14 @@ pub enum BenchCommand {
         json: bool,
     },
     /// (Run by `scale`.) A replica process restarting on the scale run's stream
-    /// and projections: prints, as JSON, the seconds to ready and its resident memory.
+    /// and projections, the log key's seed on stdin: prints, as JSON, its
+    /// resident memory once ready and again after a few idle seconds.
     #[command(hide = true)]
     ScaleReplica {
         #[arg(long)]
         nats: String,
         #[arg(long)]
         dir: std::path::PathBuf,
-        /// The log key's seed, 64 hex digits.
-        #[arg(long)]
-        log_seed: String,
         /// Ready once this sequence is applied.
         #[arg(long)]
         last: u64,
@@ -192,8 +190,8 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
             }
             return scale::scale(events, funds.clamp(1, FUNDS_MAX), concurrency.clamp(1, 8_192), json);
         }
-        BenchCommand::ScaleReplica { nats, dir, log_seed, last } => {
-            return scale::replica(&nats, &dir, &log_seed, last);
+        BenchCommand::ScaleReplica { nats, dir, last } => {
+            return scale::replica(&nats, &dir, last);
         }
         BenchCommand::Ingest { nats, embedded, sync, events, funds, concurrency, witnesses, purposes, json } => {
             (nats, embedded, sync, events, funds, concurrency, witnesses, purposes, json)

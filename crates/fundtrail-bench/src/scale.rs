@@ -50,10 +50,10 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
         service.shutdown();
         drop(service);
         tokio::time::sleep(Duration::from_secs(2)).await; // the last snapshot lands
-        let (with_snapshot, restarted_rss_mb) = restart(&setup, &server.url(), last).await?;
+        let with_snapshot = restart(&setup, &server.url(), last).await?;
         let snapshot = fundtrail_service::projections::snapshot_path(&setup.projections_dir);
         std::fs::remove_file(&snapshot).with_context(|| format!("no snapshot at {}", snapshot.display()))?;
-        let (without_snapshot, _) = restart(&setup, &server.url(), last).await?;
+        let without_snapshot = restart(&setup, &server.url(), last).await?;
         Ok::<_, anyhow::Error>(Scale {
             rates,
             service_rss_mb,
@@ -61,7 +61,6 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             last,
             with_snapshot,
             without_snapshot,
-            restarted_rss_mb,
             trace_lookup,
         })
     })?;
@@ -73,9 +72,12 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             "events": events, "funds": funds, "log_messages": report.last,
             "start_events_per_s": start, "end_events_per_s": end, "end_to_start": end / start,
             "service_rss_mb": report.service_rss_mb, "nats_rss_mb": report.nats_rss_mb,
-            "restarted_rss_mb": report.restarted_rss_mb,
-            "ready_with_snapshot_s": report.with_snapshot.as_secs_f64(),
-            "ready_without_snapshot_s": report.without_snapshot.as_secs_f64(),
+            "restarted_rss_mb": report.with_snapshot.rss_mb,
+            "restarted_settled_rss_mb": report.with_snapshot.settled_rss_mb,
+            "rebuilt_rss_mb": report.without_snapshot.rss_mb,
+            "rebuilt_settled_rss_mb": report.without_snapshot.settled_rss_mb,
+            "ready_with_snapshot_s": report.with_snapshot.ready.as_secs_f64(),
+            "ready_without_snapshot_s": report.without_snapshot.ready.as_secs_f64(),
             "trace_lookups": report.trace_lookup.count,
             "trace_lookup_p50_us": report.trace_lookup.p50.as_secs_f64() * 1e6,
             "trace_lookup_p99_us": report.trace_lookup.p99.as_secs_f64() * 1e6,
@@ -86,14 +88,23 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
         println!("events:          {events} signed donations over {funds} funds ({} messages)", report.last);
         println!("ingest:          {start:.0} events/s in the first rounds, {end:.0} in the last ({:.2})", end / start);
         println!(
-            "resident memory: service {:.0} MB after the ingest (this process, with the load generator), \
-             {:.0} MB for a replica process restarted from the snapshot, once ready; nats-server {:.0} MB",
-            report.service_rss_mb, report.restarted_rss_mb, report.nats_rss_mb
+            "resident memory: service {:.0} MB after the ingest (this process, with the load generator); \
+             nats-server {:.0} MB",
+            report.service_rss_mb, report.nats_rss_mb
+        );
+        println!(
+            "                 a replica process restarted from the snapshot: {:.0} MB once ready, {:.0} MB {} s later; \
+             rebuilt from the log: {:.0} MB, {:.0} MB",
+            report.with_snapshot.rss_mb,
+            report.with_snapshot.settled_rss_mb,
+            SETTLE.as_secs(),
+            report.without_snapshot.rss_mb,
+            report.without_snapshot.settled_rss_mb
         );
         println!(
             "restart → ready: {:.1} s with the fold's snapshot, {:.1} s without",
-            report.with_snapshot.as_secs_f64(),
-            report.without_snapshot.as_secs_f64()
+            report.with_snapshot.ready.as_secs_f64(),
+            report.without_snapshot.ready.as_secs_f64()
         );
         println!(
             "trace lookup:    p50 {:.1} µs, p99 {:.1} µs over {} gifts (docs/design.md §1.6, the fold's trace)",
@@ -110,11 +121,10 @@ struct Scale {
     service_rss_mb: f64,
     nats_rss_mb: f64,
     last: u64,
-    with_snapshot: Duration,
-    without_snapshot: Duration,
-    /// The replica process restarted from the snapshot, once ready: the service
-    /// alone on the whole log.
-    restarted_rss_mb: f64,
+    /// A replica process restarted from the snapshot: the service alone on the whole log.
+    with_snapshot: Restarted,
+    /// A replica process rebuilding its fold from the whole log.
+    without_snapshot: Restarted,
     trace_lookup: Lookups,
 }
 
@@ -160,39 +170,71 @@ fn trace_lookups(state: &fundtrail_service::projections::StateAt) -> Lookups {
     Lookups { count: times.len(), p50: at(0.5).unwrap_or_default(), p99: at(0.99).unwrap_or_default() }
 }
 
+/// How long the restarted replica stays idle after ready before its resident
+/// memory is read a second time: past mimalloc's delay before it gives freed
+/// pages back (1 s by default, longer for busy arenas).
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// What the replica process of [`restart`] reports.
+struct Restarted {
+    /// From starting the process until it had applied the last event.
+    ready: Duration,
+    /// Its resident memory then, in MB.
+    rss_mb: f64,
+    /// Its resident memory after [`SETTLE`] idle, in MB.
+    settled_rss_mb: f64,
+}
+
 /// Starts a replica on the same stream and projections, in a process of its
 /// own (this binary's hidden `scale-replica`), and answers the time from
 /// starting that process until it has applied `last` (what `/readyz` waits
-/// for) and its resident memory then: the service alone, without the load
-/// generator or the memory of the first service.
-async fn restart(setup: &ServiceSetup, nats_url: &str, last: u64) -> Result<(Duration, f64)> {
+/// for) and its resident memory then and once settled: the service alone,
+/// without the load generator or the memory of the first service.
+async fn restart(setup: &ServiceSetup, nats_url: &str, last: u64) -> Result<Restarted> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let started = Instant::now();
-    let seed = hex::encode(setup.log_seed);
     let dir = setup.projections_dir.parent().context("the projections' directory has a parent")?;
-    let output = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["scale-replica", "--nats", nats_url, "--log-seed", &seed, "--last", &last.to_string()])
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["scale-replica", "--nats", nats_url, "--last", &last.to_string()])
         .arg("--dir")
         .arg(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
-        .output()
-        .await
-        .context("running the replica process")?;
-    let ready = started.elapsed();
-    if !output.status.success() {
-        bail!("the replica process failed ({})", output.status);
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the replica process")?;
+    // The log key's seed goes through a pipe, not the command line, where any
+    // local user could read it.
+    let mut stdin = child.stdin.take().context("the replica process has a stdin")?;
+    stdin.write_all(hex::encode(setup.log_seed).as_bytes()).await?;
+    drop(stdin);
+    let stdout = child.stdout.take().context("the replica process has a stdout")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    async fn report(lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>) -> Result<f64> {
+        let line = lines.next_line().await?.context("the replica process stopped before its report")?;
+        let value: serde_json::Value = serde_json::from_str(&line).context("the replica's report is not JSON")?;
+        value["rss_mb"].as_f64().context("the replica's report has no rss_mb")
     }
-    let report: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("the replica process printed no report")?;
-    let rss_mb = report["rss_mb"].as_f64().context("the replica's report has no rss_mb")?;
-    Ok((ready, rss_mb))
+    let rss_mb = report(&mut lines).await?;
+    let ready = started.elapsed();
+    let settled_rss_mb = report(&mut lines).await?;
+    let status = child.wait().await.context("waiting for the replica process")?;
+    if !status.success() {
+        bail!("the replica process failed ({status})");
+    }
+    Ok(Restarted { ready, rss_mb, settled_rss_mb })
 }
 
-/// The replica process of [`restart`]: starts the service on the stream at
-/// `nats` and the projections in `dir`, waits until `last` is applied, prints
-/// `{"rss_mb": …}` and stops.
-pub fn replica(nats: &str, dir: &std::path::Path, log_seed: &str, last: u64) -> Result<()> {
+/// The replica process of [`restart`]: reads the log key's seed (64 hex digits)
+/// from standard input, starts the service on the stream at `nats` and the
+/// projections in `dir`, waits until `last` is applied, prints
+/// `{"rss_mb": …}`, again after [`SETTLE`], and stops.
+pub fn replica(nats: &str, dir: &std::path::Path, last: u64) -> Result<()> {
+    let mut hex_seed = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), 128), &mut hex_seed)?;
     let mut seed = [0u8; 32];
-    hex::decode_to_slice(log_seed, &mut seed).context("--log-seed must be 64 hex digits")?;
+    hex::decode_to_slice(hex_seed.trim(), &mut seed).context("the log seed on stdin must be 64 hex digits")?;
     let mut setup = scale_setup(nats, dir);
     setup.log_seed = seed;
     let runtime = tokio::runtime::Runtime::new()?;
@@ -201,8 +243,10 @@ pub fn replica(nats: &str, dir: &std::path::Path, log_seed: &str, last: u64) -> 
         if !service.read.wait_applied(last, READY_WAIT_MAX).await {
             bail!("the restarted replica did not catch up within {READY_WAIT_MAX:?}");
         }
-        let rss_mb = rss_mb(std::process::id());
-        println!("{}", serde_json::json!({ "rss_mb": rss_mb }));
+        let report = || println!("{}", serde_json::json!({ "rss_mb": rss_mb(std::process::id()) }));
+        report();
+        tokio::time::sleep(SETTLE).await;
+        report();
         service.shutdown();
         tokio::time::sleep(Duration::from_millis(500)).await;
         Ok(())

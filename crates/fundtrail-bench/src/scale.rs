@@ -171,8 +171,9 @@ fn trace_lookups(state: &fundtrail_service::projections::StateAt) -> Lookups {
 }
 
 /// How long the restarted replica stays idle after ready before its resident
-/// memory is read a second time: past mimalloc's delay before it gives freed
-/// pages back (1 s by default, longer for busy arenas).
+/// memory is read a second time, to show whether the allocator gives back what
+/// the start freed: mimalloc purges freed pages after a delay (1 s by default,
+/// longer for busy arenas), and only when it next allocates.
 const SETTLE: Duration = Duration::from_secs(5);
 
 /// What the replica process of [`restart`] reports.

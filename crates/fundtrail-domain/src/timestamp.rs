@@ -64,5 +64,15 @@ mod tests {
         assert_eq!(serde_json::from_str::<At>(&json).expect("reads"), value);
         let none = At { at, closed: None };
         assert_eq!(serde_json::from_str::<At>(&serde_json::to_string(&none).expect("ok")).expect("reads"), none);
+
+        // In a binary format (the snapshots' postcard): seconds and nanoseconds, no text.
+        let bytes = postcard::to_allocvec(&value).expect("serialises");
+        let numbers =
+            postcard::to_allocvec(&((1_780_000_000i64, 123_000_000u32), Some((1_780_000_000i64, 123_000_000u32))))
+                .expect("serialises");
+        assert_eq!(bytes, numbers);
+        assert_eq!(postcard::from_bytes::<At>(&bytes).expect("reads"), value);
+        let bytes = postcard::to_allocvec(&none).expect("serialises");
+        assert_eq!(postcard::from_bytes::<At>(&bytes).expect("reads"), none);
     }
 }

@@ -126,14 +126,25 @@ fi
 printf 'export FUNDTRAIL_OPENAPI_PYTHONPATH=%q\n' "$OPENAPI_DIR" >&2
 # The portal's end-to-end tests drive Debian's chromium with playwright-core (which
 # never downloads a browser of its own); Node.js and npm build and lint the portal.
-if [ ! -x /usr/bin/chromium ] || ! command -v npm >/dev/null 2>&1; then
+# Only what is missing is installed: a machine whose Node.js comes from elsewhere (for
+# example NodeSource's nodejs, which bundles npm and conflicts with Debian's npm) keeps it.
+missing=()
+if [ ! -x /usr/bin/chromium ]; then
+    missing+=(chromium fonts-noto-cjk)
+fi
+if ! command -v node >/dev/null 2>&1; then
+    missing+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    missing+=(npm)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-        log "installing chromium, fonts-noto-cjk, nodejs and npm (Debian packages) for the portal tests"
+        log "installing ${missing[*]} (Debian packages) for the portal tests"
         apt-get update -qq >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            chromium fonts-noto-cjk nodejs npm >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
     else
-        log "the portal tests need /usr/bin/chromium, node and npm: install them (apt-get install chromium fonts-noto-cjk nodejs npm)"
+        log "the portal tests need /usr/bin/chromium, node and npm: install them (apt-get install ${missing[*]})"
         exit 1
     fi
 fi

@@ -25,7 +25,7 @@ use fundtrail_service::SystemClock;
 use fundtrail_testkit::cast::forged;
 use fundtrail_testkit::service::TestHttp;
 
-use crate::{quantile_of, serve_setup, workload, SyncMode, APPLY_WAIT, HTTP_REQUEST_TIMEOUT};
+use crate::{quantile_of, serve_setup, workload, SyncMode, APPLY_WAIT};
 
 /// Most flooding connections a run may open.
 pub const FLOOD_CONNECTIONS_MAX: usize = 1_024;
@@ -192,11 +192,7 @@ pub fn flood(options: FloodOptions) -> Result<()> {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(HTTP_REQUEST_TIMEOUT))
-        .build()
-        .new_agent()
+    crate::load_agent()
 }
 
 /// The honest clients (one agent, so one kept-alive connection, each) post

@@ -25,7 +25,7 @@ use fundtrail_service::SystemClock;
 use fundtrail_testkit::cast::forged;
 use fundtrail_testkit::service::TestHttp;
 
-use crate::{quantile_of, serve_setup, workload, SyncMode, APPLY_WAIT};
+use crate::{load_agent, quantile_of, serve_setup, workload, SyncMode, APPLY_WAIT};
 
 /// Most flooding connections a run may open.
 pub const FLOOD_CONNECTIONS_MAX: usize = 1_024;
@@ -104,7 +104,7 @@ pub fn flood(options: FloodOptions) -> Result<()> {
 
     // Each honest client keeps its connection across both phases, as a cashier's
     // service posting all day would: by the flood, it has proved it holds a key.
-    let agents: Vec<ureq::Agent> = (0..options.honest).map(|_| agent()).collect();
+    let agents: Vec<ureq::Agent> = (0..options.honest).map(|_| load_agent()).collect();
     let mut honest_statuses = Statuses::new();
     let alone = honest_phase(&url, donations, &agents, &mut honest_statuses)?;
 
@@ -191,10 +191,6 @@ pub fn flood(options: FloodOptions) -> Result<()> {
     Ok(())
 }
 
-fn agent() -> ureq::Agent {
-    crate::load_agent()
-}
-
 /// The honest clients (one agent, so one kept-alive connection, each) post
 /// `envelopes` between them; every answer but 201/202 ends the run with its status.
 fn honest_phase(url: &str, envelopes: Vec<Vec<u8>>, agents: &[ureq::Agent], statuses: &mut Statuses) -> Result<Phase> {
@@ -246,7 +242,7 @@ fn honest_phase(url: &str, envelopes: Vec<Vec<u8>>, agents: &[ureq::Agent], stat
 /// Posts `forged` until `stop`, counting answers; a closed connection is opened
 /// again (a forger that reconnects pays for each new connection).
 fn flood_until(url: &str, forged: &[u8], stop: &AtomicBool, statuses: &Mutex<Statuses>) {
-    let agent = agent();
+    let agent = load_agent();
     let mut local = Statuses::new();
     while !stop.load(Ordering::Relaxed) {
         let status = match agent.post(url).header("Content-Type", "application/json").send(forged) {

@@ -268,7 +268,11 @@ async fn read(State(app): State<Private>, p: Result<Path<String>, PathRejection>
     let wanted = commitment.clone();
     let entry = blocking(move || vault.get(&wanted)).await?.ok_or_else(|| unknown(&commitment))?;
     debug_assert_eq!(entry.commitment(), &commitment);
-    let donations = app.service.read.donor(&commitment.to_text());
+    // A walk of every fund's gifts in the published state: off the async workers.
+    let (read, donor) = (app.service.read.clone(), commitment.clone());
+    let donations = tokio::task::spawn_blocking(move || read.donor(&donor))
+        .await
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("donor lookup task: {e}")))?;
     debug_assert!(donations.iter().all(|d| d.donor == commitment));
     Ok(Json(DonorDetail { donor: entry.into(), donations }))
 }

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::Duration as Days;
 use common::{agent, start, t0, Reply, Server};
-use fundtrail_domain::event::{Channel, DonationReceived, EventBody};
+use fundtrail_domain::event::{Channel, DonationReceived, EventBody, GoodsLine, GoodsReceived};
 use fundtrail_domain::{donor_commitment, Fen, Sha256Hex};
 use fundtrail_http::vault::{PRIVATE_BODY_BYTES_MAX, PRIVATE_ROUTES};
 use fundtrail_service::vault::{DonorVault, VAULT_DIR};
@@ -265,6 +265,51 @@ async fn the_private_list_pages_through_records_and_tombstones() {
     }
     assert_eq!(seen, all);
     assert_eq!(states.iter().filter(|s| *s == "erased").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_donor_shows_their_cash_and_goods_gifts_in_ledger_order_and_no_one_elses() {
+    let server = start(false).await;
+    server.setup().await;
+    let private = Private::start(&server).await;
+    let c = commitment();
+    let other = donor_commitment(&[9; 32], "13900139000");
+    assert_eq!(private.call("PUT", &format!("/private/v1/donors/{c}"), Some(donor_json())).await.status, 201);
+
+    let cash = |donor: &Sha256Hex, fen: i64, reference: &str| {
+        EventBody::DonationReceived(DonationReceived {
+            amount_fen: Fen::new(fen).unwrap(),
+            channel: Channel::Direct,
+            donor: donor.clone(),
+            payment_ref: reference.into(),
+            pledge: None,
+            restricted_purpose: None,
+        })
+    };
+    // Cash gifts are found in the fold's state, goods gifts in the donor index: one list.
+    let goods = EventBody::GoodsReceived(GoodsReceived {
+        channel: Channel::NeighbourhoodMarket,
+        donor: c.clone(),
+        items: vec![GoodsLine {
+            name: "大米".into(), quantity: 2, unit: "袋".into(), unit_value_fen: Fen::yuan(60)
+        }],
+        pledge: None,
+        restricted_purpose: None,
+    });
+    for body in [cash(&c, 5_000, "WX-1"), cash(&other, 7_000, "WX-2"), goods, cash(&c, 300, "WX-3")] {
+        let (_, envelope) = server.cast.sign(&server.cast.intake, &server.cast.fund, t0(), body);
+        let reply = server.submit(envelope).await;
+        assert_eq!(reply.status, 201, "{}", reply.text());
+    }
+
+    let held = private.call("GET", &format!("/private/v1/donors/{c}"), None).await;
+    assert_eq!(held.status, 200, "{}", held.text());
+    let held = held.json();
+    assert_eq!(donations(&held), vec![(c.to_string(), 5_000), (c.to_string(), 12_000), (c.to_string(), 300)]);
+    let kinds: Vec<&str> = held["donations"].as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["cash", "goods", "cash"]);
+    let seqs: Vec<u64> = held["donations"].as_array().unwrap().iter().map(|d| d["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "ledger order: {seqs:?}");
 }
 
 /// (commitment, amount) of each donation in a JSON answer.

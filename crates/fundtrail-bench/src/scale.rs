@@ -45,6 +45,7 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
         }
         let service_rss_mb = rss_mb(std::process::id());
         let trace_lookup = trace_lookups(&service.read.state());
+        let donor_lookup = donor_lookups(&service.read);
         let nats_rss_mb = server.pid().map(rss_mb).unwrap_or(f64::NAN);
         let last = service.log.last_seq().await?;
         service.shutdown();
@@ -62,6 +63,7 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             with_snapshot,
             without_snapshot,
             trace_lookup,
+            donor_lookup,
         })
     })?;
     let edge = report.rates.len().div_ceil(10).max(1);
@@ -81,6 +83,9 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             "trace_lookups": report.trace_lookup.count,
             "trace_lookup_p50_us": report.trace_lookup.p50.as_secs_f64() * 1e6,
             "trace_lookup_p99_us": report.trace_lookup.p99.as_secs_f64() * 1e6,
+            "donor_lookups": report.donor_lookup.count,
+            "donor_lookup_p50_ms": report.donor_lookup.p50.as_secs_f64() * 1e3,
+            "donor_lookup_p99_ms": report.donor_lookup.p99.as_secs_f64() * 1e3,
         });
         println!("{value}");
     } else {
@@ -112,6 +117,12 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             report.trace_lookup.p99.as_secs_f64() * 1e6,
             report.trace_lookup.count
         );
+        println!(
+            "donor lookup:    p50 {:.1} ms, p99 {:.1} ms over {} donors (the private vault's read: every fund's gifts walked)",
+            report.donor_lookup.p50.as_secs_f64() * 1e3,
+            report.donor_lookup.p99.as_secs_f64() * 1e3,
+            report.donor_lookup.count
+        );
     }
     Ok(())
 }
@@ -126,12 +137,16 @@ struct Scale {
     /// A replica process rebuilding its fold from the whole log.
     without_snapshot: Restarted,
     trace_lookup: Lookups,
+    donor_lookup: Lookups,
 }
 
 /// Most gifts whose trace the run looks up.
 const TRACE_LOOKUPS_MAX: usize = 10_000;
 
-/// Latency of looking up gifts' traces.
+/// Most donors whose gifts the run looks up.
+const DONOR_LOOKUPS_MAX: usize = 100;
+
+/// Latency of lookups (gifts' traces, donors' gifts).
 struct Lookups {
     count: usize,
     p50: Duration,
@@ -155,7 +170,7 @@ fn trace_lookups(state: &fundtrail_service::projections::StateAt) -> Lookups {
             ids = order;
         }
     }
-    let mut times: Vec<Duration> = ids
+    let times: Vec<Duration> = ids
         .iter()
         .map(|id| {
             let started = Instant::now();
@@ -165,9 +180,37 @@ fn trace_lookups(state: &fundtrail_service::projections::StateAt) -> Lookups {
             took
         })
         .collect();
-    times.sort();
-    let at = |q: f64| times.get(((times.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied();
-    Lookups { count: times.len(), p50: at(0.5).unwrap_or_default(), p99: at(0.99).unwrap_or_default() }
+    Lookups::of(times)
+}
+
+/// Times `ReadModel::donor` for up to [`DONOR_LOOKUPS_MAX`] donors spread over the
+/// served state: what `GET /private/v1/donors/{commitment}` reads besides the vault.
+fn donor_lookups(read: &fundtrail_service::ReadModel) -> Lookups {
+    let state = read.state();
+    let funds = &state.fold().state.funds;
+    let gifts: usize = funds.values().map(|f| f.donations.len()).sum();
+    let stride = gifts.div_ceil(DONOR_LOOKUPS_MAX).max(1);
+    let donors: Vec<_> =
+        funds.values().flat_map(|f| f.donations.iter().map(|(_, d)| d.donor.clone())).step_by(stride).collect();
+    let times = donors
+        .iter()
+        .map(|donor| {
+            let started = Instant::now();
+            let found = read.donor(donor);
+            let took = started.elapsed();
+            assert!(found.iter().any(|d| d.donor == *donor), "every donor of the state has a gift");
+            took
+        })
+        .collect();
+    Lookups::of(times)
+}
+
+impl Lookups {
+    fn of(mut times: Vec<Duration>) -> Lookups {
+        times.sort();
+        let at = |q: f64| times.get(((times.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied();
+        Lookups { count: times.len(), p50: at(0.5).unwrap_or_default(), p99: at(0.99).unwrap_or_default() }
+    }
 }
 
 /// How long the restarted replica stays idle after ready before its resident

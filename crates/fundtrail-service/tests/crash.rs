@@ -170,7 +170,8 @@ fn killed_projections_resume_exactly() {
     drop(rt);
     let resumed = dump(&dir.path().join("projections"));
     let fresh = dump(&dir.path().join("fresh"));
-    assert!(resumed.len() > DONATIONS as usize * 2, "views were written: {}", resumed.len());
+    // At least each donation's view (cash gifts are not indexed by donor: views layout 5).
+    assert!(resumed.len() > DONATIONS as usize, "views were written: {}", resumed.len());
     let differing: Vec<String> = fresh
         .iter()
         .filter(|(k, v)| resumed.get(*k) != Some(v))

@@ -255,10 +255,10 @@ struct Sequencer {
 /// What deciding one command gave, before the batch is appended.
 enum Decided {
     Answer(Result<Accepted, SubmitError>),
-    /// Accepted into this batch at provisional sequence `accepted.seq`.
+    /// Accepted into this batch at provisional sequence `accepted.seq`; its append
+    /// request and its step are the next of the batch's (in order).
     New {
         accepted: Accepted,
-        request: AppendRequest,
     },
     /// The same event as an earlier command of this batch.
     SameAs(usize),
@@ -320,7 +320,7 @@ impl Sequencer {
                             Err(_) => break,
                         }
                     }
-                    let answers = self.process(&batch).await;
+                    let answers = self.process(&mut batch).await;
                     assert_eq!(answers.len(), batch.len(), "one answer per command");
                     for (command, answer) in batch.into_iter().zip(answers) {
                         let _ = command.reply.send(answer);
@@ -385,7 +385,7 @@ impl Sequencer {
         }
     }
 
-    async fn process(&mut self, batch: &[Command]) -> Vec<Result<Accepted, SubmitError>> {
+    async fn process(&mut self, batch: &mut [Command]) -> Vec<Result<Accepted, SubmitError>> {
         // Our own events of a batch that did not land where expected: when the
         // log is read again they are applied as opened, not verified again.
         let mut ours: HashMap<String, VerifiedEvent> = HashMap::new();
@@ -403,19 +403,13 @@ impl Sequencer {
             let stream_wide = self.contended_batches == 0;
             self.contended_batches = self.contended_batches.saturating_sub(1);
             let before = Before { fold: self.fold.clone(), fund_last: self.fund_last.clone() };
-            let (decided, steps) = self.decide_batch(batch, stream_wide, &before).await;
+            let (decided, steps, requests) = self.decide_batch(batch, stream_wide, &before).await;
             let refused = |d: &Decided| matches!(d, Decided::Answer(Err(_)) | Decided::IdReusedIn(_));
             if skipped_catch_up && decided.iter().any(refused) {
+                give_back(batch, &decided, steps.into_iter().map(opened_event));
                 self.put_back(before, false);
                 continue;
             }
-            let requests: Vec<AppendRequest> = decided
-                .iter()
-                .filter_map(|d| match d {
-                    Decided::New { request, .. } => Some(request.clone()),
-                    _ => None,
-                })
-                .collect();
             if requests.is_empty() {
                 return resolve(decided, &[]);
             }
@@ -444,13 +438,18 @@ impl Sequencer {
                 }
                 Err(AppendError::Conflict { filter, expected, actual }) => {
                     tracing::debug!(%filter, expected, actual, "lost a race; deciding again");
+                    give_back(batch, &decided, steps.into_iter().map(opened_event));
                     self.put_back(before, true);
                 }
                 Err(AppendError::Contended { description }) => {
                     tracing::debug!(%description, "lost a race (the log did not say where); deciding again");
+                    give_back(batch, &decided, steps.into_iter().map(opened_event));
                     self.put_back(before, true);
                 }
                 Err(AppendError::PartialDuplicate { .. }) => {
+                    // Some of the batch landed before: the log delivers those (as ours,
+                    // not verified again); the commands keep a copy to decide again.
+                    give_back(batch, &decided, steps.iter().map(|step| opened_event_ref(step).clone()));
                     remember(&mut ours, steps);
                     self.put_back(before, true);
                 }
@@ -589,21 +588,24 @@ impl Sequencer {
     }
 
     /// Decides a batch; with `stream_wide`, its one expectation is the whole
-    /// stream's last sequence, on its first message. Returns the decisions
-    /// and the steps the fold applied (one per new event, in order).
+    /// stream's last sequence, on its first message. Returns the decisions, the
+    /// steps the fold applied and their append requests (one each per new event,
+    /// in order). Each command's opened event moves into its step: a batch decided
+    /// again gets them back from [`give_back`].
     async fn decide_batch(
         &mut self,
-        batch: &[Command],
+        batch: &mut [Command],
         stream_wide: bool,
         before: &Before,
-    ) -> (Vec<Decided>, Vec<Step>) {
+    ) -> (Vec<Decided>, Vec<Step>, Vec<AppendRequest>) {
         let mut decided: Vec<Decided> = Vec::with_capacity(batch.len());
         let mut steps: Vec<Step> = Vec::new();
+        let mut requests: Vec<AppendRequest> = Vec::new();
         let mut in_batch: HashMap<EventId, usize> = HashMap::new();
         let mut expected: HashSet<String> = HashSet::new();
-        for (i, command) in batch.iter().enumerate() {
-            let opened = match &command.opened {
-                Some(v) => Ok(v.clone()),
+        for (i, command) in batch.iter_mut().enumerate() {
+            let opened = match command.opened.take() {
+                Some(v) => Ok(v),
                 None => self.fold.open(&command.envelope),
             };
             let verified = match opened {
@@ -619,7 +621,7 @@ impl Sequencer {
                 decided.push(if same { Decided::SameAs(j) } else { Decided::IdReusedIn(j) });
                 continue;
             }
-            match self.decide_one(verified, before, &mut expected, stream_wide, &mut steps).await {
+            match self.decide_one(verified, before, &mut expected, stream_wide, &mut steps, &mut requests).await {
                 Ok(d) => {
                     if let Decided::New { accepted, .. } = &d {
                         in_batch.insert(accepted.id.clone(), i);
@@ -629,7 +631,8 @@ impl Sequencer {
                 Err(e) => decided.push(Decided::Answer(Err(e))),
             }
         }
-        (decided, steps)
+        debug_assert_eq!(steps.len(), requests.len());
+        (decided, steps, requests)
     }
 
     async fn decide_one(
@@ -639,6 +642,7 @@ impl Sequencer {
         expected: &mut HashSet<String>,
         stream_wide: bool,
         steps: &mut Vec<Step>,
+        requests: &mut Vec<AppendRequest>,
     ) -> Result<Decided, SubmitError> {
         let event = &verified.event;
         // Only a command whose id the fold knows needs its payload hashed here
@@ -692,8 +696,9 @@ impl Sequencer {
         self.learn_key(event);
         let folded = self.fold.apply_verified(seq, verified).expect("decide accepted it, so it applies");
         steps.push(Step::Applied { seq, folded });
+        requests.push(request);
         self.fund_last.insert(fund, seq);
-        Ok(Decided::New { accepted, request })
+        Ok(Decided::New { accepted })
     }
 
     /// The last sequence of a fund's history as of `before`. A fund this
@@ -742,6 +747,33 @@ fn steps_of<'a>(steps: &'a [Step], decided: &[Decided], j: usize) -> Option<&'a 
     match steps.get(index)? {
         Step::Applied { folded, .. } => Some(&folded.event),
         Step::Rejected { .. } => None,
+    }
+}
+
+/// A batch to decide again: each new event's opened form goes back to its command
+/// (the steps are in the order of the new events), so it is not verified again.
+/// A command answered otherwise (refused, the same as another) is opened again.
+fn give_back(batch: &mut [Command], decided: &[Decided], mut opened: impl Iterator<Item = VerifiedEvent>) {
+    for (command, d) in batch.iter_mut().zip(decided) {
+        if let Decided::New { .. } = d {
+            command.opened = Some(opened.next().expect("one step per new event"));
+        }
+    }
+    assert!(opened.next().is_none(), "no step without its new event");
+}
+
+/// The event a step of a decided batch applied (decide only makes applied steps).
+fn opened_event(step: Step) -> VerifiedEvent {
+    match step {
+        Step::Applied { folded, .. } => folded.event,
+        Step::Rejected { seq, .. } => unreachable!("decide applied every new event; {seq} was rejected"),
+    }
+}
+
+fn opened_event_ref(step: &Step) -> &VerifiedEvent {
+    match step {
+        Step::Applied { folded, .. } => &folded.event,
+        Step::Rejected { seq, .. } => unreachable!("decide applied every new event; {seq} was rejected"),
     }
 }
 

@@ -157,10 +157,7 @@ struct Lookups {
 /// in a scrambled order, on the served state: what `GET /v1/donations/{id}/trace`
 /// computes (the HTTP layer adds only the JSON).
 fn trace_lookups(state: &fundtrail_service::projections::StateAt) -> Lookups {
-    let funds = &state.fold().state.funds;
-    let gifts: usize = funds.values().map(|f| f.donations.len()).sum();
-    let stride = gifts.div_ceil(TRACE_LOOKUPS_MAX).max(1);
-    let mut ids: Vec<_> = funds.values().flat_map(|f| f.donations.keys()).step_by(stride).cloned().collect();
+    let mut ids: Vec<_> = spread_gifts(&state.fold().state, TRACE_LOOKUPS_MAX).map(|(id, _)| id.clone()).collect();
     // A fixed permutation (multiplicative, odd step), so that lookups jump between funds.
     let n = ids.len();
     if n > 1 {
@@ -187,11 +184,7 @@ fn trace_lookups(state: &fundtrail_service::projections::StateAt) -> Lookups {
 /// served state: what `GET /private/v1/donors/{commitment}` reads besides the vault.
 fn donor_lookups(read: &fundtrail_service::ReadModel) -> Lookups {
     let state = read.state();
-    let funds = &state.fold().state.funds;
-    let gifts: usize = funds.values().map(|f| f.donations.len()).sum();
-    let stride = gifts.div_ceil(DONOR_LOOKUPS_MAX).max(1);
-    let donors: Vec<_> =
-        funds.values().flat_map(|f| f.donations.iter().map(|(_, d)| d.donor.clone())).step_by(stride).collect();
+    let donors: Vec<_> = spread_gifts(&state, DONOR_LOOKUPS_MAX).map(|(_, d)| d.donor.clone()).collect();
     let times = donors
         .iter()
         .map(|donor| {
@@ -203,6 +196,16 @@ fn donor_lookups(read: &fundtrail_service::ReadModel) -> Lookups {
         })
         .collect();
     Lookups::of(times)
+}
+
+/// Up to `max` of the state's cash gifts, spread evenly over every fund's, in fund order.
+fn spread_gifts(
+    state: &fundtrail_domain::State,
+    max: usize,
+) -> impl Iterator<Item = (&fundtrail_domain::EventId, &fundtrail_domain::state::Donation)> {
+    let gifts: usize = state.funds.values().map(|f| f.donations.len()).sum();
+    let stride = gifts.div_ceil(max).max(1);
+    state.funds.values().flat_map(|f| f.donations.iter()).step_by(stride)
 }
 
 impl Lookups {

@@ -270,9 +270,7 @@ async fn read(State(app): State<Private>, p: Result<Path<String>, PathRejection>
     debug_assert_eq!(entry.commitment(), &commitment);
     // A walk of every fund's gifts in the published state: off the async workers.
     let (read, donor) = (app.service.read.clone(), commitment.clone());
-    let donations = tokio::task::spawn_blocking(move || read.donor(&donor))
-        .await
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("donor lookup task: {e}")))?;
+    let donations = blocking(move || Ok(read.donor(&donor))).await?;
     debug_assert!(donations.iter().all(|d| d.donor == commitment));
     Ok(Json(DonorDetail { donor: entry.into(), donations }))
 }

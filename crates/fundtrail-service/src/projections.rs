@@ -866,7 +866,7 @@ impl ReadModel {
         for (fund, f) in state.funds.iter() {
             for (id, donation) in f.donations.iter() {
                 if donation.donor == *commitment {
-                    if let Some(record) = state.event_ids.get(id) {
+                    if let Some(record) = state.fold().id_record(id) {
                         found.insert((record.seq, fund.clone()));
                     }
                 }

@@ -125,13 +125,52 @@ macro_rules! fixed_id {
             }
         }
 
+        /// Text in human-readable formats (JSON: the events, the views, the API);
+        /// the raw bytes in binary ones (the fold's snapshot), which then need
+        /// neither formatting nor parsing, nor an allocation to read.
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.to_text())
+                if serializer.is_human_readable() {
+                    serializer.serialize_str(&self.to_text())
+                } else {
+                    serializer.serialize_bytes(&self.0)
+                }
             }
         }
 
-        parsed_from_text!($name);
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                if deserializer.is_human_readable() {
+                    let value = String::deserialize(deserializer)?;
+                    return Self::new(value).map_err(serde::de::Error::custom);
+                }
+                struct Raw;
+                impl<'de> serde::de::Visitor<'de> for Raw {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "the {} bytes of a {}", $bytes, $kind)
+                    }
+                    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<$name, E> {
+                        let bytes: [u8; $bytes] = v.try_into().map_err(|_| E::invalid_length(v.len(), &self))?;
+                        let id = $name(bytes);
+                        // The same rule as the text's (a UUIDv7's version and variant).
+                        let check: fn(&str) -> Result<(), &'static str> = $check;
+                        check(&id.to_text()).map_err(|rule| E::custom(format_args!("{}: {rule}", $kind)))?;
+                        Ok(id)
+                    }
+                }
+                // `byte_buf`, not `bytes`: nothing borrowed, so a streaming decoder
+                // (the snapshot's) reads every id through the same scratch space.
+                deserializer.deserialize_byte_buf(Raw)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, InvalidId> {
+                Self::new(s)
+            }
+        }
     };
 }
 
@@ -385,5 +424,28 @@ mod tests {
         assert_eq!(digest.as_bytes(), &[0xab; 32]);
         assert!(Sha256Hex::new("AB".repeat(32)).is_err());
         assert!(std::mem::size_of::<EventId>() == 16 && std::mem::size_of::<Sha256Hex>() == 32);
+    }
+
+    #[test]
+    fn fixed_ids_are_their_raw_bytes_in_a_binary_format_and_checked_on_the_way_back() {
+        let id = EventId::new("01890a5d-ac96-774b-bcce-b302099a8057").expect("valid");
+        let bytes = postcard::to_allocvec(&id).expect("serialises");
+        assert_eq!(bytes.len(), 1 + 16, "a length and the 16 bytes, not 36 characters");
+        assert_eq!(&bytes[1..], id.as_bytes());
+        assert_eq!(postcard::from_bytes::<EventId>(&bytes).expect("reads"), id);
+        let digest = Sha256Hex::new("ab".repeat(32)).expect("valid");
+        let bytes = postcard::to_allocvec(&digest).expect("serialises");
+        assert_eq!(bytes.len(), 1 + 32);
+        assert_eq!(postcard::from_bytes::<Sha256Hex>(&bytes).expect("reads"), digest);
+
+        // Sixteen bytes that are not a UUIDv7 (version nibble 4) are refused, as their text is.
+        let mut not_v7 = postcard::to_allocvec(&id).expect("serialises");
+        not_v7[1 + 6] = 0x47;
+        postcard::from_bytes::<EventId>(&not_v7).expect_err("a UUIDv4 is not an event id");
+        // A wrong length is refused, whatever follows.
+        let mut short = vec![15u8];
+        short.extend_from_slice(&id.as_bytes()[..15]);
+        assert!(postcard::from_bytes::<EventId>(&short).is_err());
+        assert!(postcard::from_bytes::<Sha256Hex>(&postcard::to_allocvec(&id).expect("serialises")).is_err());
     }
 }

@@ -32,7 +32,9 @@ use sha2::{Digest, Sha256};
 /// 4: goods in kind traced lot by lot (`Fund::goods_lots`).
 /// 5: timestamps as seconds and nanoseconds, not text (`fundtrail_domain::timestamp`),
 /// so that a snapshot is decoded as it is read.
-pub const SNAPSHOT_FORMAT: u32 = 5;
+/// 6: event ids and SHA-256 digests as their raw bytes, not text
+/// (`fundtrail_domain::ids`): two fifths smaller, and faster to save and load.
+pub const SNAPSHOT_FORMAT: u32 = 6;
 /// The largest snapshot read (a corrupt length must not allocate wildly).
 pub const SNAPSHOT_BYTES_MAX: u64 = 4 << 30;
 

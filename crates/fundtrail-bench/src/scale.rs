@@ -33,15 +33,19 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             service.submit(envelope).await?;
         }
         let mut rates = Vec::new();
+        let mut cpu = Vec::new();
+        let nats_pid = server.pid();
         while let Some(round) = rounds.next_round() {
             let count = round.len();
             let started = Instant::now();
+            let cpu_before = CpuTimes::now(std::process::id(), nats_pid);
             submit_all(&service, round, concurrency).await?;
             let last = service.log.last_seq().await?;
             if !service.read.wait_applied(last, READY_WAIT_MAX).await {
                 bail!("projections did not catch up");
             }
             rates.push(count as f64 / started.elapsed().as_secs_f64());
+            cpu.push(CpuTimes::now(std::process::id(), nats_pid).since(&cpu_before).per_event(count));
         }
         let service_rss_mb = rss_mb(std::process::id());
         let trace_lookup = trace_lookups(&service.read.state());
@@ -52,11 +56,17 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
         drop(service);
         tokio::time::sleep(Duration::from_secs(2)).await; // the last snapshot lands
         let with_snapshot = restart(&setup, &server.url(), last).await?;
+        // A snapshot that did not load would be timed as a full replay: say so, not a figure.
+        if with_snapshot.started_at == 0 {
+            bail!("the replica restarted without its snapshot (its log says why); no restart figure with one");
+        }
         let snapshot = fundtrail_service::projections::snapshot_path(&setup.projections_dir);
         std::fs::remove_file(&snapshot).with_context(|| format!("no snapshot at {}", snapshot.display()))?;
         let without_snapshot = restart(&setup, &server.url(), last).await?;
+        assert_eq!(without_snapshot.started_at, 0, "no snapshot, so the whole log is replayed");
         Ok::<_, anyhow::Error>(Scale {
             rates,
+            cpu,
             service_rss_mb,
             nats_rss_mb,
             last,
@@ -69,10 +79,13 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
     let edge = report.rates.len().div_ceil(10).max(1);
     let start: f64 = report.rates[..edge].iter().sum::<f64>() / edge as f64;
     let end: f64 = report.rates[report.rates.len() - edge..].iter().sum::<f64>() / edge as f64;
+    let cpu_start = CpuTimes::mean(&report.cpu[..edge]);
+    let cpu_end = CpuTimes::mean(&report.cpu[report.cpu.len() - edge..]);
     if json {
         let value = serde_json::json!({
             "events": events, "funds": funds, "log_messages": report.last,
             "start_events_per_s": start, "end_events_per_s": end, "end_to_start": end / start,
+            "cpu_us_per_event_start": cpu_start.json(), "cpu_us_per_event_end": cpu_end.json(),
             "service_rss_mb": report.service_rss_mb, "nats_rss_mb": report.nats_rss_mb,
             "restarted_rss_mb": report.with_snapshot.rss_mb,
             "restarted_settled_rss_mb": report.with_snapshot.settled_rss_mb,
@@ -93,6 +106,18 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
         println!("events:          {events} signed donations over {funds} funds ({} messages)", report.last);
         println!("ingest:          {start:.0} events/s in the first rounds, {end:.0} in the last ({:.2})", end / start);
         println!(
+            "CPU per event:   this process user {:.1} → {:.1} µs, kernel {:.1} → {:.1} µs; \
+             nats-server user {:.1} → {:.1} µs, kernel {:.1} → {:.1} µs (first rounds → last)",
+            cpu_start.service_user,
+            cpu_end.service_user,
+            cpu_start.service_kernel,
+            cpu_end.service_kernel,
+            cpu_start.nats_user,
+            cpu_end.nats_user,
+            cpu_start.nats_kernel,
+            cpu_end.nats_kernel
+        );
+        println!(
             "resident memory: service {:.0} MB after the ingest (this process, with the load generator); \
              nats-server {:.0} MB",
             report.service_rss_mb, report.nats_rss_mb
@@ -107,8 +132,10 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             report.without_snapshot.settled_rss_mb
         );
         println!(
-            "restart → ready: {:.1} s with the fold's snapshot, {:.1} s without",
+            "restart → ready: {:.1} s with the fold's snapshot (at {}, {} events replayed after it), {:.1} s without",
             report.with_snapshot.ready.as_secs_f64(),
+            report.with_snapshot.started_at,
+            report.last - report.with_snapshot.started_at,
             report.without_snapshot.ready.as_secs_f64()
         );
         println!(
@@ -129,6 +156,8 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
 
 struct Scale {
     rates: Vec<f64>,
+    /// CPU per event of each round, in µs.
+    cpu: Vec<CpuTimes>,
     service_rss_mb: f64,
     nats_rss_mb: f64,
     last: u64,
@@ -230,6 +259,8 @@ struct Restarted {
     rss_mb: f64,
     /// Its resident memory after [`SETTLE`] idle, in MB.
     settled_rss_mb: f64,
+    /// The position its fold started from: the snapshot's, or 0 (a full replay).
+    started_at: u64,
 }
 
 /// Starts a replica on the same stream and projections, in a process of its
@@ -258,19 +289,23 @@ async fn restart(setup: &ServiceSetup, nats_url: &str, last: u64) -> Result<Rest
     drop(stdin);
     let stdout = child.stdout.take().context("the replica process has a stdout")?;
     let mut lines = tokio::io::BufReader::new(stdout).lines();
-    async fn report(lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>) -> Result<f64> {
+    async fn report(
+        lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    ) -> Result<(f64, u64)> {
         let line = lines.next_line().await?.context("the replica process stopped before its report")?;
         let value: serde_json::Value = serde_json::from_str(&line).context("the replica's report is not JSON")?;
-        value["rss_mb"].as_f64().context("the replica's report has no rss_mb")
+        let rss_mb = value["rss_mb"].as_f64().context("the replica's report has no rss_mb")?;
+        let started_at = value["started_at"].as_u64().context("the replica's report has no started_at")?;
+        Ok((rss_mb, started_at))
     }
-    let rss_mb = report(&mut lines).await?;
+    let (rss_mb, started_at) = report(&mut lines).await?;
     let ready = started.elapsed();
-    let settled_rss_mb = report(&mut lines).await?;
+    let (settled_rss_mb, _) = report(&mut lines).await?;
     let status = child.wait().await.context("waiting for the replica process")?;
     if !status.success() {
         bail!("the replica process failed ({status})");
     }
-    Ok(Restarted { ready, rss_mb, settled_rss_mb })
+    Ok(Restarted { ready, rss_mb, settled_rss_mb, started_at })
 }
 
 /// The replica process of [`restart`]: reads the log key's seed (64 hex digits)
@@ -290,7 +325,9 @@ pub fn replica(nats: &str, dir: &std::path::Path, last: u64) -> Result<()> {
         if !service.read.wait_applied(last, READY_WAIT_MAX).await {
             bail!("the restarted replica did not catch up within {READY_WAIT_MAX:?}");
         }
-        let report = || println!("{}", serde_json::json!({ "rss_mb": rss_mb(std::process::id()) }));
+        let started_at = service.started_at;
+        let report =
+            || println!("{}", serde_json::json!({ "rss_mb": rss_mb(std::process::id()), "started_at": started_at }));
         report();
         tokio::time::sleep(SETTLE).await;
         report();
@@ -307,6 +344,78 @@ fn scale_setup(nats: &str, dir: &std::path::Path) -> ServiceSetup {
     setup.checkpoint_entries = 10_000;
     setup.checkpoint_interval = Duration::from_millis(250);
     setup
+}
+
+/// CPU time of this process and of nats-server, split into user and kernel
+/// time: in seconds from [`CpuTimes::now`], in µs an event after
+/// [`CpuTimes::per_event`]. The split tells the service's own work from the
+/// kernel's, whose cost per page written can change during a run on a virtual
+/// machine whose memory the host backs lazily (`docs/performance.md`, "Scale").
+#[derive(Clone, Copy, Default)]
+struct CpuTimes {
+    service_user: f64,
+    service_kernel: f64,
+    nats_user: f64,
+    nats_kernel: f64,
+}
+
+/// The unit of the times in `/proc/<pid>/stat` (`USER_HZ`, 100 on Linux's
+/// mainstream architectures; proc(5)).
+const USER_HZ: f64 = 100.0;
+
+impl CpuTimes {
+    fn now(service: u32, nats: Option<u32>) -> CpuTimes {
+        let (service_user, service_kernel) = cpu_seconds(service);
+        let (nats_user, nats_kernel) = nats.map_or((f64::NAN, f64::NAN), cpu_seconds);
+        CpuTimes { service_user, service_kernel, nats_user, nats_kernel }
+    }
+
+    fn since(&self, before: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            service_user: self.service_user - before.service_user,
+            service_kernel: self.service_kernel - before.service_kernel,
+            nats_user: self.nats_user - before.nats_user,
+            nats_kernel: self.nats_kernel - before.nats_kernel,
+        }
+    }
+
+    fn per_event(&self, events: usize) -> CpuTimes {
+        let us = |seconds: f64| seconds * 1e6 / events.max(1) as f64;
+        CpuTimes {
+            service_user: us(self.service_user),
+            service_kernel: us(self.service_kernel),
+            nats_user: us(self.nats_user),
+            nats_kernel: us(self.nats_kernel),
+        }
+    }
+
+    fn mean(rounds: &[CpuTimes]) -> CpuTimes {
+        let n = rounds.len().max(1) as f64;
+        let sum = |f: fn(&CpuTimes) -> f64| rounds.iter().map(f).sum::<f64>() / n;
+        CpuTimes {
+            service_user: sum(|c| c.service_user),
+            service_kernel: sum(|c| c.service_kernel),
+            nats_user: sum(|c| c.nats_user),
+            nats_kernel: sum(|c| c.nats_kernel),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "service_user": self.service_user, "service_kernel": self.service_kernel,
+            "nats_user": self.nats_user, "nats_kernel": self.nats_kernel,
+        })
+    }
+}
+
+/// User and kernel CPU seconds of a process so far (NaN if unreadable).
+fn cpu_seconds(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces, so split after its ')'):
+    // state is field 3, utime field 14 and stime field 15 (proc(5)).
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).map_or(f64::NAN, |t| t / USER_HZ);
+    (ticks(11), ticks(12))
 }
 
 /// Resident memory of a process, in MB (VmRSS), NaN when unreadable.

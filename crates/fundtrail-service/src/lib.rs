@@ -94,6 +94,9 @@ pub struct Service {
     pub clock: Arc<dyn Clock>,
     /// The log as the last probe found it (see [`health`]).
     pub log_reach: watch::Receiver<health::LogReach>,
+    /// The position the fold started from: its snapshot's, or 0 (the whole
+    /// log replayed).
+    pub started_at: u64,
     shutdown: watch::Sender<bool>,
 }
 
@@ -136,8 +139,9 @@ impl Service {
         let (handoff_tx, handoff_rx) = mpsc::channel(sequencer::HANDOFF_QUEUE_MAX);
         opened.projector.spawn(handoff_rx, shutdown_rx.clone());
         let log_reach = health::spawn_probe(log.clone(), shutdown_rx.clone());
+        let started_at = opened.fold.position();
         let writer = Writer::start(log.clone(), clock.clone(), config.writer, opened.fold, handoff_tx, shutdown_rx);
-        Ok(Service { writer, read, log, clock, log_reach, shutdown })
+        Ok(Service { writer, read, log, clock, log_reach, started_at, shutdown })
     }
 
     /// Submits a signed envelope and waits until the local projections applied

@@ -260,7 +260,7 @@ pub struct Projector {
     last_signed_at: Instant,
     published_size: u64,
     snapshot_position: u64,
-    snapshot_writing: Option<tokio::task::JoinHandle<()>>,
+    snapshot_writing: Option<std::thread::JoinHandle<()>>,
     published_tx: watch::Sender<Arc<Published>>,
     /// The newest signed checkpoint note.
     signed_tx: watch::Sender<Option<Arc<Vec<u8>>>>,
@@ -446,7 +446,7 @@ impl Projector {
                 }
             }
             if let Some(writing) = self.snapshot_writing.take() {
-                let _ = writing.await;
+                let _ = tokio::task::spawn_blocking(move || writing.join()).await;
             }
         });
     }
@@ -590,14 +590,27 @@ impl Projector {
             return;
         }
         let (fold, path, leaf) = (fold.clone(), self.snapshot_path.clone(), self.ledger_prev);
-        self.snapshot_position = position;
-        self.snapshot_writing = Some(tokio::task::spawn_blocking(move || {
+        // A thread of its own at the lowest priority: saving is housekeeping, and its
+        // cost grows with the fold (at 10^6 gifts a third of a second of a core every
+        // 100,000 events), so it runs when submissions and reads leave a core idle
+        // instead of taking a share from them (docs/performance.md, "Scale").
+        let spawned = std::thread::Builder::new().name("fundtrail-snapshot".into()).spawn(move || {
+            if let Err(e) = lowest_priority() {
+                tracing::debug!(error = %e, "the snapshot thread keeps its priority");
+            }
             let started = Instant::now();
             match snapshot::save(&path, &fold, leaf) {
                 Ok(bytes) => tracing::info!(position, bytes, ms = started.elapsed().as_millis() as u64, "fold saved"),
                 Err(e) => tracing::warn!(error = %e, position, "fold not saved; the next restart replays more"),
             }
-        }));
+        });
+        match spawned {
+            Ok(thread) => {
+                self.snapshot_position = position;
+                self.snapshot_writing = Some(thread);
+            }
+            Err(e) => tracing::warn!(error = %e, position, "fold not saved: no thread to save it on"),
+        }
     }
 
     async fn maybe_checkpoint(&mut self) {
@@ -655,6 +668,13 @@ impl Projector {
         }
         Ok(())
     }
+}
+
+/// Gives the calling thread the lowest scheduling priority (nice 19). On Linux
+/// the nice value belongs to the thread, not the process (setpriority(2), "Notes").
+fn lowest_priority() -> std::io::Result<()> {
+    const NICE_LOWEST: i32 = 19;
+    rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICE_LOWEST).map_err(std::io::Error::from)
 }
 
 /// The fold a restart begins with: the snapshot, if it is valid, no newer than
@@ -937,6 +957,29 @@ pub fn checkpoint_size(note: &[u8], origin: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The nice value of a thread of this process (proc(5): field 19 of its stat).
+    fn nice_of(tid: rustix::process::Pid) -> i64 {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{}/stat", tid.as_raw_nonzero())).unwrap();
+        let (_, fields) = stat.rsplit_once(')').unwrap();
+        fields.split_whitespace().nth(16).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn the_snapshot_thread_alone_runs_at_the_lowest_priority() {
+        let caller = rustix::thread::gettid();
+        let before = nice_of(caller);
+        let (thread, nice) = std::thread::spawn(|| {
+            lowest_priority().expect("a thread may lower its own priority");
+            let me = rustix::thread::gettid();
+            (me, nice_of(me))
+        })
+        .join()
+        .unwrap();
+        assert_ne!(thread, caller);
+        assert_eq!(nice, 19);
+        assert_eq!(nice_of(caller), before, "the rest of the process keeps its priority");
+    }
 
     #[test]
     fn views_of_an_older_layout_are_dropped_but_checkpoints_kept() {

@@ -25,7 +25,10 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
     let scratch = tempfile::tempdir()?;
     let server = fundtrail_testkit::NatsServer::start_with(fundtrail_testkit::Sync::Default)
         .context("starting a scratch nats-server")?;
-    let setup = scale_setup(&server.url(), scratch.path());
+    let mut setup = scale_setup(&server.url(), scratch.path());
+    // At least two snapshots in any run, so that a small one (below the service's
+    // 100,000) also has one to restart from.
+    setup.snapshot_events = setup.snapshot_events.min((events as u64 / 2).max(1));
     let report = runtime.block_on(async {
         let service = Arc::new(setup.clone().start(Arc::new(SystemClock)).await?);
         let (setup_events, mut rounds) = workload_rounds(events, funds, ROUND_EVENTS)?;

@@ -373,34 +373,29 @@ impl CpuTimes {
         CpuTimes { service_user, service_kernel, nats_user, nats_kernel }
     }
 
-    fn since(&self, before: &CpuTimes) -> CpuTimes {
+    /// `f` of each of the four figures and the same figure of `other`.
+    fn zip(&self, other: &CpuTimes, f: impl Fn(f64, f64) -> f64) -> CpuTimes {
         CpuTimes {
-            service_user: self.service_user - before.service_user,
-            service_kernel: self.service_kernel - before.service_kernel,
-            nats_user: self.nats_user - before.nats_user,
-            nats_kernel: self.nats_kernel - before.nats_kernel,
+            service_user: f(self.service_user, other.service_user),
+            service_kernel: f(self.service_kernel, other.service_kernel),
+            nats_user: f(self.nats_user, other.nats_user),
+            nats_kernel: f(self.nats_kernel, other.nats_kernel),
         }
     }
 
+    fn since(&self, before: &CpuTimes) -> CpuTimes {
+        self.zip(before, |now, then| now - then)
+    }
+
     fn per_event(&self, events: usize) -> CpuTimes {
-        let us = |seconds: f64| seconds * 1e6 / events.max(1) as f64;
-        CpuTimes {
-            service_user: us(self.service_user),
-            service_kernel: us(self.service_kernel),
-            nats_user: us(self.nats_user),
-            nats_kernel: us(self.nats_kernel),
-        }
+        let events = events.max(1) as f64;
+        self.zip(self, |seconds, _| seconds * 1e6 / events)
     }
 
     fn mean(rounds: &[CpuTimes]) -> CpuTimes {
         let n = rounds.len().max(1) as f64;
-        let sum = |f: fn(&CpuTimes) -> f64| rounds.iter().map(f).sum::<f64>() / n;
-        CpuTimes {
-            service_user: sum(|c| c.service_user),
-            service_kernel: sum(|c| c.service_kernel),
-            nats_user: sum(|c| c.nats_user),
-            nats_kernel: sum(|c| c.nats_kernel),
-        }
+        let sum = rounds.iter().fold(CpuTimes::default(), |sum, round| sum.zip(round, |a, b| a + b));
+        sum.zip(&sum, |total, _| total / n)
     }
 
     fn json(&self) -> serde_json::Value {

@@ -20,6 +20,18 @@ pub struct InvalidId {
     pub rule: &'static str,
 }
 
+/// `FromStr` of an id: its text, through the checked constructor.
+macro_rules! from_text {
+    ($name:ident) => {
+        impl std::str::FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, InvalidId> {
+                Self::new(s)
+            }
+        }
+    };
+}
+
 /// `Deserialize` and `FromStr` of an id: its text, through the checked constructor.
 macro_rules! parsed_from_text {
     ($name:ident) => {
@@ -30,12 +42,7 @@ macro_rules! parsed_from_text {
             }
         }
 
-        impl std::str::FromStr for $name {
-            type Err = InvalidId;
-            fn from_str(s: &str) -> Result<Self, InvalidId> {
-                Self::new(s)
-            }
-        }
+        from_text!($name);
     };
 }
 
@@ -165,12 +172,7 @@ macro_rules! fixed_id {
             }
         }
 
-        impl std::str::FromStr for $name {
-            type Err = InvalidId;
-            fn from_str(s: &str) -> Result<Self, InvalidId> {
-                Self::new(s)
-            }
-        }
+        from_text!($name);
     };
 }
 

@@ -22,6 +22,7 @@ pub mod admission;
 pub mod compliance;
 pub mod disclosure;
 pub mod event;
+pub mod goods_text;
 pub mod ids;
 pub mod money;
 pub mod packed_map;

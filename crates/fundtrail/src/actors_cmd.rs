@@ -20,6 +20,7 @@ use fundtrail_client::actions::{self, digest_of_file, key_id_of_b64, role_scope,
 use fundtrail_client::http::{Client, Posted, SERVER_DEFAULT};
 use fundtrail_client::wallet::{fetch_receipt, verify_receipt_hint, ReceiptFiles, RECEIPT_DIR_DEFAULT};
 use fundtrail_domain::event::*;
+use fundtrail_domain::goods_text::GoodsTextError;
 use fundtrail_domain::money::parse_yuan;
 use fundtrail_domain::{EventId, Fen, FundId, KeyId, PledgeId, ProposalId, Sha256Hex};
 use fundtrail_envelope::{parse_public_key, ActorKey};
@@ -933,54 +934,13 @@ fn vote_name(choice: VoteChoice) -> &'static str {
     }
 }
 
-/// `NAME:QUANTITY:UNIT:UNIT_VALUE_YUAN`; the name may itself contain ':'.
-pub fn parse_goods_in(s: &str) -> Result<GoodsLine, String> {
-    let mut parts: Vec<&str> = s.rsplitn(4, ':').collect();
-    parts.reverse();
-    let [name, quantity, unit, value] = parts[..] else {
-        return Err("expected NAME:QUANTITY:UNIT:UNIT_VALUE_YUAN, e.g. 大米:20:袋:60.00".into());
-    };
-    let unit_value_fen = parse_yuan(value).map_err(|e| format!("unit value {value:?}: {e}"))?;
-    Ok(GoodsLine {
-        name: nonempty(name, "name")?,
-        quantity: parse_quantity(quantity)?,
-        unit: nonempty(unit, "unit")?,
-        unit_value_fen,
-    })
-}
-
-/// `NAME:QUANTITY:UNIT`.
-pub fn parse_goods_out(s: &str) -> Result<GoodsOut, String> {
-    let mut parts: Vec<&str> = s.rsplitn(3, ':').collect();
-    parts.reverse();
-    let [name, quantity, unit] = parts[..] else {
-        return Err("expected NAME:QUANTITY:UNIT, e.g. 大米:32:袋".into());
-    };
-    Ok(GoodsOut { name: nonempty(name, "name")?, quantity: parse_quantity(quantity)?, unit: nonempty(unit, "unit")? })
-}
-
+/// Goods lines are parsed by the domain (`fundtrail_domain::goods_text`).
 fn goods_in_arg(s: &str) -> Result<GoodsLine, String> {
-    parse_goods_in(s)
+    s.parse().map_err(|e: GoodsTextError| e.to_string())
 }
 
 fn goods_out_arg(s: &str) -> Result<GoodsOut, String> {
-    parse_goods_out(s)
-}
-
-fn parse_quantity(s: &str) -> Result<u64, String> {
-    let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let q: u64 = if ok { s.parse().map_err(|_| format!("quantity {s:?} is too large"))? } else { 0 };
-    if q == 0 || q > QUANTITY_MAX {
-        return Err(format!("quantity {s:?} must be a whole number from 1 to {QUANTITY_MAX}"));
-    }
-    Ok(q)
-}
-
-fn nonempty(s: &str, what: &str) -> Result<String, String> {
-    if s.trim().is_empty() {
-        return Err(format!("the goods {what} is empty"));
-    }
-    Ok(s.to_owned())
+    s.parse().map_err(|e: GoodsTextError| e.to_string())
 }
 
 /// A gift's trace for people: the donor's line, then one line per part.
@@ -1047,21 +1007,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn goods_lines() {
-        let line = parse_goods_in("大米:20:袋:60.00").unwrap();
-        assert_eq!(
-            (line.name.as_str(), line.quantity, line.unit.as_str(), line.unit_value_fen.fen()),
-            ("大米", 20, "袋", 6_000)
-        );
-        assert_eq!(parse_goods_in("牛奶:礼盒装:3:箱:55").unwrap().name, "牛奶:礼盒装");
-        assert!(parse_goods_in("大米:20:袋").is_err());
-        assert!(parse_goods_in("大米:0:袋:60").is_err());
-        assert!(parse_goods_in("大米:-1:袋:60").is_err());
-        assert!(parse_goods_in("大米:2:袋:60.001").is_err());
-        assert!(parse_goods_in(":2:袋:60").is_err());
-        let out = parse_goods_out("食用油:32:桶").unwrap();
-        assert_eq!((out.name.as_str(), out.quantity, out.unit.as_str()), ("食用油", 32, "桶"));
-        assert!(parse_goods_out("食用油:32").is_err());
+    fn goods_arguments_say_what_is_wrong() {
+        assert_eq!(goods_in_arg("大米:20:袋:60.00").unwrap().quantity, 20);
+        assert!(goods_in_arg("大米:20:袋").unwrap_err().contains("NAME:QUANTITY:UNIT:UNIT_VALUE_YUAN"));
+        assert!(goods_out_arg("食用油:0:桶").unwrap_err().contains("quantity \"0\""));
     }
 
     #[test]

@@ -21,6 +21,8 @@
 //!   and against the ledger now.
 //! - [`nats`]: [`verify_nats`]: the `FUNDTRAIL` stream itself, read-only, against the
 //!   published checkpoint.
+//! - [`mirror`]: [`Mirror`]: a copy of a published ledger in a directory, the
+//!   checkpoint written last.
 //! - [`witnessed`]: [`check_policy`]: a checkpoint's cosignatures against a witness
 //!   policy (C2SP tlog-policy): the quorum met, or who cosigned and who is missing.
 //! - [`parallel`]: envelopes opened a window ahead on every core ([`Threads`]), with
@@ -32,8 +34,10 @@
 //! formats (C2SP tlog-checkpoint, signed-note, tlog-tiles, tlog-proof, the FundTrail
 //! entry format and DSSE envelopes): anything it accepts, any C2SP verifier would; it
 //! trusts nothing it fetched, and holds no key but the log's public one. It never
-//! writes to the ledger or the stream: the only file it writes is its own state file.
+//! writes to the ledger or the stream: the files it writes are its own state file and a
+//! mirror's copy of the published files.
 
+pub mod mirror;
 pub mod nats;
 pub mod parallel;
 pub mod receipt;
@@ -46,6 +50,7 @@ pub mod testing;
 pub mod verify;
 pub mod witnessed;
 
+pub use mirror::{Mirror, MirrorError};
 pub use nats::{verify_nats, verify_nats_with};
 pub use parallel::Threads;
 pub use receipt::{verify_donor_receipt, DonationInfo, LedgerView, ReceiptFailure, ReceiptInput, ReceiptReport};

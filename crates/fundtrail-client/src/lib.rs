@@ -11,6 +11,8 @@
 //! - [`key_file`]: key files and other private files (mode 0600 from creation).
 //! - [`receipt_link`]: the portal's "My donation" link of one gift and its QR
 //!   code (at most 41×41 modules at error correction M), as PNG or terminal text.
+//! - [`static_api`]: the JSON the portal reads in static mode, fetched from a running
+//!   service for `fundtrail ledger mirror --portal`.
 //! - [`demo`]: the year 2026 of 西湖街道社区发展基金, played through the public API.
 //!
 //! Architecture invariant: no server code (no service, store or HTTP server crate);
@@ -22,6 +24,7 @@ pub mod demo;
 pub mod http;
 pub mod key_file;
 pub mod receipt_link;
+pub mod static_api;
 pub mod wallet;
 
 pub use actions::{post_signed, sha256_hex};

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use fundtrail_ledger::{LogVerifier, Tile};
+use fundtrail_audit::mirror::{write_atomic, Mirror};
+use fundtrail_ledger::LogVerifier;
 use fundtrail_server::{ServerOptions, Tuning, Witnesses, LOG_KEY_FILE};
 use fundtrail_service::SystemClock;
 use fundtrail_store::StreamSettings;
@@ -397,90 +398,20 @@ pub fn ledger(cmd: LedgerCommand) -> Result<()> {
     let vkey = if Path::new(&vkey).is_file() { std::fs::read_to_string(&vkey)?.trim().to_owned() } else { vkey };
     let verifier = LogVerifier::from_vkey(&vkey).context("--vkey is not a C2SP verifier key")?;
     let source = fundtrail_audit::source::open_source(&from)?;
-    let note = source.checkpoint()?;
-    let checkpoint = verifier.verify_checkpoint(&note).context("the served checkpoint does not verify")?;
-    let mut written = 0;
-    for tile in fundtrail_ledger::tiles::new_tiles(0, checkpoint.size) {
-        let bytes = fundtrail_audit::source::fetch_tile(source.as_ref(), &tile)?;
-        write_file(&to, &tile_path(&tile), &bytes)?;
-        written += 1;
-    }
+    let mirror = Mirror::copy(source.as_ref(), &verifier, &to)?;
     if portal {
         let api = api.unwrap_or_else(|| from.trim_end_matches('/').trim_end_matches("/ledger").to_string());
-        let files = write_portal(&to, &api, &verifier.vkey())?;
+        let client = fundtrail_client::http::Client::new(&api)?;
+        let files =
+            fundtrail_client::static_api::fetch(&client, &mut |path, bytes| Ok(write_atomic(&to, path, bytes)?))?;
+        for (path, bytes) in fundtrail_http::portal::static_site(&verifier.vkey()) {
+            write_atomic(&to, path, &bytes)?;
+        }
         println!("wrote the portal and {files} JSON files of {api}/v1 into {}", to.display());
     }
-    // The checkpoint last, so that a mirror never names tiles it lacks.
-    write_file(&to, "checkpoint", &note)?;
-    println!("mirrored {} entries ({written} tiles and bundles) into {}", checkpoint.size, to.display());
+    let tiles = mirror.tiles;
+    let checkpoint = mirror.finish()?;
+    println!("mirrored {} entries ({tiles} tiles and bundles) into {}", checkpoint.size, to.display());
     println!("verify it with: fundtrail verify --ledger {} --vkey '{vkey}'", to.display());
-    Ok(())
-}
-
-/// Largest number of donation pages read per fund for a static portal.
-const MIRROR_DONATION_PAGES_MAX: usize = 100_000;
-
-/// The portal's files and the JSON its pages read in static mode (`api/funds.json`,
-/// `api/funds/<fund>.json`, `…/proposals.json`, `…/donations.json`, `api/keys.json`).
-/// Returns how many JSON files were written.
-fn write_portal(to: &Path, api: &str, vkey: &str) -> Result<usize> {
-    let client = fundtrail_client::http::Client::new(api)?;
-    let mut written = 0;
-    let mut json = |path: String, value: &serde_json::Value| -> Result<()> {
-        write_file(to, &path, &(serde_json::to_vec(value)?))?;
-        written += 1;
-        Ok(())
-    };
-    let funds = client.get_json("/v1/funds")?;
-    json("api/funds.json".into(), &funds)?;
-    json("api/keys.json".into(), &client.get_json("/v1/keys")?)?;
-    let ids: Vec<String> = funds["funds"]
-        .as_array()
-        .context("GET /v1/funds: no funds array")?
-        .iter()
-        .filter_map(|f| f["fund"].as_str().map(str::to_owned))
-        .collect();
-    for fund in &ids {
-        // Fund ids are validated by the server ([a-z0-9-]): safe as file names.
-        if !fund.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            bail!("fund id {fund:?} is not a safe file name");
-        }
-        json(format!("api/funds/{fund}.json"), &client.get_json(&format!("/v1/funds/{fund}"))?)?;
-        json(format!("api/funds/{fund}/proposals.json"), &client.get_json(&format!("/v1/funds/{fund}/proposals"))?)?;
-        let mut donations = Vec::new();
-        let mut after = 0u64;
-        for page in 0.. {
-            if page == MIRROR_DONATION_PAGES_MAX {
-                bail!("{fund}: more than {MIRROR_DONATION_PAGES_MAX} pages of donations");
-            }
-            let answer = client.get_json(&format!("/v1/funds/{fund}/donations?limit=500&after={after}"))?;
-            donations
-                .extend(answer["donations"].as_array().context("donations page without donations")?.iter().cloned());
-            match answer["next_after"].as_u64() {
-                Some(next) => after = next,
-                None => break,
-            }
-        }
-        json(format!("api/funds/{fund}/donations.json"), &serde_json::json!({ "donations": donations }))?;
-    }
-    for (path, bytes) in fundtrail_http::portal::static_site(vkey) {
-        write_file(to, path, &bytes)?;
-    }
-    Ok(written)
-}
-
-fn tile_path(tile: &Tile) -> String {
-    tile.path()
-}
-
-/// Writes atomically (temporary file, then rename).
-fn write_file(root: &Path, relative: &str, bytes: &[u8]) -> Result<()> {
-    let path = root.join(relative);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let temp = path.with_extension("partial-write");
-    std::fs::write(&temp, bytes)?;
-    std::fs::rename(&temp, &path)?;
     Ok(())
 }

@@ -155,6 +155,57 @@ pub enum AuditOpinionKind {
     Disclaimer,
 }
 
+/// `ALL` and `as_str` (the snake_case name serde uses) of an enum of plain variants.
+macro_rules! named {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+    };
+}
+
+named!(ProposalCategory { Activity => "activity", Renovation => "renovation", Visit => "visit", Management => "management" });
+named!(VoteChoice { Approve => "approve", Reject => "reject", Recuse => "recuse" });
+named!(AuditOpinionKind {
+    Unqualified => "unqualified",
+    Qualified => "qualified",
+    Adverse => "adverse",
+    Disclaimer => "disclaimer",
+});
+
+/// A name typed for an enum that is none of its names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{given:?} is not one of {choices}")]
+pub struct UnknownName {
+    pub given: String,
+    /// Every name, comma-separated.
+    pub choices: String,
+}
+
+/// `FromStr` by the names of `ALL` (`as_str`), refusing anything else with every name.
+macro_rules! from_name {
+    ($($ty:ident),+) => {$(
+        impl std::str::FromStr for $ty {
+            type Err = UnknownName;
+
+            fn from_str(text: &str) -> Result<$ty, UnknownName> {
+                $ty::ALL.into_iter().find(|v| v.as_str() == text).ok_or_else(|| UnknownName {
+                    given: text.to_owned(),
+                    choices: $ty::ALL.map(|v| v.as_str()).join(", "),
+                })
+            }
+        }
+    )+};
+}
+
+from_name!(Role, Channel, ProposalCategory, VoteChoice, AuditOpinionKind);
+
 /// One line of goods donated in kind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -941,4 +992,32 @@ pub fn catalogue_json() -> serde_json::Value {
         "roles": roles,
         "events": events,
     })
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    /// Each variant's typed name is its JSON name, and reads back as itself.
+    fn names_round_trip<T, const N: usize>(all: [T; N], name: fn(T) -> &'static str)
+    where
+        T: Copy + PartialEq + std::fmt::Debug + Serialize + std::str::FromStr<Err = UnknownName>,
+    {
+        for v in all {
+            assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(name(v)));
+            assert_eq!(name(v).parse::<T>(), Ok(v));
+        }
+        let refused = "nope".parse::<T>().unwrap_err();
+        assert_eq!(refused.choices, all.map(name).join(", "));
+    }
+
+    #[test]
+    fn typed_names_are_the_json_names() {
+        names_round_trip(Role::ALL, Role::as_str);
+        names_round_trip(Channel::ALL, Channel::as_str);
+        names_round_trip(ProposalCategory::ALL, ProposalCategory::as_str);
+        names_round_trip(VoteChoice::ALL, VoteChoice::as_str);
+        names_round_trip(AuditOpinionKind::ALL, AuditOpinionKind::as_str);
+        assert_eq!("boss".parse::<Role>().unwrap_err().to_string().split(" is not").next(), Some("\"boss\""));
+    }
 }

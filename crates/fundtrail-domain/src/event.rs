@@ -34,6 +34,21 @@ pub const COMMITTEE_SIZE_MAX: usize = 51;
 /// Largest quantity of one goods line.
 pub const QUANTITY_MAX: u64 = 1_000_000_000;
 
+/// `ALL` and `as_str` (the snake_case name serde uses) of an enum of plain variants.
+macro_rules! named {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+    };
+}
+
 /// A role, granted to a key per fund (or host-wide for `host_admin` and `log`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,34 +71,21 @@ pub enum Role {
     Log,
 }
 
-impl Role {
-    pub const ALL: [Role; 8] = [
-        Role::HostAdmin,
-        Role::Intake,
-        Role::Proposer,
-        Role::CommitteeMember,
-        Role::HostApprover,
-        Role::HostTreasurer,
-        Role::Auditor,
-        Role::Log,
-    ];
+named!(Role {
+    HostAdmin => "host_admin",
+    Intake => "intake",
+    Proposer => "proposer",
+    CommitteeMember => "committee_member",
+    HostApprover => "host_approver",
+    HostTreasurer => "host_treasurer",
+    Auditor => "auditor",
+    Log => "log",
+});
 
+impl Role {
     /// Host-wide roles are granted in the host scope, all others per fund.
     pub fn is_host_wide(self) -> bool {
         matches!(self, Role::HostAdmin | Role::Log)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::HostAdmin => "host_admin",
-            Role::Intake => "intake",
-            Role::Proposer => "proposer",
-            Role::CommitteeMember => "committee_member",
-            Role::HostApprover => "host_approver",
-            Role::HostTreasurer => "host_treasurer",
-            Role::Auditor => "auditor",
-            Role::Log => "log",
-        }
     }
 }
 
@@ -107,19 +109,12 @@ pub enum Channel {
     Direct,
 }
 
-impl Channel {
-    pub const ALL: [Channel; 4] =
-        [Channel::SpaceForService, Channel::NeighbourhoodMarket, Channel::MicroWorkshop, Channel::Direct];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::SpaceForService => "space_for_service",
-            Channel::NeighbourhoodMarket => "neighbourhood_market",
-            Channel::MicroWorkshop => "micro_workshop",
-            Channel::Direct => "direct",
-        }
-    }
-}
+named!(Channel {
+    SpaceForService => "space_for_service",
+    NeighbourhoodMarket => "neighbourhood_market",
+    MicroWorkshop => "micro_workshop",
+    Direct => "direct",
+});
 
 /// What a proposal spends money on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -153,21 +148,6 @@ pub enum AuditOpinionKind {
     Qualified,
     Adverse,
     Disclaimer,
-}
-
-/// `ALL` and `as_str` (the snake_case name serde uses) of an enum of plain variants.
-macro_rules! named {
-    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
-        impl $ty {
-            pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($ty::$variant => $name),+
-                }
-            }
-        }
-    };
 }
 
 named!(ProposalCategory { Activity => "activity", Renovation => "renovation", Visit => "visit", Management => "management" });

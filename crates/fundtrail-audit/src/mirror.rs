@@ -58,17 +58,17 @@ impl Mirror {
     }
 }
 
-/// Writes `bytes` to `root/relative` atomically (a temporary file beside it, then a
-/// rename), creating the directories on the way.
+/// Writes `bytes` to `root/relative` atomically (a temporary file of its own beside it,
+/// then a rename, as [`crate::StateFile::save`] does), creating the directories on the way.
 pub fn write_atomic(root: &Path, relative: &str, bytes: &[u8]) -> Result<(), MirrorError> {
+    use std::io::Write;
     let path = root.join(relative);
     let failed = |cause| MirrorError::Write { path: path.clone(), cause };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(failed)?;
-    }
-    let temp = path.with_extension("partial-write");
-    std::fs::write(&temp, bytes).map_err(failed)?;
-    std::fs::rename(&temp, &path).map_err(failed)
+    let parent = path.parent().expect("a path under the mirror's root has a parent");
+    std::fs::create_dir_all(parent).map_err(failed)?;
+    let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(failed)?;
+    temp.write_all(bytes).map_err(failed)?;
+    temp.persist(&path).map(drop).map_err(|e| failed(e.error))
 }
 
 #[cfg(test)]
@@ -94,6 +94,21 @@ mod tests {
         for tile in tiles::new_tiles(0, checkpoint.size) {
             assert_eq!(fetch_tile(&copy, &tile).unwrap(), fetch_tile(&source, &tile).unwrap(), "{}", tile.path());
         }
+        let files = files_under(to.path());
+        assert_eq!(
+            files,
+            tiles::new_tiles(0, checkpoint.size).len() + 1,
+            "the tiles and the checkpoint, no temporary file"
+        );
+    }
+
+    /// Files under `dir`, at any depth.
+    fn files_under(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .map(|path| if path.is_dir() { files_under(&path) } else { 1 })
+            .sum()
     }
 
     #[test]

@@ -383,19 +383,24 @@ impl CpuTimes {
         }
     }
 
+    /// `f` of each of the four figures.
+    fn map(&self, f: impl Fn(f64) -> f64) -> CpuTimes {
+        self.zip(self, |figure, _| f(figure))
+    }
+
     fn since(&self, before: &CpuTimes) -> CpuTimes {
         self.zip(before, |now, then| now - then)
     }
 
     fn per_event(&self, events: usize) -> CpuTimes {
         let events = events.max(1) as f64;
-        self.zip(self, |seconds, _| seconds * 1e6 / events)
+        self.map(|seconds| seconds * 1e6 / events)
     }
 
     fn mean(rounds: &[CpuTimes]) -> CpuTimes {
         let n = rounds.len().max(1) as f64;
         let sum = rounds.iter().fold(CpuTimes::default(), |sum, round| sum.zip(round, |a, b| a + b));
-        sum.zip(&sum, |total, _| total / n)
+        sum.map(|total| total / n)
     }
 
     fn json(&self) -> serde_json::Value {

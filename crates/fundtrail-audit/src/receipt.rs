@@ -181,7 +181,8 @@ fn fetch_entry(ledger: &dyn LedgerSource, log: &LogVerifier, index: u64) -> Resu
 /// over the checkpoint vouches for the entry; a ledger replay checks the author's.
 fn donation_of(index: u64, envelope: &[u8]) -> Result<DonationInfo, ReceiptFailure> {
     let bad = |detail: String| ReceiptFailure::Envelope { index, detail };
-    let wire: WireEnvelope = serde_json::from_slice(envelope).map_err(|e| bad(e.to_string()))?;
+    let value = fundtrail_envelope::strict::parse(envelope).map_err(|e| bad(e.to_string()))?;
+    let wire = WireEnvelope::from_json(value).map_err(bad)?;
     if wire.payload_type != PAYLOAD_TYPE {
         return Err(bad(format!("payloadType {:?}", wire.payload_type)));
     }

@@ -49,6 +49,35 @@ pub struct WireSignature {
     pub sig: String,
 }
 
+impl WireEnvelope {
+    /// The envelope in `value`, which must be a JSON object, as must each of its
+    /// signatures (serde alone would also read a struct from an array of its fields,
+    /// which no other DSSE reader accepts); the error says what is wrong.
+    pub fn from_json(value: serde_json::Value) -> Result<WireEnvelope, String> {
+        use serde_json::Value;
+        let Value::Object(fields) = &value else { return Err(format!("expected an object, found {}", kind(&value))) };
+        if let Some(Value::Array(signatures)) = fields.get("signatures") {
+            if let Some(other) = signatures.iter().find(|s| !s.is_object()) {
+                return Err(format!("signatures: expected objects, found {}", kind(other)));
+            }
+        }
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+}
+
+/// What kind of JSON value `value` is, for an error.
+fn kind(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Builds envelope bytes for a payload and its signature.
 pub fn envelope_bytes(payload: &[u8], keyid: &str, signature: &[u8; 64]) -> Vec<u8> {
     let wire = WireEnvelope {

@@ -94,8 +94,8 @@ fn decode(bytes: &[u8]) -> Result<Parts, EnvelopeError> {
     if bytes.len() > ENVELOPE_SIZE_MAX {
         return Err(EnvelopeError::TooLarge { size: bytes.len(), max: ENVELOPE_SIZE_MAX });
     }
-    strict::check(bytes).map_err(EnvelopeError::EnvelopeJson)?;
-    let wire: dsse::WireEnvelope = serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Shape(e.to_string()))?;
+    let value = strict::parse(bytes).map_err(EnvelopeError::EnvelopeJson)?;
+    let wire = dsse::WireEnvelope::from_json(value).map_err(EnvelopeError::Shape)?;
     if wire.payload_type != PAYLOAD_TYPE {
         return Err(EnvelopeError::PayloadType(wire.payload_type));
     }
@@ -154,8 +154,7 @@ pub fn payload_digest(payload: &[u8]) -> [u8; 32] {
 /// Reads an event payload strictly: strict JSON, schema, typed event.
 /// `fundtrail sign` runs this on what it is asked to sign.
 pub fn read_payload(payload: &[u8]) -> Result<Event, EnvelopeError> {
-    strict::check(payload).map_err(EnvelopeError::PayloadJson)?;
-    let value: serde_json::Value = serde_json::from_slice(payload).map_err(|e| EnvelopeError::Shape(e.to_string()))?;
+    let value = strict::parse(payload).map_err(EnvelopeError::PayloadJson)?;
     Schemas::get().validate_event(&value).map_err(EnvelopeError::Schema)?;
     Event::from_json(value).map_err(EnvelopeError::Event)
 }

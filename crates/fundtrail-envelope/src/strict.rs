@@ -5,11 +5,14 @@
 //! event must mean one thing to every reader, so before anything is parsed
 //! the bytes are walked once and refused if any object repeats a key, any
 //! number is not an integer, or any integer is outside ±(2^53 − 1).
+//!
+//! [`parse`] does that walk and builds the value in the same pass, so a payload is
+//! read once; [`check`] is the same walk, its value dropped.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 
 /// The largest integer magnitude allowed anywhere in an event.
 pub const JSON_INTEGER_MAX: u64 = (1 << 53) - 1;
@@ -32,10 +35,16 @@ pub enum StrictJsonError {
 
 /// Checks `bytes` is one strict JSON value (see the module doc).
 pub fn check(bytes: &[u8]) -> Result<(), StrictJsonError> {
+    parse(bytes).map(drop)
+}
+
+/// Reads `bytes` as one strict JSON value (see the module doc): the value, or the
+/// first thing in reading order that is not strict.
+pub fn parse(bytes: &[u8]) -> Result<Value, StrictJsonError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let outcome = Strict { depth: 0 }.deserialize_from(&mut de);
+    let outcome = de::DeserializeSeed::deserialize(Strict { depth: 0 }, &mut de);
     match outcome {
-        Ok(()) => de.end().map_err(|e| StrictJsonError::Malformed(e.to_string())),
+        Ok(value) => de.end().map(|()| value).map_err(|e| StrictJsonError::Malformed(e.to_string())),
         Err(e) => Err(decode_error(e)),
     }
 }
@@ -62,16 +71,13 @@ fn fail<E: de::Error>(kind: &str, value: impl fmt::Display) -> E {
     E::custom(format_args!("{TAG}{kind}:{value}"))
 }
 
+/// The visitor that reads a value strictly, `depth` arrays and objects down.
 #[derive(Clone, Copy)]
 struct Strict {
     depth: usize,
 }
 
 impl Strict {
-    fn deserialize_from<'de, D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-
     fn nested<E: de::Error>(self) -> Result<Strict, E> {
         if self.depth >= JSON_DEPTH_MAX {
             return Err(fail("deep", ""));
@@ -81,38 +87,38 @@ impl Strict {
 }
 
 impl<'de> de::DeserializeSeed<'de> for Strict {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Strict {
-    type Value = ();
+    type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
         if v > JSON_INTEGER_MAX {
             return Err(fail("range", v));
         }
-        Ok(())
+        Ok(Value::Number(Number::from(v)))
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
         if v.unsigned_abs() > JSON_INTEGER_MAX {
             return Err(fail("range", v));
         }
-        Ok(())
+        Ok(Value::Number(Number::from(v)))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
         // Integers beyond u64/i64 also arrive here.
         if v.fract() == 0.0 && v.abs() > JSON_INTEGER_MAX as f64 {
             return Err(fail("range", v));
@@ -120,30 +126,39 @@ impl<'de> Visitor<'de> for Strict {
         Err(fail("float", v))
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let inner = self.nested()?;
-        while seq.next_element_seed(inner)?.is_some() {}
-        Ok(())
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(inner)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let inner = self.nested()?;
-        let mut keys = HashSet::new();
+        let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !keys.insert(key.clone()) {
+            // Refused at the key, before its value is read, as a reader meets it.
+            if object.contains_key(&key) {
                 return Err(fail("dup", key));
             }
-            map.next_value_seed(inner)?;
+            let value = map.next_value_seed(inner)?;
+            object.insert(key, value);
         }
-        Ok(())
+        Ok(Value::Object(object))
     }
 }
 
@@ -176,6 +191,14 @@ mod tests {
     fn refuses_malformed_and_trailing_bytes() {
         assert!(matches!(check(b"{"), Err(StrictJsonError::Malformed(_))));
         assert!(matches!(check(b"{} {}"), Err(StrictJsonError::Malformed(_))));
+    }
+
+    #[test]
+    fn parses_to_the_value_serde_json_reads() {
+        let bytes = r#"{"a":[1,-2,{"b":"x\u00e9"}],"c":null,"d":true,"基金":"善款"}"#.as_bytes();
+        let lenient: Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(parse(bytes), Ok(lenient));
+        assert_eq!(parse(br#"{"a":{"b":1,"b":2.5}}"#), Err(StrictJsonError::DuplicateKey("b".into())));
     }
 
     #[test]

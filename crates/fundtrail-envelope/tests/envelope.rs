@@ -122,6 +122,23 @@ fn malformed_envelopes_are_refused() {
     assert!(matches!(open(dup, no_keys), Err(EnvelopeError::EnvelopeJson(StrictJsonError::DuplicateKey(_)))));
 }
 
+/// DSSE's envelope is a JSON object, and so is each signature: the same fields as an
+/// array (which serde would read into a struct) are refused, though correctly signed.
+#[test]
+fn an_envelope_as_an_array_is_refused() {
+    let v = vector();
+    let wire: Value = serde_json::from_str(v["envelope"].as_str().unwrap()).unwrap();
+    let sig = &wire["signatures"][0];
+    let object_sig = serde_json::json!([wire["payload"], wire["payloadType"], [sig]]);
+    let array_sig = serde_json::json!({
+        "payload": wire["payload"], "payloadType": wire["payloadType"], "signatures": [[sig["keyid"], sig["sig"]]],
+    });
+    for shape in [object_sig, array_sig] {
+        let bytes = serde_json::to_vec(&shape).unwrap();
+        assert!(matches!(open(&bytes, no_keys), Err(EnvelopeError::Shape(_))), "{shape}");
+    }
+}
+
 #[test]
 fn wrong_payload_type_is_refused() {
     let mut env: Value = serde_json::from_slice(&genesis().key.sign_payload(&genesis().payload)).unwrap();

@@ -46,6 +46,19 @@ fn the_vector_envelope_opens_as_a_genesis() {
     assert_eq!(opened.signer.as_str(), v["keyid"]);
 }
 
+/// The genesis opens with the key it names however its JSON spells its type; an
+/// event by an unknown key that is not the genesis does not.
+#[test]
+fn a_genesis_with_escapes_opens_as_a_genesis() {
+    let payload = String::from_utf8(genesis().payload).unwrap();
+    assert!(payload.contains(r#""host.established""#));
+    let escaped = payload.replace(r#""host.established""#, r#""host\u002eestablished""#);
+    let opened = open(&with_payload(&escaped), no_keys).expect("an escaped genesis is a genesis");
+    assert_eq!(opened.event.type_name(), "host.established");
+    let other = payload.replace(r#""host.established""#, r#""host\u002eestablishe""#);
+    assert!(matches!(open(&with_payload(&other), no_keys), Err(EnvelopeError::UnknownKey(_))));
+}
+
 #[test]
 fn every_event_type_has_a_schema() {
     let schemas = Schemas::get();

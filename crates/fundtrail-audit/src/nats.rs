@@ -140,6 +140,13 @@ async fn verify_nats_async(
         if read.is_empty() && opened.is_none() {
             break;
         }
+        if replay.fold.position() == 0 {
+            // Nothing is folded yet, so no key is known and opening the next window
+            // against this fold would fail on every envelope: fold the first first.
+            if let Some((window, aheads)) = opened.take() {
+                window.apply(aheads, openers, &mut replay, &checkpoint, &mut report_progress)?;
+            }
+        }
         let snapshot = replay.fold.clone();
         let envelopes = read.envelopes();
         let (applied, opened_now) = openers.overlap(

@@ -114,13 +114,18 @@ impl Replay {
         Replay { chain: Chain::new(), fold: Fold::new(), tree: MemoryHashStore::new(), disclosures: Default::default() }
     }
 
-    /// Entry bytes read from the ledger: the next link of the chain, then its envelope
-    /// through the fold (sequence = index + 1; the ledger carries no subject).
-    /// `ahead` is what opening its envelope ahead gave. Returns the key the event
-    /// enrolled, if any.
-    pub(crate) fn push_entry(&mut self, entry: &[u8], ahead: Ahead) -> Result<Option<KeyId>, VerifyFailure> {
+    /// Entry bytes read from the ledger, with their leaf hash as authenticated against
+    /// the signed tree: the next link of the chain, then its envelope through the fold
+    /// (sequence = index + 1; the ledger carries no subject). `ahead` is what opening
+    /// its envelope ahead gave. Returns the key the event enrolled, if any.
+    pub(crate) fn push_entry(
+        &mut self,
+        entry: &[u8],
+        leaf: Hash,
+        ahead: Ahead,
+    ) -> Result<Option<KeyId>, VerifyFailure> {
         let index = self.chain.next_index();
-        let leaf = self.chain.push(entry).map_err(|e| fail(Some(index), Cause::Chain(e)))?;
+        let leaf = self.chain.push_hashed(entry, leaf).map_err(|e| fail(Some(index), Cause::Chain(e)))?;
         let decoded = decode_entry(entry).expect("the chain decoded it");
         let enrolled = self.fold_envelope(index, None, decoded.envelope, ahead)?;
         self.append(index, leaf);
@@ -282,6 +287,13 @@ pub fn verify_ledger_with(
     let mut fetched = bundles.fetch_window(&checkpoint, &tiles, &reader);
     let mut opened: Option<(Window, Vec<Ahead>)> = None;
     while !(fetched.is_empty() && opened.is_none()) {
+        if replay.fold.position() == 0 {
+            // Nothing is folded yet, so no key is known and opening the next window
+            // against this fold would fail on every envelope: fold the first first.
+            if let Some((window, opened)) = opened.take() {
+                window.apply(opened, &openers, &mut replay, &tiles, &mut progress)?;
+            }
+        }
         let snapshot = replay.fold.clone();
         let envelopes = fetched.envelopes();
         let (applied, opened_now) = openers.overlap(
@@ -332,9 +344,19 @@ struct Window {
     failure: Option<VerifyFailure>,
 }
 
+/// An entry bundle checked against its level-0 tile: its bytes once, where each entry
+/// lies in them, and each entry's leaf hash (the tile's hash, which it was checked to be).
 struct Bundle {
     level0: Tile,
-    entries: Vec<Vec<u8>>,
+    data: Vec<u8>,
+    entries: Vec<std::ops::Range<usize>>,
+    leaves: Vec<Hash>,
+}
+
+impl Bundle {
+    fn entries(&self) -> impl Iterator<Item = &[u8]> {
+        self.entries.iter().map(|range| &self.data[range.clone()])
+    }
 }
 
 impl Bundles {
@@ -372,7 +394,7 @@ impl Window {
     /// Each entry's envelope, for opening ahead (`None` if the entry does not decode:
     /// the chain refuses it at its turn).
     fn envelopes(&self) -> Vec<Option<&[u8]>> {
-        let entries = self.bundles.iter().flat_map(|b| &b.entries);
+        let entries = self.bundles.iter().flat_map(Bundle::entries);
         entries.map(|entry| decode_entry(entry).ok().map(|e| e.envelope)).collect()
     }
 
@@ -387,14 +409,15 @@ impl Window {
         progress: &mut impl FnMut(u64),
     ) -> Result<(), VerifyFailure> {
         let envelopes = self.envelopes();
-        let entries: Vec<&[u8]> = self.bundles.iter().flat_map(|b| &b.entries).map(Vec::as_slice).collect();
+        let entries: Vec<&[u8]> = self.bundles.iter().flat_map(Bundle::entries).collect();
+        let leaves: Vec<Hash> = self.bundles.iter().flat_map(|b| &b.leaves).copied().collect();
         let mut bundle_ends = self.bundles.iter().scan(0, |end, b| {
             *end += b.entries.len();
             Some((*end, &b.level0))
         });
         let mut next_end = bundle_ends.next();
         apply_window(openers, replay, &envelopes, aheads, false, |replay, i, ahead| {
-            let enrolled = replay.push_entry(entries[i], ahead)?;
+            let enrolled = replay.push_entry(entries[i], leaves[i], ahead)?;
             if let Some((end, level0)) = next_end.filter(|(end, _)| *end == i + 1) {
                 assert_eq!(end, i + 1);
                 tiles.forget(level0);
@@ -432,7 +455,10 @@ fn fetch_bundle(
         Err(e) => return Err(diagnose_bundle(first, &bundle, &bundle_data, &level0_data, e)),
     };
     assert_eq!(entries.len(), usize::from(width));
-    Ok(Bundle { level0, entries: entries.into_iter().map(<[u8]>::to_vec).collect() })
+    let start = |entry: &[u8]| entry.as_ptr() as usize - bundle_data.as_ptr() as usize;
+    let entries = entries.iter().map(|entry| start(entry)..start(entry) + entry.len()).collect();
+    let leaves = tile_hashes(&level0, &level0_data).expect("verify_entry_bundle read this tile");
+    Ok(Bundle { level0, data: bundle_data, entries, leaves })
 }
 
 /// A level-0 tile failed authentication: find the first hash in it that is not the

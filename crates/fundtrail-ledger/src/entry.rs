@@ -153,6 +153,13 @@ impl Chain {
 
     /// Checks that `entry` is the next link, then advances. Returns its leaf hash.
     pub fn push(&mut self, entry: &[u8]) -> Result<Hash, ChainError> {
+        self.push_hashed(entry, leaf_hash(entry))
+    }
+
+    /// [`Chain::push`] of an entry whose leaf hash `leaf` the caller has already
+    /// computed (a verifier that authenticated it against a hash tile); returns it.
+    pub fn push_hashed(&mut self, entry: &[u8], leaf: Hash) -> Result<Hash, ChainError> {
+        debug_assert_eq!(leaf, leaf_hash(entry), "the caller's leaf hash is the entry's");
         let position = self.next_index;
         let decoded = decode_entry(entry).map_err(|source| ChainError::Malformed { position, source })?;
         if decoded.index != position {
@@ -164,10 +171,9 @@ impl Chain {
             }
             return Err(ChainError::PrevMismatch { index: position, expected: self.prev, found: decoded.prev });
         }
-        let hash = leaf_hash(entry);
-        self.prev = hash;
+        self.prev = leaf;
         self.next_index = position.checked_add(1).expect("ledger index overflow");
-        Ok(hash)
+        Ok(leaf)
     }
 }
 

@@ -30,6 +30,11 @@ use crate::verify::{Replay, VerifyFailure};
 /// enough that a key enrolled in one window is known to the next.
 pub const WINDOW_ENTRIES_MAX: usize = 2_048;
 
+/// Most envelopes a worker opens as one piece of a window (a millisecond or so): rayon
+/// would otherwise hand each of two workers a quarter of the window, and one would
+/// idle while the other finished its last quarter alone.
+pub const PIECE_ENTRIES_MAX: usize = 16;
+
 /// How many threads open envelopes. One opens them on the calling thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Threads(NonZeroUsize);
@@ -144,7 +149,7 @@ impl Openers {
     pub(crate) fn open_all(&self, snapshot: &Fold, envelopes: &[Option<&[u8]>], with_subject: bool) -> Vec<Ahead> {
         let one = |envelope: &Option<&[u8]>| open_ahead(snapshot, *envelope, with_subject);
         match &self.pool {
-            Some(pool) => pool.install(|| envelopes.par_iter().map(one).collect()),
+            Some(pool) => pool.install(|| envelopes.par_iter().with_max_len(PIECE_ENTRIES_MAX).map(one).collect()),
             None => envelopes.iter().map(one).collect(),
         }
     }
@@ -170,7 +175,9 @@ impl Openers {
             }
         };
         match &self.pool {
-            Some(pool) => pool.install(|| aheads.par_iter_mut().zip(envelopes.par_iter()).for_each(one)),
+            Some(pool) => pool.install(|| {
+                aheads.par_iter_mut().zip(envelopes.par_iter()).with_max_len(PIECE_ENTRIES_MAX).for_each(one)
+            }),
             None => aheads.iter_mut().zip(envelopes.iter()).for_each(one),
         }
     }

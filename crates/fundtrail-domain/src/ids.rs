@@ -108,9 +108,15 @@ macro_rules! fixed_id {
                 if let Err(rule) = check(&value) {
                     return Err(InvalidId { kind: $kind, value, rule });
                 }
+                let mut digits = [0u8; 2 * $bytes];
+                let mut len = 0;
+                for b in value.bytes().filter(|&b| b != b'-') {
+                    digits[len] = b; // checked: exactly two hex digits per byte
+                    len += 1;
+                }
+                assert_eq!(len, digits.len(), "checked: two hex digits per byte");
                 let mut bytes = [0u8; $bytes];
-                let digits: Vec<u8> = value.bytes().filter(|&b| b != b'-').collect();
-                hex::decode_to_slice(&digits, &mut bytes).expect("checked: lowercase hex digits");
+                hex::decode_to_slice(digits, &mut bytes).expect("checked: lowercase hex digits");
                 Ok(Self(bytes))
             }
 

@@ -455,6 +455,7 @@ fn fetch_bundle(
         Err(e) => return Err(diagnose_bundle(first, &bundle, &bundle_data, &level0_data, e)),
     };
     assert_eq!(entries.len(), usize::from(width));
+    // The entries are slices of `bundle_data`: where each starts in it.
     let start = |entry: &[u8]| entry.as_ptr() as usize - bundle_data.as_ptr() as usize;
     let entries = entries.iter().map(|entry| start(entry)..start(entry) + entry.len()).collect();
     let leaves = tile_hashes(&level0, &level0_data).expect("verify_entry_bundle read this tile");

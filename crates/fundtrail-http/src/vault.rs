@@ -247,10 +247,11 @@ struct ListQuery {
 async fn store(
     State(app): State<Private>,
     p: Result<Path<String>, PathRejection>,
-    body: Result<Json<DonorBody>, JsonRejection>,
+    body: Result<Json<Box<serde_json::value::RawValue>>, JsonRejection>,
 ) -> Answer<Response> {
     let commitment = commitment(&path(p)?)?;
     let Json(body) = body.map_err(json_problem)?;
+    let body = donor_body(&body)?;
     let record = record(commitment, body)?;
     let vault = app.vault.clone();
     let stored = record.clone();
@@ -330,6 +331,15 @@ fn record(commitment: Sha256Hex, body: DonorBody) -> Result<DonorRecord, Problem
         contact: body.contact,
         consent_public_thanks: body.consent_public_thanks,
     })
+}
+
+/// The record in a request body, which must be a JSON object (serde alone would also
+/// read the struct from an array of its fields), each field once and none unknown.
+fn donor_body(raw: &serde_json::value::RawValue) -> Result<DonorBody, Problem> {
+    if !raw.get().trim_start().starts_with('{') {
+        return Err(Problem::bad_request("json", "a donor record is a JSON object"));
+    }
+    serde_json::from_str(raw.get()).map_err(|e| Problem::bad_request("json", e.to_string()))
 }
 
 fn json_problem(rejection: JsonRejection) -> Problem {

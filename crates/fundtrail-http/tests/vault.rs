@@ -219,6 +219,12 @@ async fn the_private_api_refuses_with_specific_problems() {
     assert_problem(&private.call("PUT", &donor, other).await, 400, "commitment");
     let unknown_field = with(&|v| v["ssn"] = json!("x"));
     assert_problem(&private.call("PUT", &donor, unknown_field).await, 400, "json");
+    let record: Value = serde_json::from_slice(&donor_json()).unwrap();
+    let fields = ["commitment", "salt", "reference", "name", "contact", "consent_public_thanks"];
+    let as_array = serde_json::to_vec(&fields.map(|f| record.get(f).cloned().unwrap_or(Value::Null))).unwrap();
+    assert_problem(&private.call("PUT", &donor, Some(as_array)).await, 400, "json");
+    let twice = String::from_utf8(donor_json()).unwrap().replacen('{', r#"{"reference":"x","#, 1);
+    assert_problem(&private.call("PUT", &donor, Some(twice.into_bytes())).await, 400, "json");
     let huge = with(&|v| v["name"] = json!("x".repeat(PRIVATE_BODY_BYTES_MAX)));
     assert_problem(&private.call("PUT", &donor, huge).await, 413, "too-large");
     assert_problem(&private.call("GET", "/private/v1/donors/not-hex", None).await, 400, "commitment");

@@ -408,6 +408,14 @@ fn write_vectors(out: &Path) {
         b.key("intake").sign_payload(&serde_json::to_vec(&value).unwrap())
     });
     missing.publish(&ledgers.join("missing-field"), &[]);
+    // A correctly signed donation whose envelope is an array of its three fields, not
+    // the DSSE object: refused as every DSSE reader refuses it.
+    let (array, array_index) = small_with(|b| {
+        let envelope = b.sign("intake", FUND, donation_body("envelope as an array"));
+        let wire: Value = serde_json::from_slice(&envelope).unwrap();
+        serde_json::to_vec(&json!([wire["payload"], wire["payloadType"], wire["signatures"]])).unwrap()
+    });
+    array.publish(&ledgers.join("envelope-array"), &[]);
 
     let bundle1 = std::fs::read(main_dir.join("tile/entries/001.p/76")).unwrap();
     let bundle0 = std::fs::read(main_dir.join("tile/entries/000")).unwrap();
@@ -438,6 +446,7 @@ fn write_vectors(out: &Path) {
             previous: None,
         },
         Case { name: "duplicate-json-key", ledger: "duplicate-key", ops: vec![], previous: None },
+        Case { name: "envelope-as-an-array", ledger: "envelope-array", ops: vec![], previous: None },
         Case { name: "payload-missing-a-field", ledger: "missing-field", ops: vec![], previous: None },
     ];
     let (start, len) = entry_span(&bundle1, 10);
@@ -578,6 +587,7 @@ fn write_vectors(out: &Path) {
         "payout-signed-without-the-role": payout_role_index, "payout-beyond-approval": beyond_index,
         "approval-beyond-available": overspend_index, "key-used-after-its-role-was-revoked": revoked_index,
         "duplicate-json-key": duplicate_index, "payload-missing-a-field": missing_index,
+        "envelope-as-an-array": array_index,
         "approval-of-another-purposes-money": crossed_index,
         "goods-restricted-to-a-purpose-handed-out-without-it": goods_crossed_index,
         "disclosure-citing-a-wrong-figure": cited_index,

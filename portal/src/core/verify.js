@@ -153,6 +153,15 @@ export class KeyRing {
   }
 }
 
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** What kind of JSON value `v` is, for an error (the words serde_json's readers use). */
+function jsonKind(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return { boolean: 'a boolean', number: 'a number', bigint: 'a number', string: 'a string', object: 'an object' }[typeof v] ?? typeof v;
+}
+
 /** Opens an envelope: shape, signature by a known key (or genesis), payload, author. */
 export async function openEnvelope(envelopeBytes, ring) {
   const text = utf8Decode(envelopeBytes);
@@ -163,10 +172,15 @@ export async function openEnvelope(envelopeBytes, ring) {
   } catch (e) {
     throw new LedgerError('EnvelopeJson', `envelope is not strict JSON: ${e.message}`);
   }
-  const shapeOk = wire && typeof wire === 'object' && !Array.isArray(wire)
-    && typeof wire.payload === 'string' && typeof wire.payloadType === 'string' && Array.isArray(wire.signatures)
+  // The envelope and each signature are JSON objects, not arrays of their fields
+  // (docs/design.md §3.3); the words are fundtrail-envelope's (`WireEnvelope::from_json`).
+  const shape = (detail) => new LedgerError('Shape', `envelope does not have the DSSE shape${detail ? `: ${detail}` : ''}`);
+  if (!isObject(wire)) throw shape(`expected an object, found ${jsonKind(wire)}`);
+  const notObject = Array.isArray(wire.signatures) ? wire.signatures.find((s) => !isObject(s)) : undefined;
+  if (notObject !== undefined) throw shape(`signatures: expected objects, found ${jsonKind(notObject)}`);
+  const shapeOk = typeof wire.payload === 'string' && typeof wire.payloadType === 'string' && Array.isArray(wire.signatures)
     && Object.keys(wire).every((k) => ['payload', 'payloadType', 'signatures'].includes(k));
-  if (!shapeOk) throw new LedgerError('Shape', 'envelope does not have the DSSE shape');
+  if (!shapeOk) throw shape();
   if (wire.payloadType !== PAYLOAD_TYPE) {
     throw new LedgerError('PayloadType', `payloadType is ${JSON.stringify(wire.payloadType)}, expected ${JSON.stringify(PAYLOAD_TYPE)}`);
   }

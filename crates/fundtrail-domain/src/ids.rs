@@ -108,15 +108,21 @@ macro_rules! fixed_id {
                 if let Err(rule) = check(&value) {
                     return Err(InvalidId { kind: $kind, value, rule });
                 }
-                let mut digits = [0u8; 2 * $bytes];
-                let mut len = 0;
-                for b in value.bytes().filter(|&b| b != b'-') {
-                    digits[len] = b; // checked: exactly two hex digits per byte
-                    len += 1;
-                }
-                assert_eq!(len, digits.len(), "checked: two hex digits per byte");
                 let mut bytes = [0u8; $bytes];
-                hex::decode_to_slice(digits, &mut bytes).expect("checked: lowercase hex digits");
+                if value.len() == 2 * $bytes {
+                    // Hex digits only (a key id, a hash).
+                    hex::decode_to_slice(&value, &mut bytes).expect("checked: lowercase hex digits");
+                } else {
+                    // Hex digits and dashes (a UUID): the digits first.
+                    let mut digits = [0u8; 2 * $bytes];
+                    let mut len = 0;
+                    for b in value.bytes().filter(|&b| b != b'-') {
+                        digits[len] = b; // checked: exactly two hex digits per byte
+                        len += 1;
+                    }
+                    assert_eq!(len, digits.len(), "checked: two hex digits per byte");
+                    hex::decode_to_slice(digits, &mut bytes).expect("checked: lowercase hex digits");
+                }
                 Ok(Self(bytes))
             }
 

@@ -53,6 +53,9 @@ fn bench(c: &mut Criterion) {
     let key = s.intake.verifying_key();
     let message = pae(PAYLOAD_TYPE, &opened.payload);
     group.bench_function("bare_ed25519_verify", |b| b.iter(|| key.verify_strict(&message, &sig).expect("valid")));
+    group.bench_function("fundtrail_strict_check", |b| {
+        b.iter(|| assert!(fundtrail_envelope::ed25519::verify_strict(&key, &message, &sig)))
+    });
 
     group.bench_function("decode_verify_decide_evolve", |b| {
         b.iter_custom(|iters| {

@@ -12,6 +12,7 @@
 
 pub mod actor;
 pub mod dsse;
+pub mod ed25519;
 pub mod fold;
 pub mod keys;
 pub mod schema;
@@ -146,8 +147,9 @@ pub fn open(
     let key = resolve_key(&parts.keyid)
         .or_else(|| genesis_key(&parts.payload, &parts.keyid))
         .ok_or_else(|| EnvelopeError::UnknownKey(parts.keyid.clone()))?;
-    key.verify_strict(&pae(PAYLOAD_TYPE, &parts.payload), &parts.signature)
-        .map_err(|_| EnvelopeError::BadSignature(parts.keyid.clone()))?;
+    if !ed25519::verify_strict(&key, &pae(PAYLOAD_TYPE, &parts.payload), &parts.signature) {
+        return Err(EnvelopeError::BadSignature(parts.keyid.clone()));
+    }
     let event = read_payload(&parts.payload)?;
     if event.author != parts.keyid {
         return Err(EnvelopeError::AuthorMismatch { author: event.author, signer: parts.keyid });

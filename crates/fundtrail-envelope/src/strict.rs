@@ -7,7 +7,7 @@
 //! number is not an integer, or any integer is outside ±(2^53 − 1).
 //!
 //! [`parse`] does that walk and builds the value in the same pass, so a payload is
-//! read once; [`check`] is the same walk, its value dropped.
+//! read once.
 
 use std::fmt;
 
@@ -31,11 +31,6 @@ pub enum StrictJsonError {
     IntegerRange(String),
     #[error("JSON nested deeper than {JSON_DEPTH_MAX}")]
     TooDeep,
-}
-
-/// Checks `bytes` is one strict JSON value (see the module doc).
-pub fn check(bytes: &[u8]) -> Result<(), StrictJsonError> {
-    parse(bytes).map(drop)
 }
 
 /// Reads `bytes` as one strict JSON value (see the module doc): the value, or the
@@ -165,6 +160,11 @@ impl<'de> Visitor<'de> for Strict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether `bytes` is one strict JSON value, its value dropped.
+    fn check(bytes: &[u8]) -> Result<(), StrictJsonError> {
+        parse(bytes).map(drop)
+    }
 
     #[test]
     fn accepts_plain_json() {

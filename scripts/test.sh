@@ -23,6 +23,9 @@ if [ "$whole" = 1 ]; then
     # `cargo test --workspace` above built target/debug/fundtrail (the CLI tests run it):
     # building it again with `-p fundtrail` would resolve other features and rebuild.
     FUNDTRAIL_BUILD=0 bash "$SCRIPT_DIR/test-portal.sh"
+    # A third-party OpenAPI fuzzer (schemathesis) against the public API of the demo's year
+    # on the debug binary: no 5xx, every answer as schemas/openapi.json says.
+    bash "$SCRIPT_DIR/api-fuzz.sh" --fundtrail target/debug/fundtrail
     # The short fault campaign (docs/reliability.md): 10 cycles against a 3-node cluster
     # rendered from deploy/, a few minutes; fails on a lost, duplicated or overspent event,
     # diverging replicas, an inconsistent checkpoint, a gap in the SSE feed or a 5xx from

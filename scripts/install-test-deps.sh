@@ -88,22 +88,30 @@ fi
 
 log "using $found (nats-server $(server_version "$found"))"
 
+python="$(command -v python3 || true)"
+if [ -z "$python" ]; then
+    log "python3 is needed for the third-party checkers (DSSE, OpenAPI, the API fuzzer); install python3 and rerun"
+    exit 1
+fi
+
+# Installs the hash-pinned wheels of requirements file $3 (beside this script) into
+# directory $2, named $1 in the log, unless $2/$4 is there. Moved into place only once
+# complete, so an interrupted run is retried in full.
+install_pinned() {
+    local what="$1" dir="$2" requirements="$3" marker="$4"
+    [ -f "$dir/$marker" ] && return 0
+    log "installing $what (hash-pinned) into $dir"
+    rm -rf "$dir.partial"
+    PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+        --only-binary=:all: --target "$dir.partial" -r "$SCRIPT_DIR/$requirements" >&2
+    rm -rf "$dir"
+    mv "$dir.partial" "$dir"
+}
+
 # A third-party DSSE verifier for the envelope interoperability test: securesystemslib
 # (pinned, hash-checked, no dependencies but `cryptography`, which it needs for Ed25519).
 DSSE_DIR="$TOOLS_DIR/securesystemslib-1.3.0"
-python="$(command -v python3 || true)"
-if [ -z "$python" ]; then
-    log "python3 is needed for the third-party DSSE verifier test; install python3 and rerun"
-    exit 1
-fi
-if [ ! -f "$DSSE_DIR/securesystemslib/dsse.py" ]; then
-    log "installing securesystemslib 1.3.0 (hash-pinned) into $DSSE_DIR"
-    rm -rf "$DSSE_DIR.partial"
-    PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
-        --only-binary=:all: --target "$DSSE_DIR.partial" -r "$SCRIPT_DIR/dsse-verifier-requirements.txt" >&2
-    rm -rf "$DSSE_DIR"
-    mv "$DSSE_DIR.partial" "$DSSE_DIR"
-fi
+install_pinned "securesystemslib 1.3.0" "$DSSE_DIR" dsse-verifier-requirements.txt securesystemslib/dsse.py
 if ! "$python" -c "import cryptography.hazmat.primitives.asymmetric.ed25519" 2>/dev/null; then
     log "installing cryptography 48.0.0 for python3 (securesystemslib's Ed25519)"
     PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
@@ -116,14 +124,8 @@ printf 'export FUNDTRAIL_DSSE_PYTHONPATH=%q\n' "$DSSE_DIR" >&2
 # dependencies (pinned, hash-checked wheels).
 OPENAPI_VALIDATOR_VERSION="0.9.0"
 OPENAPI_DIR="$TOOLS_DIR/openapi-spec-validator-$OPENAPI_VALIDATOR_VERSION"
-if [ ! -f "$OPENAPI_DIR/openapi_spec_validator/__init__.py" ]; then
-    log "installing openapi-spec-validator $OPENAPI_VALIDATOR_VERSION (hash-pinned) into $OPENAPI_DIR"
-    rm -rf "$OPENAPI_DIR.partial"
-    PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
-        --only-binary=:all: --target "$OPENAPI_DIR.partial" -r "$SCRIPT_DIR/openapi-validator-requirements.txt" >&2
-    rm -rf "$OPENAPI_DIR"
-    mv "$OPENAPI_DIR.partial" "$OPENAPI_DIR"
-fi
+install_pinned "openapi-spec-validator $OPENAPI_VALIDATOR_VERSION" "$OPENAPI_DIR" \
+    openapi-validator-requirements.txt openapi_spec_validator/__init__.py
 printf 'export FUNDTRAIL_OPENAPI_PYTHONPATH=%q\n' "$OPENAPI_DIR" >&2
 
 # An OpenAPI fuzzer for scripts/api-fuzz.sh, which fuzzes a running server's public API
@@ -131,15 +133,9 @@ printf 'export FUNDTRAIL_OPENAPI_PYTHONPATH=%q\n' "$OPENAPI_DIR" >&2
 # wheels).
 SCHEMATHESIS_VERSION="4.32.5"
 FUZZER_DIR="$TOOLS_DIR/schemathesis-$SCHEMATHESIS_VERSION"
-if [ ! -f "$FUZZER_DIR/schemathesis/__init__.py" ]; then
-    log "installing schemathesis $SCHEMATHESIS_VERSION (hash-pinned) into $FUZZER_DIR"
-    rm -rf "$FUZZER_DIR.partial"
-    PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
-        --only-binary=:all: --target "$FUZZER_DIR.partial" -r "$SCRIPT_DIR/api-fuzzer-requirements.txt" >&2
-    rm -rf "$FUZZER_DIR"
-    mv "$FUZZER_DIR.partial" "$FUZZER_DIR"
-fi
+install_pinned "schemathesis $SCHEMATHESIS_VERSION" "$FUZZER_DIR" api-fuzzer-requirements.txt schemathesis/__init__.py
 printf 'export FUNDTRAIL_API_FUZZER_PYTHONPATH=%q\n' "$FUZZER_DIR" >&2
+
 # The portal's end-to-end tests drive Debian's chromium with playwright-core (which
 # never downloads a browser of its own); Node.js and npm build and lint the portal.
 # Only what is missing is installed: a machine whose Node.js comes from elsewhere (for

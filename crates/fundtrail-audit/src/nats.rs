@@ -149,13 +149,10 @@ async fn verify_nats_async(
         }
         let snapshot = replay.fold.clone();
         let envelopes = read.envelopes();
-        let (applied, opened_now) = openers.overlap(
-            || openers.open_all(&snapshot, &envelopes, true),
-            || match opened.take() {
-                Some((window, aheads)) => window.apply(aheads, openers, &mut replay, &checkpoint, &mut report_progress),
-                None => Ok(()),
-            },
-        );
+        let (applied, opened_now) = openers.open_all_while(&snapshot, &envelopes, true, || match opened.take() {
+            Some((window, aheads)) => window.apply(aheads, openers, &mut replay, &checkpoint, &mut report_progress),
+            None => Ok(()),
+        });
         drop(envelopes);
         applied?;
         opened = (!read.is_empty()).then_some((read, opened_now));

@@ -17,11 +17,12 @@
 
 use std::cell::Cell;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use ed25519_dalek::VerifyingKey;
 use fundtrail_domain::KeyId;
 use fundtrail_envelope::{open, EnvelopeError, Fold, VerifiedEvent};
-use rayon::prelude::*;
 
 use crate::verify::{Replay, VerifyFailure};
 
@@ -30,9 +31,9 @@ use crate::verify::{Replay, VerifyFailure};
 /// enough that a key enrolled in one window is known to the next.
 pub const WINDOW_ENTRIES_MAX: usize = 2_048;
 
-/// Most envelopes a worker opens as one piece of a window (a millisecond or so): rayon
-/// would otherwise hand each of two workers a quarter of the window, and one would
-/// idle while the other finished its last quarter alone.
+/// Most envelopes a thread opens as one piece of a window (a millisecond or so), so
+/// that the threads finish a window together: with large pieces, one would idle while
+/// another finished its last piece alone.
 pub const PIECE_ENTRIES_MAX: usize = 16;
 
 /// How many threads open envelopes. One opens them on the calling thread.
@@ -126,9 +127,18 @@ pub(crate) enum Reopen<'a> {
     Key(&'a KeyId),
 }
 
-/// Where envelopes are opened: a pool of worker threads, or the calling thread.
+/// Where envelopes are opened: the calling thread and, with more than one thread,
+/// `threads − 1` workers. They take pieces of at most [`PIECE_ENTRIES_MAX`] envelopes
+/// from one queue; the calling thread first does its own work (applying the window
+/// before), then takes pieces too. So `threads` threads run at once, never more: a
+/// worker per core besides a busy calling thread would make three threads share two
+/// cores.
 pub(crate) struct Openers {
+    /// The workers besides the calling thread; `None` with one thread.
     pool: Option<rayon::ThreadPool>,
+    /// True while [`Openers::open_all_while`] runs: its workers are busy with the
+    /// window ahead, so a reopen that its `apply` asks for runs on the calling thread.
+    overlapping: AtomicBool,
 }
 
 impl Openers {
@@ -137,21 +147,31 @@ impl Openers {
             1 => None,
             n => Some(
                 rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
+                    .num_threads(n - 1)
                     .thread_name(|i| format!("fundtrail-verify-{i}"))
                     .build()?,
             ),
         };
-        Ok(Openers { pool })
+        Ok(Openers { pool, overlapping: AtomicBool::new(false) })
     }
 
-    /// Opens every envelope ahead against `snapshot`, in order.
-    pub(crate) fn open_all(&self, snapshot: &Fold, envelopes: &[Option<&[u8]>], with_subject: bool) -> Vec<Ahead> {
-        let one = |envelope: &Option<&[u8]>| open_ahead(snapshot, *envelope, with_subject);
-        match &self.pool {
-            Some(pool) => pool.install(|| envelopes.par_iter().with_max_len(PIECE_ENTRIES_MAX).map(one).collect()),
-            None => envelopes.iter().map(one).collect(),
-        }
+    /// Opens every envelope ahead against `snapshot`, in order, while `apply` (the
+    /// window before) runs on the calling thread, which then opens too; returns both
+    /// results. With one thread, opens first, then applies.
+    pub(crate) fn open_all_while<A>(
+        &self,
+        snapshot: &Fold,
+        envelopes: &[Option<&[u8]>],
+        with_subject: bool,
+        apply: impl FnOnce() -> A,
+    ) -> (A, Vec<Ahead>) {
+        let mut aheads: Vec<Ahead> = envelopes.iter().map(|_| Ahead::Fold).collect();
+        let one = |i: usize, ahead: &mut Ahead| *ahead = open_ahead(snapshot, envelopes[i], with_subject);
+        let was = self.overlapping.swap(true, Ordering::SeqCst);
+        assert!(!was, "windows are opened one at a time");
+        let applied = self.in_pieces(&mut aheads, one, apply);
+        self.overlapping.store(false, Ordering::SeqCst);
+        (applied, aheads)
     }
 
     /// Opens again, against `fold`, the envelopes waiting for a key that `which` picks.
@@ -164,45 +184,53 @@ impl Openers {
         with_subject: bool,
     ) {
         assert_eq!(envelopes.len(), aheads.len());
-        let one = |(ahead, envelope): (&mut Ahead, &Option<&[u8]>)| {
+        let one = |i: usize, ahead: &mut Ahead| {
             let Ahead::Waiting(key) = ahead else { return };
             let ready = match which {
                 Reopen::Known => fold.key(key).is_some(),
                 Reopen::Key(enrolled) => key == enrolled,
             };
             if ready {
-                *ahead = open_ahead(fold, *envelope, with_subject);
+                *ahead = open_ahead(fold, envelopes[i], with_subject);
             }
         };
-        match &self.pool {
-            Some(pool) => pool.install(|| {
-                aheads.par_iter_mut().zip(envelopes.par_iter()).with_max_len(PIECE_ENTRIES_MAX).for_each(one)
-            }),
-            None => aheads.iter_mut().zip(envelopes.iter()).for_each(one),
+        if self.overlapping.load(Ordering::SeqCst) {
+            aheads.iter_mut().enumerate().for_each(|(i, ahead)| one(i, ahead));
+        } else {
+            self.in_pieces(aheads, one, || ());
         }
     }
 
-    /// Runs `open` (the next window) on the workers while `apply` (the current one)
-    /// runs on the calling thread; returns both results. With one thread, `open` runs
-    /// first, then `apply`, both here.
-    pub(crate) fn overlap<A, O>(&self, open: impl FnOnce() -> O + Send, apply: impl FnOnce() -> A) -> (A, O)
-    where
-        O: Send,
-    {
-        match &self.pool {
-            Some(pool) => {
-                let mut opened = None;
-                let applied = pool.in_place_scope(|scope| {
-                    scope.spawn(|_| opened = Some(open()));
-                    apply()
-                });
-                (applied, opened.expect("the scope waited for the opening"))
+    /// Runs `one(i, &mut items[i])` for every item, in pieces, on the workers and —
+    /// after `here_first`, whose result it returns — on the calling thread. With one
+    /// thread: every item first, then `here_first`.
+    fn in_pieces<T: Send, A>(
+        &self,
+        items: &mut [T],
+        one: impl Fn(usize, &mut T) + Sync,
+        here_first: impl FnOnce() -> A,
+    ) -> A {
+        let Some(pool) = &self.pool else {
+            items.iter_mut().enumerate().for_each(|(i, item)| one(i, item));
+            return here_first();
+        };
+        let queue = Mutex::new(items.chunks_mut(PIECE_ENTRIES_MAX).enumerate());
+        let drain = || loop {
+            // The lock is held only to take the next piece, which cannot panic.
+            let next = queue.lock().expect("the piece queue is never poisoned").next();
+            let Some((n, piece)) = next else { return };
+            for (k, item) in piece.iter_mut().enumerate() {
+                one(n * PIECE_ENTRIES_MAX + k, item);
             }
-            None => {
-                let opened = open();
-                (apply(), opened)
+        };
+        pool.in_place_scope(|scope| {
+            for _ in 0..pool.current_num_threads() {
+                scope.spawn(|_| drain());
             }
-        }
+            let result = here_first();
+            drain();
+            result
+        })
     }
 }
 

@@ -296,15 +296,13 @@ pub fn verify_ledger_with(
         }
         let snapshot = replay.fold.clone();
         let envelopes = fetched.envelopes();
-        let (applied, opened_now) = openers.overlap(
-            || openers.open_all(&snapshot, &envelopes, false),
-            || -> Result<Window, VerifyFailure> {
+        let (applied, opened_now) =
+            openers.open_all_while(&snapshot, &envelopes, false, || -> Result<Window, VerifyFailure> {
                 if let Some((window, opened)) = opened.take() {
                     window.apply(opened, &openers, &mut replay, &tiles, &mut progress)?;
                 }
                 Ok(bundles.fetch_window(&checkpoint, &tiles, &reader))
-            },
-        );
+            });
         drop(envelopes);
         let next = applied?;
         opened = (!fetched.is_empty()).then_some((fetched, opened_now));

@@ -13,6 +13,14 @@
 //!   ones are plain publishes, the last is a request answered by a pub ack carrying the
 //!   last sequence and the count. Expectations are checked at commit against the stream
 //!   before the batch.
+//! - A chain ([`EventLog::append_chain`]): plain publishes back to back on one
+//!   connection, each with `Nats-Msg-Id`; the first with `Nats-Expected-Last-Sequence`
+//!   (the chain's start), each later one with `Nats-Expected-Last-Msg-Id` (the message
+//!   before it: it lands only if that one is the stream's last message). Replies come
+//!   to one inbox subscription, one per message. The server checks both in O(1) and
+//!   stores each message at once; an atomic batch on a single-replica file stream is
+//!   first staged in a file store of its own (created, written and synced per batch).
+//!   A message after one that did not land is refused "wrong last msg ID" (10070).
 //! - Verified on 2.15.1: a stale expectation (literal or wildcard filter) answers error
 //!   10071 "wrong last sequence: N"; a single duplicate answers the original sequence with
 //!   `duplicate: true`; a batch containing a stored id answers error 10201 (no sequence),
@@ -40,8 +48,8 @@ use serde::Deserialize;
 use crate::follower;
 use crate::nats_connect::{ConnectError, NatsConnect};
 use crate::{
-    check_appended, covers_every_event, subject, validate_batch, validate_checkpoint, version, AppendError,
-    AppendRequest, Appended, CheckpointLog, EventLog, LogError, StoredMessage, APPEND_ATTEMPTS_MAX,
+    check_appended, covers_every_event, subject, validate_batch, validate_chain, validate_checkpoint, version,
+    AppendError, AppendRequest, Appended, CheckpointLog, EventLog, LogError, StoredMessage, APPEND_ATTEMPTS_MAX,
     CHECKPOINT_SIZE_MAX, CHECKPOINT_SUBJECT, EVENT_SUBJECTS, MESSAGE_SIZE_MAX, READ_MESSAGES_MAX, REQUEST_TIMEOUT,
 };
 
@@ -84,6 +92,8 @@ mod err_code {
     pub fn is_lost_race(err_code: u64) -> bool {
         matches!(err_code, WRONG_LAST_SEQUENCE | WRONG_LAST_SEQUENCE_CONSTANT | EXPECTED_LAST_SEQ_NOT_READY)
     }
+    /// "wrong last msg ID": the message before one of a chain is not the stream's last.
+    pub const WRONG_LAST_MSG_ID: u64 = 10070;
     /// "no message found" (message get).
     pub const NO_MESSAGE_FOUND: u64 = 10037;
     /// "stream not found".
@@ -305,6 +315,62 @@ impl JetStreamLog {
         Ok((first..=ack.seq).map(|seq| Appended { seq, duplicate: false }).collect())
     }
 
+    /// Publishes a chain (see the module docs) and gathers one answer per message;
+    /// [`ChainAnswer::Missing`] for those not answered within [`REQUEST_TIMEOUT`].
+    async fn send_chain(&self, batch: &[AppendRequest], after: u64) -> Result<Vec<ChainAnswer>, SendError> {
+        let inbox = self.client.new_inbox();
+        let mut replies =
+            self.client.subscribe(format!("{inbox}.*")).await.map_err(|e| SendError::Unavailable(e.to_string()))?;
+        for (index, request) in batch.iter().enumerate() {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", request.msg_id.as_str());
+            match index {
+                0 => headers.insert("Nats-Expected-Last-Sequence", after.to_string().as_str()),
+                _ => headers.insert("Nats-Expected-Last-Msg-Id", batch[index - 1].msg_id.as_str()),
+            }
+            let published = self
+                .client
+                .publish_with_reply_and_headers(
+                    request.subject.clone(),
+                    format!("{inbox}.{index}"),
+                    headers,
+                    bytes::Bytes::copy_from_slice(&request.payload),
+                )
+                .await;
+            if let Err(e) = published {
+                // Those before may be on their way; nothing from here on was handed to the client.
+                return Err(if index == 0 {
+                    SendError::Unavailable(e.to_string())
+                } else {
+                    SendError::MaybeLanded(e.to_string())
+                });
+            }
+        }
+        let mut answers: Vec<ChainAnswer> = (0..batch.len()).map(|_| ChainAnswer::Missing).collect();
+        let mut answered = 0;
+        let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
+        while answered < batch.len() {
+            let Ok(Some(reply)) = tokio::time::timeout_at(deadline, replies.next()).await else { break };
+            let Some(index) = reply.subject.rsplit('.').next().and_then(|t| t.parse::<usize>().ok()) else { continue };
+            let Some(slot) = answers.get_mut(index) else { continue };
+            if !matches!(slot, ChainAnswer::Missing) {
+                continue;
+            }
+            *slot = if reply.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+                ChainAnswer::NoResponders
+            } else {
+                let ack: ApiReply<PubAck> = serde_json::from_slice(&reply.payload)
+                    .map_err(|e| SendError::Protocol(format!("unreadable pub ack: {e}")))?;
+                match ack.into_result() {
+                    Ok(ack) => ChainAnswer::Stored(Appended { seq: ack.seq, duplicate: ack.duplicate }),
+                    Err(error) => ChainAnswer::Refused(error),
+                }
+            };
+            answered += 1;
+        }
+        Ok(answers)
+    }
+
     /// Sends one message as a request; `None` for an empty (batch-started) answer.
     async fn request_ack(&self, request: &AppendRequest, headers: HeaderMap) -> Result<Option<PubAck>, SendError> {
         let nats_request = async_nats::Request::new()
@@ -493,6 +559,47 @@ impl EventLog for JetStreamLog {
         Err(AppendError::Log(LogError::Unavailable {
             cause: format!("append failed {APPEND_ATTEMPTS_MAX} times: {last_cause}"),
         }))
+    }
+
+    async fn append_chain(&self, batch: Vec<AppendRequest>, after: u64) -> Result<Vec<Appended>, AppendError> {
+        validate_chain(&batch)?;
+        let mut backoff = RETRY_BACKOFF_INITIAL;
+        let mut last_cause = String::new();
+        for attempt in 1..=APPEND_ATTEMPTS_MAX {
+            let cause = match self.send_chain(&batch, after).await {
+                Ok(answers) => match chain_outcome(&batch, after, answers) {
+                    Ok(outcome) => return outcome,
+                    Err(cause) => cause,
+                },
+                Err(SendError::Unavailable(cause)) => {
+                    last_cause = cause;
+                    if attempt < APPEND_ATTEMPTS_MAX {
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                    }
+                    continue;
+                }
+                Err(SendError::MaybeLanded(cause)) => cause,
+                Err(SendError::Protocol(cause)) => return Err(AppendError::Log(LogError::Unavailable { cause })),
+                Err(SendError::Api(error)) => return Err(AppendError::Log(error.into_log_error())),
+            };
+            // Some answers are missing: what landed is read from the log, not guessed,
+            // and never sent again (a message of the chain lands only right after the
+            // one before it, so one still on its way cannot land out of place).
+            tracing::warn!(attempt, %cause, "chain not fully answered; looking its messages up");
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+            let ids: Vec<&str> = batch.iter().map(|r| r.msg_id.as_str()).collect();
+            match self.find_msg_ids_after(&ids, after).await {
+                Ok(found) => return chain_found(&batch, after, &found, &cause),
+                Err(e) => last_cause = format!("{cause}; looking the chain up: {e}"),
+            }
+        }
+        Err(AppendError::UnknownOutcome {
+            msg_ids: batch.iter().map(|r| r.msg_id.clone()).collect(),
+            attempts: APPEND_ATTEMPTS_MAX,
+        })
+        .inspect_err(|_| tracing::warn!(cause = %last_cause, "chain outcome unknown"))
     }
 
     async fn read(&self, from_seq: u64, max: usize) -> Result<Vec<StoredMessage>, LogError> {
@@ -702,6 +809,92 @@ fn message_headers(request: &AppendRequest, index: usize) -> HeaderMap {
         }
     }
     headers
+}
+
+/// The server's answer to one message of a chain.
+#[derive(Debug)]
+enum ChainAnswer {
+    Stored(Appended),
+    Refused(ApiError),
+    /// Nothing took the message (no stream listening on its subject, a leader change).
+    NoResponders,
+    /// No answer in time: it may or may not have landed.
+    Missing,
+}
+
+/// What a fully answered chain did. `Err` (a cause) when an answer is missing or
+/// no one took a message: then the log is read to know what landed.
+fn chain_outcome(
+    batch: &[AppendRequest],
+    after: u64,
+    answers: Vec<ChainAnswer>,
+) -> Result<Result<Vec<Appended>, AppendError>, String> {
+    let landed: Vec<Appended> =
+        answers.iter().map_while(|a| if let ChainAnswer::Stored(a) = a { Some(*a) } else { None }).collect();
+    if !in_chain_order(after, &landed) {
+        return Ok(Err(AppendError::Log(LogError::Unavailable {
+            cause: format!("a chain after sequence {after} was answered out of order: {landed:?}"),
+        })));
+    }
+    if landed.len() == batch.len() {
+        return Ok(Ok(landed));
+    }
+    let rest = &answers[landed.len()..];
+    if rest.iter().any(|a| matches!(a, ChainAnswer::Missing | ChainAnswer::NoResponders)) {
+        return Err(format!(
+            "{} of {} messages answered",
+            answers.iter().filter(|a| !matches!(a, ChainAnswer::Missing)).count(),
+            answers.len()
+        ));
+    }
+    if let Some(late) = rest.iter().position(|a| matches!(a, ChainAnswer::Stored(a) if !a.duplicate)) {
+        // Only a message stored under the id of an earlier one of the chain, by another
+        // writer, lets a later one land after an earlier one did not: report nothing
+        // as landed; the log is read as it is.
+        return Ok(Err(AppendError::Log(LogError::Unavailable {
+            cause: format!(
+                "message {} of a chain landed after message {} did not; another writer used its id",
+                landed.len() + late + 1,
+                landed.len() + 1
+            ),
+        })));
+    }
+    let ChainAnswer::Refused(error) = &rest[0] else { unreachable!("the first message not stored was refused") };
+    let broken = err_code::is_lost_race(error.err_code) || error.err_code == err_code::WRONG_LAST_MSG_ID;
+    if landed.is_empty() && !broken {
+        return Ok(Err(AppendError::Log(error.clone().into_log_error())));
+    }
+    let cause = format!("{} (error code {})", error.description, error.err_code);
+    Ok(Err(AppendError::ChainBroken { landed, cause }))
+}
+
+/// What landed of a chain, looked up in the log by id after its start.
+fn chain_found(
+    batch: &[AppendRequest],
+    after: u64,
+    found: &HashMap<String, u64>,
+    cause: &str,
+) -> Result<Vec<Appended>, AppendError> {
+    let landed: Vec<Appended> = batch
+        .iter()
+        .zip(after + 1..)
+        .map_while(|(r, seq)| (found.get(&r.msg_id) == Some(&seq)).then_some(Appended { seq, duplicate: false }))
+        .collect();
+    if found.len() > landed.len() {
+        return Err(AppendError::Log(LogError::Unavailable {
+            cause: format!("{cause}; the log holds messages of the chain out of its order"),
+        }));
+    }
+    if landed.len() == batch.len() {
+        return Ok(landed);
+    }
+    Err(AppendError::ChainBroken { landed, cause: format!("{cause}; the rest are not in the log") })
+}
+
+/// True if the new messages among a chain's answers are at consecutive sequences
+/// from `after + 1`, in order (a duplicate was stored before and takes none).
+fn in_chain_order(after: u64, landed: &[Appended]) -> bool {
+    landed.iter().filter(|a| !a.duplicate).zip(after + 1..).all(|(a, expected)| a.seq == expected)
 }
 
 /// A batch id unique enough across processes and restarts (≤ 64 characters).

@@ -27,6 +27,16 @@
 //!   and both numbers. A batch may carry at most one expectation per filter (JetStream
 //!   refuses a second check on the same subject within one batch; put it on the first
 //!   message for that filter); see [`validate_batch`].
+//! - **Chains.** [`EventLog::append_chain`] appends a batch right after a given
+//!   sequence without making it atomic: its first message lands only if that
+//!   sequence is the log's last, each later one only if the one before it is the
+//!   log's last message. All land, at consecutive sequences from that one on, or a
+//!   prefix does ([`AppendError::ChainBroken`], naming it): a message of a chain never
+//!   lands on a history the chain did not expect. On JetStream a chain is plain
+//!   publishes with `Nats-Expected-Last-Sequence` on the first and
+//!   `Nats-Expected-Last-Msg-Id` (the message before) on each later one, which the
+//!   server checks in O(1) and stores without staging; an atomic batch on a
+//!   single-replica file stream is staged in a store of its own first.
 //! - **Unknown outcome.** When an append times out, [`AppendError::UnknownOutcome`]:
 //!   the batch may or may not have landed. Resend the same requests (same `msg_id`s):
 //!   the resend lands once or reports duplicates.
@@ -65,6 +75,9 @@ pub use sled_open::open_sled;
 /// all of them; a stream created with v1 only gets v2 added on connect
 /// ([`JetStreamLog::connect`]).
 pub const EVENT_SUBJECTS: &[&str] = &["fundtrail.v1.*.*.*", "fundtrail.v2.*.*.*"];
+/// A filter that matches every event subject, of every version: its last sequence is
+/// the log's.
+pub const ALL_EVENTS_FILTER: &str = "fundtrail.*.*.*.*";
 /// The subject checkpoints are published on (their own stream, not matched by
 /// [`EVENT_SUBJECTS`]).
 pub const CHECKPOINT_SUBJECT: &str = "fundtrail.v1.checkpoints";
@@ -179,6 +192,13 @@ pub enum AppendError {
     /// earlier batch, so nothing was stored.
     #[error("batch mixes stored ids ({stored:?}) with new ones ({new:?}); nothing stored")]
     PartialDuplicate { stored: Vec<String>, new: Vec<String> },
+    /// A chain ([`EventLog::append_chain`]) stopped part way: its first `landed.len()`
+    /// messages landed (in order, from the sequence after the chain's start; a message
+    /// found stored already is a duplicate), the rest did not, because the log's end
+    /// was not where the chain expected it (another writer). Read the log's end and
+    /// decide the rest again.
+    #[error("a chain of appends stopped after {} message(s); the rest were not stored: {cause}", landed.len())]
+    ChainBroken { landed: Vec<Appended>, cause: String },
     /// No answer after [`APPEND_ATTEMPTS_MAX`] sends: the batch may or may not have
     /// landed. Resend it with the same msg ids.
     #[error(
@@ -198,6 +218,25 @@ pub trait EventLog: Send + Sync {
     /// whose every id is stored already lands nothing and answers each id's stored
     /// sequence, which need not be consecutive (its events may have been stored apart).
     async fn append_batch(&self, batch: Vec<AppendRequest>) -> Result<Vec<Appended>, AppendError>;
+
+    /// Appends `batch` as a chain right after sequence `after` (see the crate docs):
+    /// every message lands, at `after + 1`, `after + 2`, … in order, or a prefix does
+    /// ([`AppendError::ChainBroken`]); a message is never stored on a history the chain
+    /// did not expect. Its requests carry no expectations of their own (the chain is
+    /// theirs). A chain whose start is no longer the log's last sequence lands nothing
+    /// (`ChainBroken` with nothing landed). A chain is not resent: what did not land
+    /// is decided again. This default appends one atomic batch expecting `after` as the whole
+    /// log's last sequence: all or nothing, a prefix of its own kind.
+    async fn append_chain(&self, mut batch: Vec<AppendRequest>, after: u64) -> Result<Vec<Appended>, AppendError> {
+        validate_chain(&batch)?;
+        batch[0].expect = Some(Expectation { filter: ALL_EVENTS_FILTER.to_owned(), last_seq: after });
+        match self.append_batch(batch).await {
+            Err(stale @ AppendError::Conflict { .. }) => {
+                Err(AppendError::ChainBroken { landed: Vec::new(), cause: stale.to_string() })
+            }
+            other => other,
+        }
+    }
 
     /// Appends one message (a batch of one).
     async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
@@ -291,6 +330,19 @@ pub fn validate_batch(batch: &[AppendRequest]) -> Result<(), AppendError> {
     Ok(())
 }
 
+/// Checks a chain ([`EventLog::append_chain`]): a valid batch whose requests carry no
+/// expectations (the chain is theirs).
+pub fn validate_chain(batch: &[AppendRequest]) -> Result<(), AppendError> {
+    validate_batch(batch)?;
+    if let Some(request) = batch.iter().find(|r| r.expect.is_some()) {
+        return Err(AppendError::InvalidBatch(format!(
+            "message {:?} of a chain carries an expectation; a chain expects its own start and order",
+            request.msg_id
+        )));
+    }
+    Ok(())
+}
+
 /// True if the literal `subject` is an event subject (matches one of [`EVENT_SUBJECTS`]).
 pub fn is_event_subject(subject: &str) -> bool {
     EVENT_SUBJECTS.iter().any(|pattern| subject::matches(pattern, subject))
@@ -329,4 +381,31 @@ fn check_appended(batch_len: usize, appended: &[Appended]) {
     let distinct: std::collections::HashSet<u64> = appended.iter().map(|a| a.seq).collect();
     assert_eq!(distinct.len(), appended.len(), "one message per id");
     assert!(appended.iter().all(|a| a.seq >= 1), "sequences start at 1");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_all_events_filter_covers_every_event_subject() {
+        assert!(covers_every_event(ALL_EVENTS_FILTER));
+        assert!(subject::validate_filter(ALL_EVENTS_FILTER).is_ok());
+        assert!(!subject::matches(ALL_EVENTS_FILTER, CHECKPOINT_SUBJECT));
+    }
+
+    #[test]
+    fn a_chain_refuses_requests_with_expectations_of_their_own() {
+        let request = |id: &str, expect| AppendRequest {
+            subject: format!("fundtrail.v2.f.donation.{id}"),
+            msg_id: id.into(),
+            payload: b"{}".to_vec(),
+            expect,
+        };
+        assert!(validate_chain(&[request("a", None), request("b", None)]).is_ok());
+        let expect = Some(Expectation { filter: ALL_EVENTS_FILTER.into(), last_seq: 3 });
+        let refused = validate_chain(&[request("a", None), request("b", expect)]);
+        assert!(matches!(refused, Err(AppendError::InvalidBatch(ref m)) if m.contains("\"b\"")), "{refused:?}");
+        assert!(matches!(validate_chain(&[]), Err(AppendError::InvalidBatch(_))));
+    }
 }

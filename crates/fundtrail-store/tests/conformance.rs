@@ -17,6 +17,8 @@ const FOLLOW_TIMEOUT: Duration = Duration::from_secs(30);
 /// A log under test, with whatever must live as long as it (server, temp dir).
 struct Backend {
     log: Arc<dyn EventLog>,
+    /// The same log as another writer sees it: its own connection to the server.
+    other_writer: Arc<dyn EventLog>,
     checkpoints: Arc<dyn CheckpointLog>,
     _guard: Box<dyn std::any::Any + Send>,
 }
@@ -24,13 +26,24 @@ struct Backend {
 async fn jetstream_backend() -> Backend {
     let server = fundtrail_testkit::NatsServer::start().expect("start nats-server");
     let log = JetStreamLog::connect(&server.url(), StreamSettings::default()).await.expect("connect");
-    Backend { log: Arc::new(log.clone()), checkpoints: Arc::new(log), _guard: Box::new(server) }
+    let other = JetStreamLog::connect(&server.url(), StreamSettings::default()).await.expect("connect again");
+    Backend {
+        log: Arc::new(log.clone()),
+        other_writer: Arc::new(other),
+        checkpoints: Arc::new(log),
+        _guard: Box::new(server),
+    }
 }
 
 async fn sled_backend() -> Backend {
     let dir = tempfile::tempdir().expect("temp dir");
     let log = SledLog::open(dir.path().join("log")).expect("open sled log");
-    Backend { log: Arc::new(log.clone()), checkpoints: Arc::new(log), _guard: Box::new(dir) }
+    Backend {
+        log: Arc::new(log.clone()),
+        other_writer: Arc::new(log.clone()),
+        checkpoints: Arc::new(log),
+        _guard: Box::new(dir),
+    }
 }
 
 fn event(subject: &str, msg_id: &str) -> AppendRequest {
@@ -395,6 +408,67 @@ async fn checkpoints_are_kept_apart(b: Backend) {
     assert_eq!(log.last_seq().await.unwrap(), 1, "checkpoints are not events");
 }
 
+/// A chain lands right after its start, in order; one whose start is stale lands
+/// nothing; a chain's requests carry no expectations of their own.
+async fn chain_lands_after_its_start_or_not_at_all(b: Backend) {
+    let log = b.log;
+    assert_eq!(log.append_chain(vec![event(F1_P1, "a")], 0).await.unwrap(), vec![fresh(1)]);
+    let chain = vec![event(F2_P1, "b"), event(F1_D1, "c"), event(F1_P2, "d")];
+    assert_eq!(log.append_chain(chain, 1).await.unwrap(), vec![fresh(2), fresh(3), fresh(4)]);
+    match log.append_chain(vec![event(F1_P1, "e"), event(F2_P1, "f")], 3).await.unwrap_err() {
+        AppendError::ChainBroken { landed, .. } => assert!(landed.is_empty(), "{landed:?}"),
+        other => panic!("expected ChainBroken, got {other:?}"),
+    }
+    let with_expectation = vec![event(F1_P1, "g"), expecting(event(F2_P1, "h"), F2_P1, 2)];
+    assert!(matches!(log.append_chain(with_expectation, 4).await.unwrap_err(), AppendError::InvalidBatch(_)));
+    assert_eq!(log.last_seq().await.unwrap(), 4);
+    let ids: Vec<String> = log.read(1, 10).await.unwrap().into_iter().map(|m| m.msg_id).collect();
+    assert_eq!(ids, ["a", "b", "c", "d"]);
+}
+
+/// Another writer appending while a chain is on its way: whatever landed of the chain
+/// is a prefix of it, right after its start and in order, and is what the answer says
+/// landed; nothing of the chain lands after another writer's message.
+async fn a_chain_never_lands_after_another_writers_message(b: Backend) {
+    let (log, other_writer) = (b.log, b.other_writer);
+    const CHAIN: usize = BATCH_MESSAGES_MAX;
+    for round in 0..4u64 {
+        let after = log.last_seq().await.unwrap();
+        let chain: Vec<AppendRequest> = (0..CHAIN)
+            .map(|i| event(&format!("fundtrail.v2.f1.donation.c{round}x{i}"), &format!("c{round}x{i}")))
+            .collect();
+        let writer = {
+            let log = other_writer.clone();
+            tokio::spawn(async move {
+                // Starts once the chain has begun to land, so that it lands in the middle.
+                let started = std::time::Instant::now();
+                while log.last_seq().await.unwrap() == after && started.elapsed() < FOLLOW_TIMEOUT {
+                    tokio::task::yield_now().await;
+                }
+                for i in 0..20 {
+                    let id = format!("o{round}x{i}");
+                    log.append(event(&format!("fundtrail.v2.f2.donation.{id}"), &id)).await.unwrap();
+                }
+            })
+        };
+        let answer = log.append_chain(chain, after).await;
+        writer.await.unwrap();
+        let landed = match answer {
+            Ok(landed) => landed,
+            Err(AppendError::ChainBroken { landed, .. }) => landed,
+            Err(other) => panic!("unexpected {other:?}"),
+        };
+        assert!(landed.iter().zip(after + 1..).all(|(a, seq)| *a == fresh(seq)), "round {round}: {landed:?}");
+        let messages = log.read(after + 1, CHAIN + 40).await.unwrap();
+        let ours: Vec<(u64, String)> =
+            messages.iter().filter(|m| m.msg_id.starts_with('c')).map(|m| (m.seq, m.msg_id.clone())).collect();
+        let expected: Vec<(u64, String)> =
+            (0..landed.len()).map(|i| (after + 1 + i as u64, format!("c{round}x{i}"))).collect();
+        assert_eq!(ours, expected, "round {round}: the chain's messages in the log are the prefix it answered");
+        assert_eq!(messages.len(), landed.len() + 20, "round {round}: every other message landed once");
+    }
+}
+
 async fn concurrent_appends_with_expectations_never_double_spend(b: Backend) {
     let log = b.log;
     let fund = "fundtrail.v1.f1.>";
@@ -468,6 +542,8 @@ macro_rules! suite {
                 subjects_of_every_version,
                 checkpoints_are_kept_apart,
                 concurrent_appends_with_expectations_never_double_spend,
+                chain_lands_after_its_start_or_not_at_all,
+                a_chain_never_lands_after_another_writers_message,
             );
         )*
     };

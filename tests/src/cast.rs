@@ -117,6 +117,23 @@ impl Cast {
     }
 
     pub fn donation(&self, fen: i64, at: DateTime<Utc>) -> (EventId, Vec<u8>) {
+        self.donation_to(&self.fund.clone(), fen, at)
+    }
+
+    /// Another fund of the same host, taking gifts through the same intake service.
+    pub fn open_fund(&self, fund: &FundId, at: DateTime<Utc>) -> Vec<Vec<u8>> {
+        let open = EventBody::FundOpened(FundOpened {
+            name: "湖滨街道社区发展基金".into(),
+            community: "湖滨街道".into(),
+            currency: "CNY".into(),
+            agreement: hash("agreement"),
+        });
+        let intake = EventBody::RoleGranted(RoleGranted { key: self.intake.key_id(), role: Role::Intake });
+        vec![self.sign(&self.host, fund, at, open).1, self.sign(&self.host, fund, at, intake).1]
+    }
+
+    /// A cash gift to `fund`, through the intake service.
+    pub fn donation_to(&self, fund: &FundId, fen: i64, at: DateTime<Utc>) -> (EventId, Vec<u8>) {
         let body = EventBody::DonationReceived(DonationReceived {
             amount_fen: Fen::new(fen).expect("in range"),
             channel: Channel::Direct,
@@ -125,7 +142,7 @@ impl Cast {
             pledge: None,
             restricted_purpose: None,
         });
-        self.sign(&self.intake, &self.fund.clone(), at, body)
+        self.sign(&self.intake, fund, at, body)
     }
 
     /// A proposal submitted, endorsed by three members and applied for.

@@ -8,6 +8,8 @@
 //!   `fundtrail_ledger_entries`, `fundtrail_ledger_checkpoint_size`,
 //!   `fundtrail_http_streams_open`, `fundtrail_http_submissions_in_progress`,
 //!   `fundtrail_http_failure_budgets_{connections,addresses}`
+//! - `fundtrail_writer_races_lost_total`, `fundtrail_writer_chains_broken_total`: races
+//!   the sequencer lost to other writers (replicas), by whether a prefix of a chain landed
 //! - `fundtrail_http_shed_total{limit="submissions"|"auth-failures"}`: requests
 //!   refused by a limit of [`crate::limits`] before any work
 //! - with witnesses: `fundtrail_ledger_signed_size` (the newest signed checkpoint,
@@ -247,6 +249,21 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
         gauges.push(("fundtrail_log_last_seq", "Sequence of the last message in the event log.", last));
     }
     let mut text = app.metrics().text(&gauges);
+    let races = service.writer.races();
+    for (name, help, value) in [
+        (
+            "fundtrail_writer_races_lost_total",
+            "Batches that landed nothing: the history they expected had moved on (another writer); decided again.",
+            races.lost,
+        ),
+        (
+            "fundtrail_writer_chains_broken_total",
+            "Chains that landed a prefix and stopped at another writer's message; the rest decided again.",
+            races.chains_broken,
+        ),
+    ] {
+        let _ = write!(text, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
+    }
     if let Some(status) = service.read.cosign_status() {
         let signed = service.read.signed_checkpoint().and_then(|n| app.checked(&n)).map_or(0, |c| c.size);
         text.push_str(&witness_text(&status, signed));

@@ -40,7 +40,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use cosigner::{CosignStatus, Witnessing};
 pub use fundtrail_witness::WitnessStats;
 pub use projections::{LedgerConfig, Projection, ProjectionError, Projector, ReadModel};
-pub use sequencer::{Accepted, SubmitError, Writer, WriterConfig};
+pub use sequencer::{Accepted, Races, SubmitError, Writer, WriterConfig};
 
 /// How long a submitter waits for its event to be applied by the projections.
 pub const APPLY_WAIT_MAX: Duration = Duration::from_secs(10);
@@ -140,7 +140,15 @@ impl Service {
         opened.projector.spawn(handoff_rx, shutdown_rx.clone());
         let log_reach = health::spawn_probe(log.clone(), shutdown_rx.clone());
         let started_at = opened.fold.position();
-        let writer = Writer::start(log.clone(), clock.clone(), config.writer, opened.fold, handoff_tx, shutdown_rx);
+        let writer = Writer::start(
+            log.clone(),
+            clock.clone(),
+            config.writer,
+            opened.fold,
+            config.chunk_messages_max,
+            handoff_tx,
+            shutdown_rx,
+        );
         Ok(Service { writer, read, log, clock, log_reach, started_at, shutdown })
     }
 

@@ -40,10 +40,15 @@
 //! Those per-fund expectations are only needed while another writer is
 //! active (so that writers on different funds do not make each other lose
 //! races). A sequencer that has seen no other writer for
-//! [`CONTENDED_BATCHES`] batches gives its batch one expectation instead: the
-//! whole stream's last sequence, on the first message. It is stronger
-//! (nothing at all landed since the fold's position) and the server checks it
-//! in O(1), where a fund's wildcard walks every subject of the fund.
+//! [`CONTENDED_BATCHES`] batches appends its batch as a chain instead
+//! ([`EventLog::append_chain`]): the first message expects the whole stream's
+//! last sequence to be the fold's position, each later one that the message
+//! before it is the stream's last. It is stronger (nothing at all lands
+//! between the fold's position and the batch), the server checks it in O(1)
+//! where a fund's wildcard walks every subject of the fund, and JetStream
+//! stores a chain without staging it. A chain lands whole or as a prefix: the
+//! commands of the prefix are answered, the rest decided again on the log as
+//! it is (read back with the prefix applied as opened).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -53,7 +58,7 @@ use ed25519_dalek::VerifyingKey;
 use fundtrail_domain::admission::{Admission, AdmissionPolicy, IdRecord};
 use fundtrail_domain::{decide, subject, EventId, FundId, KeyId, Refusal, Role};
 use fundtrail_envelope::{EnvelopeError, Fold, FoldError, Folded, VerifiedEvent};
-use fundtrail_store::{AppendError, AppendRequest, EventLog, Expectation, LogError, StoredMessage};
+use fundtrail_store::{AppendError, AppendRequest, Appended, EventLog, Expectation, LogError, StoredMessage};
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -65,7 +70,8 @@ pub const BATCH_COMMANDS_MAX: usize = fundtrail_store::BATCH_MESSAGES_MAX;
 pub const DECIDE_ATTEMPTS_MAX: u32 = 16;
 /// Commands waiting for the sequencer before submitters are told to back off.
 pub const QUEUE_COMMANDS_MAX: usize = 8_192;
-/// Most messages handed to the projections at once while catching up.
+/// Most messages handed to the projections at once while catching up (fewer when
+/// the projections write smaller chunks: see [`Writer::start`]).
 pub const CATCH_UP_READ_MAX: usize = 1_000;
 /// How long a catch-up waits for the next message the log says it holds.
 pub const CATCH_UP_WAIT_MAX: Duration = Duration::from_secs(10);
@@ -174,17 +180,22 @@ pub type KeyDirectory = Arc<std::sync::RwLock<HashMap<KeyId, VerifyingKey>>>;
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Command>,
+    races: Arc<RaceCounters>,
     keys: KeyDirectory,
 }
 
 impl Writer {
     /// Starts the sequencer over `log` with `fold` (empty, or read from a
-    /// snapshot), handing what it applies to `projections`.
+    /// snapshot), handing what it applies to `projections`. What it reads from
+    /// the log (a replay, a catch-up, another writer's messages) goes over in
+    /// hand-overs of at most `chunk_messages_max` messages (and
+    /// [`CATCH_UP_READ_MAX`]): the projections' chunk, which they never split.
     pub fn start(
         log: Arc<dyn EventLog>,
         clock: Arc<dyn Clock>,
         config: WriterConfig,
         fold: Fold,
+        chunk_messages_max: usize,
         projections: mpsc::Sender<Handoff>,
         shutdown: watch::Receiver<bool>,
     ) -> Writer {
@@ -192,6 +203,7 @@ impl Writer {
         let known: HashMap<KeyId, VerifyingKey> =
             fold.state.keys.keys().filter_map(|id| fold.key(id).map(|k| (id.clone(), k))).collect();
         let keys: KeyDirectory = Arc::new(std::sync::RwLock::new(known));
+        let races = Arc::new(RaceCounters::default());
         let task = Sequencer {
             log,
             clock,
@@ -200,12 +212,20 @@ impl Writer {
             fund_last: HashMap::new(),
             at_log_end: false,
             contended_batches: 0,
+            read_handoff_max: chunk_messages_max.clamp(1, CATCH_UP_READ_MAX),
+            races: races.clone(),
             keys: keys.clone(),
             projections,
             follow: None,
         };
         tokio::spawn(task.run(rx, shutdown));
-        Writer { tx, keys }
+        Writer { tx, races, keys }
+    }
+
+    /// Races this process's sequencer lost to other writers since it started.
+    pub fn races(&self) -> Races {
+        use std::sync::atomic::Ordering::Relaxed;
+        Races { lost: self.races.lost.load(Relaxed), chains_broken: self.races.chains_broken.load(Relaxed) }
     }
 
     /// Submits a signed envelope; answers once it is in the log (or refused).
@@ -231,6 +251,28 @@ impl Writer {
     }
 }
 
+/// Races the sequencer lost to other writers (see [`Writer::races`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Races {
+    /// Batches that landed nothing because the history they expected had moved on.
+    pub lost: u64,
+    /// Chains that landed a prefix and stopped at another writer's message.
+    pub chains_broken: u64,
+}
+
+#[derive(Default)]
+struct RaceCounters {
+    lost: std::sync::atomic::AtomicU64,
+    chains_broken: std::sync::atomic::AtomicU64,
+}
+
+impl RaceCounters {
+    fn count(&self, landed: usize) {
+        let counter = if landed == 0 { &self.lost } else { &self.chains_broken };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 struct Sequencer {
     log: Arc<dyn EventLog>,
     clock: Arc<dyn Clock>,
@@ -246,6 +288,9 @@ struct Sequencer {
     /// Batches still to decide with per-fund expectations since another
     /// writer was last seen (see [`CONTENDED_BATCHES`]).
     contended_batches: u32,
+    /// Most messages read from the log handed over at once.
+    read_handoff_max: usize,
+    races: Arc<RaceCounters>,
     keys: KeyDirectory,
     projections: mpsc::Sender<Handoff>,
     /// The log, followed from the fold's position (see [`Sequencer::start_following`]).
@@ -303,7 +348,7 @@ impl Sequencer {
                     let mut steps = Vec::new();
                     self.apply_followed(first, &mut HashMap::new(), &mut steps);
                     // Whatever else has arrived, in one hand-over.
-                    while steps.len() < CATCH_UP_READ_MAX {
+                    while steps.len() < self.read_handoff_max {
                         let Some(follow) = self.follow.as_mut() else { break };
                         let Some(next) = follow.next().now_or_never() else { break };
                         let Some(message) = self.followed(next) else { break };
@@ -321,7 +366,7 @@ impl Sequencer {
                         }
                     }
                     let answers = self.process(&mut batch).await;
-                    assert_eq!(answers.len(), batch.len(), "one answer per command");
+                    assert_eq!(answers.len(), batch.len(), "one answer per command still waiting");
                     for (command, answer) in batch.into_iter().zip(answers) {
                         let _ = command.reply.send(answer);
                     }
@@ -385,7 +430,10 @@ impl Sequencer {
         }
     }
 
-    async fn process(&mut self, batch: &mut [Command]) -> Vec<Result<Accepted, SubmitError>> {
+    /// Decides and appends `batch`; answers the commands still in it when it returns,
+    /// in order (a command answered on the way, its event landed as part of a chain
+    /// that broke after it, is taken out and answered then).
+    async fn process(&mut self, batch: &mut Vec<Command>) -> Vec<Result<Accepted, SubmitError>> {
         // Our own events of a batch that did not land where expected: when the
         // log is read again they are applied as opened, not verified again.
         let mut ours: HashMap<String, VerifiedEvent> = HashMap::new();
@@ -413,7 +461,12 @@ impl Sequencer {
             if requests.is_empty() {
                 return resolve(decided, &[]);
             }
-            match self.log.append_batch(requests).await {
+            let appended = if stream_wide {
+                self.log.append_chain(requests, before.fold.position()).await
+            } else {
+                self.log.append_batch(requests).await
+            };
+            match appended {
                 Ok(appended) => {
                     let provisional: Vec<u64> = steps.iter().map(Step::seq).collect();
                     let actual: Vec<u64> = appended.iter().map(|a| a.seq).collect();
@@ -436,13 +489,31 @@ impl Sequencer {
                     let landed: Vec<(u64, bool)> = appended.iter().map(|a| (a.seq, a.duplicate)).collect();
                     return resolve(decided, &landed);
                 }
+                Err(AppendError::ChainBroken { landed, cause }) => {
+                    // Another writer appended part way through the chain: the prefix
+                    // that landed is answered now (and read back as ours), the rest is
+                    // decided again on the log as it is.
+                    tracing::debug!(landed = landed.len(), %cause, "lost a race part way through a chain; deciding the rest again");
+                    self.races.count(landed.len());
+                    let answers = resolve_prefix(&decided, &landed);
+                    let mut steps = steps.into_iter();
+                    remember(&mut ours, steps.by_ref().take(landed.len()).collect());
+                    give_back_unlanded(batch, &decided, landed.len(), steps.map(opened_event));
+                    self.put_back(before, true);
+                    answer_final(batch, answers);
+                    if batch.is_empty() {
+                        return Vec::new();
+                    }
+                }
                 Err(AppendError::Conflict { filter, expected, actual }) => {
                     tracing::debug!(%filter, expected, actual, "lost a race; deciding again");
+                    self.races.count(0);
                     give_back(batch, &decided, steps.into_iter().map(opened_event));
                     self.put_back(before, true);
                 }
                 Err(AppendError::Contended { description }) => {
                     tracing::debug!(%description, "lost a race (the log did not say where); deciding again");
+                    self.races.count(0);
                     give_back(batch, &decided, steps.into_iter().map(opened_event));
                     self.put_back(before, true);
                 }
@@ -548,7 +619,7 @@ impl Sequencer {
                     last_error = Some(LogError::Unavailable { cause: "the followed stream ended".into() });
                 }
             }
-            if steps.len() >= CATCH_UP_READ_MAX {
+            if steps.len() >= self.read_handoff_max {
                 self.hand_over(std::mem::take(steps)).await;
             }
         }
@@ -667,8 +738,10 @@ impl Sequencer {
         }
         let events = decide(&self.fold.state, event).map_err(SubmitError::Refused)?;
         assert_eq!(events.len(), 1, "a new command decides into exactly its own event");
-        let filter = if stream_wide { ALL_EVENTS.to_owned() } else { self.deciding_history(event) };
-        let expect = if expected.insert(filter.clone()) {
+        // Stream-wide, the batch is appended as a chain after the fold's position, which
+        // is its expectation; otherwise each history deciding a command of it is expected.
+        let filter = if stream_wide { None } else { Some(self.deciding_history(event)) };
+        let expect = if let Some(filter) = filter.filter(|f| expected.insert(f.clone())) {
             let last_seq = if filter == ALL_EVENTS {
                 before.fold.position()
             } else {
@@ -760,6 +833,70 @@ fn give_back(batch: &mut [Command], decided: &[Decided], mut opened: impl Iterat
         }
     }
     assert!(opened.next().is_none(), "no step without its new event");
+}
+
+/// What a chain that broke after `landed` of its requests settles: a command whose
+/// event landed, and one answered by it (the same event again, its id reused), gets
+/// its answer; a command refused or deduplicated against the state *before* the
+/// batch keeps that answer only if it is a duplicate of the log (the state before the
+/// batch is the log's); everything else (`None`) is decided again.
+fn resolve_prefix(decided: &[Decided], landed: &[Appended]) -> Vec<Option<Result<Accepted, SubmitError>>> {
+    let mut next = landed.iter();
+    let mut answers: Vec<Option<Result<Accepted, SubmitError>>> = Vec::with_capacity(decided.len());
+    for d in decided {
+        let answer = match d {
+            Decided::Answer(Ok(accepted)) => Some(Ok(accepted.clone())),
+            Decided::Answer(Err(_)) => None,
+            Decided::New { accepted } => {
+                next.next().map(|a| Ok(Accepted { seq: a.seq, duplicate: a.duplicate, ..accepted.clone() }))
+            }
+            Decided::SameAs(j) => match &answers[*j] {
+                Some(Ok(a)) => Some(Ok(Accepted { duplicate: true, ..a.clone() })),
+                _ => None,
+            },
+            Decided::IdReusedIn(j) => match &answers[*j] {
+                Some(Ok(a)) => Some(Err(SubmitError::Refused(Refusal::IdReused { id: a.id.clone(), seq: a.seq }))),
+                _ => None,
+            },
+        };
+        answers.push(answer);
+    }
+    answers
+}
+
+/// Gives each command decided into a request past the first `landed` its opened event
+/// back (the steps of those requests, in order), so it is not verified again.
+fn give_back_unlanded(
+    batch: &mut [Command],
+    decided: &[Decided],
+    landed: usize,
+    mut opened: impl Iterator<Item = VerifiedEvent>,
+) {
+    let mut request = 0;
+    for (command, d) in batch.iter_mut().zip(decided) {
+        if let Decided::New { .. } = d {
+            if request >= landed {
+                command.opened = Some(opened.next().expect("one step per new event"));
+            }
+            request += 1;
+        }
+    }
+    assert!(opened.next().is_none(), "no step without its new event");
+}
+
+/// Answers the commands whose answer is settled and takes them out of `batch`.
+fn answer_final(batch: &mut Vec<Command>, answers: Vec<Option<Result<Accepted, SubmitError>>>) {
+    assert_eq!(answers.len(), batch.len(), "one answer (or none yet) per command");
+    let mut kept = Vec::with_capacity(batch.len());
+    for (command, answer) in std::mem::take(batch).into_iter().zip(answers) {
+        match answer {
+            Some(answer) => {
+                let _ = command.reply.send(answer);
+            }
+            None => kept.push(command),
+        }
+    }
+    *batch = kept;
 }
 
 /// The event a step of a decided batch applied (decide only makes applied steps).

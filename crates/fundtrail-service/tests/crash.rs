@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use fundtrail_envelope::ActorKey;
 use fundtrail_service::*;
+use fundtrail_store::EventLog as _;
 use fundtrail_testkit::cast::Cast;
 use fundtrail_testkit::service::{t0, ServiceSetup};
 
@@ -117,7 +118,10 @@ fn killed_projections_resume_exactly() {
     }
     // Kill the child once it reports a position past each round's target: a
     // random point in the round's share of the log.
-    let total = DONATIONS as u64 + 30;
+    let total = {
+        let log = fundtrail_store::SledLog::open(dir.path().join("log")).unwrap();
+        tokio::runtime::Runtime::new().unwrap().block_on(log.last_seq()).unwrap()
+    };
     let mut positions = Vec::new();
     for round in 0..ROUNDS {
         let share = total / (ROUNDS + 1);

@@ -159,3 +159,99 @@ async fn a_replica_never_refuses_on_a_stale_view() {
         assert!(paid.is_ok(), "round {round}: a payout refused on a stale view: {paid:?}");
     }
 }
+
+/// While one replica's batch is on its way as a chain, the other appends to the same
+/// fund: the chain stops at the other's message, the prefix that landed is answered and
+/// the rest decided again. Every donation is accepted once, is in the log at the
+/// sequence it was answered with, and is applied; nothing is lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_broken_part_way_answers_its_prefix_and_loses_nothing() {
+    let Replicas { _nats, _dir, a, b, cast, t0 } = two_replicas().await;
+    // The other replica gives to another fund: its expectation (that fund's history)
+    // holds while the chain lands, so its message can land in the middle of the chain.
+    let other_fund = fundtrail_domain::FundId::new("hubin-02").unwrap();
+    for envelope in cast.open_fund(&other_fund, t0) {
+        b.submit(envelope).await.unwrap();
+    }
+    const ROUNDS_MAX: usize = 100;
+    const BURST: usize = 800;
+    const INTERLOPERS: usize = 8;
+    let mut answered: Vec<(u64, fundtrail_domain::EventId)> = Vec::new();
+    let mut received: i64 = 0;
+    let mut other_received: i64 = 0;
+    let mut amount = 100i64;
+    let mut next = |received: &mut i64| {
+        amount += 1;
+        *received += amount;
+        cast.donation(amount, t0)
+    };
+    let start = a.writer.races();
+    for round in 0..ROUNDS_MAX {
+        if a.writer.races().chains_broken > start.chains_broken {
+            break;
+        }
+        // Batches without another writer in sight put the sequencer back on chains.
+        for _ in 0..sequencer::CONTENDED_BATCHES {
+            let (id, envelope) = next(&mut received);
+            answered.push((a.writer.submit(envelope).await.expect("accepted").seq, id));
+        }
+        let after = a.log.last_seq().await.unwrap();
+        let burst: Vec<_> = (0..BURST).map(|_| next(&mut received)).collect();
+        let interlopers: Vec<_> = (0..INTERLOPERS).map(|i| cast.donation_to(&other_fund, 10 + i as i64, t0)).collect();
+        let (ra, rb) = (&a, &b);
+        let on_a = futures::future::join_all(
+            burst
+                .into_iter()
+                .map(|(id, envelope)| async move { (ra.writer.submit(envelope).await.expect("accepted"), id) }),
+        );
+        let on_b = async move {
+            // Once the burst has begun to land, so that it lands in the middle of a chain.
+            while rb.log.last_seq().await.unwrap() == after {
+                tokio::task::yield_now().await;
+            }
+            let mut out = Vec::new();
+            for (id, envelope) in interlopers {
+                out.push((rb.writer.submit(envelope).await.expect("accepted"), id));
+            }
+            out
+        };
+        let (on_a, on_b) = futures::join!(on_a, on_b);
+        other_received += on_b.len() as i64 * 10 + (0..INTERLOPERS as i64).sum::<i64>();
+        for (accepted, id) in on_a.into_iter().chain(on_b) {
+            assert!(!accepted.duplicate, "round {round}: a new donation answered as a duplicate");
+            answered.push((accepted.seq, id));
+        }
+    }
+    assert!(
+        a.writer.races().chains_broken > start.chains_broken,
+        "no chain broke part way in {ROUNDS_MAX} rounds: the test did not test it"
+    );
+
+    // Every answer names its own message; replayed with a fresh fold, every message
+    // is valid and the fund holds exactly what was given.
+    let sequences: HashSet<u64> = answered.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(sequences.len(), answered.len(), "two donations answered with one sequence");
+    let last = a.log.last_seq().await.unwrap();
+    let mut fold = Fold::new();
+    let mut ids_at = std::collections::HashMap::new();
+    let mut from = 1;
+    while from <= last {
+        let messages = a.log.read(from, 1_000).await.unwrap();
+        for m in &messages {
+            fold.apply(m.seq, Some(&m.subject), &m.payload).unwrap_or_else(|e| panic!("invalid event: {e}"));
+            ids_at.insert(m.seq, m.msg_id.clone());
+        }
+        from += messages.len() as u64;
+    }
+    for (seq, id) in &answered {
+        assert_eq!(ids_at.get(seq), Some(&id.to_string()), "the answer for {id} names another message");
+    }
+    let fund = &fold.state.funds[&cast.fund];
+    assert_eq!(fund.cash.received, Fen::new(received).unwrap(), "every donation applied once");
+    let other = &fold.state.funds[&other_fund];
+    assert_eq!(other.cash.received, Fen::new(other_received).unwrap(), "every donation applied once");
+    for service in [&a, &b] {
+        assert!(service.read.wait_applied(last, Duration::from_secs(30)).await);
+        assert_eq!(service.read.fund(&cast.fund).unwrap().cash.received_fen, fund.cash.received);
+    }
+}

@@ -17,6 +17,11 @@ use fundtrail_testkit::NatsServer;
 
 async fn replica(url: &str, dir: &std::path::Path, name: &str, clock: &ManualClock, log_key: &ActorKey) -> Service {
     let mut setup = ServiceSetup::nats(url, dir);
+    // Chains as plain publishes, so that another writer's message can land in the
+    // middle of one (an atomic batch lands whole or not at all).
+    if let LogBackend::Nats { settings, .. } = &mut setup.backend {
+        settings.chains = fundtrail_store::ChainWay::Publishes;
+    }
     setup.projections_dir = dir.join(name);
     setup.log_seed = log_key.seed();
     setup.checkpoint_entries = 1_000;

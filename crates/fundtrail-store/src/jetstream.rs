@@ -21,6 +21,9 @@
 //!   stores each message at once; an atomic batch on a single-replica file stream is
 //!   first staged in a file store of its own (created, written and synced per batch).
 //!   A message after one that did not land is refused "wrong last msg ID" (10070).
+//!   With `sync_interval: always` the server syncs each of them where it syncs a
+//!   batch once, so a chain goes whichever way, these publishes or one atomic batch
+//!   expecting its start, has cost less per message lately (`chain_ways.rs`).
 //! - Verified on 2.15.1: a stale expectation (literal or wildcard filter) answers error
 //!   10071 "wrong last sequence: N"; a single duplicate answers the original sequence with
 //!   `duplicate: true`; a batch containing a stored id answers error 10201 (no sequence),
@@ -45,12 +48,14 @@ use futures::stream::BoxStream;
 use futures::StreamExt as _;
 use serde::Deserialize;
 
+use crate::chain_ways::{ChainWays, Way};
 use crate::follower;
 use crate::nats_connect::{ConnectError, NatsConnect};
 use crate::{
-    check_appended, covers_every_event, subject, validate_batch, validate_chain, validate_checkpoint, version,
-    AppendError, AppendRequest, Appended, CheckpointLog, EventLog, LogError, StoredMessage, APPEND_ATTEMPTS_MAX,
-    CHECKPOINT_SIZE_MAX, CHECKPOINT_SUBJECT, EVENT_SUBJECTS, MESSAGE_SIZE_MAX, READ_MESSAGES_MAX, REQUEST_TIMEOUT,
+    chain_as_batch, chain_error, check_appended, covers_every_event, subject, validate_batch, validate_chain,
+    validate_checkpoint, version, AppendError, AppendRequest, Appended, CheckpointLog, EventLog, LogError,
+    StoredMessage, APPEND_ATTEMPTS_MAX, CHECKPOINT_SIZE_MAX, CHECKPOINT_SUBJECT, EVENT_SUBJECTS, MESSAGE_SIZE_MAX,
+    READ_MESSAGES_MAX, REQUEST_TIMEOUT,
 };
 
 /// The events stream.
@@ -109,11 +114,25 @@ pub struct StreamSettings {
     pub duplicate_window: Duration,
     /// Replicas of each stream (1 on a single server, 3 in the production cluster).
     pub replicas: usize,
+    /// Which way chains go out: measured (the default), or always one way.
+    pub chains: ChainWay,
+}
+
+/// Which way a chain ([`EventLog::append_chain`]) goes out (see `chain_ways.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChainWay {
+    /// Whichever has cost less per message lately, trying the other now and then.
+    #[default]
+    Measured,
+    /// Always plain publishes (cheaper with the server's default sync).
+    Publishes,
+    /// Always one atomic batch (cheaper with `sync_interval: always`).
+    Batch,
 }
 
 impl Default for StreamSettings {
     fn default() -> Self {
-        StreamSettings { duplicate_window: Duration::from_secs(120), replicas: 1 }
+        StreamSettings { duplicate_window: Duration::from_secs(120), replicas: 1, chains: ChainWay::Measured }
     }
 }
 
@@ -123,6 +142,8 @@ pub struct JetStreamLog {
     client: Client,
     context: jetstream::Context,
     settings: StreamSettings,
+    /// Which way chains go out (see [`crate::chain_ways`]).
+    chain_ways: std::sync::Arc<ChainWays>,
 }
 
 impl JetStreamLog {
@@ -159,7 +180,7 @@ impl JetStreamLog {
             return Err(LogError::Incompatible(format!("JetStream is not enabled on the NATS server at {where_}")));
         }
         let context = jetstream::ContextBuilder::new().timeout(REQUEST_TIMEOUT).build(client.clone());
-        let log = JetStreamLog { client, context, settings };
+        let log = JetStreamLog { client, context, settings, chain_ways: Default::default() };
         log.ensure_stream(event_stream_config(&log.settings)).await?;
         log.ensure_stream(checkpoint_stream_config(&log.settings)).await?;
         Ok(log)
@@ -371,6 +392,47 @@ impl JetStreamLog {
         Ok(answers)
     }
 
+    /// Sends a chain as plain publishes (see the module docs).
+    async fn publish_chain(&self, batch: Vec<AppendRequest>, after: u64) -> Result<Vec<Appended>, AppendError> {
+        let mut backoff = RETRY_BACKOFF_INITIAL;
+        let mut last_cause = String::new();
+        for attempt in 1..=APPEND_ATTEMPTS_MAX {
+            let cause = match self.send_chain(&batch, after).await {
+                Ok(answers) => match chain_outcome(&batch, after, answers) {
+                    Ok(outcome) => return outcome,
+                    Err(cause) => cause,
+                },
+                Err(SendError::Unavailable(cause)) => {
+                    last_cause = cause;
+                    if attempt < APPEND_ATTEMPTS_MAX {
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                    }
+                    continue;
+                }
+                Err(SendError::MaybeLanded(cause)) => cause,
+                Err(SendError::Protocol(cause)) => return Err(AppendError::Log(LogError::Unavailable { cause })),
+                Err(SendError::Api(error)) => return Err(AppendError::Log(error.into_log_error())),
+            };
+            // Some answers are missing: what landed is read from the log, not guessed,
+            // and never sent again (a message of the chain lands only right after the
+            // one before it, so one still on its way cannot land out of place).
+            tracing::warn!(attempt, %cause, "chain not fully answered; looking its messages up");
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+            let ids: Vec<&str> = batch.iter().map(|r| r.msg_id.as_str()).collect();
+            match self.find_msg_ids_after(&ids, after).await {
+                Ok(found) => return chain_found(&batch, after, &found, &cause),
+                Err(e) => last_cause = format!("{cause}; looking the chain up: {e}"),
+            }
+        }
+        Err(AppendError::UnknownOutcome {
+            msg_ids: batch.iter().map(|r| r.msg_id.clone()).collect(),
+            attempts: APPEND_ATTEMPTS_MAX,
+        })
+        .inspect_err(|_| tracing::warn!(cause = %last_cause, "chain outcome unknown"))
+    }
+
     /// Sends one message as a request; `None` for an empty (batch-started) answer.
     async fn request_ack(&self, request: &AppendRequest, headers: HeaderMap) -> Result<Option<PubAck>, SendError> {
         let nats_request = async_nats::Request::new()
@@ -563,43 +625,20 @@ impl EventLog for JetStreamLog {
 
     async fn append_chain(&self, batch: Vec<AppendRequest>, after: u64) -> Result<Vec<Appended>, AppendError> {
         validate_chain(&batch)?;
-        let mut backoff = RETRY_BACKOFF_INITIAL;
-        let mut last_cause = String::new();
-        for attempt in 1..=APPEND_ATTEMPTS_MAX {
-            let cause = match self.send_chain(&batch, after).await {
-                Ok(answers) => match chain_outcome(&batch, after, answers) {
-                    Ok(outcome) => return outcome,
-                    Err(cause) => cause,
-                },
-                Err(SendError::Unavailable(cause)) => {
-                    last_cause = cause;
-                    if attempt < APPEND_ATTEMPTS_MAX {
-                        tokio::time::sleep(backoff).await;
-                        backoff *= 2;
-                    }
-                    continue;
-                }
-                Err(SendError::MaybeLanded(cause)) => cause,
-                Err(SendError::Protocol(cause)) => return Err(AppendError::Log(LogError::Unavailable { cause })),
-                Err(SendError::Api(error)) => return Err(AppendError::Log(error.into_log_error())),
-            };
-            // Some answers are missing: what landed is read from the log, not guessed,
-            // and never sent again (a message of the chain lands only right after the
-            // one before it, so one still on its way cannot land out of place).
-            tracing::warn!(attempt, %cause, "chain not fully answered; looking its messages up");
-            tokio::time::sleep(backoff).await;
-            backoff *= 2;
-            let ids: Vec<&str> = batch.iter().map(|r| r.msg_id.as_str()).collect();
-            match self.find_msg_ids_after(&ids, after).await {
-                Ok(found) => return chain_found(&batch, after, &found, &cause),
-                Err(e) => last_cause = format!("{cause}; looking the chain up: {e}"),
-            }
+        let way = match self.settings.chains {
+            ChainWay::Measured => self.chain_ways.pick(batch.len()),
+            ChainWay::Publishes => Way::Publishes,
+            ChainWay::Batch => Way::Batch,
+        };
+        let (messages, started) = (batch.len(), std::time::Instant::now());
+        let appended = match way {
+            Way::Publishes => self.publish_chain(batch, after).await,
+            Way::Batch => self.append_batch(chain_as_batch(batch, after)).await.map_err(chain_error),
+        };
+        if appended.is_ok() {
+            self.chain_ways.record(way, messages, started.elapsed());
         }
-        Err(AppendError::UnknownOutcome {
-            msg_ids: batch.iter().map(|r| r.msg_id.clone()).collect(),
-            attempts: APPEND_ATTEMPTS_MAX,
-        })
-        .inspect_err(|_| tracing::warn!(cause = %last_cause, "chain outcome unknown"))
+        appended
     }
 
     async fn read(&self, from_seq: u64, max: usize) -> Result<Vec<StoredMessage>, LogError> {

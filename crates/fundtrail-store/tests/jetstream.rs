@@ -121,7 +121,7 @@ async fn a_stream_with_other_subjects_is_refused_not_changed() {
 async fn refuses_a_stream_with_fewer_replicas_or_a_shorter_window() {
     let server = NatsServer::start().expect("nats-server");
     JetStreamLog::connect(&server.url(), StreamSettings::default()).await.expect("create");
-    let stricter = StreamSettings { duplicate_window: Duration::from_secs(600), replicas: 1 };
+    let stricter = StreamSettings { duplicate_window: Duration::from_secs(600), ..StreamSettings::default() };
     let error = JetStreamLog::connect(&server.url(), stricter).await.unwrap_err();
     assert!(error.to_string().contains("remembers msg ids for 120s"), "{error}");
     // The same settings again: accepted.

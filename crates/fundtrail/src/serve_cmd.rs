@@ -53,6 +53,11 @@ pub struct ServeArgs {
     /// JetStream stream replicas (3 in a 3-node cluster).
     #[arg(long, default_value_t = 1)]
     replicas: usize,
+    /// How batches go out to JetStream while no other writer is seen: `measured`
+    /// takes whichever way has cost less lately; `publishes` suits the server's
+    /// default sync, `batch` (atomic batches) `sync_interval: always`.
+    #[arg(long, value_enum, default_value_t = ChainsArg::Measured)]
+    nats_chains: ChainsArg,
     /// Also serve the private donor vault API (`/private/v1/donors`: names, contacts,
     /// erasure; kept in <data>/vault) on this second address. Off by default.
     /// Every request must carry the bearer token of --private-token-file; bind it
@@ -163,6 +168,24 @@ pub struct NatsAuthArgs {
 }
 
 /// Largest secret file read (a password, token or nkey seed).
+/// `--nats-chains`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ChainsArg {
+    Measured,
+    Publishes,
+    Batch,
+}
+
+impl From<ChainsArg> for fundtrail_store::ChainWay {
+    fn from(arg: ChainsArg) -> Self {
+        match arg {
+            ChainsArg::Measured => fundtrail_store::ChainWay::Measured,
+            ChainsArg::Publishes => fundtrail_store::ChainWay::Publishes,
+            ChainsArg::Batch => fundtrail_store::ChainWay::Batch,
+        }
+    }
+}
+
 const SECRET_FILE_BYTES_MAX: u64 = 4096;
 
 /// A secret from a file: its first line, trimmed; refused when empty or large.
@@ -319,6 +342,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             settings: StreamSettings {
                 duplicate_window: Duration::from_secs(args.duplicate_window_s.max(1)),
                 replicas: args.replicas.max(1),
+                chains: args.nats_chains.into(),
             },
             limits: args.limits.limits(),
         };

@@ -1096,4 +1096,90 @@ mod tests {
         .unwrap();
         assert_eq!(err.into_result().unwrap_err().err_code, 10071);
     }
+
+    fn chain(n: usize) -> Vec<AppendRequest> {
+        (0..n)
+            .map(|i| AppendRequest {
+                subject: format!("fundtrail.v2.f.donation.d{i}"),
+                msg_id: format!("d{i}"),
+                payload: b"{}".to_vec(),
+                expect: None,
+            })
+            .collect()
+    }
+
+    fn stored(seq: u64) -> ChainAnswer {
+        ChainAnswer::Stored(Appended { seq, duplicate: false })
+    }
+
+    fn refused(err_code: u64) -> ChainAnswer {
+        ChainAnswer::Refused(ApiError { code: 400, err_code, description: format!("refused {err_code}") })
+    }
+
+    #[test]
+    fn a_fully_answered_chain_is_what_its_answers_say() {
+        let fresh = |seq| Appended { seq, duplicate: false };
+        let landed = chain_outcome(&chain(3), 10, vec![stored(11), stored(12), stored(13)]).unwrap().unwrap();
+        assert_eq!(landed, vec![fresh(11), fresh(12), fresh(13)]);
+        // Broken after two: the next one's "wrong last msg ID", and the rest after it.
+        let answers = vec![stored(11), stored(12), refused(10070), refused(10070)];
+        match chain_outcome(&chain(4), 10, answers).unwrap() {
+            Err(AppendError::ChainBroken { landed, cause }) => {
+                assert_eq!(landed, vec![fresh(11), fresh(12)]);
+                assert!(cause.contains("10070"), "{cause}");
+            }
+            other => panic!("expected ChainBroken, got {other:?}"),
+        }
+        // A stale start lands nothing.
+        let answers = vec![refused(10071), refused(10070)];
+        assert!(matches!(
+            chain_outcome(&chain(2), 10, answers).unwrap(),
+            Err(AppendError::ChainBroken { landed, .. }) if landed.is_empty()
+        ));
+        // Any other refusal of the first message is the log's error.
+        assert!(matches!(
+            chain_outcome(&chain(2), 10, vec![refused(10077), refused(10070)]).unwrap(),
+            Err(AppendError::Log(LogError::Refused { err_code: 10077, .. }))
+        ));
+    }
+
+    #[test]
+    fn a_chain_answered_out_of_its_order_is_not_believed() {
+        // Stored, but not right after the start.
+        assert!(matches!(
+            chain_outcome(&chain(2), 10, vec![stored(12), stored(13)]).unwrap(),
+            Err(AppendError::Log(LogError::Unavailable { .. }))
+        ));
+        // A message stored after one that was refused: another writer used an id of ours.
+        assert!(matches!(
+            chain_outcome(&chain(3), 10, vec![stored(11), refused(10070), stored(13)]).unwrap(),
+            Err(AppendError::Log(LogError::Unavailable { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_chain_not_fully_answered_is_looked_up() {
+        let cause = chain_outcome(&chain(3), 10, vec![stored(11), ChainAnswer::Missing, ChainAnswer::Missing]);
+        assert!(cause.is_err(), "missing answers are looked up in the log");
+        let cause = chain_outcome(&chain(2), 10, vec![ChainAnswer::NoResponders, refused(10070)]);
+        assert!(cause.is_err(), "no responders: looked up");
+        let found = |ids: &[(&str, u64)]| ids.iter().map(|(id, seq)| (id.to_string(), *seq)).collect();
+        let fresh = |seq| Appended { seq, duplicate: false };
+        assert_eq!(
+            chain_found(&chain(2), 10, &found(&[("d0", 11), ("d1", 12)]), "timed out").unwrap(),
+            vec![fresh(11), fresh(12)]
+        );
+        match chain_found(&chain(3), 10, &found(&[("d0", 11)]), "timed out") {
+            Err(AppendError::ChainBroken { landed, .. }) => assert_eq!(landed, vec![fresh(11)]),
+            other => panic!("expected ChainBroken, got {other:?}"),
+        }
+        assert!(matches!(
+            chain_found(&chain(3), 10, &found(&[("d0", 11), ("d2", 12)]), "timed out"),
+            Err(AppendError::Log(LogError::Unavailable { .. }))
+        ));
+        assert!(matches!(
+            chain_found(&chain(2), 10, &found(&[]), "timed out"),
+            Err(AppendError::ChainBroken { landed, .. }) if landed.is_empty()
+        ));
+    }
 }

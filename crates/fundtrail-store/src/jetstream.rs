@@ -118,7 +118,8 @@ pub struct StreamSettings {
     pub chains: ChainWay,
 }
 
-/// Which way a chain ([`EventLog::append_chain`]) goes out (see `chain_ways.rs`).
+/// Which way a chain ([`EventLog::append_chain`]) goes out (see `chain_ways.rs`);
+/// read from `measured`, `publishes` or `batch`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ChainWay {
     /// Whichever has cost less per message lately, trying the other now and then.
@@ -128,6 +129,19 @@ pub enum ChainWay {
     Publishes,
     /// Always one atomic batch (cheaper with `sync_interval: always`).
     Batch,
+}
+
+impl std::str::FromStr for ChainWay {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ChainWay, String> {
+        match text {
+            "measured" => Ok(ChainWay::Measured),
+            "publishes" => Ok(ChainWay::Publishes),
+            "batch" => Ok(ChainWay::Batch),
+            other => Err(format!("{other:?} is not a way to send chains: measured, publishes or batch")),
+        }
+    }
 }
 
 impl Default for StreamSettings {

@@ -16,9 +16,34 @@ pub const SERVERS_MAX: usize = 16;
 #[derive(Clone)]
 pub struct Secret(String);
 
+/// Largest file a secret is read from (a password, token or nkey seed is far smaller).
+pub const SECRET_FILE_BYTES_MAX: u64 = 4096;
+
 impl Secret {
     pub fn new(value: String) -> Secret {
         Secret(value)
+    }
+
+    /// The secret in a file: its first line, trimmed; refused when the file is empty or
+    /// over [`SECRET_FILE_BYTES_MAX`]. An error names `what` and the file, never what
+    /// the file holds.
+    pub fn from_file(path: &std::path::Path, what: &str) -> Result<Secret, String> {
+        let unreadable = |e: std::io::Error| format!("cannot read the {what} file {}: {}", path.display(), e.kind());
+        let meta = std::fs::metadata(path).map_err(unreadable)?;
+        if meta.len() > SECRET_FILE_BYTES_MAX {
+            return Err(format!("the {what} file {} is over {SECRET_FILE_BYTES_MAX} bytes", path.display()));
+        }
+        let text = std::fs::read_to_string(path).map_err(unreadable)?;
+        let value = text.lines().next().unwrap_or("").trim().to_owned();
+        if value.is_empty() {
+            return Err(format!("the {what} file {} is empty", path.display()));
+        }
+        Ok(Secret(value))
+    }
+
+    /// The secret in an environment variable, if it is set and not blank.
+    pub fn from_env(name: &str) -> Option<Secret> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(|v| Secret(v.trim().to_owned()))
     }
 
     /// The value, for the one place that sends it.
@@ -55,6 +80,19 @@ pub enum NatsAuth {
 }
 
 impl NatsAuth {
+    /// The one way to authenticate among those given ([`NatsAuth::None`] for none);
+    /// more than one is refused, naming each without its secret.
+    pub fn one_of(mut ways: Vec<NatsAuth>) -> Result<NatsAuth, String> {
+        if ways.len() > 1 {
+            let named: Vec<String> = ways.iter().map(NatsAuth::describe).collect();
+            return Err(format!(
+                "more than one way to authenticate to NATS is given ({}): choose one",
+                named.join(", ")
+            ));
+        }
+        Ok(ways.pop().unwrap_or(NatsAuth::None))
+    }
+
     /// What it is, without any secret: "user fundtrail", "creds file /etc/…".
     pub fn describe(&self) -> String {
         match self {
@@ -197,6 +235,32 @@ pub async fn connect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_file_gives_its_first_line_and_errors_never_repeat_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("password");
+        std::fs::write(&path, "  s3cret-value  \nsecond line\n").unwrap();
+        assert_eq!(Secret::from_file(&path, "NATS password").unwrap().expose(), "s3cret-value");
+        std::fs::write(&path, "\n").unwrap();
+        let empty = Secret::from_file(&path, "NATS password").unwrap_err();
+        assert!(empty.contains("NATS password file") && empty.contains("is empty"), "{empty}");
+        std::fs::write(&path, "s3cret-value".repeat(400)).unwrap();
+        let large = Secret::from_file(&path, "NATS password").unwrap_err();
+        assert!(large.contains("over 4096 bytes") && !large.contains("s3cret"), "{large}");
+        let missing = Secret::from_file(&dir.path().join("none"), "NATS token").unwrap_err();
+        assert!(missing.starts_with("cannot read the NATS token file"), "{missing}");
+    }
+
+    #[test]
+    fn one_way_to_authenticate_at_most() {
+        assert!(matches!(NatsAuth::one_of(vec![]), Ok(NatsAuth::None)));
+        let token = NatsAuth::Token(Secret::new("t0ken".into()));
+        assert!(matches!(NatsAuth::one_of(vec![token.clone()]), Ok(NatsAuth::Token(_))));
+        let user = NatsAuth::UserPassword { user: "fundtrail".into(), password: Secret::new("pw".into()) };
+        let two = NatsAuth::one_of(vec![user, token]).unwrap_err();
+        assert!(two.contains("user fundtrail, a token") && !two.contains("t0ken"), "{two}");
+    }
 
     #[test]
     fn lists_parse_and_credentials_are_refused_without_being_repeated() {

@@ -56,8 +56,8 @@ pub struct ServeArgs {
     /// How batches go out to JetStream while no other writer is seen: `measured`
     /// takes whichever way has cost less lately; `publishes` suits the server's
     /// default sync, `batch` (atomic batches) `sync_interval: always`.
-    #[arg(long, value_enum, default_value_t = ChainsArg::Measured)]
-    nats_chains: ChainsArg,
+    #[arg(long, value_name = "measured|publishes|batch", default_value = "measured")]
+    nats_chains: fundtrail_store::ChainWay,
     /// Also serve the private donor vault API (`/private/v1/donors`: names, contacts,
     /// erasure; kept in <data>/vault) on this second address. Off by default.
     /// Every request must carry the bearer token of --private-token-file; bind it
@@ -168,54 +168,18 @@ pub struct NatsAuthArgs {
 }
 
 /// Largest secret file read (a password, token or nkey seed).
-/// `--nats-chains`.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum ChainsArg {
-    Measured,
-    Publishes,
-    Batch,
-}
-
-impl From<ChainsArg> for fundtrail_store::ChainWay {
-    fn from(arg: ChainsArg) -> Self {
-        match arg {
-            ChainsArg::Measured => fundtrail_store::ChainWay::Measured,
-            ChainsArg::Publishes => fundtrail_store::ChainWay::Publishes,
-            ChainsArg::Batch => fundtrail_store::ChainWay::Batch,
-        }
-    }
-}
-
-const SECRET_FILE_BYTES_MAX: u64 = 4096;
-
-/// A secret from a file: its first line, trimmed; refused when empty or large.
-/// Errors name the file, never its content.
+/// A secret from a file (see [`fundtrail_store::Secret::from_file`]).
 pub fn read_secret_file(path: &Path, what: &str) -> Result<fundtrail_store::Secret> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read the {what} file {}", path.display()))?;
-    if meta.len() > SECRET_FILE_BYTES_MAX {
-        bail!("the {what} file {} is over {SECRET_FILE_BYTES_MAX} bytes", path.display());
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} file {}", path.display()))?;
-    let value = text.lines().next().unwrap_or("").trim().to_owned();
-    if value.is_empty() {
-        bail!("the {what} file {} is empty", path.display());
-    }
-    Ok(fundtrail_store::Secret::new(value))
-}
-
-/// A secret from an environment variable, if set (and not empty).
-fn secret_env(name: &str) -> Option<fundtrail_store::Secret> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(|v| fundtrail_store::Secret::new(v.trim().to_owned()))
+    fundtrail_store::Secret::from_file(path, what).map_err(anyhow::Error::msg)
 }
 
 impl NatsAuthArgs {
     /// The one way to authenticate that the flags and environment name.
     fn auth(&self) -> Result<fundtrail_store::NatsAuth> {
-        use fundtrail_store::NatsAuth;
+        use fundtrail_store::{NatsAuth, Secret};
         let token = match &self.nats_token_file {
             Some(path) => Some(read_secret_file(path, "NATS token")?),
-            None => secret_env("FUNDTRAIL_NATS_TOKEN"),
+            None => Secret::from_env("FUNDTRAIL_NATS_TOKEN"),
         };
         let mut ways = Vec::new();
         if let Some(path) = &self.nats_creds {
@@ -227,7 +191,7 @@ impl NatsAuthArgs {
         if let Some(user) = &self.nats_user {
             let password = match &self.nats_password_file {
                 Some(path) => read_secret_file(path, "NATS password")?,
-                None => secret_env("FUNDTRAIL_NATS_PASSWORD").with_context(|| {
+                None => Secret::from_env("FUNDTRAIL_NATS_PASSWORD").with_context(|| {
                     format!("--nats-user {user} needs a password: --nats-password-file or FUNDTRAIL_NATS_PASSWORD")
                 })?,
             };
@@ -236,11 +200,7 @@ impl NatsAuthArgs {
         if let Some(token) = token {
             ways.push(NatsAuth::Token(token));
         }
-        if ways.len() > 1 {
-            let named: Vec<String> = ways.iter().map(NatsAuth::describe).collect();
-            bail!("more than one way to authenticate to NATS is given ({}): choose one", named.join(", "));
-        }
-        Ok(ways.pop().unwrap_or(NatsAuth::None))
+        NatsAuth::one_of(ways).map_err(anyhow::Error::msg)
     }
 
     /// The connection options for `servers` (a comma-separated list).
@@ -342,7 +302,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             settings: StreamSettings {
                 duplicate_window: Duration::from_secs(args.duplicate_window_s.max(1)),
                 replicas: args.replicas.max(1),
-                chains: args.nats_chains.into(),
+                chains: args.nats_chains,
             },
             limits: args.limits.limits(),
         };

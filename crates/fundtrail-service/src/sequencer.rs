@@ -454,7 +454,7 @@ impl Sequencer {
             let (decided, steps, requests) = self.decide_batch(batch, stream_wide, &before).await;
             let refused = |d: &Decided| matches!(d, Decided::Answer(Err(_)) | Decided::IdReusedIn(_));
             if skipped_catch_up && decided.iter().any(refused) {
-                give_back(batch, &decided, steps.into_iter().map(opened_event));
+                give_back(batch, &decided, 0, steps.into_iter().map(opened_event));
                 self.put_back(before, false);
                 continue;
             }
@@ -498,7 +498,7 @@ impl Sequencer {
                     let answers = resolve_prefix(&decided, &landed);
                     let mut steps = steps.into_iter();
                     remember(&mut ours, steps.by_ref().take(landed.len()).collect());
-                    give_back_unlanded(batch, &decided, landed.len(), steps.map(opened_event));
+                    give_back(batch, &decided, landed.len(), steps.map(opened_event));
                     self.put_back(before, true);
                     answer_final(batch, answers);
                     if batch.is_empty() {
@@ -508,19 +508,19 @@ impl Sequencer {
                 Err(AppendError::Conflict { filter, expected, actual }) => {
                     tracing::debug!(%filter, expected, actual, "lost a race; deciding again");
                     self.races.count(0);
-                    give_back(batch, &decided, steps.into_iter().map(opened_event));
+                    give_back(batch, &decided, 0, steps.into_iter().map(opened_event));
                     self.put_back(before, true);
                 }
                 Err(AppendError::Contended { description }) => {
                     tracing::debug!(%description, "lost a race (the log did not say where); deciding again");
                     self.races.count(0);
-                    give_back(batch, &decided, steps.into_iter().map(opened_event));
+                    give_back(batch, &decided, 0, steps.into_iter().map(opened_event));
                     self.put_back(before, true);
                 }
                 Err(AppendError::PartialDuplicate { .. }) => {
                     // Some of the batch landed before: the log delivers those (as ours,
                     // not verified again); the commands keep a copy to decide again.
-                    give_back(batch, &decided, steps.iter().map(|step| opened_event_ref(step).clone()));
+                    give_back(batch, &decided, 0, steps.iter().map(|step| opened_event_ref(step).clone()));
                     remember(&mut ours, steps);
                     self.put_back(before, true);
                 }
@@ -823,18 +823,6 @@ fn steps_of<'a>(steps: &'a [Step], decided: &[Decided], j: usize) -> Option<&'a 
     }
 }
 
-/// A batch to decide again: each new event's opened form goes back to its command
-/// (the steps are in the order of the new events), so it is not verified again.
-/// A command answered otherwise (refused, the same as another) is opened again.
-fn give_back(batch: &mut [Command], decided: &[Decided], mut opened: impl Iterator<Item = VerifiedEvent>) {
-    for (command, d) in batch.iter_mut().zip(decided) {
-        if let Decided::New { .. } = d {
-            command.opened = Some(opened.next().expect("one step per new event"));
-        }
-    }
-    assert!(opened.next().is_none(), "no step without its new event");
-}
-
 /// What a chain that broke after `landed` of its requests settles: a command whose
 /// event landed, and one answered by it (the same event again, its id reused), gets
 /// its answer; a command refused or deduplicated against the state *before* the
@@ -864,9 +852,11 @@ fn resolve_prefix(decided: &[Decided], landed: &[Appended]) -> Vec<Option<Result
     answers
 }
 
-/// Gives each command decided into a request past the first `landed` its opened event
-/// back (the steps of those requests, in order), so it is not verified again.
-fn give_back_unlanded(
+/// A batch to decide again: each command decided into a request past the first
+/// `landed` gets its event's opened form back (the steps of those requests, in
+/// order), so it is not verified again. A command answered otherwise (refused, the
+/// same as another) is opened again.
+fn give_back(
     batch: &mut [Command],
     decided: &[Decided],
     landed: usize,

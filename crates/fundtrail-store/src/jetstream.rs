@@ -357,8 +357,7 @@ impl JetStreamLog {
         let mut replies =
             self.client.subscribe(format!("{inbox}.*")).await.map_err(|e| SendError::Unavailable(e.to_string()))?;
         for (index, request) in batch.iter().enumerate() {
-            let mut headers = HeaderMap::new();
-            headers.insert("Nats-Msg-Id", request.msg_id.as_str());
+            let mut headers = message_headers(request, index);
             match index {
                 0 => headers.insert("Nats-Expected-Last-Sequence", after.to_string().as_str()),
                 _ => headers.insert("Nats-Expected-Last-Msg-Id", batch[index - 1].msg_id.as_str()),

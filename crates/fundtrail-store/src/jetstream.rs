@@ -405,7 +405,10 @@ impl JetStreamLog {
         Ok(answers)
     }
 
-    /// Sends a chain as plain publishes (see the module docs).
+    /// Sends a chain as plain publishes (see the module docs). It is sent again only
+    /// while nothing of it can have been sent; once a message may have landed, what
+    /// landed is read from the log (a resend's first message would be refused as
+    /// stale by the messages of the first send that did land).
     async fn publish_chain(&self, batch: Vec<AppendRequest>, after: u64) -> Result<Vec<Appended>, AppendError> {
         let mut backoff = RETRY_BACKOFF_INITIAL;
         let mut last_cause = String::new();
@@ -427,23 +430,39 @@ impl JetStreamLog {
                 Err(SendError::Protocol(cause)) => return Err(AppendError::Log(LogError::Unavailable { cause })),
                 Err(SendError::Api(error)) => return Err(AppendError::Log(error.into_log_error())),
             };
-            // Some answers are missing: what landed is read from the log, not guessed,
-            // and never sent again (a message of the chain lands only right after the
-            // one before it, so one still on its way cannot land out of place).
-            tracing::warn!(attempt, %cause, "chain not fully answered; looking its messages up");
+            return self.look_up_chain(&batch, after, cause).await;
+        }
+        Err(AppendError::Log(LogError::Unavailable {
+            cause: format!("chain not sent in {APPEND_ATTEMPTS_MAX} attempts: {last_cause}"),
+        }))
+    }
+
+    /// What landed of a chain not fully answered, read from the log: its ids looked up
+    /// among the messages after its start (a message of the chain lands only right
+    /// after the one before it, so one still on its way cannot land out of place later).
+    async fn look_up_chain(
+        &self,
+        batch: &[AppendRequest],
+        after: u64,
+        cause: String,
+    ) -> Result<Vec<Appended>, AppendError> {
+        tracing::warn!(%cause, "chain not fully answered; looking its messages up");
+        let ids: Vec<&str> = batch.iter().map(|r| r.msg_id.as_str()).collect();
+        let mut backoff = RETRY_BACKOFF_INITIAL;
+        let mut last_cause = cause.clone();
+        for _ in 0..APPEND_ATTEMPTS_MAX {
             tokio::time::sleep(backoff).await;
             backoff *= 2;
-            let ids: Vec<&str> = batch.iter().map(|r| r.msg_id.as_str()).collect();
             match self.find_msg_ids_after(&ids, after).await {
-                Ok(found) => return chain_found(&batch, after, &found, &cause),
+                Ok(found) => return chain_found(batch, after, &found, &cause),
                 Err(e) => last_cause = format!("{cause}; looking the chain up: {e}"),
             }
         }
+        tracing::warn!(cause = %last_cause, "chain outcome unknown");
         Err(AppendError::UnknownOutcome {
             msg_ids: batch.iter().map(|r| r.msg_id.clone()).collect(),
             attempts: APPEND_ATTEMPTS_MAX,
         })
-        .inspect_err(|_| tracing::warn!(cause = %last_cause, "chain outcome unknown"))
     }
 
     /// Sends one message as a request; `None` for an empty (batch-started) answer.

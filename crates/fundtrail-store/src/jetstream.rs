@@ -21,6 +21,10 @@
 //!   stores each message at once; an atomic batch on a single-replica file stream is
 //!   first staged in a file store of its own (created, written and synced per batch).
 //!   A message after one that did not land is refused "wrong last msg ID" (10070).
+//!   A chain is sent again only while none of it can have been sent; once one of its
+//!   messages may have landed and an answer is missing, what landed is looked up by id
+//!   among the messages after its start, never sent again (a resend's first message
+//!   would be refused as stale by the first send's messages that did land).
 //!   With `sync_interval: always` the server syncs each of them where it syncs a
 //!   batch once, so a chain goes whichever way, these publishes or one atomic batch
 //!   expecting its start, has cost less per message lately (`chain_ways.rs`).

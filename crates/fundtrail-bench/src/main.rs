@@ -262,6 +262,7 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
             "appended_per_s": report.appended_per_s,
             "checkpoint_p50_ms": report.checkpoint_p50_ms,
             "checkpoint_p99_ms": report.checkpoint_p99_ms,
+            "follow_pauses": report.follow_pauses,
             "purposes": restricted.as_ref().map(|r| serde_json::json!({
                 "restricted_share": 0.5,
                 "events_per_s": r.events_per_s,
@@ -292,6 +293,10 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
         );
         println!("baseline:        {:.0} events/s (verify once, raw pipelined append)", report.baseline_per_s);
         println!("ratio:           {:.2}", report.events_per_s / report.baseline_per_s);
+        println!(
+            "follow pauses:   {} (the writer stopped following the log while it wrote alone)",
+            report.follow_pauses
+        );
         if let Some(r) = &restricted {
             println!("with purposes:   every other gift restricted to one of 2 purposes, on a second fresh store");
             println!("  pipeline:        {:.0} events/s, p99 {:.1} ms", r.events_per_s, r.p99_ms);
@@ -332,6 +337,8 @@ struct Report {
     /// With witnesses: acknowledged → in a served (cosigned) checkpoint.
     cosigned_p50_ms: f64,
     cosigned_p99_ms: f64,
+    /// Times the writer stopped following the log while it wrote alone.
+    follow_pauses: u64,
 }
 
 /// Checkpoints as they appeared: (size, when).
@@ -542,6 +549,7 @@ async fn run(
     served_watcher.abort();
     let (checkpoint_p50_ms, checkpoint_p99_ms) = to_checkpoint(&acked, &signed_seen);
     let (cosigned_p50_ms, cosigned_p99_ms) = to_checkpoint(&acked, &served_seen);
+    let follow_pauses = service.writer.follow_pauses();
     service.shutdown();
     let mut latencies: Vec<Duration> = acked.iter().map(|(latency, _, _)| *latency).collect();
     latencies.sort();
@@ -571,6 +579,7 @@ async fn run(
         checkpoint_p99_ms,
         cosigned_p50_ms,
         cosigned_p99_ms,
+        follow_pauses,
     })
 }
 

@@ -10,6 +10,8 @@
 //!   `fundtrail_http_failure_budgets_{connections,addresses}`
 //! - `fundtrail_writer_races_lost_total`, `fundtrail_writer_chains_broken_total`: races
 //!   the sequencer lost to other writers (replicas), by whether a prefix of a chain landed
+//! - `fundtrail_writer_follow_pauses_total`: times the sequencer stopped following the
+//!   log while it wrote back to back as the only writer
 //! - `fundtrail_http_shed_total{limit="submissions"|"auth-failures"}`: requests
 //!   refused by a limit of [`crate::limits`] before any work
 //! - with witnesses: `fundtrail_ledger_signed_size` (the newest signed checkpoint,
@@ -260,6 +262,11 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
             "fundtrail_writer_chains_broken_total",
             "Chains that landed a prefix and stopped at another writer's message; the rest decided again.",
             races.chains_broken,
+        ),
+        (
+            "fundtrail_writer_follow_pauses_total",
+            "Times the sequencer stopped following the log while it wrote back to back as the only writer.",
+            service.writer.follow_pauses(),
         ),
     ] {
         let _ = write!(text, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");

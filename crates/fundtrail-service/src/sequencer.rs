@@ -49,6 +49,16 @@
 //! stores a chain without staging it. A chain lands whole or as a prefix: the
 //! commands of the prefix are answered, the rest decided again on the log as
 //! it is (read back with the prefix applied as opened).
+//!
+//! While the sequencer writes back to back as the only writer (its last
+//! [`FOLLOW_PAUSE_BATCHES`] chains each landed exactly where the fold expected,
+//! each within [`FOLLOW_RESUME_IDLE`] of the one before), it stops following the
+//! log: the follow stream would only bring its own messages back, every one
+//! delivered by the server and skipped here (`docs/performance.md`, fifteenth
+//! session). Nothing can land unseen meanwhile: the next
+//! chain expects the whole stream to end at the fold's position, so another
+//! writer's message makes it fail and the log is read. Once no command has come
+//! for [`FOLLOW_RESUME_IDLE`], it follows the log again from the fold's position.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -81,6 +91,12 @@ pub const HANDOFF_QUEUE_MAX: usize = 64;
 pub const CATCH_UP_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// Wait before following the log again after an error.
 pub const FOLLOW_RETRY_DELAY: Duration = Duration::from_millis(500);
+/// Chains landed back to back exactly where the fold expected after which the
+/// sequencer stops following the log while it writes (see the module docs).
+pub const FOLLOW_PAUSE_BATCHES: u32 = 8;
+/// Two chains this close land back to back; with the follow stream paused, no
+/// command for this long and the log is followed again.
+pub const FOLLOW_RESUME_IDLE: Duration = Duration::from_millis(100);
 
 /// After another writer is seen (a lost race, a message of theirs read),
 /// this many batches expect per-fund histories, so that writers on other
@@ -180,7 +196,7 @@ pub type KeyDirectory = Arc<std::sync::RwLock<HashMap<KeyId, VerifyingKey>>>;
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Command>,
-    races: Arc<RaceCounters>,
+    counters: Arc<WriterCounters>,
     keys: KeyDirectory,
 }
 
@@ -203,7 +219,7 @@ impl Writer {
         let known: HashMap<KeyId, VerifyingKey> =
             fold.state.keys.keys().filter_map(|id| fold.key(id).map(|k| (id.clone(), k))).collect();
         let keys: KeyDirectory = Arc::new(std::sync::RwLock::new(known));
-        let races = Arc::new(RaceCounters::default());
+        let counters = Arc::new(WriterCounters::default());
         let task = Sequencer {
             log,
             clock,
@@ -213,19 +229,28 @@ impl Writer {
             at_log_end: false,
             contended_batches: 0,
             read_handoff_max: chunk_messages_max.clamp(1, CATCH_UP_READ_MAX),
-            races: races.clone(),
+            counters: counters.clone(),
             keys: keys.clone(),
             projections,
             follow: None,
+            follow_paused: false,
+            landed_in_a_row: 0,
+            last_landed: None,
         };
         tokio::spawn(task.run(rx, shutdown));
-        Writer { tx, races, keys }
+        Writer { tx, counters, keys }
     }
 
     /// Races this process's sequencer lost to other writers since it started.
     pub fn races(&self) -> Races {
         use std::sync::atomic::Ordering::Relaxed;
-        Races { lost: self.races.lost.load(Relaxed), chains_broken: self.races.chains_broken.load(Relaxed) }
+        Races { lost: self.counters.lost.load(Relaxed), chains_broken: self.counters.chains_broken.load(Relaxed) }
+    }
+
+    /// How many times this process's sequencer stopped following the log while
+    /// it wrote back to back as the only writer (see the module docs).
+    pub fn follow_pauses(&self) -> u64 {
+        self.counters.follow_pauses.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Submits a signed envelope; answers once it is in the log (or refused).
@@ -261,12 +286,13 @@ pub struct Races {
 }
 
 #[derive(Default)]
-struct RaceCounters {
+struct WriterCounters {
     lost: std::sync::atomic::AtomicU64,
     chains_broken: std::sync::atomic::AtomicU64,
+    follow_pauses: std::sync::atomic::AtomicU64,
 }
 
-impl RaceCounters {
+impl WriterCounters {
     fn count(&self, landed: usize) {
         let counter = if landed == 0 { &self.lost } else { &self.chains_broken };
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -290,11 +316,17 @@ struct Sequencer {
     contended_batches: u32,
     /// Most messages read from the log handed over at once.
     read_handoff_max: usize,
-    races: Arc<RaceCounters>,
+    counters: Arc<WriterCounters>,
     keys: KeyDirectory,
     projections: mpsc::Sender<Handoff>,
     /// The log, followed from the fold's position (see [`Sequencer::start_following`]).
     follow: Option<futures::stream::BoxStream<'static, Result<StoredMessage, LogError>>>,
+    /// Not following the log while writing back to back as the only writer.
+    follow_paused: bool,
+    /// Chains landed back to back exactly where the fold expected.
+    landed_in_a_row: u32,
+    /// When the last of them landed.
+    last_landed: Option<tokio::time::Instant>,
 }
 
 /// What deciding one command gave, before the batch is appended.
@@ -330,6 +362,20 @@ impl Sequencer {
             }
         }
         loop {
+            if self.follow.is_none() && self.follow_paused {
+                // Writing back to back as the only writer: a command is decided at
+                // once; after a pause without one, the log is followed again.
+                tokio::select! {
+                    biased;
+                    _ = shutdown.changed() => return,
+                    first = rx.recv() => {
+                        let Some(first) = first else { return };
+                        self.take_batch(first, &mut rx).await;
+                        continue;
+                    }
+                    _ = tokio::time::sleep(FOLLOW_RESUME_IDLE) => {}
+                }
+            }
             if self.follow.is_none() {
                 if let Err(e) = self.start_following().await {
                     tracing::warn!(error = %e, "cannot follow the log; retrying");
@@ -358,20 +404,26 @@ impl Sequencer {
                 }
                 first = rx.recv() => {
                     let Some(first) = first else { return };
-                    let mut batch = vec![first];
-                    while batch.len() < BATCH_COMMANDS_MAX {
-                        match rx.try_recv() {
-                            Ok(command) => batch.push(command),
-                            Err(_) => break,
-                        }
-                    }
-                    let answers = self.process(&mut batch).await;
-                    assert_eq!(answers.len(), batch.len(), "one answer per command still waiting");
-                    for (command, answer) in batch.into_iter().zip(answers) {
-                        let _ = command.reply.send(answer);
-                    }
+                    self.take_batch(first, &mut rx).await;
                 }
             }
+        }
+    }
+
+    /// Takes whatever else is queued after `first` (up to [`BATCH_COMMANDS_MAX`]),
+    /// decides and appends it as one batch, and answers every command.
+    async fn take_batch(&mut self, first: Command, rx: &mut mpsc::Receiver<Command>) {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_COMMANDS_MAX {
+            match rx.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+        let answers = self.process(&mut batch).await;
+        assert_eq!(answers.len(), batch.len(), "one answer per command still waiting");
+        for (command, answer) in batch.into_iter().zip(answers) {
+            let _ = command.reply.send(answer);
         }
     }
 
@@ -380,7 +432,33 @@ impl Sequencer {
     /// other writers append.
     async fn start_following(&mut self) -> Result<(), LogError> {
         self.follow = Some(self.log.follow(self.fold.position() + 1).await?);
+        self.follow_paused = false;
         Ok(())
+    }
+
+    /// A chain landed exactly where the fold expected: after
+    /// [`FOLLOW_PAUSE_BATCHES`] of them back to back, stops following the log
+    /// (the follow stream would bring only them back; see the module docs).
+    fn landed_as_expected(&mut self, chain: bool) {
+        let now = tokio::time::Instant::now();
+        let back_to_back = self.last_landed.is_some_and(|t| now.duration_since(t) < FOLLOW_RESUME_IDLE);
+        self.last_landed = Some(now);
+        self.landed_in_a_row = match (chain, back_to_back) {
+            (false, _) => 0,
+            (true, true) => self.landed_in_a_row.saturating_add(1),
+            (true, false) => 1,
+        };
+        if self.landed_in_a_row >= FOLLOW_PAUSE_BATCHES && self.follow.is_some() {
+            // Whatever it delivered and was not read yet is ours: the chain
+            // expected the stream to end where the fold was.
+            self.follow = None;
+            self.follow_paused = true;
+            self.counters.follow_pauses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(
+                position = self.fold.position(),
+                "writing back to back as the only writer; not following the log"
+            );
+        }
     }
 
     /// A message from the follow stream; on its end or an error, stops
@@ -414,6 +492,8 @@ impl Sequencer {
         if message.seq <= self.fold.position() {
             return;
         }
+        // Someone else's message (or ours, read back after landing elsewhere).
+        self.landed_in_a_row = 0;
         assert_eq!(message.seq, self.fold.position() + 1, "the log is followed in order, without gaps");
         steps.push(self.apply_stored(message, ours));
     }
@@ -473,6 +553,7 @@ impl Sequencer {
                     if actual == provisional && !appended.iter().any(|a| a.duplicate) {
                         self.at_log_end = true;
                         self.hand_over(steps).await;
+                        self.landed_as_expected(stream_wide);
                     } else {
                         // Someone else's messages landed between our position and
                         // our batch (other funds), or the batch was a resend: put
@@ -494,7 +575,7 @@ impl Sequencer {
                     // that landed is answered now (and read back as ours), the rest is
                     // decided again on the log as it is.
                     tracing::debug!(landed = landed.len(), %cause, "lost a race part way through a chain; deciding the rest again");
-                    self.races.count(landed.len());
+                    self.counters.count(landed.len());
                     let answers = resolve_prefix(&decided, &landed);
                     let mut steps = steps.into_iter();
                     remember(&mut ours, steps.by_ref().take(landed.len()).collect());
@@ -507,13 +588,13 @@ impl Sequencer {
                 }
                 Err(AppendError::Conflict { filter, expected, actual }) => {
                     tracing::debug!(%filter, expected, actual, "lost a race; deciding again");
-                    self.races.count(0);
+                    self.counters.count(0);
                     give_back(batch, &decided, 0, steps.into_iter().map(opened_event));
                     self.put_back(before, true);
                 }
                 Err(AppendError::Contended { description }) => {
                     tracing::debug!(%description, "lost a race (the log did not say where); deciding again");
-                    self.races.count(0);
+                    self.counters.count(0);
                     give_back(batch, &decided, 0, steps.into_iter().map(opened_event));
                     self.put_back(before, true);
                 }
@@ -543,6 +624,7 @@ impl Sequencer {
     fn put_back(&mut self, before: Before, contended: bool) {
         self.fold = before.fold;
         self.fund_last = before.fund_last;
+        self.landed_in_a_row = 0;
         self.at_log_end = false;
         if contended {
             self.contended_batches = CONTENDED_BATCHES;

@@ -260,3 +260,56 @@ async fn a_chain_broken_part_way_answers_its_prefix_and_loses_nothing() {
         assert_eq!(service.read.fund(&cast.fund).unwrap().cash.received_fen, fund.cash.received);
     }
 }
+
+/// A replica writing back to back as the only writer stops following the log (the
+/// follow stream would bring back only its own messages); another replica's message,
+/// appended right after, is still applied: once the first is idle it follows the log
+/// again from its position. Its next donation then lands after the other's, and both
+/// replicas hold every donation once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_stopped_following_still_applies_another_writers_message() {
+    use futures::StreamExt as _;
+    let Replicas { _nats, _dir, a, b, cast, t0 } = two_replicas().await;
+    const DONATIONS: usize = 1_500;
+    const SUBMITTERS: usize = 16;
+    let mut received = 0i64;
+    let donations: Vec<Vec<u8>> = (0..DONATIONS as i64)
+        .map(|i| {
+            received += 100 + i;
+            cast.donation(100 + i, t0).1
+        })
+        .collect();
+    let on_a = &a;
+    let answers: Vec<_> = futures::stream::iter(donations)
+        .map(|envelope| async move { on_a.writer.submit(envelope).await })
+        .buffer_unordered(SUBMITTERS)
+        .collect()
+        .await;
+    for answer in answers {
+        answer.expect("accepted");
+    }
+    assert!(
+        a.writer.follow_pauses() >= 1,
+        "{DONATIONS} donations from {SUBMITTERS} submitters never paused the follow stream: the test did not test it"
+    );
+
+    // Right away, while the first replica is not following the log.
+    let (_, envelope) = cast.donation(7, t0);
+    let theirs = b.writer.submit(envelope).await.expect("accepted on the other replica");
+    received += 7;
+    assert!(
+        a.read.wait_applied(theirs.seq, Duration::from_secs(10)).await,
+        "the replica that stopped following never applied the other's message at {}",
+        theirs.seq
+    );
+    let (_, envelope) = cast.donation(11, t0);
+    let ours = a.writer.submit(envelope).await.expect("accepted after the other's message");
+    received += 11;
+    assert_eq!(ours.seq, theirs.seq + 1, "the next donation lands right after the other replica's");
+    assert_eq!(a.writer.races().lost + a.writer.races().chains_broken, 0, "it had read the other's message: no race");
+    for service in [&a, &b] {
+        assert!(service.read.wait_applied(ours.seq, Duration::from_secs(10)).await);
+        let fund = service.read.fund(&cast.fund).expect("the fund");
+        assert_eq!(fund.cash.received_fen, Fen::new(received).unwrap(), "every donation applied once");
+    }
+}

@@ -167,7 +167,6 @@ pub struct NatsAuthArgs {
     nats_tls_ca: Option<PathBuf>,
 }
 
-/// Largest secret file read (a password, token or nkey seed).
 /// A secret from a file (see [`fundtrail_store::Secret::from_file`]).
 pub fn read_secret_file(path: &Path, what: &str) -> Result<fundtrail_store::Secret> {
     fundtrail_store::Secret::from_file(path, what).map_err(anyhow::Error::msg)

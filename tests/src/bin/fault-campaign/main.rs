@@ -1051,7 +1051,11 @@ fn main() -> Result<()> {
     let mut outage: BTreeMap<Fault, Vec<f64>> = BTreeMap::new();
     // What a client saw: the longest wait, from an envelope's first attempt to its
     // acceptance by some replica, of the envelopes that needed more than one attempt
-    // and began in this fault's cycle.
+    // and were accepted in this fault's cycle. A wait is the doing of the fault in force
+    // when it ended, not of the one before it: each fault is injected only after the one
+    // before has recovered and a quiet spell has passed, and an envelope first sent
+    // just before a fault (as a cluster restart follows a replica kill) waits on that
+    // fault.
     let mut client_wait: BTreeMap<Fault, Vec<f64>> = BTreeMap::new();
     let mut rows = Vec::new();
     for (i, f) in injected.iter().enumerate() {
@@ -1067,7 +1071,7 @@ fn main() -> Result<()> {
         let wait = shared
             .resent_waits
             .iter()
-            .filter(|(first, _)| *first >= f.at && *first < next)
+            .filter(|(_, accepted)| *accepted >= f.at && *accepted < next)
             .map(|(first, end)| end - first)
             .fold(0.0, f64::max);
         client_wait.entry(f.fault).or_default().push(wait);
@@ -1225,7 +1229,8 @@ fn markdown(r: &Value) -> String {
     );
     out += "## Faults and outage windows\n\n";
     out += "Window: from the fault to the last failed client attempt. Client wait: the longest time an \
-            envelope that needed more than one attempt waited, from its first attempt to its acceptance.\n\n";
+            envelope that needed more than one attempt waited, from its first attempt to its acceptance, \
+            of those accepted after this fault and before the next.\n\n";
     out += "| fault | count | window p50 s | p99 s | max s | client wait p50 s | p99 s | max s |\n";
     out += "|---|---|---|---|---|---|---|---|\n";
     if let Some(faults) = r["faults"].as_object() {

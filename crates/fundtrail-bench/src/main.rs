@@ -535,7 +535,7 @@ async fn run(
     let (signed_seen, signed_watcher) = watch_checkpoints(service.read.clone(), true);
     let (served_seen, served_watcher) = watch_checkpoints(service.read.clone(), false);
     let started = Instant::now();
-    let acked = submit_all_acked(&service, work.donations.clone(), concurrency).await?;
+    let acked = submit_all_acked(&service, work.donations.clone(), concurrency, Answered::Appended).await?;
     let appended = started.elapsed();
     let last = service.log.last_seq().await?;
     if !service.read.wait_applied(last, Duration::from_secs(600)).await {
@@ -590,14 +590,34 @@ pub(crate) async fn submit_all(
     envelopes: Vec<Vec<u8>>,
     concurrency: usize,
 ) -> Result<Vec<Duration>> {
-    Ok(submit_all_acked(service, envelopes, concurrency).await?.into_iter().map(|(l, _, _)| l).collect())
+    submit_all_until(service, envelopes, concurrency, Answered::Appended).await
 }
 
-/// As [`submit_all`], with each submission's sequence and the moment it was acknowledged.
+/// When a submitter of the pipeline takes its answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answered {
+    /// Once the event is in the log (`Writer::submit`).
+    Appended,
+    /// Once the projections applied it too (`Service::submit`, which `POST /v1/events` calls).
+    Applied,
+}
+
+/// As [`submit_all`], answered when `answered` says.
+async fn submit_all_until(
+    service: &Arc<Service>,
+    envelopes: Vec<Vec<u8>>,
+    concurrency: usize,
+    answered: Answered,
+) -> Result<Vec<Duration>> {
+    Ok(submit_all_acked(service, envelopes, concurrency, answered).await?.into_iter().map(|(l, _, _)| l).collect())
+}
+
+/// As [`submit_all_until`], with each submission's sequence and the moment it was acknowledged.
 async fn submit_all_acked(
     service: &Arc<Service>,
     envelopes: Vec<Vec<u8>>,
     concurrency: usize,
+    answered: Answered,
 ) -> Result<Vec<(Duration, u64, Instant)>> {
     let count = envelopes.len();
     let queue = Arc::new(Mutex::new(envelopes.into_iter().collect::<VecDeque<_>>()));
@@ -608,7 +628,16 @@ async fn submit_all_acked(
             loop {
                 let Some(envelope) = queue.lock().await.pop_front() else { return Ok::<_, anyhow::Error>(latencies) };
                 let t = Instant::now();
-                let accepted = service.writer.submit(envelope).await?;
+                let accepted = match answered {
+                    Answered::Appended => service.writer.submit(envelope).await?,
+                    Answered::Applied => {
+                        let submitted = service.submit(envelope).await?;
+                        if !submitted.applied {
+                            bail!("sequence {} was not applied within the service's wait", submitted.accepted.seq);
+                        }
+                        submitted.accepted
+                    }
+                };
                 latencies.push((t.elapsed(), accepted.seq, Instant::now()));
             }
         })
@@ -709,12 +738,13 @@ fn bench_http(
         if sync == SyncMode::Always { fundtrail_testkit::Sync::Always } else { fundtrail_testkit::Sync::Default };
     let start_scratch = || fundtrail_testkit::NatsServer::start_with(mode).context("starting a scratch nats-server");
 
-    let (http, pipeline) = match &servers {
+    let pipeline_dir = scratch.path().join("pipeline");
+    let (http, pipeline, applied) = match &servers {
         Some((http_url, pipeline_url)) => {
             let http = runtime.block_on(http_phase(http_url, &scratch.path().join("http"), events, clients))?;
             let pipeline =
-                runtime.block_on(pipeline_phase(pipeline_url, &scratch.path().join("pipeline"), events, clients))?;
-            (http, pipeline)
+                runtime.block_on(pipeline_phase(pipeline_url, &pipeline_dir, events, clients, Answered::Appended))?;
+            (http, pipeline, None)
         }
         None => {
             let server = start_scratch()?;
@@ -722,8 +752,14 @@ fn bench_http(
             drop(server);
             let server = start_scratch()?;
             let pipeline =
-                runtime.block_on(pipeline_phase(&server.url(), &scratch.path().join("pipeline"), events, clients))?;
-            (http, pipeline)
+                runtime.block_on(pipeline_phase(&server.url(), &pipeline_dir, events, clients, Answered::Appended))?;
+            drop(server);
+            // The same work as `POST /v1/events` without HTTP: each answered once applied.
+            let server = start_scratch()?;
+            let applied_dir = scratch.path().join("applied");
+            let applied =
+                runtime.block_on(pipeline_phase(&server.url(), &applied_dir, events, clients, Answered::Applied))?;
+            (http, pipeline, Some(applied))
         }
     };
     let store = match (&servers, sync) {
@@ -744,6 +780,8 @@ fn bench_http(
             "p99_ms": http.quantile_ms(0.99),
             "pipeline_p50_ms": pipeline.quantile_ms(0.50),
             "pipeline_p99_ms": pipeline.quantile_ms(0.99),
+            "applied_events_per_s": applied.as_ref().map(|a| a.events_per_s),
+            "ratio_to_applied": applied.as_ref().map(|a| http.events_per_s / a.events_per_s),
         });
         println!("{value}");
     } else {
@@ -754,6 +792,17 @@ fn bench_http(
         println!("pipeline:        {:.0} events/s (Writer::submit, then projections)", pipeline.events_per_s);
         println!("append latency:  p50 {:.1} ms, p99 {:.1} ms", pipeline.quantile_ms(0.50), pipeline.quantile_ms(0.99));
         println!("ratio:           {ratio:.2} (http / pipeline)");
+        if let Some(applied) = &applied {
+            println!(
+                "pipeline, each answered once applied: {:.0} events/s (Service::submit, what POST calls), p50 {:.1} ms",
+                applied.events_per_s,
+                applied.quantile_ms(0.50)
+            );
+            println!(
+                "ratio to it:     {:.2} (http / that: the cost of HTTP alone)",
+                http.events_per_s / applied.events_per_s
+            );
+        }
     }
     Ok(())
 }
@@ -831,8 +880,15 @@ fn post_one(agent: &ureq::Agent, url: &str, envelope: &[u8]) -> Result<()> {
 }
 
 /// The pipeline alone on `nats` (an empty stream): `concurrency` submitters
-/// hand the donations to `Writer::submit`, then the projections catch up.
-async fn pipeline_phase(nats: &str, dir: &std::path::Path, events: usize, concurrency: usize) -> Result<Phase> {
+/// hand the donations to `Writer::submit` (or `Service::submit`, as `answered`
+/// says), then the projections catch up.
+async fn pipeline_phase(
+    nats: &str,
+    dir: &std::path::Path,
+    events: usize,
+    concurrency: usize,
+    answered: Answered,
+) -> Result<Phase> {
     let work = workload(events, 1)?;
     let service = Arc::new(serve_setup(nats, dir).start(Arc::new(SystemClock)).await?);
     if service.log.last_seq().await? != 0 {
@@ -842,7 +898,7 @@ async fn pipeline_phase(nats: &str, dir: &std::path::Path, events: usize, concur
         service.submit(envelope.clone()).await?;
     }
     let started = Instant::now();
-    let latencies = submit_all(&service, work.donations, concurrency).await?;
+    let latencies = submit_all_until(&service, work.donations, concurrency, answered).await?;
     let last = service.log.last_seq().await?;
     if !service.read.wait_applied(last, APPLY_WAIT).await {
         bail!("projections did not catch up within {APPLY_WAIT:?}");

@@ -35,6 +35,12 @@
 //!   log looks the batch's ids up among the recent messages (the duplicate window) to
 //!   report duplicates with their original sequences, as the contract says.
 //!
+//! An append waits for its answer at most [`REQUEST_TIMEOUT`], and no longer than the
+//! client's connection lasts: a reply goes to the connection that asked, so once the
+//! client lost it (the node was killed, cut off) the answer can no longer come, and the
+//! append resends (a batch, by its msg ids) or looks its chain up at once, through the
+//! server the client reconnected to.
+//!
 //! Durability: the server must run JetStream with `sync_interval: always` for an
 //! acknowledged append to survive a power cut (the default syncs every 2 minutes; an
 //! acknowledged message then survives a process crash of nats-server but not an OS crash
@@ -162,6 +168,11 @@ pub struct JetStreamLog {
     settings: StreamSettings,
     /// Which way chains go out (see [`crate::chain_ways`]).
     chain_ways: std::sync::Arc<ChainWays>,
+    /// How many times the client lost its connection: an append waiting for its
+    /// answer stops waiting when it changes (see [`JetStreamLog::answer_or_disconnect`]).
+    disconnects: tokio::sync::watch::Receiver<u64>,
+    /// Waits for an answer cut short by a lost connection.
+    answers_lost: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl JetStreamLog {
@@ -183,10 +194,22 @@ impl JetStreamLog {
         assert!(settings.replicas >= 1, "at least one replica");
         assert!(!settings.duplicate_window.is_zero(), "a duplicate window");
         let where_ = options.describe();
+        let (disconnected, disconnects) = tokio::sync::watch::channel(0u64);
         let base = async_nats::ConnectOptions::new()
             .connection_timeout(CONNECT_TIMEOUT)
             .request_timeout(Some(REQUEST_TIMEOUT))
-            .name("fundtrail");
+            .name("fundtrail")
+            .event_callback(move |event| {
+                match &event {
+                    async_nats::Event::Disconnected => {
+                        disconnected.send_modify(|n| *n += 1);
+                        tracing::warn!("lost the connection to the NATS server; reconnecting");
+                    }
+                    async_nats::Event::Connected => tracing::info!("connected to a NATS server"),
+                    other => tracing::warn!(event = %other, "NATS client event"),
+                }
+                std::future::ready(())
+            });
         let client = crate::nats_connect::connect(options, base).await.map_err(|e| match e {
             ConnectError::Server { .. } => LogError::Invalid(e.to_string()),
             ConnectError::Unreachable { .. } => LogError::Unavailable { cause: e.to_string() },
@@ -198,7 +221,14 @@ impl JetStreamLog {
             return Err(LogError::Incompatible(format!("JetStream is not enabled on the NATS server at {where_}")));
         }
         let context = jetstream::ContextBuilder::new().timeout(REQUEST_TIMEOUT).build(client.clone());
-        let log = JetStreamLog { client, context, settings, chain_ways: Default::default() };
+        let log = JetStreamLog {
+            client,
+            context,
+            settings,
+            chain_ways: Default::default(),
+            disconnects,
+            answers_lost: Default::default(),
+        };
         log.ensure_stream(event_stream_config(&log.settings)).await?;
         log.ensure_stream(checkpoint_stream_config(&log.settings)).await?;
         Ok(log)
@@ -208,6 +238,17 @@ impl JetStreamLog {
     /// no network call).
     pub fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// The name of the server the client is connected to (`server_name`).
+    pub fn server_name(&self) -> String {
+        self.client.server_info().server_name
+    }
+
+    /// How many waits for an answer the client's lost connections cut short (see
+    /// [`JetStreamLog::answer_or_disconnect`]).
+    pub fn answers_lost(&self) -> u64 {
+        self.answers_lost.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The connected server's version string.
@@ -275,15 +316,24 @@ impl JetStreamLog {
         }
     }
 
-    /// A JetStream API request (a plain NATS request) with the request timeout.
+    /// A JetStream API request (a plain NATS request) with the request timeout; a read, so
+    /// asked again (once, at once) if the connection was lost while it waited (see
+    /// [`JetStreamLog::answer_or_disconnect`]).
     async fn api_request<T: for<'de> Deserialize<'de>>(&self, subject: &str, payload: &[u8]) -> Result<T, LogError> {
-        let request =
-            async_nats::Request::new().payload(bytes::Bytes::copy_from_slice(payload)).timeout(Some(REQUEST_TIMEOUT));
-        let reply = self
-            .client
-            .send_request(subject.to_string(), request)
-            .await
-            .map_err(|e| LogError::Unavailable { cause: format!("{subject}: {e}") })?;
+        let ask = || {
+            let request = async_nats::Request::new()
+                .payload(bytes::Bytes::copy_from_slice(payload))
+                .timeout(Some(REQUEST_TIMEOUT));
+            self.client.send_request(subject.to_string(), request)
+        };
+        let answer = match self.answer_or_disconnect(ask()).await {
+            Some(answer) => answer,
+            None => {
+                tracing::debug!(%subject, "connection lost while waiting for an answer; asking again");
+                ask().await
+            }
+        };
+        let reply = answer.map_err(|e| LogError::Unavailable { cause: format!("{subject}: {e}") })?;
         serde_json::from_slice(&reply.payload)
             .map_err(|e| LogError::Unavailable { cause: format!("{subject}: unreadable answer: {e}") })
     }
@@ -355,7 +405,8 @@ impl JetStreamLog {
     }
 
     /// Publishes a chain (see the module docs) and gathers one answer per message;
-    /// [`ChainAnswer::Missing`] for those not answered within [`REQUEST_TIMEOUT`].
+    /// [`ChainAnswer::Missing`] for those not answered within [`REQUEST_TIMEOUT`], or
+    /// before the client lost its connection.
     async fn send_chain(&self, batch: &[AppendRequest], after: u64) -> Result<Vec<ChainAnswer>, SendError> {
         let inbox = self.client.new_inbox();
         let mut replies =
@@ -388,7 +439,9 @@ impl JetStreamLog {
         let mut answered = 0;
         let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
         while answered < batch.len() {
-            let Ok(Some(reply)) = tokio::time::timeout_at(deadline, replies.next()).await else { break };
+            // Missing answers are looked up (see `publish_chain`): at once if the connection was lost.
+            let next = self.answer_or_disconnect(tokio::time::timeout_at(deadline, replies.next())).await;
+            let Some(Ok(Some(reply))) = next else { break };
             let Some(index) = reply.subject.rsplit('.').next().and_then(|t| t.parse::<usize>().ok()) else { continue };
             let Some(slot) = answers.get_mut(index) else { continue };
             if !matches!(slot, ChainAnswer::Missing) {
@@ -469,20 +522,40 @@ impl JetStreamLog {
         })
     }
 
+    /// Waits for `answer` unless the client loses its connection first (`None`): the
+    /// server that took the request can no longer answer it (a reply goes to the
+    /// connection that asked, and the client reconnects elsewhere), so the caller resends
+    /// or looks up at once instead of waiting out [`REQUEST_TIMEOUT`] — the most of a
+    /// node kill's outage for the replicas connected to that node (`docs/reliability.md`).
+    async fn answer_or_disconnect<T>(&self, answer: impl std::future::Future<Output = T>) -> Option<T> {
+        let mut disconnects = self.disconnects.clone();
+        disconnects.borrow_and_update();
+        tokio::select! {
+            answer = answer => Some(answer),
+            Ok(()) = disconnects.changed() => {
+                self.answers_lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
     /// Sends one message as a request; `None` for an empty (batch-started) answer.
     async fn request_ack(&self, request: &AppendRequest, headers: HeaderMap) -> Result<Option<PubAck>, SendError> {
         let nats_request = async_nats::Request::new()
             .headers(headers)
             .payload(bytes::Bytes::copy_from_slice(&request.payload))
             .timeout(Some(REQUEST_TIMEOUT));
-        let reply =
-            self.client.send_request(request.subject.clone(), nats_request).await.map_err(|e| match e.kind() {
-                // The server answered that nothing listens: JetStream did not take it.
-                async_nats::RequestErrorKind::NoResponders => SendError::Unavailable(e.to_string()),
-                // Anything else (a timeout, a connection lost while the client holds the
-                // message to resend on reconnect) may still land.
-                _ => SendError::MaybeLanded(e.to_string()),
-            })?;
+        let answer = self.answer_or_disconnect(self.client.send_request(request.subject.clone(), nats_request)).await;
+        let Some(answer) = answer else {
+            return Err(SendError::MaybeLanded(CONNECTION_LOST.into()));
+        };
+        let reply = answer.map_err(|e| match e.kind() {
+            // The server answered that nothing listens: JetStream did not take it.
+            async_nats::RequestErrorKind::NoResponders => SendError::Unavailable(e.to_string()),
+            // Anything else (a timeout, a connection lost while the client holds the
+            // message to resend on reconnect) may still land.
+            _ => SendError::MaybeLanded(e.to_string()),
+        })?;
         if reply.payload.is_empty() {
             return Ok(None);
         }
@@ -885,6 +958,9 @@ fn message_headers(request: &AppendRequest, index: usize) -> HeaderMap {
     }
     headers
 }
+
+/// Why an append stopped waiting for its answer before [`REQUEST_TIMEOUT`].
+const CONNECTION_LOST: &str = "the connection to the NATS server was lost while waiting for the answer";
 
 /// The server's answer to one message of a chain.
 #[derive(Debug)]

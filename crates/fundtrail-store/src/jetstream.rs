@@ -65,7 +65,7 @@ use crate::{
     chain_as_batch, chain_error, check_appended, covers_every_event, subject, validate_batch, validate_chain,
     validate_checkpoint, version, AppendError, AppendRequest, Appended, CheckpointLog, EventLog, LogError,
     StoredMessage, APPEND_ATTEMPTS_MAX, CHECKPOINT_SIZE_MAX, CHECKPOINT_SUBJECT, EVENT_SUBJECTS, MESSAGE_SIZE_MAX,
-    READ_MESSAGES_MAX, REQUEST_TIMEOUT,
+    PING_INTERVAL, READ_MESSAGES_MAX, REQUEST_TIMEOUT,
 };
 
 /// The events stream.
@@ -73,8 +73,10 @@ pub const EVENT_STREAM: &str = "FUNDTRAIL";
 /// The checkpoints stream.
 pub const CHECKPOINT_STREAM: &str = "FUNDTRAIL_CHECKPOINTS";
 
-/// How long connecting may take before NATS counts as unreachable.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long connecting to one server may take (TCP, the server's INFO, TLS, CONNECT)
+/// before it counts as unreachable and the next server is tried. A server that hangs
+/// accepts TCP connections and says nothing: a reconnect that picks it loses this long.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause before the first resend of an append; doubled after each further one.
 pub const RETRY_BACKOFF_INITIAL: Duration = Duration::from_millis(250);
 /// Most recent messages scanned when looking ids up after a duplicate or a conflict.
@@ -198,6 +200,7 @@ impl JetStreamLog {
         let base = async_nats::ConnectOptions::new()
             .connection_timeout(CONNECT_TIMEOUT)
             .request_timeout(Some(REQUEST_TIMEOUT))
+            .ping_interval(PING_INTERVAL)
             .name("fundtrail")
             .event_callback(move |event| {
                 match &event {

@@ -102,6 +102,11 @@ pub const READ_MESSAGES_MAX: usize = 10_000;
 pub const CHECKPOINT_SIZE_MAX: usize = 16 * 1024;
 /// How long one request to the log may take before its outcome is unknown.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the NATS client pings its server. After three pings without an answer the
+/// client gives the connection up and reconnects to another server, so a node that hangs
+/// (stopped, or cut off without its connections being closed) is left within three
+/// intervals (async-nats' default, 60 s, would take three minutes).
+pub const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// How many times an append is sent (the same msg ids each time) before it is reported
 /// as [`AppendError::UnknownOutcome`].
 pub const APPEND_ATTEMPTS_MAX: u32 = 3;

@@ -56,6 +56,9 @@ use crate::views;
 
 /// Most messages applied in one sled batch.
 pub const CHUNK_MESSAGES_MAX: usize = 2_000;
+/// A checkpoint that cannot be published to the log is said at warn once, then once
+/// every this many failed attempts (at every tick, four a second by default).
+const PUBLISH_FAILURES_SAID: u32 = 40;
 /// Save the fold at most this often (events), by default.
 pub const SNAPSHOT_EVENTS_DEFAULT: u64 = 100_000;
 
@@ -259,6 +262,8 @@ pub struct Projector {
     last_signed: Option<Checkpoint>,
     last_signed_at: Instant,
     published_size: u64,
+    /// Failed attempts in a row at publishing the newest checkpoint to the log.
+    publish_failures: u32,
     snapshot_position: u64,
     snapshot_writing: Option<std::thread::JoinHandle<()>>,
     published_tx: watch::Sender<Arc<Published>>,
@@ -373,6 +378,7 @@ impl Projector {
             last_signed,
             last_signed_at: Instant::now(),
             published_size,
+            publish_failures: 0,
             snapshot_position: start,
             snapshot_writing: None,
             published_tx,
@@ -627,8 +633,23 @@ impl Projector {
                 let note = self.signed_tx.borrow().clone();
                 if let Some(note) = note {
                     match log.publish_checkpoint(note.to_vec()).await {
-                        Ok(_) => self.published_size = cp.size,
-                        Err(e) => tracing::warn!(error = %e, "checkpoint not published yet; will retry"),
+                        Ok(_) => {
+                            self.published_size = cp.size;
+                            if self.publish_failures > 0 {
+                                tracing::info!(failures = self.publish_failures, "checkpoint published again");
+                            }
+                            self.publish_failures = 0;
+                        }
+                        Err(e) => {
+                            // Tried again at every chunk and tick: said once, then every
+                            // PUBLISH_FAILURES_SAID failures, while it lasts (an election).
+                            if self.publish_failures.is_multiple_of(PUBLISH_FAILURES_SAID) {
+                                tracing::warn!(error = %e, failures = self.publish_failures + 1, "checkpoint not published yet; will retry");
+                            } else {
+                                tracing::debug!(error = %e, "checkpoint not published yet; will retry");
+                            }
+                            self.publish_failures = self.publish_failures.saturating_add(1);
+                        }
                     }
                 }
             }

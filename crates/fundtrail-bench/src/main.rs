@@ -583,27 +583,9 @@ async fn run(
     })
 }
 
-/// Submits every envelope to the service's writer with `concurrency` submitters
-/// sharing one queue; answers each submission's latency.
+/// Submits every envelope to the service with `concurrency` submitters sharing one
+/// queue, each answered when `answered` says; answers each submission's latency.
 pub(crate) async fn submit_all(
-    service: &Arc<Service>,
-    envelopes: Vec<Vec<u8>>,
-    concurrency: usize,
-) -> Result<Vec<Duration>> {
-    submit_all_until(service, envelopes, concurrency, Answered::Appended).await
-}
-
-/// When a submitter of the pipeline takes its answer.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Answered {
-    /// Once the event is in the log (`Writer::submit`).
-    Appended,
-    /// Once the projections applied it too (`Service::submit`, which `POST /v1/events` calls).
-    Applied,
-}
-
-/// As [`submit_all`], answered when `answered` says.
-async fn submit_all_until(
     service: &Arc<Service>,
     envelopes: Vec<Vec<u8>>,
     concurrency: usize,
@@ -612,7 +594,16 @@ async fn submit_all_until(
     Ok(submit_all_acked(service, envelopes, concurrency, answered).await?.into_iter().map(|(l, _, _)| l).collect())
 }
 
-/// As [`submit_all_until`], with each submission's sequence and the moment it was acknowledged.
+/// When a submitter of the pipeline takes its answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answered {
+    /// Once the event is in the log (`Writer::submit`).
+    Appended,
+    /// Once the projections applied it too (`Service::submit`, which `POST /v1/events` calls).
+    Applied,
+}
+
+/// As [`submit_all`], with each submission's sequence and the moment it was acknowledged.
 async fn submit_all_acked(
     service: &Arc<Service>,
     envelopes: Vec<Vec<u8>>,
@@ -898,7 +889,7 @@ async fn pipeline_phase(
         service.submit(envelope.clone()).await?;
     }
     let started = Instant::now();
-    let latencies = submit_all_until(&service, work.donations, concurrency, answered).await?;
+    let latencies = submit_all(&service, work.donations, concurrency, answered).await?;
     let last = service.log.last_seq().await?;
     if !service.read.wait_applied(last, APPLY_WAIT).await {
         bail!("projections did not catch up within {APPLY_WAIT:?}");

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use fundtrail_service::SystemClock;
 use fundtrail_testkit::service::ServiceSetup;
 
-use crate::{submit_all, workload_rounds, BENCH_ORIGIN};
+use crate::{submit_all, workload_rounds, Answered, BENCH_ORIGIN};
 
 /// Donations signed and submitted per round.
 pub const ROUND_EVENTS: usize = 25_000;
@@ -42,7 +42,7 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             let count = round.len();
             let started = Instant::now();
             let cpu_before = CpuTimes::now(std::process::id(), nats_pid);
-            submit_all(&service, round, concurrency).await?;
+            submit_all(&service, round, concurrency, Answered::Appended).await?;
             let last = service.log.last_seq().await?;
             if !service.read.wait_applied(last, READY_WAIT_MAX).await {
                 bail!("projections did not catch up");

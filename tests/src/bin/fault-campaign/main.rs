@@ -1072,7 +1072,7 @@ fn main() -> Result<()> {
             .resent_waits
             .iter()
             .filter(|(_, accepted)| *accepted >= f.at && *accepted < next)
-            .map(|(first, end)| end - first)
+            .map(|(first, accepted)| accepted - first)
             .fold(0.0, f64::max);
         client_wait.entry(f.fault).or_default().push(wait);
         if let Some(e) = &f.recovery_error {

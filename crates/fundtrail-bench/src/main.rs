@@ -17,8 +17,11 @@
 //! off.
 //!
 //! `fundtrail-bench http`: the same signed donations posted by concurrent HTTP
-//! clients to a server started in this process, against the pipeline alone
+//! clients (kept-alive connections driven by one load-generator thread, [`load`])
+//! to a server started in this process, against the pipeline alone
 //! (`Writer::submit`, same events and concurrency) on a second, fresh stream.
+//! Each run also prints the CPU time an event took, of this process (and of its
+//! load generator) and of nats-server.
 //!
 //! `fundtrail-bench flood`: honest clients' latency alone and under a flood of
 //! forged envelopes, in one run ([`flood`]).
@@ -36,9 +39,11 @@ use fundtrail_envelope::ActorKey;
 use fundtrail_service::{Service, SystemClock};
 use fundtrail_store::{AppendRequest, EventLog, SledLog};
 use fundtrail_testkit::service::{ServiceSetup, TestHttp};
+use scale::CpuTimes;
 use tokio::sync::Mutex;
 
 mod flood;
+mod load;
 mod scale;
 mod witness;
 
@@ -688,23 +693,55 @@ pub(crate) fn load_agent() -> ureq::Agent {
         .new_agent()
 }
 
-/// One measured run: its rate (events accepted and applied, per second) and
-/// each request's latency.
+/// One measured run: its rate (events accepted and applied, per second),
+/// each request's latency, and the CPU time it took an event.
 struct Phase {
     events_per_s: f64,
     latencies: Vec<Duration>,
+    /// µs of CPU an event, of this process (server and load generator alike)
+    /// and of nats-server (NaN when it is not a scratch server of this run).
+    cpu: CpuTimes,
+    /// µs of CPU an event the HTTP load generator's thread took (user, kernel),
+    /// part of `cpu`'s service figures; `None` in a run without HTTP.
+    generator: Option<(f64, f64)>,
 }
 
 impl Phase {
-    fn new(events: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Phase {
+    fn new(events: usize, elapsed: Duration, mut latencies: Vec<Duration>, cpu: CpuTimes) -> Phase {
         assert_eq!(latencies.len(), events, "one latency per event");
         latencies.sort();
-        Phase { events_per_s: events as f64 / elapsed.as_secs_f64(), latencies }
+        let cpu = cpu.per_event(events);
+        Phase { events_per_s: events as f64 / elapsed.as_secs_f64(), latencies, cpu, generator: None }
     }
 
     fn quantile_ms(&self, q: f64) -> f64 {
         let last = self.latencies.len() - 1;
         self.latencies[((self.latencies.len() as f64 * q) as usize).min(last)].as_secs_f64() * 1e3
+    }
+
+    /// The run's CPU an event, for the JSON report.
+    fn cpu_json(&self) -> serde_json::Value {
+        let mut value = self.cpu.json();
+        if let Some((user, kernel)) = self.generator {
+            value["load_generator_user"] = user.into();
+            value["load_generator_kernel"] = kernel.into();
+        }
+        value
+    }
+
+    /// The run's CPU an event, as one line.
+    fn cpu_line(&self) -> String {
+        let c = &self.cpu;
+        let mut line = format!(
+            "this process {:.0} µs ({:.0} user, {:.0} kernel)",
+            c.service_user + c.service_kernel,
+            c.service_user,
+            c.service_kernel
+        );
+        if let Some((user, kernel)) = self.generator {
+            line += &format!(", of which the load generator {:.0} µs", user + kernel);
+        }
+        line + &format!("; nats-server {:.0} µs", c.nats_user + c.nats_kernel)
     }
 }
 
@@ -732,24 +769,48 @@ fn bench_http(
     let pipeline_dir = scratch.path().join("pipeline");
     let (http, pipeline, applied) = match &servers {
         Some((http_url, pipeline_url)) => {
-            let http = runtime.block_on(http_phase(http_url, &scratch.path().join("http"), events, clients))?;
-            let pipeline =
-                runtime.block_on(pipeline_phase(pipeline_url, &pipeline_dir, events, clients, Answered::Appended))?;
+            let http = runtime.block_on(http_phase(http_url, None, &scratch.path().join("http"), events, clients))?;
+            let pipeline = runtime.block_on(pipeline_phase(
+                pipeline_url,
+                None,
+                &pipeline_dir,
+                events,
+                clients,
+                Answered::Appended,
+            ))?;
             (http, pipeline, None)
         }
         None => {
             let server = start_scratch()?;
-            let http = runtime.block_on(http_phase(&server.url(), &scratch.path().join("http"), events, clients))?;
+            let http = runtime.block_on(http_phase(
+                &server.url(),
+                server.pid(),
+                &scratch.path().join("http"),
+                events,
+                clients,
+            ))?;
             drop(server);
             let server = start_scratch()?;
-            let pipeline =
-                runtime.block_on(pipeline_phase(&server.url(), &pipeline_dir, events, clients, Answered::Appended))?;
+            let pipeline = runtime.block_on(pipeline_phase(
+                &server.url(),
+                server.pid(),
+                &pipeline_dir,
+                events,
+                clients,
+                Answered::Appended,
+            ))?;
             drop(server);
             // The same work as `POST /v1/events` without HTTP: each answered once applied.
             let server = start_scratch()?;
             let applied_dir = scratch.path().join("applied");
-            let applied =
-                runtime.block_on(pipeline_phase(&server.url(), &applied_dir, events, clients, Answered::Applied))?;
+            let applied = runtime.block_on(pipeline_phase(
+                &server.url(),
+                server.pid(),
+                &applied_dir,
+                events,
+                clients,
+                Answered::Applied,
+            ))?;
             (http, pipeline, Some(applied))
         }
     };
@@ -773,6 +834,11 @@ fn bench_http(
             "pipeline_p99_ms": pipeline.quantile_ms(0.99),
             "applied_events_per_s": applied.as_ref().map(|a| a.events_per_s),
             "ratio_to_applied": applied.as_ref().map(|a| http.events_per_s / a.events_per_s),
+            "cpu_us_per_event": {
+                "http": http.cpu_json(),
+                "pipeline": pipeline.cpu_json(),
+                "applied": applied.as_ref().map(Phase::cpu_json),
+            },
         });
         println!("{value}");
     } else {
@@ -794,13 +860,24 @@ fn bench_http(
                 http.events_per_s / applied.events_per_s
             );
         }
+        println!("cpu an event:    http: {}", http.cpu_line());
+        println!("                 pipeline: {}", pipeline.cpu_line());
+        if let Some(applied) = &applied {
+            println!("                 pipeline, answered once applied: {}", applied.cpu_line());
+        }
     }
     Ok(())
 }
 
 /// Starts a server in this process on `nats` (an empty stream), sets up one
 /// fund, and times `clients` HTTP clients posting the donations.
-async fn http_phase(nats: &str, dir: &std::path::Path, events: usize, clients: usize) -> Result<Phase> {
+async fn http_phase(
+    nats: &str,
+    nats_pid: Option<u32>,
+    dir: &std::path::Path,
+    events: usize,
+    clients: usize,
+) -> Result<Phase> {
     let work = workload(events, 1)?;
     let service = Arc::new(serve_setup(nats, dir).start(Arc::new(SystemClock)).await?);
     let server = TestHttp::serve(service.clone()).await?;
@@ -810,64 +887,33 @@ async fn http_phase(nats: &str, dir: &std::path::Path, events: usize, clients: u
     for envelope in &work.setup {
         service.submit(envelope.clone()).await?;
     }
-    let url = format!("{}/v1/events", server.url);
+    let addr: std::net::SocketAddr =
+        server.url.trim_start_matches("http://").parse().context("the test server's address")?;
     let donations = work.donations;
+    let cpu_before = CpuTimes::now(std::process::id(), nats_pid);
     let started = Instant::now();
-    let latencies = tokio::task::spawn_blocking(move || post_all(&url, donations, clients)).await??;
+    // The load generator on a thread of its own, as a separate program would be.
+    let (sent, answered) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let cpu_before = scale::thread_cpu_seconds();
+        let latencies = load::post_all(addr, "/v1/events", donations, clients);
+        let cpu_after = scale::thread_cpu_seconds();
+        sent.send((latencies, (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1)))
+    });
+    let (latencies, generator) = answered.await.context("the load generator's thread ended without an answer")?;
+    let latencies = latencies?;
     let last = service.log.last_seq().await?;
     if !service.read.wait_applied(last, APPLY_WAIT).await {
         bail!("projections did not catch up within {APPLY_WAIT:?}");
     }
     let elapsed = started.elapsed();
+    let cpu = CpuTimes::now(std::process::id(), nats_pid).since(&cpu_before);
     server.stop().await?;
     service.shutdown();
-    Ok(Phase::new(events, elapsed, latencies))
-}
-
-/// `clients` threads share the queue of envelopes; each posts with its own
-/// connection and returns each post's latency.
-fn post_all(url: &str, envelopes: Vec<Vec<u8>>, clients: usize) -> Result<Vec<Duration>> {
-    let queue = std::sync::Mutex::new(envelopes.into_iter().collect::<VecDeque<_>>());
-    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..clients)
-            .map(|_| {
-                scope.spawn(|| {
-                    let agent = load_agent();
-                    let mut latencies = Vec::new();
-                    while let Some(envelope) = next() {
-                        let t = Instant::now();
-                        post_one(&agent, url, &envelope)?;
-                        latencies.push(t.elapsed());
-                    }
-                    Ok::<_, anyhow::Error>(latencies)
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        for worker in workers {
-            all.extend(worker.join().map_err(|_| anyhow::anyhow!("an HTTP client thread panicked"))??);
-        }
-        Ok(all)
-    })
-}
-
-/// Posts one envelope, which must be accepted (201 or 202). Anything else, a 503
-/// included, ends the run: a healthy server under this load has no reason to refuse,
-/// and a benchmark that resent refusals would hide them in its rate.
-fn post_one(agent: &ureq::Agent, url: &str, envelope: &[u8]) -> Result<()> {
-    let mut response = agent
-        .post(url)
-        .header("Content-Type", "application/json")
-        .send(envelope)
-        .with_context(|| format!("POST {url}"))?;
-    let status = response.status().as_u16();
-    // Read to the end, so the connection is kept for the next post.
-    let body = response.body_mut().read_to_string().unwrap_or_default();
-    if status != 201 && status != 202 {
-        bail!("POST {url}: {status} {body}");
-    }
-    Ok(())
+    let per_event = |seconds: f64| seconds * 1e6 / events as f64;
+    let mut phase = Phase::new(events, elapsed, latencies, cpu);
+    phase.generator = Some((per_event(generator.0), per_event(generator.1)));
+    Ok(phase)
 }
 
 /// The pipeline alone on `nats` (an empty stream): `concurrency` submitters
@@ -875,6 +921,7 @@ fn post_one(agent: &ureq::Agent, url: &str, envelope: &[u8]) -> Result<()> {
 /// says), then the projections catch up.
 async fn pipeline_phase(
     nats: &str,
+    nats_pid: Option<u32>,
     dir: &std::path::Path,
     events: usize,
     concurrency: usize,
@@ -888,6 +935,7 @@ async fn pipeline_phase(
     for envelope in &work.setup {
         service.submit(envelope.clone()).await?;
     }
+    let cpu_before = CpuTimes::now(std::process::id(), nats_pid);
     let started = Instant::now();
     let latencies = submit_all(&service, work.donations, concurrency, answered).await?;
     let last = service.log.last_seq().await?;
@@ -895,8 +943,9 @@ async fn pipeline_phase(
         bail!("projections did not catch up within {APPLY_WAIT:?}");
     }
     let elapsed = started.elapsed();
+    let cpu = CpuTimes::now(std::process::id(), nats_pid).since(&cpu_before);
     service.shutdown();
-    Ok(Phase::new(events, elapsed, latencies))
+    Ok(Phase::new(events, elapsed, latencies, cpu))
 }
 
 /// A service on the stream at `nats` with the checkpoint cadence of `fundtrail serve`

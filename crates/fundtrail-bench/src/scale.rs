@@ -355,11 +355,11 @@ fn scale_setup(nats: &str, dir: &std::path::Path) -> ServiceSetup {
 /// kernel's, whose cost per page written can change during a run on a virtual
 /// machine whose memory the host backs lazily (`docs/performance.md`, "Scale").
 #[derive(Clone, Copy, Default)]
-struct CpuTimes {
-    service_user: f64,
-    service_kernel: f64,
-    nats_user: f64,
-    nats_kernel: f64,
+pub(crate) struct CpuTimes {
+    pub(crate) service_user: f64,
+    pub(crate) service_kernel: f64,
+    pub(crate) nats_user: f64,
+    pub(crate) nats_kernel: f64,
 }
 
 /// The unit of the times in `/proc/<pid>/stat` (`USER_HZ`, 100 on Linux's
@@ -367,14 +367,14 @@ struct CpuTimes {
 const USER_HZ: f64 = 100.0;
 
 impl CpuTimes {
-    fn now(service: u32, nats: Option<u32>) -> CpuTimes {
+    pub(crate) fn now(service: u32, nats: Option<u32>) -> CpuTimes {
         let (service_user, service_kernel) = cpu_seconds(service);
         let (nats_user, nats_kernel) = nats.map_or((f64::NAN, f64::NAN), cpu_seconds);
         CpuTimes { service_user, service_kernel, nats_user, nats_kernel }
     }
 
     /// `f` of each of the four figures and the same figure of `other`.
-    fn zip(&self, other: &CpuTimes, f: impl Fn(f64, f64) -> f64) -> CpuTimes {
+    pub(crate) fn zip(&self, other: &CpuTimes, f: impl Fn(f64, f64) -> f64) -> CpuTimes {
         CpuTimes {
             service_user: f(self.service_user, other.service_user),
             service_kernel: f(self.service_kernel, other.service_kernel),
@@ -384,26 +384,26 @@ impl CpuTimes {
     }
 
     /// `f` of each of the four figures.
-    fn map(&self, f: impl Fn(f64) -> f64) -> CpuTimes {
+    pub(crate) fn map(&self, f: impl Fn(f64) -> f64) -> CpuTimes {
         self.zip(self, |figure, _| f(figure))
     }
 
-    fn since(&self, before: &CpuTimes) -> CpuTimes {
+    pub(crate) fn since(&self, before: &CpuTimes) -> CpuTimes {
         self.zip(before, |now, then| now - then)
     }
 
-    fn per_event(&self, events: usize) -> CpuTimes {
+    pub(crate) fn per_event(&self, events: usize) -> CpuTimes {
         let events = events.max(1) as f64;
         self.map(|seconds| seconds * 1e6 / events)
     }
 
-    fn mean(rounds: &[CpuTimes]) -> CpuTimes {
+    pub(crate) fn mean(rounds: &[CpuTimes]) -> CpuTimes {
         let n = rounds.len().max(1) as f64;
         let sum = rounds.iter().fold(CpuTimes::default(), |sum, round| sum.zip(round, |a, b| a + b));
         sum.map(|total| total / n)
     }
 
-    fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::json!({
             "service_user": self.service_user, "service_kernel": self.service_kernel,
             "nats_user": self.nats_user, "nats_kernel": self.nats_kernel,
@@ -413,7 +413,17 @@ impl CpuTimes {
 
 /// User and kernel CPU seconds of a process so far (NaN if unreadable).
 fn cpu_seconds(pid: u32) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    cpu_seconds_in(&format!("/proc/{pid}/stat"))
+}
+
+/// User and kernel CPU seconds of the calling thread so far (NaN if unreadable).
+pub(crate) fn thread_cpu_seconds() -> (f64, f64) {
+    cpu_seconds_in("/proc/thread-self/stat")
+}
+
+/// User and kernel CPU seconds in a `stat` file of `/proc` (NaN if unreadable).
+fn cpu_seconds_in(path: &str) -> (f64, f64) {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which may hold spaces, so split after its ')'):
     // state is field 3, utime field 14 and stime field 15 (proc(5)).
     let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());

@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use fundtrail_domain::FundId;
 use serde_json::Value;
 
 /// The server used when neither `--server` nor `FUNDTRAIL_SERVER` says otherwise.
@@ -154,6 +155,16 @@ impl Client {
     pub fn trace(&self, donation: &fundtrail_domain::EventId) -> Result<TraceAnswer> {
         let value = self.get_json(&format!("/v1/donations/{donation}/trace"))?;
         serde_json::from_value(value).with_context(|| format!("{} answered a trace of another shape", self.base))
+    }
+
+    /// A fund's accounts per year (docs/design.md §1.6): `GET /v1/funds/{fund}/accounts`, of
+    /// `year` or every year, as the server's CSV or its JSON.
+    pub fn accounts(&self, fund: &FundId, year: Option<i32>, csv: bool) -> Result<String> {
+        let mut path = format!("/v1/funds/{fund}/accounts?format={}", if csv { "csv" } else { "json" });
+        if let Some(year) = year {
+            path.push_str(&format!("&year={year}"));
+        }
+        self.get_text(&path)
     }
 
     /// `GET path` as text.

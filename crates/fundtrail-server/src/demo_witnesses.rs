@@ -1,7 +1,8 @@
 //! The demo's three witnesses (C2SP tlog-witness): in-process `fundtrail_witness`
 //! servers on loopback, each with its own key (OS RNG, written with mode 0600) and
 //! data directory under `<demo data>/witnesses/`, and the witness policy (C2SP
-//! tlog-policy) a donor or auditor would hold: two of the three.
+//! tlog-policy) a donor or auditor would hold: two of the three. [`start_witnessed`]
+//! starts them and the demo's embedded server that waits for their quorum.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use anyhow::{Context, Result};
 use fundtrail_ledger::LogVerifier;
 use fundtrail_witness::{key_file, system_clock, Witness, WitnessConfig, WitnessEndpoint};
 
-use crate::Witnesses;
+use crate::{RunningServer, ServerOptions, Tuning, Witnesses};
 
 /// The demo's witnesses: who they stand for (the policy's names) and their key names.
 pub const WITNESSES: [(&str, &str); 3] = [
@@ -78,4 +79,30 @@ impl DemoWitnesses {
         std::fs::write(path, self.policy(log_vkey)).with_context(|| format!("writing {}", path.display()))?;
         Ok(path.to_owned())
     }
+}
+
+/// The demo's embedded server and the policy its witnesses stand under.
+pub struct WitnessedDemo {
+    pub server: RunningServer,
+    /// The policy's text, pinned in the portal's page…
+    pub policy: String,
+    /// …and the file it was written to (`<dir>/policy.txt`).
+    pub policy_path: PathBuf,
+}
+
+/// Starts the demo's three witnesses (under `<dir>/witnesses`) of the log that
+/// `options.log_key` signs, writes their policy to `<dir>/policy.txt`, then starts
+/// the server (default tuning) serving only what a quorum cosigned, its portal
+/// checking against the same policy.
+pub async fn start_witnessed(dir: &Path, mut options: ServerOptions) -> Result<WitnessedDemo> {
+    let tuning = Tuning::default();
+    let log_vkey = fundtrail_ledger::LogSigner::from_seed(&tuning.origin, &options.log_key.seed())?.vkey();
+    let witnesses =
+        DemoWitnesses::start(&dir.join("witnesses"), &log_vkey).await.context("starting the demo's witnesses")?;
+    let policy_path = witnesses.write_policy(&dir.join("policy.txt"), &log_vkey)?;
+    let policy = witnesses.policy(&log_vkey);
+    options.witnesses = Some(witnesses.witnesses);
+    let server = crate::start(options, tuning).await.context("starting the embedded server")?;
+    server.pin_witness_policy(&policy)?;
+    Ok(WitnessedDemo { server, policy, policy_path })
 }

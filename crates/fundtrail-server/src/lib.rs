@@ -27,6 +27,9 @@ use fundtrail_witness::{WitnessClientConfig, WitnessEndpoint, WitnessPool};
 pub const LOG_KEY_FILE: &str = "log.key";
 /// The checkpoint origin when none is given.
 pub const DEFAULT_ORIGIN: &str = "fundtrail.local/ledger";
+/// The projections' sled directory (views, ledger, the fold's snapshot) inside the
+/// data directory.
+pub const PROJECTIONS_DIR: &str = "projections";
 
 /// What an in-process server needs.
 pub struct ServerOptions {
@@ -203,7 +206,7 @@ pub async fn start(options: ServerOptions, tuning: Tuning) -> Result<RunningServ
     let witnessing = options.witnesses.as_ref().map(Witnesses::witnessing).transpose()?;
     let config = || ServiceConfig {
         backend: backend.clone(),
-        projections_dir: options.data_dir.join("projections"),
+        projections_dir: options.data_dir.join(PROJECTIONS_DIR),
         writer: writer.clone(),
         log_signer: signer.clone(),
         checkpoint_entries: tuning.checkpoint_entries,
@@ -252,4 +255,23 @@ async fn start_service(config: impl Fn() -> ServiceConfig, clock: Arc<dyn Clock>
         }
     }
     unreachable!("the loop returns")
+}
+
+/// Drops the projections named (every one when `names` is empty) of the stopped
+/// server whose data directory is `data`, so that its next start rebuilds them from
+/// the log ([`fundtrail_service::projections::rebuild`]). Returns the names dropped.
+pub fn drop_projections(data: &Path, names: Vec<String>) -> Result<Vec<String>> {
+    let dir = data.join(PROJECTIONS_DIR);
+    if !dir.exists() {
+        bail!("{} holds no projections", data.display());
+    }
+    let db = sled::open(&dir)
+        .with_context(|| format!("cannot open {} (is a server still running on it?)", dir.display()))?;
+    let names = if names.is_empty() {
+        fundtrail_service::Projection::ALL.iter().map(|p| p.to_string()).collect()
+    } else {
+        names
+    };
+    fundtrail_service::projections::rebuild(&db, &names)?;
+    Ok(names)
 }

@@ -679,15 +679,10 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
             submit(&ctx, B::AuditOpinionRecorded(AuditOpinionRecorded { year, opinion, summary, report }), lines)
         }
         C::Accounts { fund, year, csv, conn } => {
-            let client = Client::new(&conn.server)?;
-            let mut path = format!("/v1/funds/{fund}/accounts?format={}", if csv { "csv" } else { "json" });
-            if let Some(year) = year {
-                path.push_str(&format!("&year={year}"));
-            }
-            if csv {
-                print!("{}", client.get_text(&path)?);
-            } else {
-                println!("{}", serde_json::to_string_pretty(&client.get_json(&path)?)?);
+            let text = Client::new(&conn.server)?.accounts(&fund, year, csv)?;
+            match csv {
+                true => print!("{text}"),
+                false => println!("{}", serde_json::to_string_pretty(&serde_json::from_str::<Value>(&text)?)?),
             }
             Ok(())
         }

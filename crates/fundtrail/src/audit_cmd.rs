@@ -117,7 +117,7 @@ fn print_witnesses(info: &Option<WitnessInfo>) {
 }
 
 /// `--vkey`: the key text itself, or a file holding it.
-fn log_verifier(vkey: &str) -> Result<LogVerifier> {
+pub(crate) fn log_verifier(vkey: &str) -> Result<LogVerifier> {
     let path = std::path::Path::new(vkey);
     let text = if !vkey.contains('+') && path.is_file() {
         std::fs::read_to_string(path).with_context(|| format!("reading the vkey file {vkey}"))?

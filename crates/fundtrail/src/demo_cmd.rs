@@ -8,8 +8,8 @@
 //! every checkpoint it serves; the final checks use their policy.
 //! With `--server` it plays against that server with today's times and exits.
 //!
-//! Arguments, the embedded server and output only: the year is
-//! `fundtrail_client::demo`.
+//! Arguments and output only: the year is `fundtrail_client::demo`, the embedded
+//! server and its witnesses `fundtrail_server::demo_witnesses`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,8 +26,8 @@ use fundtrail_domain::{Fen, FundId};
 use fundtrail_service::ManualClock;
 
 use crate::audit_cmd;
-use fundtrail_server::demo_witnesses::DemoWitnesses;
-use fundtrail_server::{ServerOptions, Tuning, DEFAULT_ORIGIN, LOG_KEY_FILE};
+use fundtrail_server::demo_witnesses::{start_witnessed, WitnessedDemo};
+use fundtrail_server::{ServerOptions, LOG_KEY_FILE};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -74,39 +74,28 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         None => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let clock = ManualClock::new(start);
-            // The log key first: the witnesses must know it before the log starts.
             let data_dir = args.data.join("server");
             std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-            let log_key = fundtrail_client::key_file::load_or_create(&data_dir.join(LOG_KEY_FILE))?;
-            let log_vkey = fundtrail_ledger::LogSigner::from_seed(DEFAULT_ORIGIN, &log_key.seed())?.vkey();
-            let witnesses = runtime
-                .block_on(DemoWitnesses::start(&args.data.join("witnesses"), &log_vkey))
-                .context("starting the demo's witnesses")?;
-            let policy = witnesses.write_policy(&args.data.join("policy.txt"), &log_vkey)?;
+            let options = ServerOptions {
+                listen: args.listen,
+                log_key: fundtrail_client::key_file::load_or_create(&data_dir.join(LOG_KEY_FILE))?,
+                data_dir,
+                nats: None,
+                host_key: Some(cast.host.key_id().to_string()),
+                clock: Arc::new(clock.clone()),
+                backdate_max: chrono::Duration::days(BACKDATE_DAYS_MAX),
+                witnesses: None,
+            };
+            // The server's tasks run on the runtime's workers; this thread plays the year.
+            let WitnessedDemo { server, policy: policy_text, policy_path: policy } =
+                runtime.block_on(start_witnessed(&args.data, options))?;
             println!(
                 "Three witnesses cosign the ledger (two of three needed); the policy every check uses, {}:",
                 policy.display()
             );
-            let policy_text = witnesses.policy(&log_vkey);
             for line in policy_text.lines() {
                 println!("  {line}");
             }
-            let options = ServerOptions {
-                listen: args.listen,
-                data_dir,
-                nats: None,
-                log_key,
-                host_key: Some(cast.host.key_id().to_string()),
-                clock: Arc::new(clock.clone()),
-                backdate_max: chrono::Duration::days(BACKDATE_DAYS_MAX),
-                witnesses: Some(witnesses.witnesses),
-            };
-            // The server's tasks run on the runtime's workers; this thread plays the year.
-            let server = runtime
-                .block_on(fundtrail_server::start(options, Tuning::default()))
-                .context("starting the embedded server")?;
-            // The portal's pages check each checkpoint's cosignatures against the same policy.
-            server.pin_witness_policy(&policy_text)?;
             let client = Client::new(&server.url)?;
             demo::wait_ready(&client)?;
             println!("Playing 2026 of {} on an embedded server at {} (simulated dates)…", cast::FUND_NAME, server.url);

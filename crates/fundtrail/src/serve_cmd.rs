@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use fundtrail_audit::mirror::{write_atomic, Mirror};
-use fundtrail_ledger::LogVerifier;
 use fundtrail_server::{ServerOptions, Tuning, Witnesses, LOG_KEY_FILE};
 use fundtrail_service::SystemClock;
 use fundtrail_store::StreamSettings;
@@ -360,26 +359,15 @@ async fn shutdown_signal() {
 }
 
 pub fn rebuild(args: RebuildArgs) -> Result<()> {
-    let dir = args.data.join("projections");
-    if !dir.exists() {
-        bail!("{} holds no projections", args.data.display());
-    }
-    let db = sled::open(&dir)
-        .with_context(|| format!("cannot open {} (is a server still running on it?)", dir.display()))?;
-    let names: Vec<String> = if args.projections.is_empty() {
-        fundtrail_service::Projection::ALL.iter().map(|p| p.to_string()).collect()
-    } else {
-        args.projections
-    };
-    fundtrail_service::projections::rebuild(&db, &names)?;
+    let names = fundtrail_server::drop_projections(&args.data, args.projections)?;
     println!("dropped {}: the next `fundtrail serve` rebuilds them from the log", names.join(", "));
     Ok(())
 }
 
 pub fn ledger(cmd: LedgerCommand) -> Result<()> {
     let LedgerCommand::Mirror { from, to, vkey, portal, api } = cmd;
-    let vkey = if Path::new(&vkey).is_file() { std::fs::read_to_string(&vkey)?.trim().to_owned() } else { vkey };
-    let verifier = LogVerifier::from_vkey(&vkey).context("--vkey is not a C2SP verifier key")?;
+    let verifier = crate::audit_cmd::log_verifier(&vkey)?;
+    let vkey = verifier.vkey();
     let source = fundtrail_audit::source::open_source(&from)?;
     let mirror = Mirror::copy(source.as_ref(), &verifier, &to)?;
     if portal {

@@ -223,7 +223,9 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
         None
     };
     let url = nats.or_else(|| server.as_ref().map(|s| s.url()));
-    let report = runtime.block_on(run(url, &scratch.path().join("off"), events, funds, concurrency, false, false))?;
+    let pid = server.as_ref().and_then(|s| s.pid());
+    let report =
+        runtime.block_on(run(url, pid, &scratch.path().join("off"), events, funds, concurrency, false, false))?;
     // A second fresh store for each further run: a scratch nats-server like the first,
     // or (embedded, or a given server) none.
     let another_server = || -> Result<Option<fundtrail_testkit::NatsServer>> {
@@ -237,14 +239,25 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
     let restricted = if purposes {
         let second = another_server()?;
         let url = second.as_ref().map(|s| s.url());
-        Some(runtime.block_on(run(url, &scratch.path().join("purposes"), events, funds, concurrency, false, true))?)
+        let pid = second.as_ref().and_then(|s| s.pid());
+        Some(runtime.block_on(run(
+            url,
+            pid,
+            &scratch.path().join("purposes"),
+            events,
+            funds,
+            concurrency,
+            false,
+            true,
+        ))?)
     } else {
         None
     };
     let witnessed = if witnesses {
         let second = another_server()?;
         let url = second.as_ref().map(|s| s.url());
-        Some(runtime.block_on(run(url, &scratch.path().join("on"), events, funds, concurrency, true, false))?)
+        let pid = second.as_ref().and_then(|s| s.pid());
+        Some(runtime.block_on(run(url, pid, &scratch.path().join("on"), events, funds, concurrency, true, false))?)
     } else {
         None
     };
@@ -268,6 +281,7 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
             "checkpoint_p50_ms": report.checkpoint_p50_ms,
             "checkpoint_p99_ms": report.checkpoint_p99_ms,
             "follow_pauses": report.follow_pauses,
+            "cpu_us_per_event": report.cpu.json(),
             "purposes": restricted.as_ref().map(|r| serde_json::json!({
                 "restricted_share": 0.5,
                 "events_per_s": r.events_per_s,
@@ -302,6 +316,17 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
             "follow pauses:   {} (the writer stopped following the log while it wrote alone)",
             report.follow_pauses
         );
+        let c = &report.cpu;
+        println!(
+            "cpu an event:    this process {:.0} µs ({:.0} user, {:.0} kernel); nats-server {:.0} µs ({:.0} user, {:.0} kernel)",
+            c.service_user + c.service_kernel,
+            c.service_user,
+            c.service_kernel,
+            c.nats_user + c.nats_kernel,
+            c.nats_user,
+            c.nats_kernel
+        );
+        println!("                 {}", c.machine_line());
         if let Some(r) = &restricted {
             println!("with purposes:   every other gift restricted to one of 2 purposes, on a second fresh store");
             println!("  pipeline:        {:.0} events/s, p99 {:.1} ms", r.events_per_s, r.p99_ms);
@@ -344,6 +369,9 @@ struct Report {
     cosigned_p99_ms: f64,
     /// Times the writer stopped following the log while it wrote alone.
     follow_pauses: u64,
+    /// µs of CPU an event in the pipeline run: this process's, and nats-server's
+    /// when it is a scratch server of this run (NaN otherwise).
+    cpu: CpuTimes,
 }
 
 /// Checkpoints as they appeared: (size, when).
@@ -503,6 +531,7 @@ fn workload_rounds_with(events: usize, funds: usize, round: usize, purposes: boo
 
 async fn run(
     nats: Option<String>,
+    nats_pid: Option<u32>,
     dir: &std::path::Path,
     events: usize,
     funds: usize,
@@ -539,6 +568,7 @@ async fn run(
     // while a watcher notes when each signed checkpoint appears.
     let (signed_seen, signed_watcher) = watch_checkpoints(service.read.clone(), true);
     let (served_seen, served_watcher) = watch_checkpoints(service.read.clone(), false);
+    let cpu_before = CpuTimes::now(std::process::id(), nats_pid);
     let started = Instant::now();
     let acked = submit_all_acked(&service, work.donations.clone(), concurrency, Answered::Appended).await?;
     let appended = started.elapsed();
@@ -547,6 +577,7 @@ async fn run(
         bail!("projections did not catch up");
     }
     let pipeline = started.elapsed();
+    let cpu = CpuTimes::now(std::process::id(), nats_pid).since(&cpu_before).per_event(events);
     if service.read.wait_checkpoint(last, Duration::from_secs(60)).await.is_none() {
         bail!("no checkpoint signed (and with witnesses, cosigned) over the whole run");
     }
@@ -585,6 +616,7 @@ async fn run(
         cosigned_p50_ms,
         cosigned_p99_ms,
         follow_pauses,
+        cpu,
     })
 }
 
@@ -741,7 +773,7 @@ impl Phase {
         if let Some((user, kernel)) = self.generator {
             line += &format!(", of which the load generator {:.0} µs", user + kernel);
         }
-        line + &format!("; nats-server {:.0} µs", c.nats_user + c.nats_kernel)
+        line + &format!("; nats-server {:.0} µs; {}", c.nats_user + c.nats_kernel, c.machine_line())
     }
 }
 

@@ -360,6 +360,10 @@ pub(crate) struct CpuTimes {
     pub(crate) service_kernel: f64,
     pub(crate) nats_user: f64,
     pub(crate) nats_kernel: f64,
+    /// The whole machine's CPU time busy (every process, the kernel's own threads
+    /// such as writeback included) and idle (I/O wait included), from `/proc/stat`.
+    pub(crate) machine_busy: f64,
+    pub(crate) machine_idle: f64,
 }
 
 /// The unit of the times in `/proc/<pid>/stat` (`USER_HZ`, 100 on Linux's
@@ -370,7 +374,8 @@ impl CpuTimes {
     pub(crate) fn now(service: u32, nats: Option<u32>) -> CpuTimes {
         let (service_user, service_kernel) = cpu_seconds(service);
         let (nats_user, nats_kernel) = nats.map_or((f64::NAN, f64::NAN), cpu_seconds);
-        CpuTimes { service_user, service_kernel, nats_user, nats_kernel }
+        let (machine_busy, machine_idle) = machine_cpu_seconds();
+        CpuTimes { service_user, service_kernel, nats_user, nats_kernel, machine_busy, machine_idle }
     }
 
     /// `f` of each of the four figures and the same figure of `other`.
@@ -380,6 +385,8 @@ impl CpuTimes {
             service_kernel: f(self.service_kernel, other.service_kernel),
             nats_user: f(self.nats_user, other.nats_user),
             nats_kernel: f(self.nats_kernel, other.nats_kernel),
+            machine_busy: f(self.machine_busy, other.machine_busy),
+            machine_idle: f(self.machine_idle, other.machine_idle),
         }
     }
 
@@ -403,10 +410,18 @@ impl CpuTimes {
         sum.map(|total| total / n)
     }
 
+    /// The machine's busy CPU an event and the share of its CPU left idle, as words
+    /// (after [`CpuTimes::per_event`]).
+    pub(crate) fn machine_line(&self) -> String {
+        let idle_share = self.machine_idle / (self.machine_busy + self.machine_idle);
+        format!("the machine {:.0} µs busy, {:.0} % idle", self.machine_busy, idle_share * 100.0)
+    }
+
     pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::json!({
             "service_user": self.service_user, "service_kernel": self.service_kernel,
             "nats_user": self.nats_user, "nats_kernel": self.nats_kernel,
+            "machine_busy": self.machine_busy, "machine_idle": self.machine_idle,
         })
     }
 }
@@ -414,6 +429,25 @@ impl CpuTimes {
 /// User and kernel CPU seconds of a process so far (NaN if unreadable).
 fn cpu_seconds(pid: u32) -> (f64, f64) {
     cpu_seconds_in(&format!("/proc/{pid}/stat"))
+}
+
+/// The machine's busy and idle CPU seconds since boot, all cores (NaN if
+/// unreadable): the first line of `/proc/stat`, whose fields are user, nice,
+/// system, idle, iowait, irq, softirq, steal… in `USER_HZ` (proc(5)). Idle is
+/// idle and iowait; steal (another guest's) counts as neither.
+fn machine_cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map_or(vec![], |rest| rest.split_whitespace().filter_map(|v| v.parse().ok()).collect());
+    if ticks.len() < 8 {
+        return (f64::NAN, f64::NAN);
+    }
+    let busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6];
+    let idle = ticks[3] + ticks[4];
+    (busy / USER_HZ, idle / USER_HZ)
 }
 
 /// User and kernel CPU seconds of the calling thread so far (NaN if unreadable).

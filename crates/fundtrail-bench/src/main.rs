@@ -225,7 +225,7 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
     let url = nats.or_else(|| server.as_ref().map(|s| s.url()));
     let pid = server.as_ref().and_then(|s| s.pid());
     let report =
-        runtime.block_on(run(url, pid, &scratch.path().join("off"), events, funds, concurrency, false, false))?;
+        runtime.block_on(run(url, pid, &scratch.path().join("off"), events, funds, concurrency, Variant::Plain))?;
     // A second fresh store for each further run: a scratch nats-server like the first,
     // or (embedded, or a given server) none.
     let another_server = || -> Result<Option<fundtrail_testkit::NatsServer>> {
@@ -247,8 +247,7 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
             events,
             funds,
             concurrency,
-            false,
-            true,
+            Variant::Purposes,
         ))?)
     } else {
         None
@@ -257,7 +256,15 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
         let second = another_server()?;
         let url = second.as_ref().map(|s| s.url());
         let pid = second.as_ref().and_then(|s| s.pid());
-        Some(runtime.block_on(run(url, pid, &scratch.path().join("on"), events, funds, concurrency, true, false))?)
+        Some(runtime.block_on(run(
+            url,
+            pid,
+            &scratch.path().join("on"),
+            events,
+            funds,
+            concurrency,
+            Variant::Witnessed,
+        ))?)
     } else {
         None
     };
@@ -529,6 +536,16 @@ fn workload_rounds_with(events: usize, funds: usize, round: usize, purposes: boo
     Ok((setup, rounds))
 }
 
+/// What a run of `bench ingest` adds to the plain workload.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Plain,
+    /// Every other gift restricted to a purpose.
+    Purposes,
+    /// Three local witnesses cosign every checkpoint.
+    Witnessed,
+}
+
 async fn run(
     nats: Option<String>,
     nats_pid: Option<u32>,
@@ -536,10 +553,9 @@ async fn run(
     events: usize,
     funds: usize,
     concurrency: usize,
-    witnessed: bool,
-    purposes: bool,
+    variant: Variant,
 ) -> Result<Report> {
-    let work = workload_with(events, funds, purposes)?;
+    let work = workload_with(events, funds, variant == Variant::Purposes)?;
     std::fs::create_dir_all(dir)?;
     let mut setup = match &nats {
         Some(url) => ServiceSetup::nats(url, dir),
@@ -548,7 +564,7 @@ async fn run(
     setup.origin = BENCH_ORIGIN.into();
     setup.checkpoint_entries = 10_000;
     setup.checkpoint_interval = Duration::from_millis(250);
-    let _witnesses = if witnessed {
+    let _witnesses = if variant == Variant::Witnessed {
         let log_vkey = fundtrail_ledger::LogSigner::from_seed(&setup.origin, &setup.log_seed)?.vkey();
         let (witnessing, servers) = witness::start(&dir.join("witnesses"), &log_vkey).await?;
         setup.witnesses = Some(witnessing);

@@ -15,6 +15,9 @@
 //!   [`fundtrail_envelope::Fold`] (signature by a key holding the role, schema, every
 //!   domain rule); the root rebuilt from the entries. It reports every fund's money, or
 //!   the first bad entry and why ([`VerifyFailure`]).
+//! - [`audit`]: the whole procedures of `fundtrail verify` ([`audit()`]: the witness
+//!   policy checked before the replay and after it, the ledger or the stream verified,
+//!   the state file extended) and of `fundtrail verify-receipt` ([`audit_receipt`]).
 //! - [`state_file`]: the verifier's memory between runs ([`StateFile`]), written
 //!   atomically.
 //! - [`receipt`]: [`verify_donor_receipt`]: a donor's C2SP tlog-proof receipt, offline
@@ -37,6 +40,7 @@
 //! writes to the ledger or the stream: the files it writes are its own state file and a
 //! mirror's copy of the published files.
 
+pub mod audit;
 pub mod mirror;
 pub mod nats;
 pub mod parallel;
@@ -50,6 +54,7 @@ pub mod testing;
 pub mod verify;
 pub mod witnessed;
 
+pub use audit::{audit, audit_receipt, AuditError, AuditRequest, Audited, ReceiptAuditError, ReceiptAudited};
 pub use mirror::{Mirror, MirrorError};
 pub use nats::{verify_nats, verify_nats_with};
 pub use parallel::Threads;

@@ -7,11 +7,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use fundtrail_audit::{
-    check_policy, format_yuan, open_source, verify_donor_receipt, verify_ledger_with, verify_nats_with, FundReport,
-    LedgerSource, Progress, ReceiptInput, ReceiptReport, Report, StateFile, Threads, VerifyFailure, VerifyOptions,
-    WitnessInfo,
+    audit, audit_receipt, format_yuan, open_source, AuditRequest, Audited, FundReport, LedgerSource, Progress,
+    ReceiptAudited, ReceiptInput, ReceiptReport, Report, Threads, WitnessInfo,
 };
-use fundtrail_ledger::{LogVerifier, Policy, Receipt};
+use fundtrail_ledger::{LogVerifier, Policy};
 
 /// Largest receipt or entry file read, in bytes.
 const INPUT_FILE_BYTES_MAX: u64 = 1024 * 1024;
@@ -101,12 +100,6 @@ fn log_key(vkey: &Option<String>, policy: &Option<Policy>) -> Result<LogVerifier
     }
 }
 
-/// The policy's verdict on a checkpoint note, as a command error when refused.
-fn witnessed(note: &[u8], policy: &Option<Policy>, what: &str) -> Result<Option<WitnessInfo>, String> {
-    let Some(policy) = policy else { return Ok(None) };
-    check_policy(note, policy).map(Some).map_err(|e| format!("{what}: {e}"))
-}
-
 fn print_witnesses(info: &Option<WitnessInfo>) {
     let Some(info) = info else { return };
     let names: Vec<&str> = info.cosigned_by.iter().map(|c| c.witness.as_str()).collect();
@@ -175,40 +168,29 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
         Some(ledger) => Some(open_source(ledger).context("--ledger")?),
         None => None,
     };
-    // Refuse an unwitnessed checkpoint before replaying anything.
-    if let (Some(source), Some(_)) = (&source, &policy) {
-        let note = source.checkpoint().context("reading the ledger's checkpoint")?;
-        witnessed(&note, &policy, "the ledger's checkpoint").map_err(|e| failed(args.json, e, None))?;
-    }
-    let previous = match &args.state {
-        Some(path) => StateFile::load(path, &log)?,
-        None => None,
+    let nats = args.nats.as_deref().map(|servers| args.nats_auth.connect(servers)).transpose()?;
+    let threads = args.threads.unwrap_or_else(Threads::available);
+    let request = AuditRequest {
+        log: &log,
+        policy: policy.as_ref(),
+        ledger: source.as_deref(),
+        nats: nats.as_ref(),
+        state: args.state.as_deref(),
+        threads,
     };
     let bar = progress_bar();
     let mut progress = on_progress(&bar);
-    let options = VerifyOptions { previous: previous.clone(), progress: Some(&mut progress) };
-    let threads = args.threads.unwrap_or_else(Threads::available);
     let started = std::time::Instant::now();
-    let outcome: Result<Report, VerifyFailure> = match (&args.nats, &source) {
-        (Some(servers), source) => {
-            let nats = args.nats_auth.connect(servers)?;
-            verify_nats_with(&nats, source.as_deref(), &log, options, threads)
-        }
-        (None, Some(source)) => verify_ledger_with(source.as_ref(), &log, options, threads),
-        (None, None) => bail!("give --ledger URL|DIR or --nats URL"),
-    };
+    let outcome = audit(&request, Some(&mut progress));
     let elapsed = started.elapsed();
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let report = outcome.map_err(|f| failed(args.json, &f, f.index))?;
-    // The note verified in full is the one that must be witnessed.
-    let witnesses = witnessed(report.note.as_bytes(), &policy, "the ledger's checkpoint")
-        .map_err(|e| failed(args.json, e, None))?;
-    if let Some(path) = &args.state {
-        let checkpoint = log.verify_checkpoint(report.note.as_bytes()).expect("the report's note verified");
-        StateFile::of(&checkpoint, &report.note).save(path)?;
-    }
+    let Audited { report, witnesses } = match outcome {
+        Ok(audited) => audited,
+        Err(e) if e.is_verdict() => return Err(failed(args.json, &e, e.index())),
+        Err(e) => return Err(e.into()),
+    };
     let rate_per_s = (report.entries as f64 / elapsed.as_secs_f64().max(1e-6)).round();
     if args.json {
         let mut value = serde_json::to_value(&report)?;
@@ -316,15 +298,6 @@ pub fn verify_receipt(args: VerifyReceiptArgs) -> Result<()> {
     let policy = read_policy(&args.policy)?;
     let log = log_key(&args.vkey, &policy)?;
     let receipt = read_input(&args.receipt, "receipt")?;
-    // The receipt carries its checkpoint with the cosignatures as signature lines.
-    let receipt_witnesses = match &policy {
-        None => None,
-        Some(_) => {
-            let parsed = Receipt::parse(&receipt).map_err(|e| failed(args.json, e, None))?;
-            witnessed(&parsed.checkpoint, &policy, "the receipt's checkpoint")
-                .map_err(|e| failed(args.json, e, None))?
-        }
-    };
     let entry = match &args.entry {
         Some(path) => Some(read_input(path, "entry")?),
         None => None,
@@ -339,38 +312,17 @@ pub fn verify_receipt(args: VerifyReceiptArgs) -> Result<()> {
         donor_reference: args.donor.as_deref(),
         ledger: source.as_deref(),
     };
-    let ledger_note = match (&source, &policy) {
-        (Some(source), Some(_)) => {
-            let note = source.checkpoint().context("reading the ledger's checkpoint")?;
-            witnessed(&note, &policy, "the ledger's checkpoint").map_err(|e| failed(args.json, e, None))?;
-            Some(note)
-        }
-        _ => None,
-    };
     let bar = progress_bar();
     let mut progress = on_progress(&bar);
-    let outcome = verify_donor_receipt(&input, &log, Some(&mut progress));
+    let outcome = audit_receipt(&input, &log, policy.as_ref(), Some(&mut progress));
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let report = outcome.map_err(|e| {
-        let index = match &e {
-            fundtrail_audit::ReceiptFailure::Ledger(f) => f.index,
-            _ => None,
-        };
-        failed(args.json, &e, index)
-    })?;
-    if let (Some(note), Some(now)) = (&ledger_note, &report.ledger) {
-        // The checkpoint verified in full must be the witnessed one read before.
-        let checked = log.verify_checkpoint(note).context("the ledger's checkpoint")?;
-        if checked.size != now.checkpoint.size || checked.root.to_base64() != now.checkpoint.root {
-            bail!(
-                "the ledger's checkpoint changed during verification (size {} → {}): run again",
-                checked.size,
-                now.checkpoint.size
-            );
-        }
-    }
+    let ReceiptAudited { report, witnesses: receipt_witnesses } = match outcome {
+        Ok(audited) => audited,
+        Err(e) if e.is_verdict() => return Err(failed(args.json, &e, e.index())),
+        Err(e) => return Err(e.into()),
+    };
     if args.json {
         let mut value = serde_json::to_value(&report)?;
         value["ok"] = true.into();

@@ -120,6 +120,7 @@ pub fn scale(events: usize, funds: usize, concurrency: usize, json: bool) -> Res
             cpu_start.nats_kernel,
             cpu_end.nats_kernel
         );
+        println!("                 first rounds: {}; last: {}", cpu_start.machine_line(), cpu_end.machine_line());
         println!(
             "resident memory: service {:.0} MB after the ingest (this process, with the load generator); \
              nats-server {:.0} MB",

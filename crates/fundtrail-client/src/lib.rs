@@ -1,5 +1,6 @@
 //! `fundtrail-client`: what an actor does against a FundTrail server, as a
-//! library the command line, the demo, the benchmarks and the tests share.
+//! library behind the command line's actor commands, `ledger mirror --portal` and
+//! `fundtrail demo` (whose year is [`demo`], here).
 //!
 //! - [`http`]: the blocking HTTP client (post a signed envelope, read JSON, turn
 //!   `application/problem+json` into an error naming the server's `detail`).

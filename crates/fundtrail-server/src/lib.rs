@@ -265,7 +265,7 @@ pub fn drop_projections(data: &Path, names: Vec<String>) -> Result<Vec<String>> 
     if !dir.exists() {
         bail!("{} holds no projections", data.display());
     }
-    let db = sled::open(&dir)
+    let db = fundtrail_store::open_sled(&sled::Config::new().path(&dir))
         .with_context(|| format!("cannot open {} (is a server still running on it?)", dir.display()))?;
     let names = if names.is_empty() {
         fundtrail_service::Projection::ALL.iter().map(|p| p.to_string()).collect()

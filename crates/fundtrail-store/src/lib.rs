@@ -49,7 +49,10 @@
 //!   ([`EVENT_SUBJECTS`]).
 //!
 //! Architecture invariant: this crate knows bytes, subjects and sequences, never event
-//! types or JSON; nothing above it talks to NATS or sled directly.
+//! types or JSON; it is the only code that writes the event log. Above it, sled is only
+//! the projections' and the donor vault's own store (opened through [`open_sled`]), and
+//! only the auditor (`fundtrail-audit`, `verify --nats`) reads NATS directly: it trusts
+//! none of the writer's code.
 
 use std::time::Duration;
 

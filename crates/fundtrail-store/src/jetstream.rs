@@ -249,7 +249,7 @@ impl JetStreamLog {
     }
 
     /// How many waits for an answer the client's lost connections cut short (see
-    /// [`JetStreamLog::answer_or_disconnect`]).
+    /// `JetStreamLog::answer_or_disconnect`).
     pub fn answers_lost(&self) -> u64 {
         self.answers_lost.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -59,6 +59,24 @@ fn publish(dir: &Path, witnesses: &[WitnessSigner], cosigners: &[usize]) -> Publ
     Published { note, ..published }
 }
 
+/// A published ledger cosigned by `cosigners`, its witnesses and the policy naming them.
+struct World {
+    dir: tempfile::TempDir,
+    witnesses: Vec<WitnessSigner>,
+    policy: Policy,
+    published: Published,
+    source: DirSource,
+}
+
+fn world(cosigners: &[usize]) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let witnesses = witnesses();
+    let policy = policy(&witnesses);
+    let published = publish(&dir.path().join("ledger"), &witnesses, cosigners);
+    let source = DirSource::new(dir.path().join("ledger"));
+    World { dir, witnesses, policy, published, source }
+}
+
 fn request<'a>(
     log: &'a LogVerifier,
     policy: Option<&'a Policy>,
@@ -70,12 +88,8 @@ fn request<'a>(
 
 #[test]
 fn an_unwitnessed_ledger_is_refused_before_its_replay_and_leaves_the_state_file_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let witnesses = witnesses();
-    let policy = policy(&witnesses);
     // One cosignature of the two the quorum needs.
-    publish(&dir.path().join("ledger"), &witnesses, &[1]);
-    let source = DirSource::new(dir.path().join("ledger"));
+    let World { dir, policy, source, .. } = world(&[1]);
     let state = dir.path().join("state");
     let log = log();
     let mut calls = 0;
@@ -95,11 +109,7 @@ fn an_unwitnessed_ledger_is_refused_before_its_replay_and_leaves_the_state_file_
 
 #[test]
 fn a_witnessed_ledger_passes_names_its_witnesses_and_extends_the_state_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let witnesses = witnesses();
-    let policy = policy(&witnesses);
-    let published = publish(&dir.path().join("ledger"), &witnesses, &[0, 2]);
-    let source = DirSource::new(dir.path().join("ledger"));
+    let World { dir, policy, published, source, .. } = world(&[0, 2]);
     let state = dir.path().join("state");
     let log = log();
     let audited = audit(&request(&log, Some(&policy), &source, &state), None).expect("verified");
@@ -128,10 +138,7 @@ fn nothing_to_verify_is_not_a_verdict() {
 
 #[test]
 fn a_receipt_whose_checkpoint_is_not_witnessed_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let witnesses = witnesses();
-    let policy = policy(&witnesses);
-    let published = publish(&dir.path().join("ledger"), &witnesses, &[0, 1]);
+    let World { witnesses, policy, published, source, dir: _dir } = world(&[0, 1]);
     let index = builder().donation_indexes[5];
     let proof = fundtrail_ledger::prove_inclusion(published.checkpoint.size, index, &published.tree).unwrap();
     let entry = &published.entries[index as usize];
@@ -147,7 +154,6 @@ fn a_receipt_whose_checkpoint_is_not_witnessed_is_refused() {
 
     // Cosigned by two, against the witnessed ledger: it passes and names them.
     let receipt = fundtrail_ledger::build_receipt(index, proof, &published.note, Some(salt_of(5).to_vec()));
-    let source = DirSource::new(dir.path().join("ledger"));
     let input = ReceiptInput { receipt: &receipt, entry: Some(entry), donor_reference: None, ledger: Some(&source) };
     let audited = audit_receipt(&input, &log, Some(&policy), None).expect("verified");
     assert_eq!(audited.witnesses.expect("witnessed").cosigned_by.len(), 2);

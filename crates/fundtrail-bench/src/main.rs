@@ -236,38 +236,15 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
             if sync == SyncMode::Always { fundtrail_testkit::Sync::Always } else { fundtrail_testkit::Sync::Default };
         Ok(Some(fundtrail_testkit::NatsServer::start_with(mode).context("starting a second scratch nats-server")?))
     };
-    let restricted = if purposes {
+    // A further run (purposes, witnesses) on a store of its own.
+    let further = |name: &str, variant: Variant| -> Result<Report> {
         let second = another_server()?;
         let url = second.as_ref().map(|s| s.url());
         let pid = second.as_ref().and_then(|s| s.pid());
-        Some(runtime.block_on(run(
-            url,
-            pid,
-            &scratch.path().join("purposes"),
-            events,
-            funds,
-            concurrency,
-            Variant::Purposes,
-        ))?)
-    } else {
-        None
+        runtime.block_on(run(url, pid, &scratch.path().join(name), events, funds, concurrency, variant))
     };
-    let witnessed = if witnesses {
-        let second = another_server()?;
-        let url = second.as_ref().map(|s| s.url());
-        let pid = second.as_ref().and_then(|s| s.pid());
-        Some(runtime.block_on(run(
-            url,
-            pid,
-            &scratch.path().join("on"),
-            events,
-            funds,
-            concurrency,
-            Variant::Witnessed,
-        ))?)
-    } else {
-        None
-    };
+    let restricted = purposes.then(|| further("purposes", Variant::Purposes)).transpose()?;
+    let witnessed = witnesses.then(|| further("on", Variant::Witnessed)).transpose()?;
     let sync_label = match (&server, embedded) {
         (_, true) => "embedded sled (flush before ack)".to_owned(),
         (Some(_), _) if sync == SyncMode::Always => "nats-server, sync_interval: always".to_owned(),

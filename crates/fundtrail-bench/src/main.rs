@@ -300,17 +300,8 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
             "follow pauses:   {} (the writer stopped following the log while it wrote alone)",
             report.follow_pauses
         );
-        let c = &report.cpu;
-        println!(
-            "cpu an event:    this process {:.0} µs ({:.0} user, {:.0} kernel); nats-server {:.0} µs ({:.0} user, {:.0} kernel)",
-            c.service_user + c.service_kernel,
-            c.service_user,
-            c.service_kernel,
-            c.nats_user + c.nats_kernel,
-            c.nats_user,
-            c.nats_kernel
-        );
-        println!("                 {}", c.machine_line());
+        println!("cpu an event:    {}", report.cpu.process_line(None));
+        println!("                 {}", report.cpu.machine_line());
         if let Some(r) = &restricted {
             println!("with purposes:   every other gift restricted to one of 2 purposes, on a second fresh store");
             println!("  pipeline:        {:.0} events/s, p99 {:.1} ms", r.events_per_s, r.p99_ms);
@@ -756,17 +747,8 @@ impl Phase {
 
     /// The run's CPU an event, as one line.
     fn cpu_line(&self) -> String {
-        let c = &self.cpu;
-        let mut line = format!(
-            "this process {:.0} µs ({:.0} user, {:.0} kernel)",
-            c.service_user + c.service_kernel,
-            c.service_user,
-            c.service_kernel
-        );
-        if let Some((user, kernel)) = self.generator {
-            line += &format!(", of which the load generator {:.0} µs", user + kernel);
-        }
-        line + &format!("; nats-server {:.0} µs; {}", c.nats_user + c.nats_kernel, c.machine_line())
+        let generator = self.generator.map(|(user, kernel)| user + kernel);
+        format!("{}; {}", self.cpu.process_line(generator), self.cpu.machine_line())
     }
 }
 

@@ -411,6 +411,29 @@ impl CpuTimes {
         sum.map(|total| total / n)
     }
 
+    /// This process's CPU an event (and of it, `generator` µs the load generator's)
+    /// and nats-server's when it was measured, as words (after [`CpuTimes::per_event`]).
+    pub(crate) fn process_line(&self, generator: Option<f64>) -> String {
+        let mut line = format!(
+            "this process {:.0} µs ({:.0} user, {:.0} kernel)",
+            self.service_user + self.service_kernel,
+            self.service_user,
+            self.service_kernel
+        );
+        if let Some(generator) = generator {
+            line += &format!(", of which the load generator {generator:.0} µs");
+        }
+        if !self.nats_user.is_nan() {
+            line += &format!(
+                "; nats-server {:.0} µs ({:.0} user, {:.0} kernel)",
+                self.nats_user + self.nats_kernel,
+                self.nats_user,
+                self.nats_kernel
+            );
+        }
+        line
+    }
+
     /// The machine's busy CPU an event and the share of its CPU left idle, as words
     /// (after [`CpuTimes::per_event`]).
     pub(crate) fn machine_line(&self) -> String {

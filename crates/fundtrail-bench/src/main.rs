@@ -227,7 +227,8 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
     let report =
         runtime.block_on(run(url, pid, &scratch.path().join("off"), events, funds, concurrency, Variant::Plain))?;
     // A second fresh store for each further run: a scratch nats-server like the first,
-    // or (embedded, or a given server) none.
+    // or (embedded) none: a fresh sled directory. (`--nats` conflicts with the further
+    // runs' flags: a given server has no second empty stream.)
     let another_server = || -> Result<Option<fundtrail_testkit::NatsServer>> {
         if server.is_none() {
             return Ok(None);

@@ -15,7 +15,7 @@
 //!   [`fundtrail_envelope::Fold`] (signature by a key holding the role, schema, every
 //!   domain rule); the root rebuilt from the entries. It reports every fund's money, or
 //!   the first bad entry and why ([`VerifyFailure`]).
-//! - [`audit`]: the whole procedures of `fundtrail verify` ([`audit()`]: the witness
+//! - [`audit`](mod@audit): the whole procedures of `fundtrail verify` ([`audit()`]: the witness
 //!   policy checked before the replay and after it, the ledger or the stream verified,
 //!   the state file extended) and of `fundtrail verify-receipt` ([`audit_receipt`]).
 //! - [`state_file`]: the verifier's memory between runs ([`StateFile`]), written
@@ -31,7 +31,7 @@
 //! - [`parallel`]: envelopes opened a window ahead on every core ([`Threads`]), with
 //!   exactly the outcome of opening them one by one.
 //! - [`report`]: what is reported, in fen for scripts and [`format_yuan`] for people.
-//! - [`testing`]: builds really signed ledgers and publishes them, for tests and benches.
+//! - `testing` (feature `testing`): builds really signed ledgers and publishes them, for tests and benches.
 //!
 //! **Architecture invariant:** this crate reads a ledger only through the public
 //! formats (C2SP tlog-checkpoint, signed-note, tlog-tiles, tlog-proof, the FundTrail

@@ -1,7 +1,7 @@
 //! `fundtrail-bench flood`: what a flood of forged envelopes costs honest clients.
 //!
 //! A server in this process (on a scratch nats-server, or the embedded store) with
-//! the default [`fundtrail_http::Limits`]. Honest clients, each on its own kept-alive
+//! the default `fundtrail_http::Limits`. Honest clients, each on its own kept-alive
 //! connection, post signed donations one after another: first alone, then while
 //! `--flood` connections post forged envelopes (a real donation with one character
 //! of its signature changed: well formed, by an enrolled key, failing Ed25519) as

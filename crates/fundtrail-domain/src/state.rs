@@ -223,7 +223,7 @@ pub struct Spending {
 /// some gifts have (a refund, a pledge, a receipt, a purpose, reservations,
 /// payouts) is in [`DonationMore`], allocated when a gift first has any of it
 /// (`docs/performance.md`, "Fold memory"). It serialises as one flat record,
-/// the same bytes as before the split ([`DonationRecord`]).
+/// the same bytes as before the split (`DonationRecord`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "DonationRecord", into = "DonationRecord")]
 pub struct Donation {

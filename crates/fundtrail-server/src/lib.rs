@@ -188,7 +188,7 @@ impl RunningServer {
 }
 
 /// Starts the service and its HTTP server in this process (on the current tokio
-/// runtime). While the event log is unreachable it waits (see [`start_service`]).
+/// runtime). While the event log is unreachable it waits (see `start_service`).
 pub async fn start(options: ServerOptions, tuning: Tuning) -> Result<RunningServer> {
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("cannot create the data directory {}", options.data_dir.display()))?;

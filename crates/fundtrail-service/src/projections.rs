@@ -176,7 +176,7 @@ const VIEWS_FORMAT_KEY: &[u8] = b"meta\0views_format";
 /// read from the fold's state, no longer stored. 4: the donor index names the
 /// donation's fund instead of holding a copy of its view. 5: only goods donations are
 /// indexed by donor (a cash gift's donor is read from the fold's state). Views of a
-/// layout in [`VIEWS_FORMATS_KEPT`] are kept as they are; views of any other layout are
+/// layout in `VIEWS_FORMATS_KEPT` are kept as they are; views of any other layout are
 /// dropped at start and rebuilt from the log; signed checkpoints are kept.
 pub const VIEWS_FORMAT: u64 = 5;
 /// Earlier layouts this one reads as they are: layout 4 indexed every gift by donor,
@@ -897,7 +897,7 @@ impl ReadModel {
     }
 
     /// Private: every donation made under a donor commitment, in ledger order (at
-    /// most [`DONOR_DONATIONS_MAX`]). Cash donations are found in the published state
+    /// most `DONOR_DONATIONS_MAX`). Cash donations are found in the published state
     /// (a walk of every fund's gifts: milliseconds at 10^6, for a private, rare read),
     /// goods donations in the donor index (with the cash gifts of a store written
     /// before views format 5, which indexed every gift).

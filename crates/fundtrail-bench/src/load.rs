@@ -83,3 +83,70 @@ async fn client(addr: SocketAddr, path: String, queue: Rc<RefCell<VecDeque<Bytes
     driver.await.map_err(|e| anyhow!("an HTTP connection task failed: {e}"))?.context("closing the connection")?;
     Ok(latencies)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A loopback HTTP/1.1 server that answers each request with the status `answer`
+    /// gives for its number (from 1), keeping connections open; returns its address.
+    fn serve(answer: fn(usize) -> u16) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let served = served.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut writer = stream;
+                    loop {
+                        let mut length = 0;
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let line = line.trim_end().to_ascii_lowercase();
+                            if line.is_empty() {
+                                break;
+                            }
+                            if let Some(value) = line.strip_prefix("content-length:") {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        let status = answer(n);
+                        let text = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\n{{}}");
+                        writer.write_all(text.as_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn envelopes(n: usize) -> Vec<Vec<u8>> {
+        (0..n).map(|i| format!("{{\"n\":{i}}}").into_bytes()).collect()
+    }
+
+    #[test]
+    fn every_envelope_is_posted_once_and_timed() {
+        let addr = serve(|n| if n % 2 == 0 { 201 } else { 202 });
+        let latencies = post_all(addr, "/v1/events", envelopes(300), 8).unwrap();
+        assert_eq!(latencies.len(), 300);
+    }
+
+    #[test]
+    fn a_refusal_ends_the_run_naming_its_status() {
+        let addr = serve(|n| if n == 40 { 503 } else { 201 });
+        let err = post_all(addr, "/v1/events", envelopes(300), 8).unwrap_err();
+        assert!(err.to_string().contains("503"), "{err:#}");
+    }
+}

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use cpu::CpuTimes;
 use fundtrail_domain::event::*;
 use fundtrail_domain::{donor_commitment, Fen, FundId, Role};
 use fundtrail_envelope::actor::sign_new;
@@ -39,9 +40,9 @@ use fundtrail_envelope::ActorKey;
 use fundtrail_service::{Service, SystemClock};
 use fundtrail_store::{AppendRequest, EventLog, SledLog};
 use fundtrail_testkit::service::{ServiceSetup, TestHttp};
-use scale::CpuTimes;
 use tokio::sync::Mutex;
 
+mod cpu;
 mod flood;
 mod load;
 mod scale;
@@ -903,9 +904,9 @@ async fn http_phase(
     // The load generator on a thread of its own, as a separate program would be.
     let (sent, answered) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
-        let cpu_before = scale::thread_cpu_seconds();
+        let cpu_before = cpu::thread_cpu_seconds();
         let latencies = load::post_all(addr, "/v1/events", donations, clients);
-        let cpu_after = scale::thread_cpu_seconds();
+        let cpu_after = cpu::thread_cpu_seconds();
         sent.send((latencies, (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1)))
     });
     let (latencies, generator) = answered.await.context("the load generator's thread ended without an answer")?;
@@ -918,9 +919,8 @@ async fn http_phase(
     let cpu = CpuTimes::now(std::process::id(), nats_pid).since(&cpu_before);
     server.stop().await?;
     service.shutdown();
-    let per_event = |seconds: f64| seconds * 1e6 / events as f64;
     let mut phase = Phase::new(events, elapsed, latencies, cpu);
-    phase.generator = Some((per_event(generator.0), per_event(generator.1)));
+    phase.generator = Some((cpu::micros_per_event(generator.0, events), cpu::micros_per_event(generator.1, events)));
     Ok(phase)
 }
 

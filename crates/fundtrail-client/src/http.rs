@@ -11,6 +11,12 @@ use anyhow::{bail, Context, Result};
 use fundtrail_domain::FundId;
 use serde_json::Value;
 
+/// A fund's accounts as [`Client::accounts`] read them.
+pub enum Accounts {
+    Csv(String),
+    Json(Value),
+}
+
 /// The server used when neither `--server` nor `FUNDTRAIL_SERVER` says otherwise.
 pub const SERVER_DEFAULT: &str = "http://127.0.0.1:8080";
 /// Connecting to the server.
@@ -159,12 +165,12 @@ impl Client {
 
     /// A fund's accounts per year (docs/design.md §1.6): `GET /v1/funds/{fund}/accounts`, of
     /// `year` or every year, as the server's CSV or its JSON.
-    pub fn accounts(&self, fund: &FundId, year: Option<i32>, csv: bool) -> Result<String> {
+    pub fn accounts(&self, fund: &FundId, year: Option<i32>, csv: bool) -> Result<Accounts> {
         let mut path = format!("/v1/funds/{fund}/accounts?format={}", if csv { "csv" } else { "json" });
         if let Some(year) = year {
             path.push_str(&format!("&year={year}"));
         }
-        self.get_text(&path)
+        Ok(if csv { Accounts::Csv(self.get_text(&path)?) } else { Accounts::Json(self.get_json(&path)?) })
     }
 
     /// `GET path` as text.

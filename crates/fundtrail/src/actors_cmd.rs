@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use fundtrail_client::actions::{self, digest_of_file, key_id_of_b64, role_scope, Gift, VaultDonor};
-use fundtrail_client::http::{Client, Posted, SERVER_DEFAULT};
+use fundtrail_client::http::{Accounts, Client, Posted, SERVER_DEFAULT};
 use fundtrail_client::wallet::{fetch_receipt, verify_receipt_hint, ReceiptFiles, RECEIPT_DIR_DEFAULT};
 use fundtrail_domain::event::*;
 use fundtrail_domain::goods_text::GoodsTextError;
@@ -679,10 +679,9 @@ pub fn run(cmd: ActorCommand) -> Result<()> {
             submit(&ctx, B::AuditOpinionRecorded(AuditOpinionRecorded { year, opinion, summary, report }), lines)
         }
         C::Accounts { fund, year, csv, conn } => {
-            let text = Client::new(&conn.server)?.accounts(&fund, year, csv)?;
-            match csv {
-                true => print!("{text}"),
-                false => println!("{}", serde_json::to_string_pretty(&serde_json::from_str::<Value>(&text)?)?),
+            match Client::new(&conn.server)?.accounts(&fund, year, csv)? {
+                Accounts::Csv(text) => print!("{text}"),
+                Accounts::Json(value) => println!("{}", serde_json::to_string_pretty(&value)?),
             }
             Ok(())
         }

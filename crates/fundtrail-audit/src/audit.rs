@@ -170,23 +170,21 @@ pub fn audit_receipt(
     policy: Option<&Policy>,
     progress: Option<&mut dyn FnMut(Progress)>,
 ) -> Result<ReceiptAudited, ReceiptAuditError> {
-    let witnessed = |note: &[u8], what: &'static str| match policy {
-        Some(policy) => {
-            check_policy(note, policy).map(Some).map_err(|cause| ReceiptAuditError::Unwitnessed { what, cause })
-        }
-        None => Ok(None),
+    // Only called with a policy: each check is under its `Some`.
+    let witnessed = |note: &[u8], policy: &Policy, what: &'static str| {
+        check_policy(note, policy).map_err(|cause| ReceiptAuditError::Unwitnessed { what, cause })
     };
     let witnesses = match policy {
-        Some(_) => {
+        Some(policy) => {
             let receipt = Receipt::parse(input.receipt).map_err(ReceiptAuditError::Receipt)?;
-            witnessed(&receipt.checkpoint, "the receipt's checkpoint")?
+            Some(witnessed(&receipt.checkpoint, policy, "the receipt's checkpoint")?)
         }
         None => None,
     };
     let ledger_note = match (input.ledger, policy) {
-        (Some(ledger), Some(_)) => {
+        (Some(ledger), Some(policy)) => {
             let note = ledger.checkpoint().map_err(ReceiptAuditError::Checkpoint)?;
-            witnessed(&note, "the ledger's checkpoint")?;
+            witnessed(&note, policy, "the ledger's checkpoint")?;
             Some(note)
         }
         _ => None,

@@ -46,6 +46,7 @@ mod cpu;
 mod flood;
 mod load;
 mod scale;
+mod ways;
 mod witness;
 
 /// mimalloc, as in the `fundtrail` binary, so that both measure the same allocator.
@@ -158,6 +159,19 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// What a chain costs nats-server by the way it goes out (publishes, atomic batch)
+    /// and its length, under default sync and `sync_interval: always`: the log alone,
+    /// one chain at a time, each set on a fresh scratch nats-server.
+    Ways {
+        /// Messages appended in each set.
+        #[arg(long, default_value_t = 5_000)]
+        messages: usize,
+        /// Chain lengths, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10,50,250,1000")]
+        lengths: Vec<usize>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Honest clients' latency alone and under a flood of forged envelopes, in one run.
     Flood {
         /// Use the embedded sled store instead of a scratch nats-server.
@@ -204,6 +218,9 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
         }
         BenchCommand::Http { nats, pipeline_nats, sync, events, clients, json } => {
             return bench_http(nats.zip(pipeline_nats), sync, events, clients, json);
+        }
+        BenchCommand::Ways { messages, lengths, json } => {
+            return ways::ways(messages, &lengths, json);
         }
         BenchCommand::Flood { embedded, sync, events, honest, flood, json } => {
             return flood::flood(flood::FloodOptions { embedded, sync, events, honest, flood, json });

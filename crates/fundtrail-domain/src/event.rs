@@ -268,15 +268,28 @@ pub enum Scope {
 /// The catalogue: one entry per event type declares everything about it —
 /// its wire name, the roles that may author it (none for genesis, which has
 /// its own rule), its scope, the aggregate it belongs to (and so its subject,
-/// see [`crate::subject`]) and its body. Adding an event type is adding one
-/// entry; nothing else matches on type names.
+/// see [`crate::subject`]), what its version 2 changed if it has one, and its
+/// body. Adding an event type is adding one entry; nothing else matches on type
+/// names.
+///
+/// Version 2 of `pledge.recorded`, `donation.received`, `goods.received` and
+/// `proposal.submitted` added purposes (`docs/design.md`, "Purposes and the
+/// allocation"); version 2 of `disclosure.published` cites the year's accounts
+/// (`docs/design.md`, "What a disclosure cites"). Each such entry names the field
+/// a version-1 body is read with as `null` (`v2_reads_v1_as_null`; see [`upcast`]).
 macro_rules! catalogue {
+    // A type is at version 1 unless its entry declares what version 2 changed.
+    (@version) => { 1 };
+    (@version $v1_null:literal) => { 2 };
+    (@v1_null) => { None };
+    (@v1_null $v1_null:literal) => { Some($v1_null) };
     ($(
         $(#[$doc:meta])*
         $variant:ident = $type:literal {
             roles: [$( $role:ident ),* $(,)?],
             scope: $scope:ident,
             aggregate: |$event:pat_param, $body:pat_param| $aggregate:expr,
+            $( v2_reads_v1_as_null: $v1_null:literal, )?
             body: { $( $(#[$fdoc:meta])* $field:ident : $ty:ty ),* $(,)? } $(,)?
         }
     )*) => {
@@ -324,6 +337,19 @@ macro_rules! catalogue {
             /// Where events of this type live: the host scope, a fund, or either.
             pub fn scope(self) -> Scope {
                 match self { $( EventType::$variant => Scope::$scope ),* }
+            }
+
+            /// The type's current schema version: what writers write and [`upcast`]
+            /// lifts older bodies to (2 for a type whose entry declares
+            /// `v2_reads_v1_as_null`, 1 otherwise).
+            pub fn version(self) -> u32 {
+                match self { $( EventType::$variant => catalogue!(@version $($v1_null)?) ),* }
+            }
+
+            /// For a type at version 2, the field a version-1 body is read with as
+            /// `null` (added by version 2, or no longer binding as version 1 wrote it).
+            pub fn v1_read_as_null(self) -> Option<&'static str> {
+                match self { $( EventType::$variant => catalogue!(@v1_null $($v1_null)?) ),* }
             }
         }
 
@@ -484,6 +510,7 @@ catalogue! {
         roles: [Intake],
         scope: Fund,
         aggregate: |_, b| (A::Pledge, &b.pledge),
+        v2_reads_v1_as_null: "restricted_purpose",
         body: {
             pledge: PledgeId,
             channel: Channel,
@@ -501,6 +528,7 @@ catalogue! {
         roles: [Intake],
         scope: Fund,
         aggregate: |e, _| (A::Donation, &e.id),
+        v2_reads_v1_as_null: "restricted_purpose",
         body: {
             amount_fen: Fen,
             channel: Channel,
@@ -521,6 +549,7 @@ catalogue! {
         roles: [Intake],
         scope: Fund,
         aggregate: |e, _| (A::Donation, &e.id),
+        v2_reads_v1_as_null: "restricted_purpose",
         body: {
             channel: Channel,
             donor: Sha256Hex,
@@ -567,6 +596,7 @@ catalogue! {
         roles: [Proposer],
         scope: Fund,
         aggregate: |_, b| (A::Proposal, &b.proposal),
+        v2_reads_v1_as_null: "purpose",
         body: {
             proposal: ProposalId,
             title: String,
@@ -702,6 +732,7 @@ catalogue! {
         roles: [CommitteeMember],
         scope: Fund,
         aggregate: |e, _| (A::Disclosure, &e.id),
+        v2_reads_v1_as_null: "accounts",
         body: {
             #[serde(with = "utc")]
             period_start: DateTime<Utc>,
@@ -893,37 +924,21 @@ pub fn parse_utc(s: &str) -> Result<DateTime<Utc>, EventParseError> {
     DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|_| EventParseError::Time(s.to_owned()))
 }
 
-impl EventType {
-    /// The type's current schema version: what writers write and [`upcast`]
-    /// lifts older bodies to. Version 2 of the first four types below added purposes
-    /// (`docs/design.md`, "Purposes and the allocation"); version 2 of
-    /// `disclosure.published` cites the year's accounts (`docs/design.md`, "What a
-    /// disclosure cites").
-    pub fn version(self) -> u32 {
-        match self {
-            EventType::PledgeRecorded
-            | EventType::DonationReceived
-            | EventType::GoodsReceived
-            | EventType::ProposalSubmitted
-            | EventType::DisclosurePublished => 2,
-            _ => 1,
-        }
-    }
-}
-
 /// Lifts a body written at schema version `v` to its type's current version
 /// ([`EventType::version`]).
 ///
-/// Each type's history lives here: when a type's schema changes, its old
-/// version keeps a schema file in `schemas/` and a step here that rewrites it.
-/// From 1 to 2: `donation.received`'s `restricted_purpose` was free text that
+/// When a type's schema changes, its old version keeps a schema file in
+/// `schemas/`, and its catalogue entry declares the step that rewrites an old
+/// body. The one step so far is from 1 to 2: the field the entry names
+/// ([`EventType::v1_read_as_null`]) is set to `null`. `donation.received`'s `restricted_purpose` was free text that
 /// bound nothing, so a v1 gift is read as unrestricted (`null`); `pledge.recorded`
 /// and `goods.received` gain `restricted_purpose: null`, `proposal.submitted`
 /// gains `purpose: null`; `disclosure.published` gains `accounts: null` (a v1
 /// disclosure cited no accounts; v2 must). The signed bytes are never rewritten: the ledger keeps
 /// the v1 text as it was signed.
 pub fn upcast(type_name: &str, v: u32, body: serde_json::Value) -> Result<serde_json::Value, EventParseError> {
-    let current = EventType::from_name(type_name).map_or(1, EventType::version);
+    let event_type = EventType::from_name(type_name);
+    let current = event_type.map_or(1, EventType::version);
     if v > current {
         return Err(EventParseError::FutureVersion { type_name: type_name.to_owned(), v, current });
     }
@@ -932,11 +947,7 @@ pub fn upcast(type_name: &str, v: u32, body: serde_json::Value) -> Result<serde_
     }
     let mut body = body;
     if v == 1 && current == 2 {
-        let field = match type_name {
-            "proposal.submitted" => "purpose",
-            "disclosure.published" => "accounts",
-            _ => "restricted_purpose",
-        };
+        let field = event_type.and_then(EventType::v1_read_as_null).expect("a type at version 2 names its field");
         if let serde_json::Value::Object(map) = &mut body {
             map.insert(field.to_owned(), serde_json::Value::Null);
         }

@@ -144,3 +144,31 @@ fn refusals_are_classified_as_http_has_always_answered_them() {
         assert_eq!(refusal.is_authorisation(), authorisation, "{refusal}");
     }
 }
+
+#[test]
+fn a_type_at_version_2_names_a_field_of_its_body_that_version_1_reads_as_null() {
+    let w = World::every_event_type();
+    let mut at_version_2 = BTreeSet::new();
+    for event in &w.log {
+        let t = event.event_type();
+        let Some(field) = t.v1_read_as_null() else {
+            assert_eq!(t.version(), 1, "{}: no field named, so version 1", t.name());
+            continue;
+        };
+        assert_eq!(t.version(), 2, "{}", t.name());
+        at_version_2.insert(t);
+        let body = event.body.to_json();
+        assert!(body.get(field).is_some(), "{}: version 2's body has no {field:?}", t.name());
+        let mut written_at_v1 = body.clone();
+        written_at_v1.as_object_mut().expect("a body is an object").insert(field.to_owned(), "自由文本".into());
+        let read = upcast(t.name(), 1, written_at_v1).expect("version 1 is read");
+        assert_eq!(read.get(field), Some(&serde_json::Value::Null), "{}: {field} read as null", t.name());
+        assert_eq!(
+            upcast(t.name(), 2, body.clone()).expect("current"),
+            body,
+            "{}: version 2 is read as written",
+            t.name()
+        );
+    }
+    assert_eq!(at_version_2.len(), 5, "five types are at version 2 (docs/design.md)");
+}

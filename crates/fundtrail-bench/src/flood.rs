@@ -71,11 +71,7 @@ pub fn flood(options: FloodOptions) -> Result<()> {
     let nats = if options.embedded {
         None
     } else {
-        let mode = if options.sync == SyncMode::Always {
-            fundtrail_testkit::Sync::Always
-        } else {
-            fundtrail_testkit::Sync::Default
-        };
+        let mode = options.sync.server_sync();
         Some(fundtrail_testkit::NatsServer::start_with(mode).context("starting a scratch nats-server")?)
     };
     let setup = match &nats {

@@ -202,6 +202,16 @@ pub enum SyncMode {
     Default,
 }
 
+impl SyncMode {
+    /// The scratch nats-server's setting for this mode.
+    pub(crate) fn server_sync(self) -> fundtrail_testkit::Sync {
+        match self {
+            SyncMode::Always => fundtrail_testkit::Sync::Always,
+            SyncMode::Default => fundtrail_testkit::Sync::Default,
+        }
+    }
+}
+
 pub fn bench(cmd: BenchCommand) -> Result<()> {
     let (nats, embedded, sync, events, funds, concurrency, witnesses, purposes, json) = match cmd {
         BenchCommand::Scale { events, funds, concurrency, json } => {
@@ -234,9 +244,7 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let scratch = tempfile::tempdir()?;
     let server = if nats.is_none() && !embedded {
-        let mode =
-            if sync == SyncMode::Always { fundtrail_testkit::Sync::Always } else { fundtrail_testkit::Sync::Default };
-        Some(fundtrail_testkit::NatsServer::start_with(mode).context("starting a scratch nats-server")?)
+        Some(fundtrail_testkit::NatsServer::start_with(sync.server_sync()).context("starting a scratch nats-server")?)
     } else {
         None
     };
@@ -251,9 +259,10 @@ pub fn bench(cmd: BenchCommand) -> Result<()> {
         if server.is_none() {
             return Ok(None);
         }
-        let mode =
-            if sync == SyncMode::Always { fundtrail_testkit::Sync::Always } else { fundtrail_testkit::Sync::Default };
-        Ok(Some(fundtrail_testkit::NatsServer::start_with(mode).context("starting a second scratch nats-server")?))
+        Ok(Some(
+            fundtrail_testkit::NatsServer::start_with(sync.server_sync())
+                .context("starting a second scratch nats-server")?,
+        ))
     };
     // A further run (purposes, witnesses) on a store of its own.
     let further = |name: &str, variant: Variant| -> Result<Report> {
@@ -788,9 +797,8 @@ fn bench_http(
     }
     let runtime = tokio::runtime::Runtime::new()?;
     let scratch = tempfile::tempdir()?;
-    let mode =
-        if sync == SyncMode::Always { fundtrail_testkit::Sync::Always } else { fundtrail_testkit::Sync::Default };
-    let start_scratch = || fundtrail_testkit::NatsServer::start_with(mode).context("starting a scratch nats-server");
+    let start_scratch =
+        || fundtrail_testkit::NatsServer::start_with(sync.server_sync()).context("starting a scratch nats-server");
 
     let pipeline_dir = scratch.path().join("pipeline");
     let (http, pipeline, applied) = match &servers {

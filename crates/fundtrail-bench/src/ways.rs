@@ -19,6 +19,14 @@ use crate::SyncMode;
 /// Most messages appended in one measurement.
 pub const WAYS_MESSAGES_MAX: usize = 100_000;
 
+/// What is measured, in the order it is run and printed: each sync setting, each way.
+const GROUPS: [(SyncMode, ChainWay); 4] = [
+    (SyncMode::Default, ChainWay::Publishes),
+    (SyncMode::Default, ChainWay::Batch),
+    (SyncMode::Always, ChainWay::Publishes),
+    (SyncMode::Always, ChainWay::Batch),
+];
+
 /// One way, one sync setting, one chain length.
 struct Measured {
     sync: SyncMode,
@@ -70,11 +78,9 @@ pub fn ways(messages: usize, lengths: &[usize], json: bool) -> Result<()> {
         .collect::<Result<_>>()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let mut measured = Vec::new();
-    for sync in [SyncMode::Default, SyncMode::Always] {
-        for way in [ChainWay::Publishes, ChainWay::Batch] {
-            for &length in lengths {
-                measured.push(runtime.block_on(measure(sync, way, length, &requests))?);
-            }
+    for (sync, way) in GROUPS {
+        for &length in lengths {
+            measured.push(runtime.block_on(measure(sync, way, length, &requests))?);
         }
     }
     report(&measured, json);
@@ -84,11 +90,8 @@ pub fn ways(messages: usize, lengths: &[usize], json: bool) -> Result<()> {
 /// Appends `requests` as chains of `length`, one after the other, on a fresh
 /// scratch nats-server; every chain must land right after the one before.
 async fn measure(sync: SyncMode, way: ChainWay, length: usize, requests: &[AppendRequest]) -> Result<Measured> {
-    let mode = match sync {
-        SyncMode::Always => fundtrail_testkit::Sync::Always,
-        SyncMode::Default => fundtrail_testkit::Sync::Default,
-    };
-    let server = fundtrail_testkit::NatsServer::start_with(mode).context("starting a scratch nats-server")?;
+    let server =
+        fundtrail_testkit::NatsServer::start_with(sync.server_sync()).context("starting a scratch nats-server")?;
     let settings = StreamSettings { chains: way, ..StreamSettings::default() };
     let log = JetStreamLog::connect(&server.url(), settings).await.context("opening the log")?;
     let chains = requests.len() / length;
@@ -141,10 +144,6 @@ fn way_name(way: ChainWay) -> &'static str {
 }
 
 fn report(measured: &[Measured], json: bool) {
-    let groups: Vec<(SyncMode, ChainWay)> = [SyncMode::Default, SyncMode::Always]
-        .into_iter()
-        .flat_map(|s| [ChainWay::Publishes, ChainWay::Batch].map(|w| (s, w)))
-        .collect();
     let fitted = |sync: SyncMode, way: ChainWay| {
         let points: Vec<(f64, f64)> = measured
             .iter()
@@ -164,7 +163,7 @@ fn report(measured: &[Measured], json: bool) {
                 })
             })
             .collect();
-        let fits: Vec<serde_json::Value> = groups
+        let fits: Vec<serde_json::Value> = GROUPS
             .iter()
             .map(|&(sync, way)| {
                 let fit = fitted(sync, way);
@@ -178,7 +177,7 @@ fn report(measured: &[Measured], json: bool) {
         return;
     }
     println!("chains appended one at a time by the JetStream log alone, each set on a fresh scratch nats-server");
-    for &(sync, way) in &groups {
+    for (sync, way) in GROUPS {
         println!("{}, {}:", sync_name(sync), way_name(way));
         for m in measured.iter().filter(|m| m.sync == sync && m.way == way) {
             println!(

@@ -929,13 +929,11 @@ pub fn parse_utc(s: &str) -> Result<DateTime<Utc>, EventParseError> {
 ///
 /// When a type's schema changes, its old version keeps a schema file in
 /// `schemas/`, and its catalogue entry declares the step that rewrites an old
-/// body. The one step so far is from 1 to 2: the field the entry names
-/// ([`EventType::v1_read_as_null`]) is set to `null`. `donation.received`'s `restricted_purpose` was free text that
-/// bound nothing, so a v1 gift is read as unrestricted (`null`); `pledge.recorded`
-/// and `goods.received` gain `restricted_purpose: null`, `proposal.submitted`
-/// gains `purpose: null`; `disclosure.published` gains `accounts: null` (a v1
-/// disclosure cited no accounts; v2 must). The signed bytes are never rewritten: the ledger keeps
-/// the v1 text as it was signed.
+/// body (see the catalogue's docs for each type's version 2). The one step so far
+/// is from 1 to 2: the field the entry names ([`EventType::v1_read_as_null`]) is set
+/// to `null`. For `donation.received` that field, `restricted_purpose`, was free
+/// text in version 1 that bound nothing, so a v1 gift is read as unrestricted. The
+/// signed bytes are never rewritten: the ledger keeps the v1 text as it was signed.
 pub fn upcast(type_name: &str, v: u32, body: serde_json::Value) -> Result<serde_json::Value, EventParseError> {
     let event_type = EventType::from_name(type_name);
     let current = event_type.map_or(1, EventType::version);
@@ -946,8 +944,8 @@ pub fn upcast(type_name: &str, v: u32, body: serde_json::Value) -> Result<serde_
         return Err(EventParseError::UnknownVersion { type_name: type_name.to_owned(), v });
     }
     let mut body = body;
-    if v == 1 && current == 2 {
-        let field = event_type.and_then(EventType::v1_read_as_null).expect("a type at version 2 names its field");
+    // A type names such a field exactly when it is at version 2.
+    if let (1, Some(field)) = (v, event_type.and_then(EventType::v1_read_as_null)) {
         if let serde_json::Value::Object(map) = &mut body {
             map.insert(field.to_owned(), serde_json::Value::Null);
         }
